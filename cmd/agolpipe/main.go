@@ -1,0 +1,73 @@
+// Command agolpipe backs up and restores ArcGIS Online and Portal for ArcGIS
+// organizations. Each subcommand lives in its own file and adds itself to
+// rootCmd in an init function.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes are a contract with the schedulers and alerting that run
+// agolpipe; they are listed in the README.
+const (
+	exitOK       = 0
+	exitPartial  = 1 // some item failed or is partial; reports still written
+	exitUsage    = 2 // configuration or usage error
+	exitCanceled = 130
+)
+
+var rootCmd = &cobra.Command{
+	Use:           "agolpipe",
+	Short:         "Back up ArcGIS Online and Portal for ArcGIS organizations, as code",
+	Version:       version.Version,
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+// exitError carries a process exit code out of a subcommand. A subcommand
+// that has already told the user what went wrong returns it with a nil err.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExit wraps err (which may be nil) with an exit code.
+func withExit(code int, err error) error { return &exitError{code: code, err: err} }
+
+func main() {
+	os.Exit(execute())
+}
+
+func execute() int {
+	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return withExit(exitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))
+	})
+	err := rootCmd.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", ee.err)
+		}
+		return ee.code
+	}
+	// Cobra's own errors (unknown command, wrong arg count) are usage errors.
+	fmt.Fprintln(os.Stderr, "Error:", err)
+	return exitUsage
+}

@@ -1,0 +1,27 @@
+// Package plugins lists every built-in component in one place. The agolpipe
+// binary serves these by re-executing itself (`agolpipe plugin serve`), so
+// built-ins travel the same gRPC road as third-party plugins.
+//
+// Adding a built-in is one line here plus its folder.
+package plugins
+
+import (
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// Sources, Exporters, Sinks and Notifiers map a component name (as written
+// in HCL) to a constructor that returns a fresh, unconfigured component.
+var (
+	Sources = map[string]func() sdk.Source{
+		// sources: one line per built-in source
+	}
+	Exporters = map[string]func() sdk.Exporter{
+		// exporters: one line per built-in exporter
+	}
+	Sinks = map[string]func() sdk.Sink{
+		// sinks: one line per built-in sink
+	}
+	Notifiers = map[string]func() sdk.Notifier{
+		// notifiers: one line per built-in notifier
+	}
+)

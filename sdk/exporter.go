@@ -1,0 +1,76 @@
+package sdk
+
+import (
+	"context"
+	"io"
+)
+
+// Exporter turns one item into artifacts. It reaches the portal only through
+// the Host it is given, so it never holds credentials; the host routes those
+// requests to the source's authenticated session.
+type Exporter interface {
+	Info() Info
+	Schema() Schema
+	// ItemTypes lists the item types ("Feature Service", "Web Map", ...)
+	// this exporter handles when the pipeline does not map types itself.
+	ItemTypes() []string
+	Configure(ctx context.Context, req ConfigureRequest) Diagnostics
+	// Export writes the item's artifacts to out, one after the other, and
+	// returns the outcome. An error means the item failed; a degraded but
+	// usable export is StatusPartial with a Reason, not an error.
+	Export(ctx context.Context, req ExportRequest, host Host, out ArtifactWriter) (ExportResult, error)
+	Close() error
+}
+
+// ExportRequest names the item and the run it belongs to.
+type ExportRequest struct {
+	Item Item
+	// RunID is unique per run; temporary items an exporter creates in the
+	// portal carry it in their title so a later run can sweep leftovers.
+	RunID string
+	// Org describes the organization (mode, signed-in user, admin or not).
+	Org OrgInfo
+}
+
+// ArtifactWriter receives an exporter's artifacts. Write streams body to
+// every sink of the run and returns when they have all finished with it; the
+// exporter keeps ownership of body (closing it is its job).
+type ArtifactWriter interface {
+	Write(ctx context.Context, a Artifact, body io.Reader) error
+}
+
+// ExportResult is the outcome of one export.
+type ExportResult struct {
+	Status ExportStatus
+	// Reason explains a partial, skipped or excluded result in words a GIS
+	// administrator understands.
+	Reason   string
+	Warnings []string
+}
+
+// Host is what the agolpipe host offers a running exporter.
+type Host interface {
+	// Portal performs an authenticated portal request through the source.
+	Portal(ctx context.Context, req PortalRequest) (*PortalResponse, error)
+	// Progress reports how far an item is (for the live display).
+	Progress(ctx context.Context, p Progress)
+	// Log writes one line to run.log, attributed to the plugin and item.
+	Log(ctx context.Context, level LogLevel, msg string)
+}
+
+// Progress of one item's export.
+type Progress struct {
+	ItemID  string
+	Stage   string
+	Percent float64
+}
+
+// LogLevel of a plugin log line.
+type LogLevel string
+
+const (
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
+)

@@ -1,0 +1,99 @@
+package sdk
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Sink stores artifacts. Object paths are slash-separated and relative to the
+// sink's configured root (the host builds them, already safe for every OS);
+// a sink maps them onto its storage.
+//
+// Contract (checked by the conformance suite in sdk/sinktest):
+//   - Put is atomic: until it returns nil, no reader (Stat, Get, List) sees
+//     the object, and when Body fails or ctx is cancelled nothing is left
+//     behind. A second Put to the same path replaces the object.
+//   - Get of a missing object, Stat of a missing object and Delete of a
+//     missing object return an error for which IsNotFound is true.
+//   - List yields every object under Prefix exactly once, in no given order.
+//   - Errors are classified (see ErrorKind): auth for bad credentials,
+//     retryable for transient faults, so the host can retry in one place.
+//   - Methods may be called concurrently; Close is idempotent.
+type Sink interface {
+	Info() Info
+	Schema() Schema
+	// Configure receives the decoded block; diagnostics point at attributes.
+	Configure(ctx context.Context, req ConfigureRequest) (SinkConfigureResponse, Diagnostics)
+	// Preflight checks credentials and makes a test write, before any export
+	// starts, so a wrong key is found in the first second of a run.
+	Preflight(ctx context.Context) error
+	Put(ctx context.Context, req PutRequest) (PutResponse, error)
+	Stat(ctx context.Context, path string) (ObjectInfo, error)
+	// Get streams an object, or the range [Offset, Offset+Length) of it when
+	// Length > 0. The caller closes the reader.
+	Get(ctx context.Context, req GetRequest) (io.ReadCloser, error)
+	// List calls fn for every object under Prefix; an error from fn stops it.
+	List(ctx context.Context, req ListRequest, fn func(ObjectInfo) error) error
+	Delete(ctx context.Context, path string) error
+	Close() error
+}
+
+// ConfigureRequest carries a component's decoded configuration block.
+type ConfigureRequest struct {
+	Config cty.Value
+}
+
+// SinkFeatures are optional abilities and limits a sink declares, so the
+// host never has to guess.
+type SinkFeatures struct {
+	// MaxPathLength is the longest object path the sink accepts (for the
+	// local sink: 240 minus the length of its root). 0 means no limit.
+	MaxPathLength int
+	// RangeGet: Get honours Offset/Length without reading the whole object.
+	RangeGet bool
+	// Location is a human description of where objects go (a folder, a
+	// container URL without credentials), for plans and reports.
+	Location string
+}
+
+// SinkConfigureResponse answers Configure.
+type SinkConfigureResponse struct {
+	Features SinkFeatures
+}
+
+// PutRequest stores Body at Path. Size is the byte count when known, else -1.
+// The sink reads Body to EOF; it does not close it.
+type PutRequest struct {
+	Path      string
+	MediaType string
+	Size      int64
+	Body      io.Reader
+}
+
+// PutResponse says what the sink stored.
+type PutResponse struct {
+	Size int64
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Path     string
+	Size     int64
+	Modified time.Time
+}
+
+// GetRequest reads an object or a range of it.
+type GetRequest struct {
+	Path   string
+	Offset int64
+	// Length 0 means to the end.
+	Length int64
+}
+
+// ListRequest lists objects whose path starts with Prefix.
+type ListRequest struct {
+	Prefix string
+}
