@@ -59,10 +59,18 @@ func Classify(kind ErrorKind, err error) error {
 }
 
 // Retryable, Permanent, Auth and NotFound build classified errors.
-func Retryable(format string, args ...any) error { return &Error{Kind: KindRetryable, Err: fmt.Errorf(format, args...)} }
-func Permanent(format string, args ...any) error { return &Error{Kind: KindPermanent, Err: fmt.Errorf(format, args...)} }
-func Auth(format string, args ...any) error      { return &Error{Kind: KindAuth, Err: fmt.Errorf(format, args...)} }
-func NotFound(format string, args ...any) error  { return &Error{Kind: KindNotFound, Err: fmt.Errorf(format, args...)} }
+func Retryable(format string, args ...any) error {
+	return &Error{Kind: KindRetryable, Err: fmt.Errorf(format, args...)}
+}
+func Permanent(format string, args ...any) error {
+	return &Error{Kind: KindPermanent, Err: fmt.Errorf(format, args...)}
+}
+func Auth(format string, args ...any) error {
+	return &Error{Kind: KindAuth, Err: fmt.Errorf(format, args...)}
+}
+func NotFound(format string, args ...any) error {
+	return &Error{Kind: KindNotFound, Err: fmt.Errorf(format, args...)}
+}
 
 // KindOf returns the kind of err: the innermost classification found by
 // errors.As, KindCanceled for context cancellation, else KindPermanent.

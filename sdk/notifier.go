@@ -16,15 +16,15 @@ type Notifier interface {
 
 // NotifyRequest is the run summary a notifier sends.
 type NotifyRequest struct {
-	RunID     string
-	Pipeline  string
-	Status    string // "success", "partial", "failed", "canceled"
-	ExitCode  int
-	Started   time.Time
-	Finished  time.Time
-	Counts    map[string]int64 // by ExportStatus
+	RunID    string
+	Pipeline string
+	Status   string // "success", "partial", "failed", "canceled"
+	ExitCode int
+	Started  time.Time
+	Finished time.Time
+	Counts   map[string]int64 // by ExportStatus
 	// Results is the text of Results.txt.
-	Results   string
+	Results string
 	// Locations say where the reports landed, one per sink.
 	Locations []string
 }

@@ -39,9 +39,9 @@ func (t Type) CtyType() cty.Type {
 
 // Attribute describes one HCL attribute of a component's block.
 type Attribute struct {
-	Name        string
-	Type        Type
-	Required    bool
+	Name     string
+	Type     Type
+	Required bool
 	// Sensitive values (passwords, keys, tokens, connection strings) are never
 	// printed by the host: not in logs, plans, reports or diagnostics.
 	Sensitive   bool

@@ -35,9 +35,9 @@ type OrgInfo struct {
 	OrgID     string
 	OrgName   string
 	// Mode is "online" or "enterprise".
-	Mode      string
-	Username  string
-	IsAdmin   bool
+	Mode     string
+	Username string
+	IsAdmin  bool
 	// ItemCount is the organization's item total as the portal reports it,
 	// for the completeness check; -1 when unknown.
 	ItemCount int64
