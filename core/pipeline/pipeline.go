@@ -1,0 +1,114 @@
+// Package pipeline is the pipeline file: the HCL language a user writes
+// (source, export, sink, notify, run, plugin, variable blocks), decoded and
+// checked by core with every component's own schema, with diagnostics that
+// point at file:line:col.
+//
+// This file holds the decoded form the engine runs; the parser produces it.
+package pipeline
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Pipeline is a decoded, validated pipeline file.
+type Pipeline struct {
+	// Filename and Hash (sha256 hex of the file bytes) identify the file in
+	// the run manifest.
+	Filename string
+	Hash     string
+
+	Source    *Component
+	Exports   []*Export
+	Sinks     []*SinkBlock
+	Notifiers []*NotifierBlock
+	Run       Run
+	Plugins   []*PluginDecl
+	// Sensitive lists the values the run must never print (passwords, keys),
+	// collected from every attribute a schema marks sensitive; the logger
+	// redacts them.
+	Sensitive []string
+}
+
+// Component is a block that configures one plugin component, such as
+// `source "arcgis" "prod" { ... }`.
+type Component struct {
+	// Type is the component name the plugin serves ("arcgis", "local").
+	Type string
+	// Name is the user's label for this block ("prod", "nas").
+	Name string
+	// Config is the block decoded with the component's schema.
+	Config cty.Value
+	// DeclRange is the block header; Body resolves attribute paths of
+	// plugin diagnostics to source ranges (see Pipeline.Diagnostic).
+	DeclRange hcl.Range
+	Body      hcl.Body
+}
+
+// Export maps an item type to an exporter: `export "Feature Service" { ... }`.
+type Export struct {
+	ItemType string
+	// Exporter is the component that handles the type; the default comes
+	// from the exporters' declared item types.
+	Exporter *Component
+	// Format is the preferred export format ("File Geodatabase"), empty for
+	// the exporter's default.
+	Format  string
+	Timeout time.Duration
+	// Skip turns the type off: `export "Notebook" { skip = true }`.
+	Skip      bool
+	DeclRange hcl.Range
+}
+
+// SinkBlock is a sink plus the meta-arguments core owns for every sink.
+type SinkBlock struct {
+	Component
+	// Required false makes a failure of this sink a warning, not a failed run.
+	Required bool
+	// Layout is "type", "owner/type" or "owner/folder/type".
+	Layout string
+	// Zip writes the whole run as one zip streamed into the sink.
+	Zip       bool
+	Retention *Retention
+}
+
+// Retention keeps a sink tidy; only runs agolpipe wrote are ever deleted.
+type Retention struct {
+	DeleteAfter time.Duration
+	KeepDaily   int
+	KeepWeekly  int
+	KeepMonthly int
+	DryRun      bool
+	DeclRange   hcl.Range
+}
+
+// NotifierBlock is a notifier plus when it fires.
+type NotifierBlock struct {
+	Component
+	// On lists the run statuses that trigger it: "success", "partial",
+	// "failed", "canceled". Default: every status but success.
+	On []string
+}
+
+// Run holds the `run { ... }` settings.
+type Run struct {
+	Prefix      string
+	Concurrency int
+	Retries     int
+	// ModifiedWithin limits the run to items changed in that window
+	// (incremental backups); zero means everything.
+	ModifiedWithin time.Duration
+	DeclRange      hcl.Range
+}
+
+// PluginDecl declares a third-party plugin binary. SHA256 is the checksum
+// recorded when the user installed it; the host refuses a binary that no
+// longer matches it.
+type PluginDecl struct {
+	Name      string
+	Path      string
+	SHA256    string
+	DeclRange hcl.Range
+}
