@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The test command of the README, and what CI runs (.ci/run calls it).
+#
+# On a fresh machine it installs what the tests need (Go modules, the test
+# servers Azurite, versitygw, Samba and Mailpit, buf, Node packages for the
+# Esri client test), starts the servers on 127.0.0.1, runs every check, and
+# stops the servers it started. Nothing here reaches beyond the Go module
+# proxy, npm and Debian's packages.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -short     # skip benchmarks-sized checks; extra args go to go test
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+export AGOLPIPE_SHARED=${AGOLPIPE_SHARED:-$repo/../shared}
+export TEST_INFRA_DIR=${TEST_INFRA_DIR:-/tmp/test-infra}
+# With these set, a test whose server or tool is missing fails instead of skipping.
+export AGOLPIPE_REQUIRE_TEST_SERVERS=1 AGOLPIPE_REQUIRE_NODE=1
+export GOFLAGS=${GOFLAGS:--buildvcs=false}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "Go modules"
+go mod download
+go mod verify >/dev/null
+
+step "test servers"
+scripts/test-servers.sh start
+trap 'scripts/test-servers.sh stop || true' EXIT
+# shellcheck disable=SC1090,SC1091
+. "$TEST_INFRA_DIR/env"
+
+step "format and vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$'))
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+go vet ./...
+
+step "generated protobuf is current"
+scripts/proto.sh check
+
+step "cross-compile (linux, windows, darwin on amd64 and arm64)"
+for os in linux windows darwin; do
+  for arch in amd64 arm64; do
+    GOOS=$os GOARCH=$arch CGO_ENABLED=0 go build -o /dev/null ./cmd/agolpipe
+    echo "ok $os/$arch"
+  done
+done
+
+step "tests"
+go test -timeout 40m -count=1 "$@" ./...
+
+step "example third-party plugin (its own module)"
+(cd examples/sink-plugin && go test -count=1 ./...)
+
+step "race detector on the concurrent packages"
+go test -race -count=1 -timeout 20m ./core/engine/... ./sdk/...
