@@ -466,7 +466,7 @@ func (s *suite) list(t *testing.T) {
 		"dir2/e.txt":                   5,
 		"dir with space/f g.txt":       6,
 		"ünïcødé/Straße – naïve.txt":   7,
-		"日本語/ファイル 名.txt":             8,
+		"日本語/ファイル 名.txt":               8,
 		"run_2024-01-01/manifest.json": 9,
 	}
 	for p, n := range objects {
