@@ -1,0 +1,221 @@
+package arcgisrest
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// JobState is where an asynchronous portal job is.
+type JobState string
+
+const (
+	JobRunning   JobState = "running"
+	JobSucceeded JobState = "succeeded"
+	// JobPartial: finished with errors (replica "CompletedWithErrors").
+	JobPartial  JobState = "partial"
+	JobFailed   JobState = "failed"
+	JobCanceled JobState = "canceled"
+)
+
+// Terminal reports whether the job has stopped.
+func (s JobState) Terminal() bool { return s != JobRunning }
+
+// Job is one reading of a job's status, whatever the pattern.
+type Job struct {
+	State JobState
+	// Status is the portal's own word ("processing", "esriJobExecuting",
+	// "Pending"), for progress displays.
+	Status  string
+	Message string
+	// ResultURL is the download of a createReplica / admin job (resultUrl).
+	ResultURL string
+	// Results are the result parameters of a GP job (exportTiles):
+	// name -> {"paramUrl": "results/<name>"}.
+	Results map[string]json.RawMessage
+	// ItemID is set by item status answers.
+	ItemID string
+	Raw    json.RawMessage
+}
+
+// ParseJob reads a job status body in any of the three ArcGIS patterns:
+//  1. sharing API item status: {"status":"processing|completed|failed|partial", "statusMessage"}
+//     ("partial" is an uncommitted multipart upload, so still running);
+//  2. geoprocessing jobs (exportTiles): {"jobId","jobStatus":"esriJob..."};
+//  3. feature service replica/admin jobs polled at statusUrl:
+//     {"status":"Pending|InProgress|Completed|CompletedWithErrors|Failed","resultUrl"}.
+//
+// A body with an "error" object is returned as a classified error.
+func ParseJob(body []byte) (Job, error) {
+	if err := CheckErrorBody(200, nil, body, ""); err != nil {
+		return Job{}, err
+	}
+	var b struct {
+		Status        string                               `json:"status"`
+		StatusMessage json.RawMessage                      `json:"statusMessage"`
+		JobStatus     string                               `json:"jobStatus"`
+		Messages      []struct{ Type, Description string } `json:"messages"`
+		ResultURL     string                               `json:"resultUrl"`
+		ResultURL2    string                               `json:"resultURL"`
+		Results       map[string]json.RawMessage           `json:"results"`
+		ItemID        string                               `json:"itemId"`
+		Success       *bool                                `json:"success"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return Job{}, sdk.Permanent("job status is not the expected JSON (%v): %s", err, snippet(body))
+	}
+	j := Job{ResultURL: b.ResultURL, Results: b.Results, ItemID: b.ItemID, Raw: json.RawMessage(body)}
+	if j.ResultURL == "" {
+		j.ResultURL = b.ResultURL2
+	}
+	j.Message, _ = statusMessage(b.StatusMessage)
+	switch {
+	case b.JobStatus != "":
+		j.Status = b.JobStatus
+		switch b.JobStatus {
+		case "esriJobSucceeded":
+			j.State = JobSucceeded
+		case "esriJobFailed", "esriJobTimedOut":
+			j.State = JobFailed
+		case "esriJobCancelled", "esriJobCancelling":
+			j.State = JobCanceled
+		default:
+			j.State = JobRunning
+		}
+		var msgs []string
+		for _, m := range b.Messages {
+			if strings.Contains(strings.ToLower(m.Type), "error") && m.Description != "" {
+				msgs = append(msgs, m.Description)
+			}
+		}
+		if j.Message == "" {
+			j.Message = strings.Join(msgs, "; ")
+		}
+	case b.Status != "":
+		j.Status = b.Status
+		switch strings.ToLower(strings.ReplaceAll(b.Status, " ", "")) {
+		case "completed", "complete", "success", "succeeded":
+			j.State = JobSucceeded
+		case "completedwitherrors":
+			j.State = JobPartial
+		case "failed", "failure", "error":
+			j.State = JobFailed
+		case "cancelled", "canceled":
+			j.State = JobCanceled
+		default: // processing, partial (upload not committed), pending, inprogress, ...
+			j.State = JobRunning
+		}
+	case b.Success != nil:
+		// Synchronous admin operations answer {"success":true|false}.
+		j.Status = "success"
+		j.State = JobSucceeded
+		if !*b.Success {
+			j.Status, j.State = "failure", JobFailed
+		}
+	default:
+		return Job{}, sdk.Permanent("job status has neither status nor jobStatus: %s", snippet(body))
+	}
+	return j, nil
+}
+
+// PollOptions tune PollJob. Zero values take the defaults.
+type PollOptions struct {
+	// Interval is the first wait between polls (default 2 s); it grows by
+	// half each poll up to MaxInterval (default 30 s), with jitter.
+	Interval    time.Duration
+	MaxInterval time.Duration
+	// Timeout stops polling (not the job) after this long; 0 means until
+	// ctx ends. A timed-out poll returns the last reading and an error of
+	// kind retryable, so the caller can come back to the job later.
+	Timeout time.Duration
+	// OnStatus, when set, is called with every reading (progress display).
+	OnStatus func(Job)
+}
+
+// PollJob polls req (an item status URL, a GP job URL or a statusUrl) until
+// the job is terminal and returns the last reading. Transient errors while
+// polling (retryable, and auth which the source renews) are tolerated up to
+// five in a row. A job that ended failed or cancelled is returned with a nil
+// error: the caller decides what a failed job means for its item.
+func PollJob(ctx context.Context, p Portal, req sdk.PortalRequest, opt PollOptions) (Job, error) {
+	if opt.Interval <= 0 {
+		opt.Interval = 2 * time.Second
+	}
+	if opt.MaxInterval <= 0 {
+		opt.MaxInterval = 30 * time.Second
+	}
+	if opt.MaxInterval < opt.Interval {
+		opt.MaxInterval = opt.Interval
+	}
+	var deadline time.Time
+	if opt.Timeout > 0 {
+		deadline = time.Now().Add(opt.Timeout)
+	}
+	wait := opt.Interval
+	var last Job
+	fails := 0
+	for {
+		j, err := pollOnce(ctx, p, req)
+		if err != nil {
+			k := sdk.KindOf(err)
+			if (k != sdk.KindRetryable && k != sdk.KindAuth) || fails >= 4 {
+				return last, err
+			}
+			fails++
+		} else {
+			fails = 0
+			last = j
+			if opt.OnStatus != nil {
+				opt.OnStatus(j)
+			}
+			if j.State.Terminal() {
+				return j, nil
+			}
+		}
+		if !deadline.IsZero() && time.Now().Add(wait).After(deadline) {
+			return last, &sdk.Error{Kind: sdk.KindRetryable, Err: errPollTimeout{opt.Timeout, last.Status}}
+		}
+		d := wait + time.Duration(rand.Int64N(int64(wait)/5+1))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return last, &sdk.Error{Kind: sdk.KindCanceled, Err: ctx.Err()}
+		case <-t.C:
+		}
+		wait += wait / 2
+		if wait > opt.MaxInterval {
+			wait = opt.MaxInterval
+		}
+	}
+}
+
+func pollOnce(ctx context.Context, p Portal, req sdk.PortalRequest) (Job, error) {
+	resp, err := p(ctx, req)
+	if err != nil {
+		return Job{}, err
+	}
+	b, err := ReadBody(resp)
+	if err != nil {
+		return Job{}, err
+	}
+	if resp.StatusCode >= 400 {
+		if err := CheckErrorBody(resp.StatusCode, resp.Header, b, ""); err != nil {
+			return Job{}, err
+		}
+	}
+	return ParseJob(b)
+}
+
+type errPollTimeout struct {
+	after  time.Duration
+	status string
+}
+
+func (e errPollTimeout) Error() string {
+	return "job still " + e.status + " after " + e.after.String() + "; it keeps running on the portal"
+}
