@@ -6,6 +6,7 @@
 package plugins
 
 import (
+	"github.com/agolpipe/agolpipe/plugins/sinks/local"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -20,6 +21,7 @@ var (
 	}
 	Sinks = map[string]func() sdk.Sink{
 		// sinks: one line per built-in sink
+		"local": local.New,
 	}
 	Notifiers = map[string]func() sdk.Notifier{
 		// notifiers: one line per built-in notifier
