@@ -20,6 +20,9 @@ import (
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
+// stageRecipient starts the stage of sending one recipient address.
+const stageRecipient = "sending recipient"
+
 // sender delivers one message over one SMTP connection.
 type sender struct {
 	cfg   *config
@@ -97,10 +100,10 @@ func (s *sender) send(parent context.Context, req sdk.NotifyRequest) (err error)
 	if err := c.Mail(s.cfg.from.Address); err != nil {
 		return err
 	}
-	s.stage = "sending the recipient addresses"
 	for _, rcpt := range append(append([]*mail.Address(nil), s.cfg.to...), s.cfg.cc...) {
+		s.stage = stageRecipient + " " + rcpt.Address
 		if err := c.Rcpt(rcpt.Address); err != nil {
-			return fmt.Errorf("recipient %s: %w", rcpt.Address, err)
+			return err
 		}
 	}
 	s.stage = "sending the message"
@@ -193,7 +196,7 @@ func (s *sender) classify(parent, ctx context.Context, err error) error {
 			return sdk.Retryable("%s; the server asks to try again later", msg)
 		case s.stage == "sending the sender address":
 			return sdk.Permanent("%s; check that the account may send as the from address", msg)
-		case s.stage == "sending the recipient addresses":
+		case strings.HasPrefix(s.stage, stageRecipient):
 			return sdk.Permanent("%s; check the to and cc addresses", msg)
 		}
 		return sdk.Permanent("%s", msg)
