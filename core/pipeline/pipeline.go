@@ -30,6 +30,9 @@ type Pipeline struct {
 	// collected from every attribute a schema marks sensitive; the logger
 	// redacts them.
 	Sensitive []string
+
+	// files are the parsed sources behind diagnostics (see Files).
+	files map[string]*hcl.File
 }
 
 // Component is a block that configures one plugin component, such as

@@ -1,0 +1,4 @@
+# Only run settings: no source, no sink.
+run {
+  concurrency = 4
+}

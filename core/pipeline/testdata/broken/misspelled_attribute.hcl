@@ -1,0 +1,20 @@
+source "arcgis" "prod" {
+  url = "https://myorg.maps.arcgis.com"
+  auth {
+    usrname  = "backup_admin"
+    password = env("AGOL_PASSWORD")
+  }
+}
+
+sink "local" "nas" {
+  pth    = "/mnt/gis-backups"
+  layot  = "owner/type"
+}
+
+run {
+  concurency = 8
+}
+
+export "Feature Service" {
+  include_attachment = true
+}
