@@ -7,6 +7,7 @@ package plugins
 
 import (
 	"github.com/agolpipe/agolpipe/plugins/sinks/local"
+	"github.com/agolpipe/agolpipe/plugins/sinks/s3"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -22,6 +23,7 @@ var (
 	Sinks = map[string]func() sdk.Sink{
 		// sinks: one line per built-in sink
 		"local": local.New,
+		"s3":    s3.New,
 	}
 	Notifiers = map[string]func() sdk.Notifier{
 		// notifiers: one line per built-in notifier

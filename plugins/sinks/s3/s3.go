@@ -1,0 +1,522 @@
+// Package s3 is the Amazon S3 sink (and S3-compatible stores: MinIO,
+// versitygw, Wasabi, Ceph RGW...). Artifacts stream into multipart uploads
+// of bounded part size and concurrency, so memory stays at about
+// part_size x (concurrency+1) whatever the artifact size.
+//
+// Atomicity comes from S3 itself: a multipart upload is invisible until
+// CompleteMultipartUpload, and a failed or cancelled Put aborts it. When the
+// abort cannot reach the server either (the server died), the parts stay as
+// an incomplete upload that no listing shows; a bucket lifecycle rule
+// (AbortIncompleteMultipartUpload) reclaims their space.
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
+
+	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// Defaults for the streamed upload: 8 MiB parts, 4 in flight, so at most
+// about 40 MiB of buffers per Put.
+const (
+	defaultPartSize    = 8 << 20
+	defaultConcurrency = 4
+	minPartSize        = manager.MinUploadPartSize // 5 MiB, S3's own minimum
+)
+
+// Sink is the S3 sink. The zero value is unconfigured; use New.
+type Sink struct {
+	cfg      settings
+	client   *s3.Client
+	uploader *manager.Uploader
+	location string
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// New returns an unconfigured S3 sink.
+func New() sdk.Sink { return &Sink{} }
+
+type settings struct {
+	Bucket          string  `cty:"bucket"`
+	Prefix          *string `cty:"prefix"`
+	Region          *string `cty:"region"`
+	Endpoint        *string `cty:"endpoint"`
+	PathStyle       *bool   `cty:"path_style"`
+	Profile         *string `cty:"profile"`
+	AccessKeyID     *string `cty:"access_key_id"`
+	SecretAccessKey *string `cty:"secret_access_key"`
+	SessionToken    *string `cty:"session_token"`
+	StorageClass    *string `cty:"storage_class"`
+	SSE             *string `cty:"server_side_encryption"`
+	KMSKeyID        *string `cty:"kms_key_id"`
+	ObjectLockMode  *string `cty:"object_lock_mode"`
+	ObjectLockDays  *int    `cty:"object_lock_days"`
+	PartSizeMiB     *int    `cty:"part_size_mib"`
+	Concurrency     *int    `cty:"concurrency"`
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return strings.TrimSpace(*p)
+}
+
+// Info implements sdk.Sink.
+func (s *Sink) Info() sdk.Info {
+	return sdk.Info{Kind: sdk.KindSink, Name: "s3", Version: version.Version,
+		Description: "Amazon S3 or an S3-compatible object store (multipart, SSE, object lock)"}
+}
+
+// Schema implements sdk.Sink.
+func (s *Sink) Schema() sdk.Schema {
+	return sdk.Schema{Attributes: []sdk.Attribute{
+		{Name: "bucket", Type: sdk.TypeString, Required: true, Description: "Bucket that receives the run folders; it must exist."},
+		{Name: "prefix", Type: sdk.TypeString, Description: `Key prefix (a "folder") inside the bucket, e.g. "agolpipe/prod".`},
+		{Name: "region", Type: sdk.TypeString, Description: "Bucket region, e.g. eu-west-1. Default: from the AWS environment, else us-east-1."},
+		{Name: "endpoint", Type: sdk.TypeString, Description: "Endpoint URL of an S3-compatible store (MinIO, Wasabi...). Empty for AWS."},
+		{Name: "path_style", Type: sdk.TypeBool, Description: "Address buckets as endpoint/bucket instead of bucket.endpoint (most S3-compatible stores need true)."},
+		{Name: "profile", Type: sdk.TypeString, Description: "Shared config profile to take credentials and region from."},
+		{Name: "access_key_id", Type: sdk.TypeString, Sensitive: true, Description: "Access key id. Default: the AWS credential chain (environment, profile, IAM role)."},
+		{Name: "secret_access_key", Type: sdk.TypeString, Sensitive: true, Description: "Secret access key; required with access_key_id."},
+		{Name: "session_token", Type: sdk.TypeString, Sensitive: true, Description: "Session token of temporary credentials."},
+		{Name: "storage_class", Type: sdk.TypeString, Description: "STANDARD (default), STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER, DEEP_ARCHIVE."},
+		{Name: "server_side_encryption", Type: sdk.TypeString, Description: `"AES256" or "aws:kms".`},
+		{Name: "kms_key_id", Type: sdk.TypeString, Description: `KMS key id or ARN for server_side_encryption = "aws:kms".`},
+		{Name: "object_lock_mode", Type: sdk.TypeString, Description: `"GOVERNANCE" or "COMPLIANCE": keep each object immutable for object_lock_days (the bucket needs object lock enabled).`},
+		{Name: "object_lock_days", Type: sdk.TypeNumber, Description: "Days each object stays locked; required with object_lock_mode."},
+		{Name: "part_size_mib", Type: sdk.TypeNumber, Description: "Multipart part size in MiB (default 8, minimum 5). Memory per Put is about part size x (concurrency+1)."},
+		{Name: "concurrency", Type: sdk.TypeNumber, Description: "Parts uploaded in parallel per Put (default 4)."},
+	}}
+}
+
+var storageClasses = map[string]bool{
+	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true, "ONEZONE_IA": true,
+	"INTELLIGENT_TIERING": true, "GLACIER": true, "DEEP_ARCHIVE": true, "GLACIER_IR": true,
+	"OUTPOSTS": true, "SNOW": true, "EXPRESS_ONEZONE": true,
+}
+
+// Configure implements sdk.Sink. It checks the settings and builds the
+// client; no network call happens before Preflight.
+func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.SinkConfigureResponse, sdk.Diagnostics) {
+	var diags sdk.Diagnostics
+	var c settings
+	if err := sdk.DecodeConfig(req.Config, &c); err != nil {
+		return sdk.SinkConfigureResponse{}, diags.Errorf(nil, "Invalid s3 sink configuration", "%v", err)
+	}
+	c.Bucket = strings.TrimSpace(c.Bucket)
+	if c.Bucket == "" || strings.ContainsAny(c.Bucket, "/ ") {
+		diags = diags.Errorf([]string{"bucket"}, "Invalid bucket name",
+			`bucket is the bucket name only, e.g. bucket = "city-gis-backups"; put folders in prefix.`)
+	}
+	if (str(c.AccessKeyID) == "") != (str(c.SecretAccessKey) == "") {
+		diags = diags.Errorf([]string{"secret_access_key"}, "Incomplete credentials",
+			"Set both access_key_id and secret_access_key, or neither to use the AWS credential chain.")
+	}
+	if sc := str(c.StorageClass); sc != "" && !storageClasses[strings.ToUpper(sc)] {
+		diags = diags.Errorf([]string{"storage_class"}, "Unknown storage class",
+			"%q is not an S3 storage class; use STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER or DEEP_ARCHIVE.", sc)
+	}
+	switch sse := str(c.SSE); sse {
+	case "", "AES256":
+		if str(c.KMSKeyID) != "" {
+			diags = diags.Errorf([]string{"kms_key_id"}, "kms_key_id without KMS encryption",
+				`kms_key_id only applies with server_side_encryption = "aws:kms".`)
+		}
+	case "aws:kms", "aws:kms:dsse":
+	default:
+		diags = diags.Errorf([]string{"server_side_encryption"}, "Unknown server-side encryption",
+			`%q is not supported; use "AES256" or "aws:kms".`, sse)
+	}
+	switch m := strings.ToUpper(str(c.ObjectLockMode)); m {
+	case "":
+		if c.ObjectLockDays != nil {
+			diags = diags.Errorf([]string{"object_lock_days"}, "object_lock_days without object_lock_mode",
+				`Set object_lock_mode = "GOVERNANCE" or "COMPLIANCE" too.`)
+		}
+	case "GOVERNANCE", "COMPLIANCE":
+		if c.ObjectLockDays == nil || *c.ObjectLockDays < 1 {
+			diags = diags.Errorf([]string{"object_lock_days"}, "object_lock_days missing",
+				"object_lock_mode needs object_lock_days = N (1 or more) to say how long objects stay locked.")
+		}
+	default:
+		diags = diags.Errorf([]string{"object_lock_mode"}, "Unknown object lock mode", `%q: use "GOVERNANCE" or "COMPLIANCE".`, m)
+	}
+	partSize := int64(defaultPartSize)
+	if c.PartSizeMiB != nil {
+		partSize = int64(*c.PartSizeMiB) << 20
+		if partSize < minPartSize || partSize > 5<<30 {
+			diags = diags.Errorf([]string{"part_size_mib"}, "Part size out of range", "S3 accepts parts of 5 MiB to 5 GiB; got %d MiB.", *c.PartSizeMiB)
+		}
+	}
+	conc := defaultConcurrency
+	if c.Concurrency != nil {
+		conc = *c.Concurrency
+		if conc < 1 || conc > 64 {
+			diags = diags.Errorf([]string{"concurrency"}, "Concurrency out of range", "Use 1 to 64; got %d.", conc)
+		}
+	}
+	var endpoint string
+	if e := str(c.Endpoint); e != "" {
+		u, err := url.Parse(e)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			diags = diags.Errorf([]string{"endpoint"}, "Invalid endpoint", `endpoint is a URL such as "https://s3.example.com:9000".`)
+		} else {
+			u.User = nil // never keep or echo credentials written into a URL
+			endpoint = u.String()
+		}
+	}
+	if diags.HasErrors() {
+		return sdk.SinkConfigureResponse{}, diags
+	}
+
+	var opts []func(*config.LoadOptions) error
+	if r := str(c.Region); r != "" {
+		opts = append(opts, config.WithRegion(r))
+	}
+	if p := str(c.Profile); p != "" {
+		opts = append(opts, config.WithSharedConfigProfile(p))
+	}
+	if ak := str(c.AccessKeyID); ak != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(ak, str(c.SecretAccessKey), str(c.SessionToken))))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return sdk.SinkConfigureResponse{}, diags.Errorf(nil, "Cannot load AWS configuration", "%v", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	s.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.UsePathStyle = c.PathStyle != nil && *c.PathStyle
+		// The SDK logs to stderr by default, which would mix into the plugin
+		// protocol's log stream; errors are returned, not logged.
+		o.Logger = logging.Nop{}
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	s.uploader = manager.NewUploader(s.client, func(u *manager.Uploader) {
+		u.PartSize = partSize
+		u.Concurrency = conc
+		// We abort ourselves, with a context that survives cancellation.
+		u.LeavePartsOnError = true
+	})
+	c.Prefix = aws.String(strings.Trim(str(c.Prefix), "/"))
+	s.cfg = c
+	s.location = "s3://" + c.Bucket + "/" + *c.Prefix
+	if endpoint != "" {
+		s.location += " at " + endpoint
+	}
+	return sdk.SinkConfigureResponse{Features: sdk.SinkFeatures{MaxPathLength: 1024 - len(*c.Prefix) - 1, RangeGet: true, Location: s.location}}, nil
+}
+
+func (s *Sink) key(path string) string {
+	if *s.cfg.Prefix == "" {
+		return path
+	}
+	return *s.cfg.Prefix + "/" + path
+}
+
+func (s *Sink) keyPrefix() string {
+	if *s.cfg.Prefix == "" {
+		return ""
+	}
+	return *s.cfg.Prefix + "/"
+}
+
+func (s *Sink) ready() error {
+	if s.client == nil {
+		return sdk.Permanent("s3 sink: not configured")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return sdk.Permanent("s3 sink: closed")
+	}
+	return nil
+}
+
+// Preflight checks that the bucket exists and that the credentials may
+// write and delete in it, with a test object under the prefix.
+func (s *Sink) Preflight(ctx context.Context) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	b := s.cfg.Bucket
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &b}); err != nil {
+		err = classify(ctx, err, "check bucket "+b)
+		if sdk.KindOf(err) == sdk.KindNotFound {
+			// A HEAD answer has no body, so some stores' "unknown access key"
+			// looks like a missing bucket; a GET shows the real error code.
+			if _, lerr := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &b, MaxKeys: aws.Int32(1)}); lerr != nil {
+				err = classify(ctx, lerr, "check bucket "+b)
+			}
+		}
+		switch sdk.KindOf(err) {
+		case sdk.KindNotFound:
+			return sdk.Permanent("s3 sink %s: bucket %q does not exist (or is in another region); create it or fix bucket/region: %w", s.location, b, err)
+		case sdk.KindAuth:
+			return fmt.Errorf("s3 sink %s: the credentials were refused; check access_key_id/secret_access_key (or the AWS profile/role) and that they may access bucket %q: %w", s.location, b, err)
+		}
+		return fmt.Errorf("s3 sink %s: %w", s.location, err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	probe := s.key(".agolpipe-preflight-" + hex.EncodeToString(rnd[:]))
+	body := "agolpipe preflight\n"
+	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &b, Key: &probe, Body: strings.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}); err != nil {
+		err = classify(ctx, err, "test write")
+		if sdk.KindOf(err) == sdk.KindAuth {
+			return fmt.Errorf("s3 sink %s: the credentials may not write to the bucket; grant s3:PutObject and s3:DeleteObject on it: %w", s.location, err)
+		}
+		return fmt.Errorf("s3 sink %s: %w", s.location, err)
+	}
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b, Key: &probe}); err != nil {
+		return fmt.Errorf("s3 sink %s: test write succeeded but deleting it failed; retention needs s3:DeleteObject: %w", s.location, classify(ctx, err, "delete test object"))
+	}
+	return nil
+}
+
+// bodyReader remembers the error of the caller's body, so a failing exporter
+// is reported as itself rather than as whatever the SDK made of it.
+type bodyReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// Put implements sdk.Sink: a single PutObject for bodies under one part,
+// else a multipart upload that is aborted on any failure.
+func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	if err := s.ready(); err != nil {
+		return sdk.PutResponse{}, err
+	}
+	key := s.key(req.Path)
+	body := &bodyReader{r: req.Body}
+	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key, Body: body}
+	if req.MediaType != "" {
+		in.ContentType = aws.String(req.MediaType)
+	}
+	if sc := str(s.cfg.StorageClass); sc != "" {
+		in.StorageClass = types.StorageClass(strings.ToUpper(sc))
+	}
+	if sse := str(s.cfg.SSE); sse != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(sse)
+		if k := str(s.cfg.KMSKeyID); k != "" {
+			in.SSEKMSKeyId = aws.String(k)
+		}
+	}
+	if m := strings.ToUpper(str(s.cfg.ObjectLockMode)); m != "" {
+		in.ObjectLockMode = types.ObjectLockMode(m)
+		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(time.Duration(*s.cfg.ObjectLockDays) * 24 * time.Hour))
+	}
+	_, err := s.uploader.Upload(ctx, in)
+	if err != nil {
+		var mu manager.MultiUploadFailure
+		if errors.As(err, &mu) && mu.UploadID() != "" {
+			s.abort(ctx, key, mu.UploadID())
+		}
+		if body.err != nil {
+			return sdk.PutResponse{}, fmt.Errorf("s3 sink: reading the artifact for %q: %w", req.Path, body.err)
+		}
+		return sdk.PutResponse{}, classify(ctx, err, "upload "+req.Path)
+	}
+	return sdk.PutResponse{Size: body.n}, nil
+}
+
+// abort removes the parts of a failed multipart upload. It runs on a
+// context that survives the caller's cancellation, or a cancelled run would
+// leave its parts behind.
+func (s *Sink) abort(ctx context.Context, key, uploadID string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID})
+}
+
+// Stat implements sdk.Sink.
+func (s *Sink) Stat(ctx context.Context, path string) (sdk.ObjectInfo, error) {
+	if err := s.ready(); err != nil {
+		return sdk.ObjectInfo{}, err
+	}
+	key := s.key(path)
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		return sdk.ObjectInfo{}, classify(ctx, err, "stat "+path)
+	}
+	return sdk.ObjectInfo{Path: path, Size: aws.ToInt64(out.ContentLength), Modified: aws.ToTime(out.LastModified)}, nil
+}
+
+// Get implements sdk.Sink; ranges map to an HTTP Range header.
+func (s *Sink) Get(ctx context.Context, req sdk.GetRequest) (io.ReadCloser, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	key := s.key(req.Path)
+	in := &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key}
+	if req.Offset > 0 || req.Length > 0 {
+		r := fmt.Sprintf("bytes=%d-", req.Offset)
+		if req.Length > 0 {
+			r += fmt.Sprint(req.Offset + req.Length - 1)
+		}
+		in.Range = &r
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		return nil, classify(ctx, err, "get "+req.Path)
+	}
+	return out.Body, nil
+}
+
+// List implements sdk.Sink. Keys ending in "/" (folder markers made by
+// consoles) are not objects and are skipped.
+func (s *Sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.ObjectInfo) error) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	root := s.keyPrefix()
+	prefix := root + req.Prefix
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return classify(ctx, err, "list "+req.Prefix)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			if strings.HasSuffix(k, "/") || !strings.HasPrefix(k, root) {
+				continue
+			}
+			if err := fn(sdk.ObjectInfo{Path: k[len(root):], Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Delete implements sdk.Sink. S3 deletes a missing key without complaint,
+// so Delete looks first to report not found as the contract asks.
+func (s *Sink) Delete(ctx context.Context, path string) error {
+	if _, err := s.Stat(ctx, path); err != nil {
+		return err
+	}
+	key := s.key(path)
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key}); err != nil {
+		return classify(ctx, err, "delete "+path)
+	}
+	return nil
+}
+
+// Close implements sdk.Sink; it is idempotent.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+var (
+	authCodes = map[string]bool{
+		"InvalidAccessKeyId": true, "SignatureDoesNotMatch": true, "AccessDenied": true,
+		"ExpiredToken": true, "InvalidToken": true, "TokenRefreshRequired": true,
+		"AllAccessDisabled": true, "InvalidSecurity": true, "AuthorizationHeaderMalformed": true,
+		"XAdminUserNotFound": true, // versitygw's answer to an unknown access key
+		"Forbidden":          true,
+	}
+	notFoundCodes = map[string]bool{"NoSuchKey": true, "NotFound": true, "NoSuchBucket": true, "NoSuchUpload": true}
+	retryCodes    = map[string]bool{
+		"SlowDown": true, "InternalError": true, "ServiceUnavailable": true, "RequestTimeout": true,
+		"RequestTimeTooSkewed": false, "Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
+	}
+)
+
+// classify turns an SDK error into a classified one, once, with what was
+// being done. Messages come from the server and the SDK and hold no secret.
+func classify(ctx context.Context, err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	wrap := func(k sdk.ErrorKind) error { return sdk.Classify(k, fmt.Errorf("s3: %s: %w", what, err)) }
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return wrap(sdk.KindRetryable)
+		}
+		return wrap(sdk.KindCanceled)
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code := ae.ErrorCode()
+		switch {
+		case notFoundCodes[code]:
+			return wrap(sdk.KindNotFound)
+		case authCodes[code]:
+			return wrap(sdk.KindAuth)
+		case retryCodes[code]:
+			return wrap(sdk.KindRetryable)
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		switch st := re.HTTPStatusCode(); {
+		case st == 404:
+			return wrap(sdk.KindNotFound)
+		case st == 401 || st == 403:
+			return wrap(sdk.KindAuth)
+		case st == 408 || st == 429 || st >= 500:
+			return wrap(sdk.KindRetryable)
+		case st >= 400:
+			return wrap(sdk.KindPermanent)
+		}
+	}
+	if isTransient(err) {
+		return wrap(sdk.KindRetryable)
+	}
+	return wrap(sdk.KindPermanent)
+}
+
+// isTransient reports network faults worth retrying: resets, refusals,
+// timeouts, connections cut mid-body.
+func isTransient(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
+}

@@ -1,0 +1,238 @@
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/agolpipe/agolpipe/internal/testservers"
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/sinktest"
+)
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// cfgVal builds a full configuration value from a few attributes; the rest
+// are null, as the host would decode an HCL block that leaves them out.
+func cfgVal(attrs map[string]cty.Value) cty.Value {
+	schema := New().Schema()
+	all := map[string]cty.Value{}
+	for _, a := range schema.Attributes {
+		if v, ok := attrs[a.Name]; ok {
+			all[a.Name] = v
+		} else {
+			all[a.Name] = cty.NullVal(a.Type.CtyType())
+		}
+	}
+	return cty.ObjectVal(all)
+}
+
+var (
+	bucketOnce sync.Once
+	bucketName string
+	bucketErr  error
+)
+
+// testBucket creates one bucket per test process on the shared server.
+func testBucket(t *testing.T, srv testservers.S3Server) string {
+	t.Helper()
+	bucketOnce.Do(func() {
+		bucketName = "agolpipe-test-" + randHex(4)
+		c := s3.New(s3.Options{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
+		_, bucketErr = c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucketName})
+	})
+	if bucketErr != nil {
+		t.Fatalf("create test bucket: %v", bucketErr)
+	}
+	return bucketName
+}
+
+func baseAttrs(t *testing.T, srv testservers.S3Server, endpoint string) map[string]cty.Value {
+	return map[string]cty.Value{
+		"bucket":            cty.StringVal(testBucket(t, srv)),
+		"prefix":            cty.StringVal("t/" + randHex(6)),
+		"region":            cty.StringVal(srv.Region),
+		"endpoint":          cty.StringVal(endpoint),
+		"path_style":        cty.True,
+		"access_key_id":     cty.StringVal(srv.AccessKey),
+		"secret_access_key": cty.StringVal(srv.SecretKey),
+		"part_size_mib":     cty.NumberIntVal(5),
+		"concurrency":       cty.NumberIntVal(3),
+	}
+}
+
+func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
+	t.Helper()
+	s := New().(*Sink)
+	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(attrs)}); diags.HasErrors() {
+		t.Fatalf("Configure: %v", diags.Err())
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	srv := testservers.S3(t)
+	sinktest.Run(t, func(t *testing.T) sdk.Sink {
+		s := configured(t, baseAttrs(t, srv, srv.Endpoint))
+		if err := s.Preflight(context.Background()); err != nil {
+			t.Fatalf("Preflight: %v", err)
+		}
+		return s
+	}, sinktest.Options{BoundarySizes: []int64{5<<20 - 1, 5 << 20, 5<<20 + 1, 10<<20 + 1}})
+}
+
+func TestPreflightWrongCredentials(t *testing.T) {
+	srv := testservers.S3(t)
+	cases := map[string]map[string]cty.Value{
+		"wrong secret":       {"secret_access_key": cty.StringVal("not-the-secret")},
+		"unknown access key": {"access_key_id": cty.StringVal("nobody"), "secret_access_key": cty.StringVal("x")},
+	}
+	for name, over := range cases {
+		t.Run(name, func(t *testing.T) {
+			attrs := baseAttrs(t, srv, srv.Endpoint)
+			for k, v := range over {
+				attrs[k] = v
+			}
+			err := configured(t, attrs).Preflight(context.Background())
+			if sdk.KindOf(err) != sdk.KindAuth {
+				t.Fatalf("Preflight with %s: got %v (kind %v), want an auth error", name, err, sdk.KindOf(err))
+			}
+			if strings.Contains(err.Error(), "not-the-secret") || strings.Contains(err.Error(), srv.SecretKey) {
+				t.Errorf("error shows the secret: %v", err)
+			}
+			if !strings.Contains(err.Error(), "access_key_id") {
+				t.Errorf("error does not say what to fix: %v", err)
+			}
+		})
+	}
+}
+
+func TestPreflightMissingBucket(t *testing.T) {
+	srv := testservers.S3(t)
+	attrs := baseAttrs(t, srv, srv.Endpoint)
+	attrs["bucket"] = cty.StringVal("agolpipe-no-such-bucket-" + randHex(3))
+	err := configured(t, attrs).Preflight(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Preflight of a missing bucket: %v, want an error saying it does not exist", err)
+	}
+}
+
+// cutAfter cuts the proxy once n bytes of the body were read.
+type cutAfter struct {
+	r    io.Reader
+	n    int64
+	cut  func()
+	once sync.Once
+}
+
+func (c *cutAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	if c.n <= 0 {
+		c.once.Do(c.cut)
+	}
+	return n, err
+}
+
+// The server "dies" (every connection reset, new ones refused) while a
+// multipart upload is in flight: Put fails with a retryable error and no
+// object is visible once the server is back.
+func TestServerKilledMidUpload(t *testing.T) {
+	srv := testservers.S3(t)
+	u, _ := url.Parse(srv.Endpoint)
+	proxy := testservers.NewProxy(t, u.Host)
+	attrs := baseAttrs(t, srv, "http://"+proxy.Addr())
+	s := configured(t, attrs)
+	if err := s.Preflight(context.Background()); err != nil {
+		t.Fatalf("Preflight through proxy: %v", err)
+	}
+	body := &cutAfter{r: io.LimitReader(rand.Reader, 40<<20), n: 17 << 20, cut: proxy.Cut}
+	_, err := s.Put(context.Background(), sdk.PutRequest{Path: "run/big.bin", Size: 40 << 20, Body: body})
+	if err == nil {
+		t.Fatal("Put succeeded although the server went away mid-upload")
+	}
+	if sdk.KindOf(err) != sdk.KindRetryable {
+		t.Errorf("Put error %v has kind %v, want retryable", err, sdk.KindOf(err))
+	}
+	proxy.Restore()
+	direct := configured(t, attrs)
+	direct.client = configured(t, baseAttrs(t, srv, srv.Endpoint)).client
+	if _, err := direct.Stat(context.Background(), "run/big.bin"); !sdk.IsNotFound(err) {
+		t.Errorf("after the failed upload Stat says %v, want not found", err)
+	}
+	var listed []string
+	_ = direct.List(context.Background(), sdk.ListRequest{}, func(o sdk.ObjectInfo) error { listed = append(listed, o.Path); return nil })
+	if len(listed) != 0 {
+		t.Errorf("objects visible after the failed upload: %v", listed)
+	}
+}
+
+func TestConfigureDiagnostics(t *testing.T) {
+	cases := []struct {
+		name  string
+		attrs map[string]cty.Value
+		path  string
+	}{
+		{"bucket with slash", map[string]cty.Value{"bucket": cty.StringVal("a/b")}, "bucket"},
+		{"key without secret", map[string]cty.Value{"bucket": cty.StringVal("b"), "access_key_id": cty.StringVal("k")}, "secret_access_key"},
+		{"bad storage class", map[string]cty.Value{"bucket": cty.StringVal("b"), "storage_class": cty.StringVal("FROZEN")}, "storage_class"},
+		{"bad sse", map[string]cty.Value{"bucket": cty.StringVal("b"), "server_side_encryption": cty.StringVal("rot13")}, "server_side_encryption"},
+		{"lock without days", map[string]cty.Value{"bucket": cty.StringVal("b"), "object_lock_mode": cty.StringVal("COMPLIANCE")}, "object_lock_days"},
+		{"tiny parts", map[string]cty.Value{"bucket": cty.StringVal("b"), "part_size_mib": cty.NumberIntVal(1)}, "part_size_mib"},
+		{"endpoint not a URL", map[string]cty.Value{"bucket": cty.StringVal("b"), "endpoint": cty.StringVal("localhost:9000")}, "endpoint"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags := New().Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(c.attrs)})
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			found := false
+			for _, d := range diags {
+				if len(d.Path) == 1 && d.Path[0] == c.path {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no diagnostic at %q: %v", c.path, diags)
+			}
+		})
+	}
+}
+
+func TestSecretsAreSensitive(t *testing.T) {
+	for _, name := range []string{"access_key_id", "secret_access_key", "session_token"} {
+		a, ok := New().Schema().Attribute(name)
+		if !ok || !a.Sensitive {
+			t.Errorf("%s is not a sensitive attribute", name)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	ctx := context.Background()
+	if k := sdk.KindOf(classify(ctx, errors.New("read tcp: connection reset by peer"), "x")); k != sdk.KindRetryable {
+		t.Errorf("connection reset: %v", k)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if k := sdk.KindOf(classify(cctx, context.Canceled, "x")); k != sdk.KindCanceled {
+		t.Errorf("cancelled: %v", k)
+	}
+}
