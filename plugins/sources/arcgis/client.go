@@ -1,0 +1,303 @@
+package arcgis
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+)
+
+// referer is sent with every request and bound into generated tokens
+// (client=referer), so the portal accepts the token on later calls.
+const referer = "agolpipe"
+
+// peekSize is how much of a 200 answer Do reads ahead to find an error body
+// the portal sent with HTTP 200. Error bodies are tiny; a larger body is data
+// and streams through untouched.
+const peekSize = 64 << 10
+
+// client is the HTTP side of the source: one connection pool, the token,
+// error classification and retries of the source's own listing calls.
+type client struct {
+	http   *http.Client
+	portal string // portal URL, e.g. https://org.maps.arcgis.com or https://host/portal
+	root   string // sharing root: portal + /sharing/rest
+	auth   authenticator
+
+	mu      sync.RWMutex
+	trusted map[string]bool // hosts that may receive the token
+
+	// retry policy of the source's own calls (listing, connect); Do leaves
+	// retries to the host.
+	attempts  int
+	retryBase time.Duration
+	retryMax  time.Duration
+}
+
+func newHTTPClient(cfg config) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	tr.ResponseHeaderTimeout = 5 * time.Minute
+	if cfg.Proxy != "" {
+		pu, err := url.Parse(cfg.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		tr.Proxy = http.ProxyURL(pu)
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", cfg.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+func newClient(cfg config, hc *http.Client) *client {
+	c := &client{http: hc, portal: cfg.URL, root: cfg.URL + "/sharing/rest", trusted: map[string]bool{},
+		attempts: 6, retryBase: 2 * time.Second, retryMax: 60 * time.Second}
+	if u, err := url.Parse(cfg.URL); err == nil {
+		c.trusted[strings.ToLower(u.Host)] = true
+	}
+	return c
+}
+
+// trust lets the token go to host (a federated or hosting server of the
+// organization).
+func (c *client) trust(host string) {
+	if host == "" {
+		return
+	}
+	c.mu.Lock()
+	c.trusted[strings.ToLower(host)] = true
+	c.mu.Unlock()
+}
+
+// mayGetToken reports whether a request to u may carry the token: the
+// portal, the organization's own servers, and on ArcGIS Online Esri's
+// *.arcgis.com hosts over https. Any other host (a third-party WMS referenced
+// by a web map) never sees it.
+func (c *client) mayGetToken(u *url.URL) bool {
+	host := strings.ToLower(u.Host)
+	c.mu.RLock()
+	ok := c.trusted[host]
+	c.mu.RUnlock()
+	if ok {
+		return true
+	}
+	return u.Scheme == "https" && (strings.HasSuffix(u.Hostname(), ".arcgis.com") || u.Hostname() == "arcgis.com")
+}
+
+// resolve makes a request URL absolute against the sharing root.
+func (c *client) resolve(raw string) (*url.URL, error) {
+	if strings.HasPrefix(raw, "http://") || strings.HasPrefix(raw, "https://") {
+		return url.Parse(raw)
+	}
+	return url.Parse(c.root + "/" + strings.TrimLeft(raw, "/"))
+}
+
+// wantsJSON is the rule for adding f=json: the caller asked for JSON with
+// Accept: application/json (arcgisrest.JSON does) and did not set f itself.
+func wantsJSON(req sdk.PortalRequest) bool {
+	for _, v := range req.Header.Values("Accept") {
+		if strings.Contains(v, "application/json") {
+			return true
+		}
+	}
+	return false
+}
+
+// do performs one request with the token, renewing it and retrying once on
+// 498/499 (and on 401). It never retries anything else.
+func (c *client) do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	resp, err := c.doOnce(ctx, req, false)
+	if err != nil && sdk.KindOf(err) == sdk.KindAuth && c.auth != nil && c.auth.renewable() {
+		resp, err = c.doOnce(ctx, req, true)
+	}
+	return resp, err
+}
+
+func (c *client) doOnce(ctx context.Context, req sdk.PortalRequest, renew bool) (*sdk.PortalResponse, error) {
+	u, err := c.resolve(req.URL)
+	if err != nil {
+		return nil, sdk.Permanent("portal request URL %q: %v", arcgisrest.RedactURL(req.URL), err)
+	}
+	method := strings.ToUpper(req.Method)
+	if method == "" {
+		method = http.MethodGet
+		if req.Form != nil {
+			method = http.MethodPost
+		}
+	}
+	q := u.Query()
+	for k, vs := range req.Query {
+		q[k] = append([]string(nil), vs...)
+	}
+	var form url.Values
+	if method == http.MethodPost {
+		form = url.Values{}
+		for k, vs := range req.Form {
+			form[k] = append([]string(nil), vs...)
+		}
+	}
+	if wantsJSON(req) && !q.Has("f") && !form.Has("f") {
+		if form != nil {
+			form.Set("f", "json")
+		} else {
+			q.Set("f", "json")
+		}
+	}
+	if c.auth != nil && c.mayGetToken(u) && !q.Has("token") && !form.Has("token") {
+		tok, err := c.auth.token(ctx, c, renew)
+		if err != nil {
+			return nil, err
+		}
+		if tok != "" {
+			if form != nil {
+				form.Set("token", tok)
+			} else {
+				q.Set("token", tok)
+			}
+		}
+	}
+	u.RawQuery = q.Encode()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, sdk.Permanent("portal request: %v", arcgisrest.RedactText(err.Error()))
+	}
+	for k, vs := range req.Header {
+		if strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "X-Esri-Authorization") {
+			continue // credentials are the source's business
+		}
+		hr.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if form != nil {
+		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	hr.Header.Set("Referer", referer)
+	hr.Header.Set("User-Agent", "agolpipe")
+	if req.Offset > 0 {
+		hr.Header.Set("Range", fmt.Sprintf("bytes=%d-", req.Offset))
+	}
+	hresp, err := c.http.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &sdk.Error{Kind: sdk.KindCanceled, Err: ctx.Err()}
+		}
+		return nil, arcgisrest.ClassifyTransport(err)
+	}
+	redacted := arcgisrest.RedactURL(u.String())
+	if hresp.StatusCode >= 400 {
+		b, _ := io.ReadAll(io.LimitReader(hresp.Body, peekSize))
+		hresp.Body.Close()
+		if err := arcgisrest.CheckErrorBody(hresp.StatusCode, hresp.Header, b, redacted); err != nil {
+			return nil, err
+		}
+	}
+	// The portal reports most errors as HTTP 200 with a small JSON body:
+	// read ahead, and if the whole body is a JSON error object, classify it.
+	br := bufio.NewReaderSize(hresp.Body, peekSize)
+	if hresp.ContentLength < 0 || hresp.ContentLength <= peekSize {
+		peek, perr := br.Peek(peekSize)
+		switch perr {
+		case io.EOF: // the whole body is in peek
+			t := bytes.TrimSpace(peek)
+			if len(t) > 0 && t[0] == '{' {
+				if err := arcgisrest.CheckErrorBody(hresp.StatusCode, hresp.Header, t, redacted); err != nil {
+					hresp.Body.Close()
+					return nil, err
+				}
+			}
+		case nil, bufio.ErrBufferFull: // a large body: data, not an error
+		default:
+			hresp.Body.Close()
+			return nil, arcgisrest.ClassifyTransport(fmt.Errorf("reading %s: %w", redacted, perr))
+		}
+	}
+	var rc io.ReadCloser = readCloser{br, hresp.Body}
+	if req.Offset > 0 && hresp.StatusCode == http.StatusOK {
+		// The server ignored Range: skip to Offset so the caller's contract
+		// (body starts at Offset) holds, at the cost of re-reading.
+		if _, err := io.CopyN(io.Discard, rc, req.Offset); err != nil {
+			rc.Close()
+			return nil, arcgisrest.ClassifyTransport(fmt.Errorf("skipping to offset %d of %s: %w", req.Offset, redacted, err))
+		}
+	}
+	return &sdk.PortalResponse{StatusCode: hresp.StatusCode, Header: hresp.Header, Body: rc}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// getJSON is the source's own JSON call, retried with backoff and jitter on
+// retryable errors (429 honours Retry-After).
+func (c *client) getJSON(ctx context.Context, req sdk.PortalRequest, v any) error {
+	return c.retry(ctx, func() error { return arcgisrest.GetJSON(ctx, c.do, req, v) })
+}
+
+// retry runs op until it succeeds, fails with a non-retryable error, or the
+// attempts are used up.
+func (c *client) retry(ctx context.Context, op func() error) error {
+	var err error
+	for i := 0; i < c.attempts; i++ {
+		if err = op(); err == nil || sdk.KindOf(err) != sdk.KindRetryable {
+			return err
+		}
+		if i == c.attempts-1 {
+			break
+		}
+		d := c.backoff(i, err)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &sdk.Error{Kind: sdk.KindCanceled, Err: ctx.Err()}
+		case <-t.C:
+		}
+	}
+	return err
+}
+
+func (c *client) backoff(attempt int, err error) time.Duration {
+	if ra := sdk.RetryAfterOf(err); ra > 0 {
+		return ra
+	}
+	d := c.retryBase << attempt
+	if pe, ok := arcgisrest.PortalError(err); ok && (pe.Code == 429 || pe.HTTPStatus == 429) {
+		// Throttling cools off in about a minute on ArcGIS Online and says
+		// nothing about when: start slower than for a 5xx.
+		d *= 4
+	}
+	if d > c.retryMax || d <= 0 {
+		d = c.retryMax
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
