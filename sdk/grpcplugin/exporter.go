@@ -1,0 +1,259 @@
+package grpcplugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
+	"github.com/agolpipe/agolpipe/sdk"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// GRPCServer registers the exporter server adapter.
+func (p *ExporterPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginv1.RegisterExporterServiceServer(s, &ExporterServer{Impl: p.Impl, Broker: b})
+	return nil
+}
+
+// GRPCClient returns an sdk.Exporter that calls the plugin.
+func (p *ExporterPlugin) GRPCClient(ctx context.Context, b *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return NewExporterClient(ctx, pluginv1.NewExporterServiceClient(c), b)
+}
+
+// ExporterClient implements sdk.Exporter by calling an ExporterService; the
+// Host it is given is served to the plugin over broker. Exports may run
+// concurrently.
+type ExporterClient struct {
+	c         pluginv1.ExporterServiceClient
+	broker    *plugin.GRPCBroker
+	info      sdk.Info
+	schema    sdk.Schema
+	itemTypes []string
+	once      sync.Once
+}
+
+// NewExporterClient asks the plugin to describe itself and returns the adapter.
+func NewExporterClient(ctx context.Context, c pluginv1.ExporterServiceClient, b *plugin.GRPCBroker) (*ExporterClient, error) {
+	ctx, cancel := describeCtx(ctx)
+	defer cancel()
+	d, err := c.Describe(ctx, &pluginv1.ExporterServiceDescribeRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("describing exporter: %w", fromStatus(err))
+	}
+	schema, err := schemaFromProto(d.GetSchema())
+	if err != nil {
+		return nil, err
+	}
+	return &ExporterClient{c: c, broker: b, info: infoFromProto(d.GetInfo()), schema: schema, itemTypes: d.GetItemTypes()}, nil
+}
+
+func (e *ExporterClient) Info() sdk.Info      { return e.info }
+func (e *ExporterClient) Schema() sdk.Schema  { return e.schema }
+func (e *ExporterClient) ItemTypes() []string { return e.itemTypes }
+
+func (e *ExporterClient) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Diagnostics {
+	cfg, err := encodeConfig(req.Config, e.schema)
+	if err != nil {
+		return diagsFromError("Invalid exporter configuration", err)
+	}
+	resp, err := e.c.Configure(ctx, &pluginv1.ExporterServiceConfigureRequest{Config: cfg})
+	if err != nil {
+		return diagsFromError("Exporter plugin failed to configure", fromStatus(err))
+	}
+	return diagsFromProto(resp.GetDiagnostics())
+}
+
+// Export runs one export. Each artifact the plugin streams is handed to
+// out.Write as a reader of its chunks; when Write returns, the plugin gets
+// an ack carrying Write's error, so the plugin's own Write returns only when
+// the host has finished with the artifact.
+func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var hostID uint32
+	if host != nil && e.broker != nil {
+		hostID = e.broker.NextId()
+		stop := serveHost(e.broker, hostID, host)
+		defer stop()
+	}
+	stream, err := e.c.Export(ctx)
+	if err != nil {
+		return sdk.ExportResult{}, fromStatus(err)
+	}
+	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID}
+	if err := stream.Send(&pluginv1.ExportRequest{Msg: &pluginv1.ExportRequest_Start{Start: start}}); err != nil {
+		_, err = stream.Recv()
+		return sdk.ExportResult{}, fromStatus(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return sdk.ExportResult{}, sdk.Permanent("exporter plugin ended the export of item %s without a result", req.Item.ID)
+		}
+		if err != nil {
+			return sdk.ExportResult{}, fromStatus(err)
+		}
+		switch {
+		case m.GetResult() != nil:
+			r := m.GetResult()
+			return sdk.ExportResult{Status: sdk.ExportStatus(r.GetStatus()), Reason: r.GetReason(), Warnings: r.GetWarnings()}, nil
+		case m.GetArtifactBegin() != nil:
+			a := artifactFromProto(m.GetArtifactBegin())
+			body := &trailerReader{recv: func() ([]byte, *trailer, error) {
+				m, err := stream.Recv()
+				if err != nil {
+					return nil, nil, err
+				}
+				if end := m.GetArtifactEnd(); end != nil {
+					if end.GetError() != "" {
+						return nil, &trailer{err: fromDetail(end.GetError(), end.GetErrorDetail())}, nil
+					}
+					return nil, &trailer{size: end.GetSize(), sum: end.GetSha256()}, nil
+				}
+				if m.GetChunk() == nil {
+					return nil, nil, sdk.Permanent("exporter plugin broke the protocol: expected a chunk of %s", a.Name)
+				}
+				return m.GetChunk(), nil, nil
+			}, what: a.Name, h: hashPool()}
+			werr := out.Write(ctx, a, body)
+			if !body.ended && body.err == nil {
+				// The sinks stopped early; skip the rest so the stream
+				// stays in step with the plugin.
+				_, _ = io.Copy(io.Discard, body)
+			}
+			if !body.ended {
+				// The stream itself broke (the plugin died or went silent).
+				return sdk.ExportResult{}, body.err
+			}
+			ack := &pluginv1.ArtifactAck{}
+			if werr != nil {
+				ack.Error, ack.ErrorDetail = werr.Error(), errorDetail(werr)
+			}
+			if err := stream.Send(&pluginv1.ExportRequest{Msg: &pluginv1.ExportRequest_Ack{Ack: ack}}); err != nil {
+				_, err = stream.Recv()
+				return sdk.ExportResult{}, fromStatus(err)
+			}
+		default:
+			return sdk.ExportResult{}, sdk.Permanent("exporter plugin broke the protocol: unexpected message during the export of item %s", req.Item.ID)
+		}
+	}
+}
+
+func (e *ExporterClient) Close() error {
+	var err error
+	e.once.Do(func() {
+		_, err = e.c.Close(context.Background(), &pluginv1.ExporterServiceCloseRequest{})
+		err = fromStatus(err)
+	})
+	return err
+}
+
+// ExporterServer serves any sdk.Exporter as an ExporterService. Broker
+// reaches the host's HostService.
+type ExporterServer struct {
+	pluginv1.UnimplementedExporterServiceServer
+	Impl   sdk.Exporter
+	Broker *plugin.GRPCBroker
+}
+
+func (e *ExporterServer) Describe(context.Context, *pluginv1.ExporterServiceDescribeRequest) (*pluginv1.ExporterServiceDescribeResponse, error) {
+	return &pluginv1.ExporterServiceDescribeResponse{Info: infoToProto(e.Impl.Info()), Schema: schemaToProto(e.Impl.Schema()), ItemTypes: e.Impl.ItemTypes()}, nil
+}
+
+func (e *ExporterServer) Configure(ctx context.Context, req *pluginv1.ExporterServiceConfigureRequest) (*pluginv1.ExporterServiceConfigureResponse, error) {
+	v, err := decodeConfig(req.GetConfig(), e.Impl.Schema())
+	if err != nil {
+		return &pluginv1.ExporterServiceConfigureResponse{Diagnostics: diagsToProto(diagsFromError("Invalid exporter configuration", err))}, nil
+	}
+	return &pluginv1.ExporterServiceConfigureResponse{Diagnostics: diagsToProto(e.Impl.Configure(ctx, sdk.ConfigureRequest{Config: v}))}, nil
+}
+
+func (e *ExporterServer) Export(stream pluginv1.ExporterService_ExportServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return toStatus(sdk.Permanent("Export stream did not start with ExportStart"))
+	}
+	host := &HostClient{broker: e.Broker, id: start.GetHostBrokerId()}
+	defer host.close()
+	w := &artifactWriter{stream: stream}
+	req := sdk.ExportRequest{Item: itemFromProto(start.GetItem()), RunID: start.GetRunId(), Org: orgFromProto(start.GetOrg())}
+	res, err := e.Impl.Export(stream.Context(), req, host, w)
+	if err != nil {
+		return toStatus(err)
+	}
+	return stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_Result{Result: &pluginv1.ExportResult{Status: string(res.Status), Reason: res.Reason, Warnings: res.Warnings}}})
+}
+
+func (e *ExporterServer) Close(context.Context, *pluginv1.ExporterServiceCloseRequest) (*pluginv1.ExporterServiceCloseResponse, error) {
+	return &pluginv1.ExporterServiceCloseResponse{}, toStatus(e.Impl.Close())
+}
+
+// artifactWriter is the plugin side of an export's artifacts. Writes are
+// serialized: artifacts travel one after the other on the one stream.
+type artifactWriter struct {
+	mu     sync.Mutex
+	stream pluginv1.ExporterService_ExportServer
+	broken error
+}
+
+func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Reader) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.broken != nil {
+		return w.broken
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_ArtifactBegin{ArtifactBegin: artifactToProto(a)}}); err != nil {
+		return w.fail(err)
+	}
+	n, sum, err := sendChunks(body, func(b []byte) error {
+		return w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_Chunk{Chunk: b}})
+	})
+	end := &pluginv1.ArtifactEnd{Size: n, Sha256: sum}
+	var bodyErr error
+	switch {
+	case err == errSend:
+		return w.fail(err)
+	case err != nil:
+		// The body failed: tell the host, which aborts the artifact in
+		// every sink, then report the body's own error.
+		bodyErr = err
+		end = &pluginv1.ArtifactEnd{Error: err.Error(), ErrorDetail: errorDetail(err)}
+	}
+	if err := w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_ArtifactEnd{ArtifactEnd: end}}); err != nil {
+		return w.fail(err)
+	}
+	m, err := w.stream.Recv()
+	if err != nil {
+		return w.fail(err)
+	}
+	ack := m.GetAck()
+	if ack == nil {
+		return w.fail(sdk.Permanent("host broke the protocol: expected the ack of %s", a.Name))
+	}
+	if bodyErr != nil {
+		return bodyErr
+	}
+	if ack.GetError() != "" {
+		return fromDetail(ack.GetError(), ack.GetErrorDetail())
+	}
+	return nil
+}
+
+// fail remembers that the stream is unusable, so later writes fail at once.
+func (w *artifactWriter) fail(err error) error {
+	if ctxErr := w.stream.Context().Err(); ctxErr != nil {
+		err = ctxErr
+	}
+	w.broken = sdk.Classify(sdk.KindOf(err), fmt.Errorf("sending artifact to the host: %w", err))
+	return w.broken
+}

@@ -1,0 +1,47 @@
+// Package grpctest connects a component to its gRPC client adapter inside
+// one test process, through the real adapters and go-plugin's broker, so a
+// unit test exercises the same wire road as a plugin subprocess.
+package grpctest
+
+import (
+	"testing"
+
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
+	plugin "github.com/hashicorp/go-plugin"
+)
+
+func dispense(t testing.TB, kind sdk.Kind, p plugin.Plugin) any {
+	t.Helper()
+	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{string(kind): p})
+	t.Cleanup(func() {
+		_ = client.Close()
+		server.Stop()
+	})
+	raw, err := client.Dispense(string(kind))
+	if err != nil {
+		t.Fatalf("dispensing %s over gRPC: %v", kind, err)
+	}
+	return raw
+}
+
+// Sink serves impl over gRPC and returns the client adapter.
+func Sink(t testing.TB, impl sdk.Sink) sdk.Sink {
+	return dispense(t, sdk.KindSink, &grpcplugin.SinkPlugin{Impl: impl}).(sdk.Sink)
+}
+
+// Source serves impl over gRPC and returns the client adapter.
+func Source(t testing.TB, impl sdk.Source) sdk.Source {
+	return dispense(t, sdk.KindSource, &grpcplugin.SourcePlugin{Impl: impl}).(sdk.Source)
+}
+
+// Exporter serves impl over gRPC and returns the client adapter; the Host
+// passed to Export travels over go-plugin's broker.
+func Exporter(t testing.TB, impl sdk.Exporter) sdk.Exporter {
+	return dispense(t, sdk.KindExporter, &grpcplugin.ExporterPlugin{Impl: impl}).(sdk.Exporter)
+}
+
+// Notifier serves impl over gRPC and returns the client adapter.
+func Notifier(t testing.TB, impl sdk.Notifier) sdk.Notifier {
+	return dispense(t, sdk.KindNotifier, &grpcplugin.NotifierPlugin{Impl: impl}).(sdk.Notifier)
+}

@@ -1,0 +1,72 @@
+package grpcplugin
+
+import (
+	"context"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sdk"
+	plugin "github.com/hashicorp/go-plugin"
+)
+
+// ChunkSize is the size of the byte chunks streamed over gRPC: large enough
+// to keep per-message overhead small, far below gRPC's 4 MiB message limit.
+const ChunkSize = 256 << 10
+
+// Handshake is the go-plugin handshake: a host refuses a plugin that speaks
+// another protocol major (sdk.ProtocolVersion). The magic cookie only keeps a
+// user from running a plugin binary by hand by mistake; it is not security.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  sdk.ProtocolVersion,
+	MagicCookieKey:   "AGOLPIPE_PLUGIN_MAGIC_COOKIE",
+	MagicCookieValue: "8b1f0c2e-agolpipe-plugin-v1-5d7a9e34",
+}
+
+// PluginMap is the go-plugin plugin set a host dispenses from, keyed by kind.
+func PluginMap() map[string]plugin.Plugin {
+	return map[string]plugin.Plugin{
+		string(sdk.KindSource):   &SourcePlugin{},
+		string(sdk.KindExporter): &ExporterPlugin{},
+		string(sdk.KindSink):     &SinkPlugin{},
+		string(sdk.KindNotifier): &NotifierPlugin{},
+	}
+}
+
+// SinkPlugin is the go-plugin plugin for sinks. Impl is set on the plugin
+// side only.
+type SinkPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl sdk.Sink
+}
+
+// SourcePlugin is the go-plugin plugin for sources.
+type SourcePlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl sdk.Source
+}
+
+// ExporterPlugin is the go-plugin plugin for exporters.
+type ExporterPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl sdk.Exporter
+}
+
+// NotifierPlugin is the go-plugin plugin for notifiers.
+type NotifierPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl sdk.Notifier
+}
+
+var (
+	_ plugin.GRPCPlugin = (*SinkPlugin)(nil)
+	_ plugin.GRPCPlugin = (*SourcePlugin)(nil)
+	_ plugin.GRPCPlugin = (*ExporterPlugin)(nil)
+	_ plugin.GRPCPlugin = (*NotifierPlugin)(nil)
+)
+
+// describeCtx bounds the Describe call a client adapter makes when it is
+// created, so a hung plugin cannot hang the host.
+func describeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, describeTimeout)
+}
+
+const describeTimeout = 30 * time.Second

@@ -1,0 +1,148 @@
+package grpcplugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"hash"
+	"sync"
+
+	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
+	"github.com/agolpipe/agolpipe/sdk"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+func hashPool() hash.Hash { return sha256.New() }
+
+// serveHost serves host as a HostService on broker id for one export and
+// returns the function that stops it.
+func serveHost(b *plugin.GRPCBroker, id uint32, host sdk.Host) (stop func()) {
+	var (
+		mu      sync.Mutex
+		srv     *grpc.Server
+		stopped bool
+	)
+	go b.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		s := grpc.NewServer(opts...)
+		pluginv1.RegisterHostServiceServer(s, &HostServer{Impl: host})
+		mu.Lock()
+		defer mu.Unlock()
+		srv = s
+		if stopped {
+			go s.Stop()
+		}
+		return s
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if srv != nil {
+			srv.Stop()
+		}
+	}
+}
+
+// HostClient is the plugin side of sdk.Host: it dials the host over the
+// go-plugin broker on first use, so exports that never call the host cost
+// no connection.
+type HostClient struct {
+	broker *plugin.GRPCBroker
+	id     uint32
+
+	once sync.Once
+	conn *grpc.ClientConn
+	c    pluginv1.HostServiceClient
+	err  error
+}
+
+func (h *HostClient) client() (pluginv1.HostServiceClient, error) {
+	h.once.Do(func() {
+		if h.broker == nil || h.id == 0 {
+			h.err = sdk.Permanent("the host offers no portal access to this export")
+			return
+		}
+		h.conn, h.err = h.broker.Dial(h.id)
+		if h.err != nil {
+			h.err = sdk.Classify(sdk.KindRetryable, h.err)
+			return
+		}
+		h.c = pluginv1.NewHostServiceClient(h.conn)
+	})
+	return h.c, h.err
+}
+
+func (h *HostClient) close() {
+	if h.conn != nil {
+		_ = h.conn.Close()
+	}
+}
+
+type portalStream struct {
+	s pluginv1.HostService_PortalClient
+}
+
+func (p portalStream) recv() (*pluginv1.HttpResponseHeader, []byte, error) {
+	m, err := p.s.Recv()
+	if err != nil {
+		return nil, nil, err
+	}
+	return m.GetHeader(), m.GetChunk(), nil
+}
+
+// Portal performs an authenticated portal request through the host's source.
+func (h *HostClient) Portal(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	c, err := h.client()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := c.Portal(ctx, &pluginv1.PortalRequest{Request: httpRequestToProto(req)})
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	return openHTTP(portalStream{stream}, cancel)
+}
+
+// Progress is best effort: a lost progress line must not fail an export.
+func (h *HostClient) Progress(ctx context.Context, p sdk.Progress) {
+	if c, err := h.client(); err == nil {
+		_, _ = c.Progress(ctx, &pluginv1.ProgressRequest{ItemId: p.ItemID, Stage: p.Stage, Percent: p.Percent})
+	}
+}
+
+// Log is best effort, like Progress.
+func (h *HostClient) Log(ctx context.Context, level sdk.LogLevel, msg string) {
+	if c, err := h.client(); err == nil {
+		_, _ = c.Log(ctx, &pluginv1.LogRequest{Level: string(level), Message: msg})
+	}
+}
+
+// HostServer serves an sdk.Host to a plugin.
+type HostServer struct {
+	pluginv1.UnimplementedHostServiceServer
+	Impl sdk.Host
+}
+
+func (h *HostServer) Portal(req *pluginv1.PortalRequest, stream pluginv1.HostService_PortalServer) error {
+	resp, err := h.Impl.Portal(stream.Context(), httpRequestFromProto(req.GetRequest()))
+	if err != nil {
+		return toStatus(err)
+	}
+	return sendHTTP(resp, func(hdr *pluginv1.HttpResponseHeader) error {
+		return stream.Send(&pluginv1.PortalResponse{Msg: &pluginv1.PortalResponse_Header{Header: hdr}})
+	}, func(b []byte) error {
+		return stream.Send(&pluginv1.PortalResponse{Msg: &pluginv1.PortalResponse_Chunk{Chunk: b}})
+	})
+}
+
+func (h *HostServer) Progress(ctx context.Context, req *pluginv1.ProgressRequest) (*pluginv1.ProgressResponse, error) {
+	h.Impl.Progress(ctx, sdk.Progress{ItemID: req.GetItemId(), Stage: req.GetStage(), Percent: req.GetPercent()})
+	return &pluginv1.ProgressResponse{}, nil
+}
+
+func (h *HostServer) Log(ctx context.Context, req *pluginv1.LogRequest) (*pluginv1.LogResponse, error) {
+	h.Impl.Log(ctx, sdk.LogLevel(req.GetLevel()), req.GetMessage())
+	return &pluginv1.LogResponse{}, nil
+}

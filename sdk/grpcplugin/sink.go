@@ -1,0 +1,429 @@
+package grpcplugin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
+	"github.com/agolpipe/agolpipe/sdk"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// GRPCServer registers the sink server adapter.
+func (p *SinkPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginv1.RegisterSinkServiceServer(s, &SinkServer{Impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns an sdk.Sink that calls the plugin.
+func (p *SinkPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return NewSinkClient(ctx, pluginv1.NewSinkServiceClient(c))
+}
+
+// SinkClient implements sdk.Sink by calling a SinkService. It is safe for
+// concurrent use.
+type SinkClient struct {
+	c      pluginv1.SinkServiceClient
+	info   sdk.Info
+	schema sdk.Schema
+	once   sync.Once
+}
+
+// NewSinkClient asks the plugin to describe itself and returns the adapter.
+func NewSinkClient(ctx context.Context, c pluginv1.SinkServiceClient) (*SinkClient, error) {
+	ctx, cancel := describeCtx(ctx)
+	defer cancel()
+	d, err := c.Describe(ctx, &pluginv1.SinkServiceDescribeRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("describing sink: %w", fromStatus(err))
+	}
+	schema, err := schemaFromProto(d.GetSchema())
+	if err != nil {
+		return nil, err
+	}
+	return &SinkClient{c: c, info: infoFromProto(d.GetInfo()), schema: schema}, nil
+}
+
+func (s *SinkClient) Info() sdk.Info     { return s.info }
+func (s *SinkClient) Schema() sdk.Schema { return s.schema }
+
+func (s *SinkClient) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.SinkConfigureResponse, sdk.Diagnostics) {
+	cfg, err := encodeConfig(req.Config, s.schema)
+	if err != nil {
+		return sdk.SinkConfigureResponse{}, diagsFromError("Invalid sink configuration", err)
+	}
+	resp, err := s.c.Configure(ctx, &pluginv1.SinkServiceConfigureRequest{Config: cfg})
+	if err != nil {
+		return sdk.SinkConfigureResponse{}, diagsFromError("Sink plugin failed to configure", fromStatus(err))
+	}
+	f := resp.GetFeatures()
+	return sdk.SinkConfigureResponse{Features: sdk.SinkFeatures{MaxPathLength: int(f.GetMaxPathLength()), RangeGet: f.GetRangeGet(), Location: f.GetLocation()}}, diagsFromProto(resp.GetDiagnostics())
+}
+
+func (s *SinkClient) Preflight(ctx context.Context) error {
+	_, err := s.c.Preflight(ctx, &pluginv1.PreflightRequest{})
+	return fromStatus(err)
+}
+
+// Put streams req.Body to the plugin in chunks and closes the stream with
+// a trailer of size and sha256. If Body fails, the stream is cancelled
+// without a trailer, so the sink stores nothing; the error is Body's.
+func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.c.Put(ctx)
+	if err != nil {
+		return sdk.PutResponse{}, fromStatus(err)
+	}
+	// serverErr collects the sink's own error when it stops the stream
+	// early (Send then only reports io.EOF).
+	serverErr := func() error {
+		_, err := stream.CloseAndRecv()
+		if err == nil {
+			err = sdk.Permanent("sink ended the upload of %s before it was complete", req.Path)
+		}
+		return fromStatus(err)
+	}
+	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: &pluginv1.PutHeader{Path: req.Path, MediaType: req.MediaType, Size: req.Size}}}); err != nil {
+		return sdk.PutResponse{}, serverErr()
+	}
+	n, sum, err := sendChunks(req.Body, func(b []byte) error {
+		return stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Chunk{Chunk: b}})
+	})
+	if errors.Is(err, errSend) {
+		return sdk.PutResponse{}, serverErr()
+	}
+	if err != nil {
+		cancel() // no trailer: the sink sees a broken stream and keeps nothing
+		return sdk.PutResponse{}, err
+	}
+	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: n, Sha256: sum}}}); err != nil {
+		return sdk.PutResponse{}, serverErr()
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return sdk.PutResponse{}, fromStatus(err)
+	}
+	return sdk.PutResponse{Size: resp.GetSize()}, nil
+}
+
+// errSend marks a failed Send, whose real cause the caller fetches from the
+// stream.
+var errSend = errors.New("send failed")
+
+// sendChunks reads r to EOF in ChunkSize pieces, hashing on the way, and
+// hands each piece to send. The buffer is reused: gRPC serializes a message
+// before Send returns. A read error is returned as is; a send error as
+// errSend.
+func sendChunks(r io.Reader, send func([]byte) error) (int64, []byte, error) {
+	buf := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(buf)
+	h := sha256.New()
+	var n int64
+	for {
+		k, err := io.ReadFull(r, *buf)
+		if k > 0 {
+			h.Write((*buf)[:k])
+			n += int64(k)
+			if serr := send((*buf)[:k]); serr != nil {
+				return n, nil, errSend
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return n, h.Sum(nil), nil
+		}
+		if err != nil {
+			return n, nil, err
+		}
+	}
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+func (s *SinkClient) Stat(ctx context.Context, path string) (sdk.ObjectInfo, error) {
+	resp, err := s.c.Stat(ctx, &pluginv1.StatRequest{Path: path})
+	if err != nil {
+		return sdk.ObjectInfo{}, fromStatus(err)
+	}
+	return objectFromProto(resp.GetObject()), nil
+}
+
+// Get returns once the sink has opened the object, so a missing object is
+// an error of Get itself, not of the first Read.
+func (s *SinkClient) Get(ctx context.Context, req sdk.GetRequest) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := s.c.Get(ctx, &pluginv1.GetRequest{Path: req.Path, Offset: req.Offset, Length: req.Length})
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	if first.GetOpened() == nil {
+		cancel()
+		return nil, sdk.Permanent("sink plugin broke the protocol: Get did not start with 'opened'")
+	}
+	return &chunkReader{recv: func() ([]byte, error) {
+		m, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		return m.GetChunk(), nil
+	}, cancel: cancel}, nil
+}
+
+// chunkReader reads a server stream of chunks; io.EOF only at the clean end
+// of the stream. Close cancels the stream.
+type chunkReader struct {
+	recv   func() ([]byte, error)
+	cancel context.CancelFunc
+	buf    []byte
+	err    error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		b, err := r.recv()
+		if err == io.EOF {
+			r.err = io.EOF
+			continue
+		}
+		if err != nil {
+			r.err = fromStatus(err)
+			continue
+		}
+		r.buf = b
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *chunkReader) Close() error {
+	r.cancel()
+	return nil
+}
+
+func (s *SinkClient) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.ObjectInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.c.List(ctx, &pluginv1.ListRequest{Prefix: req.Prefix})
+	if err != nil {
+		return fromStatus(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fromStatus(err)
+		}
+		for _, o := range m.GetObjects() {
+			if err := fn(objectFromProto(o)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *SinkClient) Delete(ctx context.Context, path string) error {
+	_, err := s.c.Delete(ctx, &pluginv1.DeleteRequest{Path: path})
+	return fromStatus(err)
+}
+
+// Close closes the component in the plugin once; the process itself is the
+// launcher's to stop.
+func (s *SinkClient) Close() error {
+	var err error
+	s.once.Do(func() {
+		_, err = s.c.Close(context.Background(), &pluginv1.SinkServiceCloseRequest{})
+		err = fromStatus(err)
+	})
+	return err
+}
+
+// SinkServer serves any sdk.Sink as a SinkService.
+type SinkServer struct {
+	pluginv1.UnimplementedSinkServiceServer
+	Impl sdk.Sink
+}
+
+func (s *SinkServer) Describe(context.Context, *pluginv1.SinkServiceDescribeRequest) (*pluginv1.SinkServiceDescribeResponse, error) {
+	return &pluginv1.SinkServiceDescribeResponse{Info: infoToProto(s.Impl.Info()), Schema: schemaToProto(s.Impl.Schema())}, nil
+}
+
+func (s *SinkServer) Configure(ctx context.Context, req *pluginv1.SinkServiceConfigureRequest) (*pluginv1.SinkServiceConfigureResponse, error) {
+	v, err := decodeConfig(req.GetConfig(), s.Impl.Schema())
+	if err != nil {
+		return &pluginv1.SinkServiceConfigureResponse{Diagnostics: diagsToProto(diagsFromError("Invalid sink configuration", err))}, nil
+	}
+	resp, diags := s.Impl.Configure(ctx, sdk.ConfigureRequest{Config: v})
+	f := resp.Features
+	return &pluginv1.SinkServiceConfigureResponse{Diagnostics: diagsToProto(diags), Features: &pluginv1.SinkFeatures{MaxPathLength: int64(f.MaxPathLength), RangeGet: f.RangeGet, Location: f.Location}}, nil
+}
+
+func (s *SinkServer) Preflight(ctx context.Context, _ *pluginv1.PreflightRequest) (*pluginv1.PreflightResponse, error) {
+	return &pluginv1.PreflightResponse{}, toStatus(s.Impl.Preflight(ctx))
+}
+
+func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hdr := first.GetHeader()
+	if hdr == nil {
+		return toStatus(sdk.Permanent("Put stream did not start with a header"))
+	}
+	body := &trailerReader{recv: func() ([]byte, *trailer, error) {
+		m, err := stream.Recv()
+		if err != nil {
+			return nil, nil, err
+		}
+		if t := m.GetTrailer(); t != nil {
+			return nil, &trailer{size: t.GetSize(), sum: t.GetSha256()}, nil
+		}
+		return m.GetChunk(), nil, nil
+	}, what: hdr.GetPath(), h: sha256.New()}
+	resp, err := s.Impl.Put(stream.Context(), sdk.PutRequest{Path: hdr.GetPath(), MediaType: hdr.GetMediaType(), Size: hdr.GetSize(), Body: body})
+	if err != nil {
+		return toStatus(err)
+	}
+	if !body.done {
+		// The sink did not read to the end: a sink bug, and the object it
+		// stored is not the one that was sent.
+		return toStatus(sdk.Permanent("sink returned from Put of %s before reading the whole body", hdr.GetPath()))
+	}
+	return stream.SendAndClose(&pluginv1.PutResponse{Size: resp.Size})
+}
+
+// trailer ends a chunk stream: the sender's size and sha256, or err when
+// the sender's own body failed mid-way.
+type trailer struct {
+	size int64
+	sum  []byte
+	err  error
+}
+
+// trailerReader turns a chunk stream closed by a trailer into an io.Reader
+// that returns io.EOF only when the trailer matched what arrived. Any other
+// end (cancellation, a broken connection, a stream closed early) is an
+// error, so the component reading it never mistakes a truncated body for a
+// whole one.
+type trailerReader struct {
+	recv func() ([]byte, *trailer, error)
+	what string
+	h    hash.Hash
+	n    int64
+	buf  []byte
+	err  error
+	// done: the trailer matched; ended: the trailer (matching or not, or
+	// the sender's error) was consumed, so the stream is at a boundary.
+	done, ended bool
+}
+
+func (r *trailerReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		b, t, err := r.recv()
+		switch {
+		case err == io.EOF:
+			r.err = sdk.Classify(sdk.KindCanceled, fmt.Errorf("stream of %s ended after %d bytes without its trailer: %w", r.what, r.n, io.ErrUnexpectedEOF))
+		case err != nil:
+			r.err = fromStatus(err)
+		case t != nil && t.err != nil:
+			r.err, r.ended = t.err, true
+		case t != nil:
+			r.ended = true
+			if t.size != r.n || !bytes.Equal(t.sum, r.h.Sum(nil)) {
+				r.err = sdk.Permanent("stream of %s arrived damaged: got %d bytes, sender sent %d (or checksums differ)", r.what, r.n, t.size)
+			} else {
+				r.err, r.done = io.EOF, true
+			}
+		default:
+			r.h.Write(b)
+			r.n += int64(len(b))
+			r.buf = b
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (s *SinkServer) Stat(ctx context.Context, req *pluginv1.StatRequest) (*pluginv1.StatResponse, error) {
+	o, err := s.Impl.Stat(ctx, req.GetPath())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pluginv1.StatResponse{Object: objectToProto(o)}, nil
+}
+
+func (s *SinkServer) Get(req *pluginv1.GetRequest, stream pluginv1.SinkService_GetServer) error {
+	rc, err := s.Impl.Get(stream.Context(), sdk.GetRequest{Path: req.GetPath(), Offset: req.GetOffset(), Length: req.GetLength()})
+	if err != nil {
+		return toStatus(err)
+	}
+	defer rc.Close()
+	if err := stream.Send(&pluginv1.GetResponse{Msg: &pluginv1.GetResponse_Opened{Opened: &pluginv1.GetOpened{}}}); err != nil {
+		return err
+	}
+	_, _, err = sendChunks(rc, func(b []byte) error {
+		return stream.Send(&pluginv1.GetResponse{Msg: &pluginv1.GetResponse_Chunk{Chunk: b}})
+	})
+	if errors.Is(err, errSend) {
+		// The reader went away; nobody hears this error.
+		return toStatus(sdk.Classify(sdk.KindCanceled, fmt.Errorf("reader of %s went away", req.GetPath())))
+	}
+	return toStatus(err)
+}
+
+// listBatch is how many objects travel in one List message.
+const listBatch = 256
+
+func (s *SinkServer) List(req *pluginv1.ListRequest, stream pluginv1.SinkService_ListServer) error {
+	var batch []*pluginv1.ObjectInfo
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := stream.Send(&pluginv1.ListResponse{Objects: batch})
+		batch = nil
+		return err
+	}
+	err := s.Impl.List(stream.Context(), sdk.ListRequest{Prefix: req.GetPrefix()}, func(o sdk.ObjectInfo) error {
+		batch = append(batch, objectToProto(o))
+		if len(batch) >= listBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return toStatus(flush())
+}
+
+func (s *SinkServer) Delete(ctx context.Context, req *pluginv1.DeleteRequest) (*pluginv1.DeleteResponse, error) {
+	return &pluginv1.DeleteResponse{}, toStatus(s.Impl.Delete(ctx, req.GetPath()))
+}
+
+func (s *SinkServer) Close(context.Context, *pluginv1.SinkServiceCloseRequest) (*pluginv1.SinkServiceCloseResponse, error) {
+	return &pluginv1.SinkServiceCloseResponse{}, toStatus(s.Impl.Close())
+}

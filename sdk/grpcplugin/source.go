@@ -1,0 +1,197 @@
+package grpcplugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
+	"github.com/agolpipe/agolpipe/sdk"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// GRPCServer registers the source server adapter.
+func (p *SourcePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginv1.RegisterSourceServiceServer(s, &SourceServer{Impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns an sdk.Source that calls the plugin.
+func (p *SourcePlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return NewSourceClient(ctx, pluginv1.NewSourceServiceClient(c))
+}
+
+// SourceClient implements sdk.Source by calling a SourceService.
+type SourceClient struct {
+	c      pluginv1.SourceServiceClient
+	info   sdk.Info
+	schema sdk.Schema
+	once   sync.Once
+}
+
+// NewSourceClient asks the plugin to describe itself and returns the adapter.
+func NewSourceClient(ctx context.Context, c pluginv1.SourceServiceClient) (*SourceClient, error) {
+	ctx, cancel := describeCtx(ctx)
+	defer cancel()
+	d, err := c.Describe(ctx, &pluginv1.SourceServiceDescribeRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("describing source: %w", fromStatus(err))
+	}
+	schema, err := schemaFromProto(d.GetSchema())
+	if err != nil {
+		return nil, err
+	}
+	return &SourceClient{c: c, info: infoFromProto(d.GetInfo()), schema: schema}, nil
+}
+
+func (s *SourceClient) Info() sdk.Info     { return s.info }
+func (s *SourceClient) Schema() sdk.Schema { return s.schema }
+
+func (s *SourceClient) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Diagnostics {
+	cfg, err := encodeConfig(req.Config, s.schema)
+	if err != nil {
+		return diagsFromError("Invalid source configuration", err)
+	}
+	resp, err := s.c.Configure(ctx, &pluginv1.SourceServiceConfigureRequest{Config: cfg})
+	if err != nil {
+		return diagsFromError("Source plugin failed to configure", fromStatus(err))
+	}
+	return diagsFromProto(resp.GetDiagnostics())
+}
+
+func (s *SourceClient) Connect(ctx context.Context) (sdk.OrgInfo, error) {
+	resp, err := s.c.Connect(ctx, &pluginv1.ConnectRequest{})
+	if err != nil {
+		return sdk.OrgInfo{}, fromStatus(err)
+	}
+	return orgFromProto(resp.GetOrg()), nil
+}
+
+func (s *SourceClient) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn func(sdk.ListedItem) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.c.ListItems(ctx, &pluginv1.ListItemsRequest{SinceUnixMillis: millis(req.Since)})
+	if err != nil {
+		return fromStatus(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fromStatus(err)
+		}
+		for _, it := range m.GetItems() {
+			if err := fn(sdk.ListedItem{Item: itemFromProto(it.GetItem()), Excluded: it.GetExcluded(), Reason: it.GetReason()}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+type doStream struct {
+	s pluginv1.SourceService_DoClient
+}
+
+func (d doStream) recv() (*pluginv1.HttpResponseHeader, []byte, error) {
+	m, err := d.s.Recv()
+	if err != nil {
+		return nil, nil, err
+	}
+	return m.GetHeader(), m.GetChunk(), nil
+}
+
+func (s *SourceClient) Do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := s.c.Do(ctx, &pluginv1.DoRequest{Request: httpRequestToProto(req)})
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	return openHTTP(doStream{stream}, cancel)
+}
+
+func (s *SourceClient) Close() error {
+	var err error
+	s.once.Do(func() {
+		_, err = s.c.Close(context.Background(), &pluginv1.SourceServiceCloseRequest{})
+		err = fromStatus(err)
+	})
+	return err
+}
+
+// SourceServer serves any sdk.Source as a SourceService.
+type SourceServer struct {
+	pluginv1.UnimplementedSourceServiceServer
+	Impl sdk.Source
+}
+
+func (s *SourceServer) Describe(context.Context, *pluginv1.SourceServiceDescribeRequest) (*pluginv1.SourceServiceDescribeResponse, error) {
+	return &pluginv1.SourceServiceDescribeResponse{Info: infoToProto(s.Impl.Info()), Schema: schemaToProto(s.Impl.Schema())}, nil
+}
+
+func (s *SourceServer) Configure(ctx context.Context, req *pluginv1.SourceServiceConfigureRequest) (*pluginv1.SourceServiceConfigureResponse, error) {
+	v, err := decodeConfig(req.GetConfig(), s.Impl.Schema())
+	if err != nil {
+		return &pluginv1.SourceServiceConfigureResponse{Diagnostics: diagsToProto(diagsFromError("Invalid source configuration", err))}, nil
+	}
+	return &pluginv1.SourceServiceConfigureResponse{Diagnostics: diagsToProto(s.Impl.Configure(ctx, sdk.ConfigureRequest{Config: v}))}, nil
+}
+
+func (s *SourceServer) Connect(ctx context.Context, _ *pluginv1.ConnectRequest) (*pluginv1.ConnectResponse, error) {
+	org, err := s.Impl.Connect(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pluginv1.ConnectResponse{Org: orgToProto(org)}, nil
+}
+
+// itemBatch is how many items travel in one ListItems message.
+const itemBatch = 100
+
+func (s *SourceServer) ListItems(req *pluginv1.ListItemsRequest, stream pluginv1.SourceService_ListItemsServer) error {
+	var batch []*pluginv1.ListedItem
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := stream.Send(&pluginv1.ListItemsResponse{Items: batch})
+		batch = nil
+		return err
+	}
+	var since time.Time
+	if ms := req.GetSinceUnixMillis(); ms != 0 {
+		since = time.UnixMilli(ms)
+	}
+	err := s.Impl.ListItems(stream.Context(), sdk.ListItemsRequest{Since: since}, func(it sdk.ListedItem) error {
+		batch = append(batch, &pluginv1.ListedItem{Item: itemToProto(it.Item), Excluded: it.Excluded, Reason: it.Reason})
+		if len(batch) >= itemBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return toStatus(flush())
+}
+
+func (s *SourceServer) Do(req *pluginv1.DoRequest, stream pluginv1.SourceService_DoServer) error {
+	resp, err := s.Impl.Do(stream.Context(), httpRequestFromProto(req.GetRequest()))
+	if err != nil {
+		return toStatus(err)
+	}
+	return sendHTTP(resp, func(h *pluginv1.HttpResponseHeader) error {
+		return stream.Send(&pluginv1.DoResponse{Msg: &pluginv1.DoResponse_Header{Header: h}})
+	}, func(b []byte) error {
+		return stream.Send(&pluginv1.DoResponse{Msg: &pluginv1.DoResponse_Chunk{Chunk: b}})
+	})
+}
+
+func (s *SourceServer) Close(context.Context, *pluginv1.SourceServiceCloseRequest) (*pluginv1.SourceServiceCloseResponse, error) {
+	return &pluginv1.SourceServiceCloseResponse{}, toStatus(s.Impl.Close())
+}
