@@ -92,7 +92,9 @@ func decodeConfig(v cty.Value) (config, sdk.Diagnostics) {
 		}
 	}
 	c.APIKey = str(v, "api_key")
+	hasAuth := false
 	if a := attr(v, "auth"); !a.IsNull() {
+		hasAuth = true
 		c.Username, c.Password = str(a, "username"), str(a, "password")
 		if c.Username == "" {
 			d = d.Errorf([]string{"auth", "username"}, "Missing username", "set the ArcGIS username to sign in with")
@@ -119,7 +121,7 @@ func decodeConfig(v cty.Value) (config, sdk.Diagnostics) {
 		c.OAuth = oc
 	}
 	n := 0
-	for _, set := range []bool{c.Username != "" || c.Password != "", c.OAuth != nil, c.APIKey != ""} {
+	for _, set := range []bool{hasAuth, c.OAuth != nil, c.APIKey != ""} {
 		if set {
 			n++
 		}
