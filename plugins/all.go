@@ -8,6 +8,7 @@ package plugins
 import (
 	"github.com/agolpipe/agolpipe/plugins/sinks/local"
 	"github.com/agolpipe/agolpipe/plugins/sinks/s3"
+	"github.com/agolpipe/agolpipe/plugins/sources/arcgis"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -16,6 +17,7 @@ import (
 var (
 	Sources = map[string]func() sdk.Source{
 		// sources: one line per built-in source
+		"arcgis": arcgis.New,
 	}
 	Exporters = map[string]func() sdk.Exporter{
 		// exporters: one line per built-in exporter
