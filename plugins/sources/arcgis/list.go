@@ -95,9 +95,9 @@ func (s *Source) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn fun
 	}()
 
 	var (
-		wg      sync.WaitGroup
-		emitMu  sync.Mutex
-		errOnce sync.Once
+		wg       sync.WaitGroup
+		emitMu   sync.Mutex
+		errOnce  sync.Once
 		firstErr error
 	)
 	fail := func(err error) {
