@@ -17,6 +17,7 @@ var fakeComponents = map[sdk.Kind]map[string]sdk.Schema{
 			Attributes: []sdk.Attribute{
 				{Name: "url", Type: sdk.TypeString, Required: true, Description: "Portal URL, such as https://myorg.maps.arcgis.com"},
 				{Name: "folders", Type: sdk.TypeListString},
+			{Name: "exclude_tags", Type: sdk.TypeListString},
 				{Name: "page_size", Type: sdk.TypeNumber},
 			},
 			Blocks: []sdk.NestedBlock{{
@@ -44,7 +45,8 @@ var fakeComponents = map[sdk.Kind]map[string]sdk.Schema{
 		"s3": {Attributes: []sdk.Attribute{
 			{Name: "bucket", Type: sdk.TypeString, Required: true},
 			{Name: "region", Type: sdk.TypeString},
-			{Name: "access_key_id", Type: sdk.TypeString},
+			{Name: "prefix", Type: sdk.TypeString},
+			{Name: "access_key_id", Type: sdk.TypeString, Sensitive: true},
 			{Name: "secret_access_key", Type: sdk.TypeString, Sensitive: true},
 		}},
 	},
@@ -53,16 +55,13 @@ var fakeComponents = map[sdk.Kind]map[string]sdk.Schema{
 			{Name: "url", Type: sdk.TypeString, Required: true, Sensitive: true},
 			{Name: "headers", Type: sdk.TypeMapString},
 		}},
-		"email": {
-			Attributes: []sdk.Attribute{{Name: "to", Type: sdk.TypeListString, Required: true}},
-			Blocks: []sdk.NestedBlock{{
-				TypeName: "smtp", Nesting: sdk.NestingSingle,
-				Schema: sdk.Schema{Attributes: []sdk.Attribute{
-					{Name: "host", Type: sdk.TypeString, Required: true},
-					{Name: "password", Type: sdk.TypeString, Sensitive: true},
-				}},
-			}},
-		},
+		"email": {Attributes: []sdk.Attribute{
+			{Name: "smtp_host", Type: sdk.TypeString, Required: true, Description: "SMTP server host name"},
+			{Name: "username", Type: sdk.TypeString},
+			{Name: "password", Type: sdk.TypeString, Sensitive: true},
+			{Name: "from", Type: sdk.TypeString, Required: true},
+			{Name: "to", Type: sdk.TypeListString, Required: true},
+		}},
 	},
 }
 

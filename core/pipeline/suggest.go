@@ -15,8 +15,8 @@ func suggest(given string, candidates []string) string {
 			return c
 		}
 		d := levenshtein(strings.ToLower(given), strings.ToLower(c))
-		// Allow roughly one edit per four characters, at least two.
-		limit := max(2, len(c)/4)
+		// Allow roughly one edit per four characters, at least one.
+		limit := max(1, len(c)/4)
 		if d <= limit && (bestDist < 0 || d < bestDist) {
 			best, bestDist = c, d
 		}

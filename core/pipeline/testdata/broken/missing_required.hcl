@@ -10,7 +10,5 @@ sink "local" "nas" {
 }
 
 notify "email" "admins" {
-  smtp {
-    password = env("AGOL_PASSWORD")
-  }
+  password = env("AGOL_PASSWORD")
 }

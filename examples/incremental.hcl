@@ -1,0 +1,26 @@
+# An hourly incremental run: only items changed in the last day, into their
+# own run folders, deleted after two weeks. Pair it with a full nightly run.
+
+variable "org" {
+  default = "https://myorg.maps.arcgis.com"
+}
+
+source "arcgis" "prod" {
+  url = var.org
+  auth {
+    username = "backup_admin"
+    password = env("AGOL_PASSWORD")
+  }
+}
+
+sink "local" "nas" {
+  path = format("%s/incremental", env("BACKUP_ROOT", "/mnt/gis-backups"))
+  retention {
+    delete_after = "2w"
+  }
+}
+
+run {
+  prefix          = "PROD-INCR"
+  modified_within = "1d"
+}
