@@ -17,7 +17,7 @@ var fakeComponents = map[sdk.Kind]map[string]sdk.Schema{
 			Attributes: []sdk.Attribute{
 				{Name: "url", Type: sdk.TypeString, Required: true, Description: "Portal URL, such as https://myorg.maps.arcgis.com"},
 				{Name: "folders", Type: sdk.TypeListString},
-			{Name: "exclude_tags", Type: sdk.TypeListString},
+				{Name: "exclude_tags", Type: sdk.TypeListString},
 				{Name: "page_size", Type: sdk.TypeNumber},
 			},
 			Blocks: []sdk.NestedBlock{{
