@@ -113,7 +113,7 @@ func slackMessage(req sdk.NotifyRequest) map[string]any {
 	}
 	if req.Results != "" {
 		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn",
-			"text": "```" + slackEscape(cutResults(req.Results, slackResultsMax)) + "```"}})
+			"text": "```" + cutResults(slackEscape(req.Results), slackResultsMax) + "```"}})
 	}
 	blocks = append(blocks, map[string]any{"type": "context", "elements": []map[string]any{
 		{"type": "mrkdwn", "text": slackEscape(runFacts(req))},
