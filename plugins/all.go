@@ -6,6 +6,8 @@
 package plugins
 
 import (
+	"github.com/agolpipe/agolpipe/plugins/notifiers/email"
+	"github.com/agolpipe/agolpipe/plugins/notifiers/webhook"
 	"github.com/agolpipe/agolpipe/plugins/sinks/local"
 	"github.com/agolpipe/agolpipe/plugins/sinks/s3"
 	"github.com/agolpipe/agolpipe/plugins/sources/arcgis"
@@ -29,5 +31,7 @@ var (
 	}
 	Notifiers = map[string]func() sdk.Notifier{
 		// notifiers: one line per built-in notifier
+		"email":   email.New,
+		"webhook": webhook.New,
 	}
 )
