@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -173,7 +174,16 @@ func (l *loader) fromString(v *variable, s string) cty.Value {
 
 // readVarFile applies a --var-file: an HCL file of `name = value` lines.
 func (l *loader) readVarFile(path string, values map[string]cty.Value) {
-	f, diags := l.parser.ParseHCLFile(path)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read var file",
+			Detail:   fmt.Sprintf("--var-file %s: %s. Check the path (relative paths start at the current folder).", path, pathErr(err)),
+		})
+		return
+	}
+	f, diags := l.parser.ParseHCL(src, path)
 	l.diags = append(l.diags, diags...)
 	if f == nil || diags.HasErrors() {
 		return
