@@ -487,3 +487,57 @@ func TestExamples(t *testing.T) {
 		})
 	}
 }
+
+// withDropbox adds a third-party sink to the fake schemas, as the plugin
+// host does for a declared plugin.
+type withDropbox struct{ fakeSchemas }
+
+func (withDropbox) Schema(kind sdk.Kind, name string) (sdk.Schema, error) {
+	if kind == sdk.KindSink && name == "dropbox" {
+		return sdk.Schema{Attributes: []sdk.Attribute{{Name: "folder", Type: sdk.TypeString, Required: true}}}, nil
+	}
+	return fakeSchemas{}.Schema(kind, name)
+}
+
+func (withDropbox) Names(kind sdk.Kind) []string {
+	n := fakeSchemas{}.Names(kind)
+	if kind == sdk.KindSink {
+		n = append(n, "dropbox")
+	}
+	return n
+}
+
+func TestPluginsHook(t *testing.T) {
+	sum := strings.Repeat("AB", 32)
+	src := minimal + `
+plugin "dropbox" {
+  path   = "bin/agolpipe-sink-dropbox"
+  sha256 = "` + sum + `"
+}
+sink "dropbox" "cloud" {
+  folder = "/backups"
+}
+`
+	var got []*PluginDecl
+	opts := fakeOptions()
+	opts.Plugins = func(decls []*PluginDecl) (SchemaSource, hcl.Diagnostics) {
+		got = decls
+		return withDropbox{}, nil
+	}
+	p, diags := Parse([]byte(src), filepath.Join("conf", "p.hcl"), opts)
+	if diags.HasErrors() {
+		t.Fatal(renderDiags(p, diags))
+	}
+	if len(got) != 1 || got[0].Name != "dropbox" || got[0].Path != filepath.Join("conf", "bin", "agolpipe-sink-dropbox") || got[0].SHA256 != strings.ToLower(sum) {
+		t.Fatalf("declared plugins = %+v", got)
+	}
+	if p.Sinks[1].Type != "dropbox" || p.Sinks[1].Config.GetAttr("folder").AsString() != "/backups" {
+		t.Errorf("third-party sink = %+v", p.Sinks[1])
+	}
+
+	// Without the hook the same file names an unknown sink type.
+	_, diags = Parse([]byte(src), "p.hcl", fakeOptions())
+	if !hasSummary(diags, "Unknown sink type") {
+		t.Errorf("want unknown sink type, got %v", diags)
+	}
+}
