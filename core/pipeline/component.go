@@ -87,9 +87,9 @@ func suggestMeta(diags hcl.Diagnostics, meta *hcl.BodySchema) {
 // schema.ObjectType(); it is cty.NilVal when decoding failed outright.
 func (l *loader) decodeBody(schema sdk.Schema, body hcl.Body, block *hcl.Block) cty.Value {
 	spec := specFor(schema)
-	if !l.checkRefs(hcldec.Variables(body, spec)) {
-		// Keep going: the other attributes may still have problems to show.
-	}
+	// Bad references are reported and made unknown; decoding goes on so
+	// the other attributes' problems show in the same pass.
+	_ = l.checkRefs(hcldec.Variables(body, spec))
 	val, diags := hcldec.Decode(body, spec, l.ctx)
 	l.diags = append(l.diags, diags...)
 	if val == cty.NilVal {
