@@ -1,0 +1,195 @@
+// Package report holds the record of one run and writes it as the files a
+// run leaves at the root of its run folder in every sink:
+//
+//   - manifest.json: the machine-readable record (Manifest), the stable
+//     input of verify and restore; SchemaVersion says how to read it.
+//   - Inventory.csv: one row per item discovered, excluded ones included.
+//   - Results.txt: what a GIS administrator reads the morning after.
+//   - run.log: the full log, secrets redacted (see Log).
+package report
+
+import (
+	"time"
+
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// SchemaVersion of manifest.json. It changes only when a reader written for
+// the old version would misread the new one; adding fields does not change it.
+const SchemaVersion = 1
+
+// File names of the reports at the run folder's root.
+const (
+	ManifestFile  = "manifest.json"
+	InventoryFile = "Inventory.csv"
+	ResultsFile   = "Results.txt"
+	LogFile       = "run.log"
+)
+
+// Run statuses, as notifiers and pipeline `on` lists name them.
+const (
+	StatusSuccess  = "success"
+	StatusPartial  = "partial"
+	StatusFailed   = "failed"
+	StatusCanceled = "canceled"
+)
+
+// ItemCanceled is the result of an item the run did not finish because it
+// was cancelled; it is not an sdk.ExportStatus because no exporter says it.
+const ItemCanceled sdk.ExportStatus = "canceled"
+
+// Run is the record of one run, marshalled as manifest.json. Times are UTC.
+type Run struct {
+	SchemaVersion   int       `json:"schema_version"`
+	AgolpipeVersion string    `json:"agolpipe_version"`
+	RunID           string    `json:"run_id"`
+	RunFolder       string    `json:"run_folder"`
+	Pipeline        Pipeline  `json:"pipeline"`
+	Source          Source    `json:"source"`
+	Started         time.Time `json:"started"`
+	Finished        time.Time `json:"finished"`
+	// Status is success, partial, failed or canceled; ExitCode is the
+	// process exit code agolpipe returned for it.
+	Status   string `json:"status"`
+	ExitCode int    `json:"exit_code"`
+	// Error is the reason a run stopped before exporting (a sink failed its
+	// preflight, the source could not sign in).
+	Error    string   `json:"error,omitempty"`
+	Counts   Counts   `json:"counts"`
+	Sinks    []Sink   `json:"sinks"`
+	Items    []Item   `json:"items"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Artifacts lists every artifact stored in at least one sink.
+	Artifacts []Artifact `json:"artifacts"`
+}
+
+// Pipeline identifies the pipeline file a run came from.
+type Pipeline struct {
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+}
+
+// Source describes the organization that was backed up.
+type Source struct {
+	Type      string `json:"type"`
+	Name      string `json:"name"`
+	PortalURL string `json:"portal_url"`
+	OrgID     string `json:"org_id,omitempty"`
+	OrgName   string `json:"org_name,omitempty"`
+	Mode      string `json:"mode,omitempty"`
+	Username  string `json:"username,omitempty"`
+	// ItemCount is the portal's own total, for the completeness check; -1
+	// when unknown.
+	ItemCount int64 `json:"item_count"`
+}
+
+// Counts of items by result, and of what was stored.
+type Counts struct {
+	Discovered int   `json:"discovered"`
+	Exported   int   `json:"exported"`
+	Partial    int   `json:"partial"`
+	Failed     int   `json:"failed"`
+	Skipped    int   `json:"skipped"`
+	Excluded   int   `json:"excluded"`
+	Canceled   int   `json:"canceled"`
+	Artifacts  int   `json:"artifacts"`
+	Bytes      int64 `json:"bytes"`
+}
+
+// Sink is one sink of the run and how it fared.
+type Sink struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Location string `json:"location"`
+	Required bool   `json:"required"`
+	Layout   string `json:"layout"`
+	// Outcome is "ok", "incomplete" (some artifacts missed) or "failed"
+	// (preflight failed or nothing was stored).
+	Outcome  string   `json:"outcome"`
+	Stored   int      `json:"artifacts_stored"`
+	Missed   int      `json:"artifacts_missed"`
+	Bytes    int64    `json:"bytes_stored"`
+	Error    string   `json:"error,omitempty"`
+	Reports  bool     `json:"reports_written"`
+	RunPath  string   `json:"run_path"`
+	MaxPath  int      `json:"max_path_length,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Item is one discovered item and its result.
+type Item struct {
+	ID           string            `json:"id"`
+	Title        string            `json:"title"`
+	Type         string            `json:"type"`
+	Owner        string            `json:"owner"`
+	Folder       string            `json:"folder,omitempty"`
+	Created      time.Time         `json:"created"`
+	Modified     time.Time         `json:"modified"`
+	Access       string            `json:"access"`
+	Size         int64             `json:"size"`
+	Dependencies []string          `json:"dependencies,omitempty"`
+	Status       sdk.ExportStatus  `json:"status"`
+	Reason       string            `json:"reason,omitempty"`
+	Exporter     string            `json:"exporter,omitempty"`
+	Format       string            `json:"format,omitempty"`
+	Attempts     int               `json:"attempts,omitempty"`
+	ErrorKind    string            `json:"error_kind,omitempty"`
+	Hint         string            `json:"hint,omitempty"`
+	Warnings     []string          `json:"warnings,omitempty"`
+	Duration     time.Duration     `json:"duration_ns,omitempty"`
+	Extra        map[string]string `json:"extra,omitempty"`
+}
+
+// Artifact is one stored file. Paths are relative to the run folder and
+// slash-separated; Path is the path in the sink whose manifest this is
+// (layouts differ per sink), and each sink's own path is in Sinks.
+type Artifact struct {
+	Path      string        `json:"path"`
+	Name      string        `json:"name"`
+	ItemID    string        `json:"item_id"`
+	ItemType  string        `json:"item_type"`
+	Exporter  string        `json:"exporter"`
+	Format    string        `json:"format,omitempty"`
+	MediaType string        `json:"media_type,omitempty"`
+	Size      int64         `json:"size"`
+	SHA256    string        `json:"sha256"`
+	Sinks     []SinkOutcome `json:"sinks"`
+}
+
+// SinkOutcome is what happened to one artifact in one sink.
+type SinkOutcome struct {
+	Sink string `json:"sink"`
+	Path string `json:"path"`
+	// Status is "stored" or "failed".
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Outcome statuses of an artifact in a sink.
+const (
+	Stored = "stored"
+	Missed = "failed"
+)
+
+// Duration of the run.
+func (r *Run) Duration() time.Duration { return r.Finished.Sub(r.Started) }
+
+// ForSink returns a copy of r whose artifacts carry the paths of the named
+// sink in Path and lists only the artifacts stored there, so the manifest in
+// each sink describes what that sink holds.
+func (r *Run) ForSink(name string) *Run {
+	c := *r
+	c.Artifacts = nil
+	for _, a := range r.Artifacts {
+		for _, o := range a.Sinks {
+			if o.Sink == name && o.Status == Stored {
+				a.Path = o.Path
+				c.Artifacts = append(c.Artifacts, a)
+			}
+		}
+	}
+	if c.Artifacts == nil {
+		c.Artifacts = []Artifact{}
+	}
+	return &c
+}
