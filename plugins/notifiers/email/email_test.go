@@ -170,3 +170,10 @@ func TestScrubRemovesPassword(t *testing.T) {
 	err := s.scrub(context.Canceled)
 	notifytest.ErrKind(t, err, sdk.KindCanceled)
 }
+
+// TestReadmeSamples checks that every sample block in README.md configures.
+func TestReadmeSamples(t *testing.T) {
+	for _, attrs := range notifytest.ReadmeBlocks(t, "README.md", "email", map[string]string{"SMTP_PASSWORD": testPassword}) {
+		configured(t, attrs)
+	}
+}

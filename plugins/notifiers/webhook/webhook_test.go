@@ -392,3 +392,25 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeSamples checks that every sample block in README.md configures.
+func TestReadmeSamples(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	srv := httptest.NewTLSServer(&recorder{})
+	srv.Close()
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blocks := notifytest.ReadmeBlocks(t, "README.md", "webhook", map[string]string{
+		"SLACK_WEBHOOK_URL": "https://hooks.slack.com" + secretPath,
+		"TEAMS_WEBHOOK_URL": "https://city.webhook.office.com/webhookb2/abc",
+		"ALERT_TOKEN":       headerToken,
+	})
+	for _, attrs := range blocks {
+		if _, ok := attrs["ca_file"]; ok {
+			// The sample's path exists on a server, not here.
+			attrs["ca_file"] = cty.StringVal(ca)
+		}
+		configured(t, attrs)
+	}
+}
