@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Exporter turns one item into artifacts. It reaches the portal only through
@@ -30,6 +31,16 @@ type ExportRequest struct {
 	RunID string
 	// Org describes the organization (mode, signed-in user, admin or not).
 	Org OrgInfo
+	// Resume is set when the host comes back for an item whose previous
+	// Export returned StatusDeferred; the exporter collects the job it left
+	// running instead of starting a new one.
+	Resume bool
+	// Timeout is how long the export may take before it is deferred
+	// (pipeline `timeout`, default 120 minutes); zero means no limit.
+	Timeout time.Duration
+	// Format is the preferred export format from the pipeline ("File
+	// Geodatabase"); empty means the exporter's default.
+	Format string
 }
 
 // ArtifactWriter receives an exporter's artifacts. Write streams body to

@@ -67,4 +67,9 @@ const (
 	// StatusExcluded: left out by a filter or because the type is never
 	// backed up (API keys, OAuth apps); Reason says which.
 	StatusExcluded ExportStatus = "excluded"
+	// StatusDeferred: the portal job outlived the export's timeout and keeps
+	// running there. The run moves on; before it ends the host calls Export
+	// again for the item with ExportRequest.Resume set, and the exporter
+	// collects the job it left running. Never a final status.
+	StatusDeferred ExportStatus = "deferred"
 )
