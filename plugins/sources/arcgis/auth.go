@@ -2,8 +2,6 @@ package arcgis
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -223,6 +221,3 @@ func drain(rc io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
 	rc.Close()
 }
-
-var _ = json.Marshal
-var _ = fmt.Sprint
