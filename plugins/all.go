@@ -8,6 +8,7 @@ package plugins
 import (
 	"github.com/agolpipe/agolpipe/plugins/notifiers/email"
 	"github.com/agolpipe/agolpipe/plugins/notifiers/webhook"
+	"github.com/agolpipe/agolpipe/plugins/sinks/azureblob"
 	"github.com/agolpipe/agolpipe/plugins/sinks/local"
 	"github.com/agolpipe/agolpipe/plugins/sinks/s3"
 	"github.com/agolpipe/agolpipe/plugins/sources/arcgis"
@@ -26,8 +27,9 @@ var (
 	}
 	Sinks = map[string]func() sdk.Sink{
 		// sinks: one line per built-in sink
-		"local": local.New,
-		"s3":    s3.New,
+		"azure_blob": azureblob.New,
+		"local":      local.New,
+		"s3":         s3.New,
 	}
 	Notifiers = map[string]func() sdk.Notifier{
 		// notifiers: one line per built-in notifier
