@@ -238,3 +238,5 @@ func (s *Source) Close() error {
 
 // quote makes a search value a phrase.
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+var _ sdk.Source = (*Source)(nil)
