@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -83,7 +84,8 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 	if err != nil {
 		return sdk.ExportResult{}, fromStatus(err)
 	}
-	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID}
+	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID,
+		Resume: req.Resume, TimeoutMillis: req.Timeout.Milliseconds(), Format: req.Format}
 	if err := stream.Send(&pluginv1.ExportRequest{Msg: &pluginv1.ExportRequest_Start{Start: start}}); err != nil {
 		_, err = stream.Recv()
 		return sdk.ExportResult{}, fromStatus(err)
@@ -183,7 +185,8 @@ func (e *ExporterServer) Export(stream pluginv1.ExporterService_ExportServer) er
 	host := &HostClient{broker: e.Broker, id: start.GetHostBrokerId()}
 	defer host.close()
 	w := &artifactWriter{stream: stream}
-	req := sdk.ExportRequest{Item: itemFromProto(start.GetItem()), RunID: start.GetRunId(), Org: orgFromProto(start.GetOrg())}
+	req := sdk.ExportRequest{Item: itemFromProto(start.GetItem()), RunID: start.GetRunId(), Org: orgFromProto(start.GetOrg()),
+		Resume: start.GetResume(), Timeout: time.Duration(start.GetTimeoutMillis()) * time.Millisecond, Format: start.GetFormat()}
 	res, err := e.Impl.Export(stream.Context(), req, host, w)
 	if err != nil {
 		return toStatus(err)

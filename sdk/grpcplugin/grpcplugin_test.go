@@ -326,7 +326,7 @@ func TestExporterRoundTripWithHostThroughBroker(t *testing.T) {
 	mem := grpctest.NewMemSink()
 	host := &recordingHost{src: &grpctest.FakeSource{}}
 	item := sdk.Item{ID: "abc", Title: "Parcels", Size: 5*grpcplugin.ChunkSize + 3, URL: "content/items/abc/data"}
-	res, err := e.Export(ctx, sdk.ExportRequest{Item: item, RunID: "run1"}, host, &sinkWriter{sink: mem, prefix: "abc/"})
+	res, err := e.Export(ctx, sdk.ExportRequest{Item: item, RunID: "run1", Resume: true, Timeout: 90 * time.Minute, Format: "File Geodatabase"}, host, &sinkWriter{sink: mem, prefix: "abc/"})
 	if err != nil || res.Status != sdk.StatusExported {
 		t.Fatalf("export: %v %+v", err, res)
 	}
@@ -339,7 +339,7 @@ func TestExporterRoundTripWithHostThroughBroker(t *testing.T) {
 		t.Fatalf("portal.json did not come through the host: %s", portal)
 	}
 	joined := strings.Join(host.log, "\n")
-	for _, want := range []string{"progress abc exporting 0", "info exporting abc", "progress abc done 100"} {
+	for _, want := range []string{"progress abc exporting 0", "info exporting abc run1 resume=true timeout=1h30m0s format=File Geodatabase", "progress abc done 100"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("host did not receive %q; got:\n%s", want, joined)
 		}

@@ -275,7 +275,7 @@ func (e *FakeExporter) Configure(_ context.Context, req sdk.ConfigureRequest) sd
 
 func (e *FakeExporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
 	host.Progress(ctx, sdk.Progress{ItemID: req.Item.ID, Stage: "exporting", Percent: 0})
-	host.Log(ctx, sdk.LogInfo, "exporting "+req.Item.ID)
+	host.Log(ctx, sdk.LogInfo, fmt.Sprintf("exporting %s %s resume=%v timeout=%v format=%s", req.Item.ID, req.RunID, req.Resume, req.Timeout, req.Format))
 	var body io.Reader = Content(req.Item.ID, req.Item.Size)
 	if e.cfg.CrashOn != nil && *e.cfg.CrashOn == req.Item.ID {
 		body = io.MultiReader(io.LimitReader(body, req.Item.Size/2), crashReader{})

@@ -298,7 +298,14 @@ type ExportStart struct {
 	Org   *OrgInfo               `protobuf:"bytes,3,opt,name=org,proto3" json:"org,omitempty"`
 	// host_broker_id is the go-plugin broker id where the host serves
 	// HostService for this export.
-	HostBrokerId  uint32 `protobuf:"varint,4,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	HostBrokerId uint32 `protobuf:"varint,4,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	// resume: collect the job a previous deferred export left running.
+	Resume bool `protobuf:"varint,5,opt,name=resume,proto3" json:"resume,omitempty"`
+	// timeout_millis is how long the export may take before it is
+	// deferred; 0 means no limit.
+	TimeoutMillis int64 `protobuf:"varint,6,opt,name=timeout_millis,json=timeoutMillis,proto3" json:"timeout_millis,omitempty"`
+	// format is the preferred export format; empty for the default.
+	Format        string `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -359,6 +366,27 @@ func (x *ExportStart) GetHostBrokerId() uint32 {
 		return x.HostBrokerId
 	}
 	return 0
+}
+
+func (x *ExportStart) GetResume() bool {
+	if x != nil {
+		return x.Resume
+	}
+	return false
+}
+
+func (x *ExportStart) GetTimeoutMillis() int64 {
+	if x != nil {
+		return x.TimeoutMillis
+	}
+	return 0
+}
+
+func (x *ExportStart) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
 }
 
 // ArtifactAck answers an ArtifactEnd: the artifact reached every sink, or
@@ -754,12 +782,15 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\rExportRequest\x127\n" +
 	"\x05start\x18\x01 \x01(\v2\x1f.agolpipe.plugin.v1.ExportStartH\x00R\x05start\x123\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1f.agolpipe.plugin.v1.ArtifactAckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\xa7\x01\n" +
+	"\x03msg\"\xfe\x01\n" +
 	"\vExportStart\x12,\n" +
 	"\x04item\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.ItemR\x04item\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12-\n" +
 	"\x03org\x18\x03 \x01(\v2\x1b.agolpipe.plugin.v1.OrgInfoR\x03org\x12$\n" +
-	"\x0ehost_broker_id\x18\x04 \x01(\rR\fhostBrokerId\"g\n" +
+	"\x0ehost_broker_id\x18\x04 \x01(\rR\fhostBrokerId\x12\x16\n" +
+	"\x06resume\x18\x05 \x01(\bR\x06resume\x12%\n" +
+	"\x0etimeout_millis\x18\x06 \x01(\x03R\rtimeoutMillis\x12\x16\n" +
+	"\x06format\x18\a \x01(\tR\x06format\"g\n" +
 	"\vArtifactAck\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12B\n" +
 	"\ferror_detail\x18\x02 \x01(\v2\x1f.agolpipe.plugin.v1.ErrorDetailR\verrorDetail\"\xf8\x01\n" +
