@@ -17,9 +17,11 @@
 package notifytest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -344,5 +346,23 @@ func ErrKind(t testing.TB, err error, want sdk.ErrorKind) {
 	if got := sdk.KindOf(err); got != want {
 		var se *sdk.Error
 		t.Errorf("error kind = %v, want %v (classified: %v): %v", got, want, errors.As(err, &se), err)
+	}
+}
+
+// Golden compares got with the golden file at path; with update it first
+// rewrites the file. Notifiers use it for rendered messages and payloads.
+func Golden(t testing.TB, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, got)
 	}
 }

@@ -140,19 +140,7 @@ func TestPayloadGolden(t *testing.T) {
 			if !json.Valid(got) {
 				t.Fatalf("not valid JSON: %s", got)
 			}
-			path := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -update creates it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("payload differs from %s (go test -update rewrites it):\n%s", path, got)
-			}
+			notifytest.Golden(t, filepath.Join("testdata", tt.golden), got, *update)
 		})
 	}
 }
