@@ -74,7 +74,11 @@ func (s *sender) send(parent context.Context, req sdk.NotifyRequest) (err error)
 	if s.cfg.tls == tlsStartTLS {
 		s.stage = "starting TLS"
 		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return sdk.Permanent("the server does not offer STARTTLS; if it expects TLS from the first byte (usually port 465) set tls = \"tls\"")
+			hint := ""
+			if isLoopback(s.cfg.host) {
+				hint = `; for a relay on this machine that has no TLS, set tls = "none"`
+			}
+			return sdk.Permanent("the server does not offer STARTTLS; if it expects TLS from the first byte (usually port 465) set tls = \"tls\"%s", hint)
 		}
 		if err := c.StartTLS(tlsConfig); err != nil {
 			return err
