@@ -58,8 +58,9 @@ var schema = sdk.Schema{Attributes: []sdk.Attribute{
 	{Name: "attach_results", Type: sdk.TypeBool, Description: "Also attach Results.txt to the message (default false)."},
 }}
 
-// Notifier sends the run summary by email. Configure it once; Notify is safe
-// to call concurrently; Close is idempotent.
+// Notifier sends the run summary by email. Make it with New (the zero value
+// also works). Configure it once; Notify is safe to call concurrently; Close
+// is idempotent.
 type Notifier struct {
 	mu  sync.Mutex
 	cfg *config
@@ -269,7 +270,10 @@ func (n *Notifier) Notify(ctx context.Context, req sdk.NotifyRequest) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("email: not sent to %s: %w", cfg.addr(), err)
 	}
-	s := &sender{cfg: cfg, now: n.now, token: n.token}
+	s := &sender{cfg: cfg, now: time.Now, token: randomToken}
+	if n.now != nil { // tests fix the clock and the token
+		s.now, s.token = n.now, n.token
+	}
 	return s.scrub(s.send(ctx, req))
 }
 
