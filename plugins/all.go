@@ -11,6 +11,7 @@ import (
 	"github.com/agolpipe/agolpipe/plugins/sinks/azureblob"
 	"github.com/agolpipe/agolpipe/plugins/sinks/local"
 	"github.com/agolpipe/agolpipe/plugins/sinks/s3"
+	"github.com/agolpipe/agolpipe/plugins/sinks/smb"
 	"github.com/agolpipe/agolpipe/plugins/sources/arcgis"
 	"github.com/agolpipe/agolpipe/sdk"
 )
@@ -30,6 +31,7 @@ var (
 		"azure_blob": azureblob.New,
 		"local":      local.New,
 		"s3":         s3.New,
+		"smb":        smb.New,
 	}
 	Notifiers = map[string]func() sdk.Notifier{
 		// notifiers: one line per built-in notifier
