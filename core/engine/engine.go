@@ -1,0 +1,512 @@
+// Package engine runs a backup: it preflights the sinks, connects the
+// source, lists the items, exports them with a pool of workers while every
+// artifact streams to all sinks at once, and writes the run's reports into
+// every sink. It works only against the sdk interfaces, so the components
+// may be in-process fakes or plugin subprocesses.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/agolpipe/agolpipe/core/objectpath"
+	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/core/retry"
+	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// Exit codes of a run; the CLI returns them as the process exit status.
+const (
+	ExitOK       = 0
+	ExitPartial  = 1
+	ExitUsage    = 2
+	ExitCanceled = 130
+)
+
+// Exporter is the exporter that handles one item type, with the settings of
+// its export block.
+type Exporter struct {
+	// Name is the exporter component's name, for the manifest and logs.
+	Name     string
+	Exporter sdk.Exporter
+	Format   string
+	Timeout  time.Duration
+	// Skip turns the item type off (`skip = true`): its items are excluded.
+	Skip bool
+}
+
+// Sink is a configured sink and its block. Features is what the sink's
+// Configure returned.
+type Sink struct {
+	Block    *pipeline.SinkBlock
+	Sink     sdk.Sink
+	Features sdk.SinkFeatures
+}
+
+// Notifier is a configured notifier and its block.
+type Notifier struct {
+	Block    *pipeline.NotifierBlock
+	Notifier sdk.Notifier
+}
+
+// Options is everything a run needs. The caller owns the components: it
+// configured them and closes them after Run returns.
+type Options struct {
+	Pipeline *pipeline.Pipeline
+	Source   sdk.Source
+	// Exporters maps an item type ("Web Map") to its exporter. Items of a
+	// type with no entry are skipped with a reason.
+	Exporters map[string]Exporter
+	Sinks     []Sink
+	Notifiers []Notifier
+	// Log is run.log; nil makes a text log that only the sinks receive.
+	// Run does not close it.
+	Log *report.Log
+	// Progress, when set, is called from many goroutines at once.
+	Progress func(Event)
+	// Now is the clock (tests make it deterministic); nil is time.Now.
+	Now func() time.Time
+	// DryRun lists and plans without preflight writes, exports or reports
+	// (`agolpipe plan`).
+	DryRun bool
+	// Retry overrides the retry policy's delays and clock (tests); its
+	// Retries is always taken from the pipeline's run block.
+	Retry retry.Policy
+	// ChunkSize and SinkQueue tune fan-out buffering; zero means defaults.
+	ChunkSize, SinkQueue int
+}
+
+// EventType says what an Event reports.
+type EventType int
+
+const (
+	// EventListed: listing is done; Total items will be exported.
+	EventListed EventType = iota
+	EventItemStarted
+	// EventItemFinished carries the item's final Status.
+	EventItemFinished
+	// EventBytes: Bytes more bytes of artifacts went through.
+	EventBytes
+	// EventItemProgress relays an exporter's own progress (Stage, Percent).
+	EventItemProgress
+	// EventReports: the reports are being written.
+	EventReports
+)
+
+// Event is one progress report for the live display.
+type Event struct {
+	Type    EventType
+	Total   int
+	Item    sdk.Item
+	Status  sdk.ExportStatus
+	Bytes   int64
+	Stage   string
+	Percent float64
+}
+
+// Run runs the pipeline and returns its record, which is also what was
+// written as manifest.json. The record is non-nil even when Run returns an
+// error; its ExitCode is the process exit code. The error is set when the run
+// could not start or finish its work (a sink failed preflight, the source
+// could not connect, the run was cancelled).
+func Run(ctx context.Context, o Options) (*report.Run, error) {
+	e, err := newEngine(o)
+	if err != nil {
+		return &report.Run{SchemaVersion: report.SchemaVersion, Status: report.StatusFailed, ExitCode: ExitUsage, Error: err.Error()}, err
+	}
+	defer e.closeLog()
+	return e.run(ctx)
+}
+
+type engine struct {
+	o        Options
+	p        *pipeline.Pipeline
+	now      func() time.Time
+	log      *slog.Logger
+	runLog   *report.Log
+	ownLog   bool
+	rep      *report.Run
+	sinks    []*sinkState
+	policy   retry.Policy
+	attempts int // per item: 1 + retries
+	org      sdk.OrgInfo
+	pool     sync.Pool
+	chunk    int
+	queue    int
+
+	listed  map[string]sdk.Item // by id, as the source listed them
+	results string              // Results.txt, for notifiers
+
+	mu sync.Mutex // guards rep.Items[i] results, rep.Artifacts, rep.Warnings
+}
+
+type sinkState struct {
+	Sink
+	name    string
+	idx     int
+	builder *objectpath.Builder
+	alive   bool // passed preflight
+}
+
+func newEngine(o Options) (*engine, error) {
+	if o.Pipeline == nil || o.Source == nil {
+		return nil, errors.New("engine: Pipeline and Source are required")
+	}
+	if len(o.Sinks) == 0 && !o.DryRun {
+		return nil, errors.New("the pipeline has no sink block: add one, for example sink \"local\" \"nas\" { path = \"/mnt/gis-backups\" }")
+	}
+	e := &engine{o: o, p: o.Pipeline, now: o.Now, runLog: o.Log, chunk: o.ChunkSize, queue: o.SinkQueue}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.chunk <= 0 {
+		e.chunk = defaultChunkSize
+	}
+	if e.queue <= 0 {
+		e.queue = defaultSinkQueue
+	}
+	size := e.chunk
+	e.pool.New = func() any { b := make([]byte, size); return &b }
+	if e.runLog == nil {
+		l, err := report.NewLog("text", e.p.Sensitive, nil)
+		if err != nil {
+			return nil, err
+		}
+		e.runLog, e.ownLog = l, true
+	}
+	e.log = e.runLog.Logger()
+	e.policy = o.Retry
+	e.policy.Retries = e.p.Run.Retries
+	if e.policy.Retries == 0 {
+		e.policy.Retries = -1 // `retries = 0` means no retries, not the default
+	}
+	e.attempts = 1 + max(e.p.Run.Retries, 0)
+	return e, nil
+}
+
+func (e *engine) closeLog() {
+	if e.ownLog {
+		e.runLog.Close()
+	}
+}
+
+func (e *engine) emit(ev Event) {
+	if e.o.Progress != nil {
+		e.o.Progress(ev)
+	}
+}
+
+func (e *engine) run(ctx context.Context) (*report.Run, error) {
+	start := e.now()
+	folder := objectpath.RunFolder(e.p.Run.Prefix, start)
+	e.rep = &report.Run{
+		SchemaVersion: report.SchemaVersion, AgolpipeVersion: version.Version,
+		RunID: folder + "-" + randomHex(4), RunFolder: folder,
+		Pipeline: report.Pipeline{File: e.p.Filename, SHA256: e.p.Hash},
+		Started:  start.UTC(), Items: []report.Item{}, Artifacts: []report.Artifact{},
+	}
+	if c := e.p.Source; c != nil {
+		e.rep.Source = report.Source{Type: c.Type, Name: c.Name, ItemCount: -1}
+	}
+	e.log.Info("run starting", "run", folder, "pipeline", e.p.Filename, "sha256", e.p.Hash, "version", version.Version, "dry_run", e.o.DryRun)
+
+	if err := e.setupSinks(ctx); err != nil {
+		return e.fatal(ctx, err, false)
+	}
+	if err := e.connect(ctx); err != nil {
+		return e.fatal(ctx, err, true)
+	}
+	items, err := e.list(ctx)
+	if err != nil {
+		return e.fatal(ctx, err, true)
+	}
+	if e.o.DryRun {
+		e.rep.Finished = e.now().UTC()
+		e.count()
+		return e.rep, nil
+	}
+	e.exportAll(ctx, items)
+	return e.finish(ctx, nil)
+}
+
+// setupSinks builds each sink's paths and preflights them all in parallel.
+func (e *engine) setupSinks(ctx context.Context) error {
+	limit := 0 // the strictest sink's limit, so every sink's paths fit everywhere a restore may go
+	for _, s := range e.o.Sinks {
+		if m := s.Features.MaxPathLength; m > 0 && (limit == 0 || m < limit) {
+			limit = m
+		}
+	}
+	var errs []error
+	for i, s := range e.o.Sinks {
+		layout, err := objectpath.ParseLayout(s.Block.Layout)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sink %q (%s): %w", s.Block.Name, s.Block.DeclRange, err))
+			continue
+		}
+		st := &sinkState{Sink: s, name: s.Block.Name, idx: i, builder: objectpath.NewBuilder(e.rep.RunFolder, layout, limit), alive: true}
+		e.sinks = append(e.sinks, st)
+		e.rep.Sinks = append(e.rep.Sinks, report.Sink{
+			Name: s.Block.Name, Type: s.Block.Type, Location: s.Features.Location, Required: s.Block.Required,
+			Layout: string(layout), Outcome: "ok", RunPath: joinLocation(s.Features.Location, e.rep.RunFolder), MaxPath: st.builder.MaxPathLength(),
+		})
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if e.o.DryRun {
+		return nil
+	}
+	perr := make([]error, len(e.sinks))
+	var wg sync.WaitGroup
+	for i, s := range e.sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			perr[i] = e.policy.Do(ctx, func(ctx context.Context, _ int) error { return s.Sink.Sink.Preflight(ctx) })
+		}()
+	}
+	wg.Wait()
+	for i, s := range e.sinks {
+		err := perr[i]
+		if err == nil {
+			e.log.Info("sink ready", "sink", s.name, "type", s.Block.Type, "location", s.Features.Location)
+			continue
+		}
+		if sdk.KindOf(err) == sdk.KindCanceled {
+			return err
+		}
+		s.alive = false
+		rs := &e.rep.Sinks[i]
+		rs.Outcome, rs.Error = "failed", err.Error()
+		msg := fmt.Sprintf("sink %q (%s at %s) failed its preflight: %v", s.name, s.Block.Type, s.Block.DeclRange, err)
+		if s.Block.Required {
+			errs = append(errs, withKind(err, msg+" — fix the sink's settings or credentials, or set required = false to run without it"))
+		} else {
+			e.warn(msg + "; the run goes on without it because it has required = false")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withKind keeps err's classification under a better message.
+func withKind(err error, msg string) error {
+	return &sdk.Error{Kind: sdk.KindOf(err), Err: errors.New(msg), RetryAfter: sdk.RetryAfterOf(err)}
+}
+
+func (e *engine) connect(ctx context.Context) error {
+	var org sdk.OrgInfo
+	err := e.policy.Do(ctx, func(ctx context.Context, _ int) error {
+		var err error
+		org, err = e.o.Source.Connect(ctx)
+		return err
+	})
+	if err != nil {
+		where := ""
+		if c := e.p.Source; c != nil {
+			where = fmt.Sprintf(" %q (%s)", c.Name, c.DeclRange)
+		}
+		return withKind(err, fmt.Sprintf("source%s could not connect: %v", where, err))
+	}
+	e.org = org
+	e.rep.Source.PortalURL, e.rep.Source.OrgID, e.rep.Source.OrgName = org.PortalURL, org.OrgID, org.OrgName
+	e.rep.Source.Mode, e.rep.Source.Username, e.rep.Source.ItemCount = org.Mode, org.Username, org.ItemCount
+	for _, w := range org.Warnings {
+		e.warn("source: " + w)
+	}
+	e.log.Info("connected", "portal", org.PortalURL, "org", org.OrgName, "user", org.Username, "admin", org.IsAdmin)
+	return nil
+}
+
+// list records every item the source reports and decides which to export.
+func (e *engine) list(ctx context.Context) ([]int, error) {
+	req := sdk.ListItemsRequest{}
+	if d := e.p.Run.ModifiedWithin; d > 0 {
+		req.Since = e.now().Add(-d)
+	}
+	var todo []int
+	seen := map[string]bool{}
+	e.listed = map[string]sdk.Item{}
+	err := e.policy.Do(ctx, func(ctx context.Context, attempt int) error {
+		// A retried listing starts over; keep what the first pass found.
+		return e.o.Source.ListItems(ctx, req, func(li sdk.ListedItem) error {
+			if seen[li.Item.ID] {
+				return nil
+			}
+			seen[li.Item.ID] = true
+			e.listed[li.Item.ID] = li.Item
+			it := itemRecord(li.Item)
+			switch ex, ok := e.o.Exporters[li.Item.Type]; {
+			case li.Excluded:
+				it.Status, it.Reason = sdk.StatusExcluded, li.Reason
+			case ok && ex.Skip:
+				it.Status, it.Reason = sdk.StatusExcluded, fmt.Sprintf("item type turned off by export %q { skip = true }", li.Item.Type)
+			case !ok:
+				it.Status, it.Reason = sdk.StatusSkipped, fmt.Sprintf("no exporter handles item type %q; add an export %q block naming one", li.Item.Type, li.Item.Type)
+			default:
+				it.Exporter, it.Format = ex.Name, ex.Format
+				todo = append(todo, len(e.rep.Items))
+			}
+			e.rep.Items = append(e.rep.Items, it)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, withKind(err, "listing items: "+err.Error())
+	}
+	e.log.Info("items listed", "discovered", len(e.rep.Items), "to_export", len(todo))
+	e.emit(Event{Type: EventListed, Total: len(todo)})
+	return todo, nil
+}
+
+func itemRecord(i sdk.Item) report.Item {
+	return report.Item{ID: i.ID, Title: i.Title, Type: i.Type, Owner: i.Owner, Folder: i.FolderTitle,
+		Created: i.Created.UTC(), Modified: i.Modified.UTC(), Access: i.Access, Size: i.Size, Dependencies: i.Dependencies}
+}
+
+// fatal ends a run that could not do its work. Reports go to the sinks that
+// passed preflight only when exporting could have started (wrote=true).
+func (e *engine) fatal(ctx context.Context, err error, writeReports bool) (*report.Run, error) {
+	e.log.Error("run stopped", "error", err)
+	if sdk.KindOf(err) == sdk.KindCanceled || ctx.Err() != nil {
+		return e.finish(ctx, err)
+	}
+	e.rep.Error = err.Error()
+	e.rep.Status = report.StatusFailed
+	e.rep.ExitCode = ExitPartial
+	switch sdk.KindOf(err) {
+	case sdk.KindAuth, sdk.KindPermanent, sdk.KindNotFound:
+		// Credentials, paths and settings: the pipeline needs a change.
+		e.rep.ExitCode = ExitUsage
+	}
+	e.rep.Finished = e.now().UTC()
+	e.count()
+	if writeReports && !e.o.DryRun {
+		e.writeReports(ctx)
+	}
+	if !e.o.DryRun {
+		e.notify(ctx)
+	}
+	return e.rep, err
+}
+
+// finish settles the status, writes the reports and notifies.
+func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
+	e.rep.Finished = e.now().UTC()
+	e.count()
+	c := e.rep.Counts
+	requiredMissed := false
+	for i := range e.rep.Sinks {
+		rs := &e.rep.Sinks[i]
+		if rs.Missed > 0 && e.sinks[i].alive {
+			rs.Outcome = "incomplete"
+			if rs.Stored == 0 {
+				rs.Outcome = "failed"
+			}
+			if rs.Required {
+				requiredMissed = true
+			} else {
+				e.warn(fmt.Sprintf("sink %q (optional) missed %d artifact(s)", rs.Name, rs.Missed))
+			}
+		}
+	}
+	var err error
+	switch {
+	case ctx.Err() != nil || sdk.KindOf(cause) == sdk.KindCanceled:
+		e.rep.Status, e.rep.ExitCode = report.StatusCanceled, ExitCanceled
+		err = sdk.Classify(sdk.KindCanceled, context.Canceled)
+		e.rep.Error = "the run was cancelled; the reports cover the items that finished"
+	case c.Failed > 0 && c.Exported+c.Partial == 0:
+		e.rep.Status, e.rep.ExitCode = report.StatusFailed, ExitPartial
+	case c.Failed > 0 || c.Partial > 0 || requiredMissed:
+		e.rep.Status, e.rep.ExitCode = report.StatusPartial, ExitPartial
+	default:
+		e.rep.Status, e.rep.ExitCode = report.StatusSuccess, ExitOK
+	}
+	if !e.writeReports(ctx) && e.rep.ExitCode == ExitOK {
+		// A required sink without its manifest cannot be verified or
+		// restored from: never a success. (Results.txt already says success
+		// in the sinks that got it; the exit code and notifications do not.)
+		e.rep.Status, e.rep.ExitCode = report.StatusPartial, ExitPartial
+	}
+	e.log.Info("run finished", "status", e.rep.Status, "exit_code", e.rep.ExitCode, "duration", e.rep.Duration().String())
+	e.notify(ctx)
+	return e.rep, err
+}
+
+// count fills the counts and the per-sink tallies from the records.
+func (e *engine) count() {
+	c := report.Counts{Discovered: len(e.rep.Items)}
+	for _, it := range e.rep.Items {
+		switch it.Status {
+		case sdk.StatusExported:
+			c.Exported++
+		case sdk.StatusPartial:
+			c.Partial++
+		case sdk.StatusFailed:
+			c.Failed++
+		case sdk.StatusSkipped:
+			c.Skipped++
+		case sdk.StatusExcluded:
+			c.Excluded++
+		default:
+			c.Canceled++
+		}
+	}
+	for i := range e.rep.Sinks {
+		e.rep.Sinks[i].Stored, e.rep.Sinks[i].Missed, e.rep.Sinks[i].Bytes = 0, 0, 0
+	}
+	byName := map[string]*report.Sink{}
+	for i := range e.rep.Sinks {
+		byName[e.rep.Sinks[i].Name] = &e.rep.Sinks[i]
+	}
+	for _, a := range e.rep.Artifacts {
+		c.Artifacts++
+		c.Bytes += a.Size
+		for _, o := range a.Sinks {
+			if s := byName[o.Sink]; s != nil {
+				if o.Status == report.Stored {
+					s.Stored++
+					s.Bytes += a.Size
+				} else {
+					s.Missed++
+				}
+			}
+		}
+	}
+	e.rep.Counts = c
+}
+
+func (e *engine) warn(msg string) {
+	e.mu.Lock()
+	e.rep.Warnings = append(e.rep.Warnings, msg)
+	e.mu.Unlock()
+	e.log.Warn(msg)
+}
+
+func joinLocation(loc, folder string) string {
+	if loc == "" {
+		return folder
+	}
+	sep := "/"
+	if len(loc) > 0 && (loc[len(loc)-1] == '/' || loc[len(loc)-1] == '\\') {
+		sep = ""
+	} else if len(loc) > 2 && (loc[1] == ':' || loc[:2] == `\\`) {
+		sep = `\`
+	}
+	return loc + sep + folder
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

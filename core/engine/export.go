@@ -1,0 +1,380 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// cleanupTimeout bounds the deletes and report writes a cancelled run still
+// makes after its context is done.
+const cleanupTimeout = 2 * time.Minute
+
+// exportAll runs the worker pool over the items to export. Deferred exports
+// (a portal job that outlived its timeout) are collected in a second pass.
+func (e *engine) exportAll(ctx context.Context, todo []int) {
+	deferred := e.pool2(ctx, todo, false)
+	if len(deferred) > 0 && ctx.Err() == nil {
+		e.log.Info("collecting deferred exports", "items", len(deferred))
+		for _, i := range e.pool2(ctx, deferred, true) {
+			e.setResult(i, func(it *report.Item) {
+				it.Status, it.Reason, it.ErrorKind = sdk.StatusFailed, "the exporter deferred the item again when asked to collect it", "timeout"
+			})
+		}
+	}
+}
+
+// pool2 exports the items with run.concurrency workers and returns the
+// indexes of items whose export was deferred.
+func (e *engine) pool2(ctx context.Context, idx []int, resume bool) []int {
+	workers := max(e.p.Run.Concurrency, 1)
+	jobs := make(chan int)
+	var mu sync.Mutex
+	var deferred []int
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if e.exportItem(ctx, i, resume) {
+					mu.Lock()
+					deferred = append(deferred, i)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, i := range idx {
+		if ctx.Err() != nil {
+			break // stop starting items; the ones not started stay "canceled"
+		}
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	slices.Sort(deferred)
+	return deferred
+}
+
+// itemFailure carries the failure category Results.txt groups by.
+type itemFailure struct {
+	kind string
+	err  error
+}
+
+func (f *itemFailure) Error() string { return f.err.Error() }
+func (f *itemFailure) Unwrap() error { return f.err }
+
+// exportItem exports one item with retries and records its result. It
+// returns true when the export was deferred.
+func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred bool) {
+	e.mu.Lock()
+	it := e.rep.Items[i]
+	e.mu.Unlock()
+	item := e.itemOf(it)
+	ex := e.o.Exporters[item.Type]
+	e.emit(Event{Type: EventItemStarted, Item: item})
+	started := e.now()
+	log := e.log.With("item", item.ID, "title", item.Title, "type", item.Type, "exporter", ex.Name)
+	log.Info("export starting", "resume", resume)
+
+	stored := map[int]map[string]bool{} // sink -> paths written by any attempt
+	var w *artifactWriter
+	var res sdk.ExportResult
+	attempts := 0
+	pol := e.policy
+	pol.OnRetry = func(attempt int, err error, d time.Duration) {
+		log.Warn("export failed, retrying", "attempt", attempt, "error", err, "delay", d.String())
+	}
+	err := pol.Do(ctx, func(ctx context.Context, attempt int) error {
+		attempts = attempt
+		w = &artifactWriter{e: e, item: item, exporter: ex.Name, last: attempt >= e.attempts, names: map[string]int{}, stored: stored}
+		req := sdk.ExportRequest{Item: item, RunID: e.rep.RunID, Org: e.org, Resume: resume, Timeout: ex.Timeout, Format: ex.Format}
+		if resume {
+			req.Timeout = 0 // collect the job however long it still takes
+		}
+		var err error
+		res, err = safeExport(ctx, ex.Exporter, req, &host{e: e, item: item, log: log}, w)
+		if err == nil && w.retryErr != nil {
+			err = w.retryErr // a required sink failed transiently: export again
+		}
+		if err == nil && res.Status == sdk.StatusFailed {
+			err = sdk.Permanent("%s", firstNonEmpty(res.Reason, "the exporter reported a failure without a reason"))
+		}
+		return err
+	})
+
+	final := map[int]map[string]bool{}
+	if err == nil && w != nil {
+		for _, a := range w.artifacts {
+			for _, o := range a.Sinks {
+				if o.Status == report.Stored {
+					k := e.sinkIndex(o.Sink)
+					if final[k] == nil {
+						final[k] = map[string]bool{}
+					}
+					final[k][o.Path] = true
+				}
+			}
+		}
+	}
+	// What earlier attempts (or a failed or cancelled item) left in the
+	// sinks is removed: only an item's last complete export stays.
+	e.cleanup(ctx, stored, final, log)
+
+	rec := func(f func(it *report.Item)) { e.setResult(i, f) }
+	switch {
+	case err != nil && (sdk.KindOf(err) == sdk.KindCanceled || ctx.Err() != nil):
+		log.Warn("export cancelled")
+		rec(func(r *report.Item) {
+			r.Status, r.Reason, r.Attempts = report.ItemCanceled, "the run was cancelled before this item finished", attempts
+		})
+	case err != nil:
+		kind := sdk.KindOf(err).String()
+		var f *itemFailure
+		if errors.As(err, &f) {
+			kind = f.kind
+		}
+		log.Error("export failed", "error", err, "attempts", attempts, "kind", kind)
+		rec(func(r *report.Item) {
+			r.Status, r.Reason, r.ErrorKind, r.Attempts = sdk.StatusFailed, err.Error(), kind, attempts
+			r.Hint = report.HintFor(kind)
+		})
+	case res.Status == sdk.StatusDeferred && !resume:
+		log.Info("export deferred; collected before the run ends", "reason", res.Reason)
+		return true
+	default:
+		status := res.Status
+		switch status {
+		case sdk.StatusExported, sdk.StatusPartial, sdk.StatusSkipped, sdk.StatusExcluded:
+		default:
+			status = sdk.StatusFailed
+			res.Reason = fmt.Sprintf("the exporter returned the unknown status %q", res.Status)
+		}
+		reason := res.Reason
+		if status == sdk.StatusExported || status == sdk.StatusPartial {
+			if missed := w.requiredMisses(); missed != "" {
+				status = sdk.StatusPartial
+				reason = joinReasons(reason, missed)
+			}
+		}
+		e.mu.Lock()
+		e.rep.Artifacts = append(e.rep.Artifacts, w.artifacts...)
+		e.mu.Unlock()
+		log.Info("export finished", "status", status, "artifacts", len(w.artifacts), "attempts", attempts)
+		rec(func(r *report.Item) {
+			r.Status, r.Reason, r.Attempts, r.Warnings = status, reason, attempts, res.Warnings
+			if len(w.artifacts) > 0 && r.Format == "" {
+				r.Format = w.artifacts[0].Format
+			}
+		})
+	}
+	e.mu.Lock()
+	e.rep.Items[i].Duration = e.now().Sub(started)
+	final2 := e.rep.Items[i].Status
+	e.mu.Unlock()
+	e.emit(Event{Type: EventItemFinished, Item: item, Status: final2})
+	return false
+}
+
+func joinReasons(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func (e *engine) setResult(i int, f func(*report.Item)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f(&e.rep.Items[i])
+}
+
+// itemOf rebuilds the sdk.Item; the engine keeps the listed items whole so
+// exporters get Raw and every field.
+func (e *engine) itemOf(r report.Item) sdk.Item {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.listed[r.ID]
+}
+
+func (e *engine) sinkIndex(name string) int {
+	for i, s := range e.sinks {
+		if s.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// cleanup deletes objects an item wrote that are not part of its final
+// export. It runs even after cancellation, with its own deadline.
+func (e *engine) cleanup(ctx context.Context, stored, keep map[int]map[string]bool, log interface{ Warn(string, ...any) }) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	for si, paths := range stored {
+		for p := range paths {
+			if keep[si][p] {
+				continue
+			}
+			if err := e.sinks[si].Sink.Sink.Delete(cctx, e.rep.RunFolder+"/"+p); err != nil && !sdk.IsNotFound(err) {
+				log.Warn("could not remove an artifact of an unfinished export", "sink", e.sinks[si].name, "path", p, "error", err)
+			}
+		}
+	}
+}
+
+// safeExport turns an exporter's panic into a failure of its item, so one
+// bad item never takes the run down.
+func safeExport(ctx context.Context, ex sdk.Exporter, req sdk.ExportRequest, h sdk.Host, w sdk.ArtifactWriter) (res sdk.ExportResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &itemFailure{kind: "crash", err: sdk.Permanent("the exporter crashed: %v\n%s", r, debug.Stack())}
+		}
+	}()
+	return ex.Export(ctx, req, h, w)
+}
+
+// artifactWriter is the sdk.ArtifactWriter of one export attempt.
+type artifactWriter struct {
+	e        *engine
+	item     sdk.Item
+	exporter string
+	last     bool
+
+	mu        sync.Mutex
+	names     map[string]int
+	artifacts []report.Artifact
+	stored    map[int]map[string]bool
+	retryErr  error
+}
+
+// Write streams one artifact to every live sink at once (see fanout).
+func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Reader) error {
+	e := w.e
+	w.mu.Lock()
+	occ := w.names[a.Name]
+	w.names[a.Name]++
+	w.mu.Unlock()
+
+	var targets []target
+	var sinkIdx []int
+	rec := report.Artifact{Name: a.Name, ItemID: w.item.ID, ItemType: w.item.Type, Exporter: w.exporter, Format: a.Format, MediaType: a.MediaType}
+	for _, s := range e.sinks {
+		if !s.alive {
+			continue
+		}
+		p, err := s.builder.Artifact(w.item, a.Name, occ)
+		if err != nil {
+			return &itemFailure{kind: "permanent", err: fmt.Errorf("sink %q: %w", s.name, err)}
+		}
+		targets = append(targets, target{sink: s.Sink.Sink, path: e.rep.RunFolder + "/" + p})
+		sinkIdx = append(sinkIdx, s.idx)
+		rec.Sinks = append(rec.Sinks, report.SinkOutcome{Sink: s.name, Path: p})
+	}
+	if len(targets) == 0 {
+		return &itemFailure{kind: "sink", err: sdk.Permanent("no sink is available")}
+	}
+	body = &countingReader{r: body, e: e}
+	r := fanout(ctx, &e.pool, e.chunk, e.queue, targets, a, body)
+	if r.srcErr != nil {
+		return r.srcErr
+	}
+	rec.Size, rec.SHA256 = r.size, r.sha256
+	storedAny := false
+	var retryable error
+	for k, err := range r.errs {
+		o := &rec.Sinks[k]
+		if err == nil {
+			o.Status = report.Stored
+			storedAny = true
+			w.mu.Lock()
+			if w.stored[sinkIdx[k]] == nil {
+				w.stored[sinkIdx[k]] = map[string]bool{}
+			}
+			w.stored[sinkIdx[k]][o.Path] = true
+			w.mu.Unlock()
+			continue
+		}
+		o.Status, o.Error = report.Missed, err.Error()
+		e.log.Warn("sink did not store an artifact", "sink", o.Sink, "item", w.item.ID, "path", o.Path, "error", err)
+		if e.sinks[sinkIdx[k]].Block.Required && sdk.KindOf(err) == sdk.KindRetryable && retryable == nil {
+			retryable = fmt.Errorf("sink %q: %w", o.Sink, err)
+		}
+	}
+	if ctx.Err() != nil {
+		return sdk.Classify(sdk.KindCanceled, ctx.Err())
+	}
+	if !storedAny {
+		return &itemFailure{kind: "sink", err: withKind(combine(r.errs), fmt.Sprintf("artifact %q was not stored in any sink: %v", a.Name, combine(r.errs)))}
+	}
+	w.mu.Lock()
+	w.artifacts = append(w.artifacts, rec)
+	if retryable != nil && !w.last && w.retryErr == nil {
+		w.retryErr = retryable
+	}
+	w.mu.Unlock()
+	if retryable != nil && !w.last {
+		return retryable // stop this attempt early; the item is exported again
+	}
+	return nil
+}
+
+// requiredMisses says which required sinks lack an artifact, or "".
+func (w *artifactWriter) requiredMisses() string {
+	missed := map[string]int{}
+	var order []string
+	for _, a := range w.artifacts {
+		for _, o := range a.Sinks {
+			if o.Status != report.Stored && w.e.sinks[w.e.sinkIndex(o.Sink)].Block.Required {
+				if missed[o.Sink] == 0 {
+					order = append(order, o.Sink)
+				}
+				missed[o.Sink]++
+			}
+		}
+	}
+	var b bytes.Buffer
+	for i, s := range order {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%d artifact(s) not stored in required sink %q", missed[s], s)
+	}
+	return b.String()
+}
+
+type countingReader struct {
+	r io.Reader
+	e *engine
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.e.emit(Event{Type: EventBytes, Bytes: int64(n)})
+	}
+	return n, err
+}

@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// Fan-out tuning. Each sink has a queue of sinkQueue chunks of chunkSize
+// bytes, so one artifact in flight holds at most about
+// sinks x (sinkQueue+1) x chunkSize bytes, whatever its size: a 50 GiB file
+// geodatabase streams through a few MiB.
+const (
+	defaultChunkSize = 256 << 10
+	defaultSinkQueue = 4
+)
+
+// chunk is one piece of an artifact, shared read-only by every sink's
+// reader; the last reader to finish with it returns its buffer to the pool.
+type chunk struct {
+	buf  *[]byte
+	n    int
+	refs atomic.Int32
+	pool *sync.Pool
+}
+
+func (c *chunk) release() {
+	if c.refs.Add(-1) == 0 {
+		c.pool.Put(c.buf)
+	}
+}
+
+// target is one sink an artifact goes to, at its path in that sink.
+type target struct {
+	sink sdk.Sink
+	path string
+}
+
+// fanoutResult is what happened to one artifact: its size and sha256 as
+// read from the exporter, the source error that stopped the read (nil when
+// the body was read to its end), and each target's Put error.
+type fanoutResult struct {
+	size   int64
+	sha256 string
+	srcErr error
+	errs   []error
+}
+
+// fanout reads body once and streams it to every target concurrently. A
+// target that fails stops receiving; the others go on. When the body fails
+// (or its length disagrees with the declared size) every Put is made to
+// fail too, so no sink publishes a truncated artifact.
+func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets []target, a sdk.Artifact, body io.Reader) fanoutResult {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := fanoutResult{errs: make([]error, len(targets))}
+	var failed atomic.Value // error: the source failure every reader reports
+	queues := make([]chan *chunk, len(targets))
+	var wg sync.WaitGroup
+	var finished atomic.Int32
+	for i, t := range targets {
+		q := make(chan *chunk, queue)
+		queues[i] = q
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &chanReader{q: q, failed: &failed}
+			_, err := t.sink.Put(ctx, sdk.PutRequest{Path: t.path, MediaType: a.MediaType, Size: a.Size, Body: r})
+			if err == nil && !r.eof {
+				// A sink that returned before reading to the end stored
+				// something other than the artifact.
+				err = sdk.Permanent("sink returned before reading the whole artifact")
+			}
+			res.errs[i] = err
+			finished.Add(1)
+			r.drain()
+		}()
+	}
+
+	h := sha256.New()
+	var srcErr error
+	for {
+		if int(finished.Load()) == len(targets) {
+			break // every sink has given up; reading on is wasted work
+		}
+		bp := pool.Get().(*[]byte)
+		n, err := io.ReadFull(body, (*bp)[:chunkSize])
+		if n > 0 {
+			h.Write((*bp)[:n])
+			res.size += int64(n)
+			c := &chunk{buf: bp, n: n, pool: pool}
+			c.refs.Store(int32(len(targets)))
+			for _, q := range queues {
+				select {
+				case q <- c:
+				case <-ctx.Done():
+					c.release()
+				}
+			}
+		} else {
+			pool.Put(bp)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			srcErr = err
+			break
+		}
+		if ctx.Err() != nil {
+			srcErr = sdk.Classify(sdk.KindCanceled, ctx.Err())
+			break
+		}
+	}
+	if srcErr == nil && a.Size >= 0 && res.size != a.Size && int(finished.Load()) < len(targets) {
+		srcErr = sdk.Retryable("artifact %q: the exporter announced %d bytes but sent %d", a.Name, a.Size, res.size)
+	}
+	if srcErr != nil {
+		failed.Store(errBox{srcErr})
+		cancel()
+	}
+	for _, q := range queues {
+		close(q) // happens after failed.Store, so readers see the failure
+	}
+	wg.Wait()
+	res.srcErr = srcErr
+	res.sha256 = hex.EncodeToString(h.Sum(nil))
+	return res
+}
+
+type errBox struct{ err error }
+
+// chanReader is the io.Reader a sink's Put reads: chunks from its queue,
+// then io.EOF only when the whole artifact went through, else the source's
+// error.
+type chanReader struct {
+	q      chan *chunk
+	cur    *chunk
+	off    int
+	eof    bool
+	failed *atomic.Value
+}
+
+func (r *chanReader) Read(p []byte) (int, error) {
+	if r.cur == nil {
+		c, ok := <-r.q
+		if !ok {
+			if v := r.failed.Load(); v != nil {
+				return 0, v.(errBox).err
+			}
+			r.eof = true
+			return 0, io.EOF
+		}
+		r.cur, r.off = c, 0
+	}
+	n := copy(p, (*r.cur.buf)[r.off:r.cur.n])
+	r.off += n
+	if r.off == r.cur.n {
+		r.cur.release()
+		r.cur = nil
+	}
+	return n, nil
+}
+
+// drain releases what the sink did not read, so the producer never blocks
+// on a sink that has stopped.
+func (r *chanReader) drain() {
+	if r.cur != nil {
+		r.cur.release()
+		r.cur = nil
+	}
+	for c := range r.q {
+		c.release()
+	}
+}
+
+// combine picks the error to return when no sink stored an artifact:
+// retryable when any sink said so (a retry may succeed), else the first.
+func combine(errs []error) error {
+	var first error
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		if first == nil {
+			first = e
+		}
+		if sdk.KindOf(e) == sdk.KindRetryable {
+			return e
+		}
+	}
+	if first == nil {
+		return errors.New("no sink")
+	}
+	return first
+}

@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// host is the sdk.Host an exporter gets for one item: portal requests go
+// through the source's authenticated session, so exporters never hold
+// credentials.
+type host struct {
+	e    *engine
+	item sdk.Item
+	log  *slog.Logger
+}
+
+func (h *host) Portal(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	return h.e.o.Source.Do(ctx, req)
+}
+
+func (h *host) Progress(ctx context.Context, p sdk.Progress) {
+	h.e.emit(Event{Type: EventItemProgress, Item: h.item, Stage: p.Stage, Percent: p.Percent})
+}
+
+func (h *host) Log(ctx context.Context, level sdk.LogLevel, msg string) {
+	l := slog.LevelInfo
+	switch level {
+	case sdk.LogDebug:
+		l = slog.LevelDebug
+	case sdk.LogWarn:
+		l = slog.LevelWarn
+	case sdk.LogError:
+		l = slog.LevelError
+	}
+	h.log.Log(ctx, l, msg, "source", "exporter")
+}
+
+// writeReports puts Inventory.csv, Results.txt, run.log and last
+// manifest.json (its presence marks a finished run for verify and
+// retention) into every live sink. It reports whether every required sink
+// got all of them.
+func (e *engine) writeReports(ctx context.Context) bool {
+	e.emit(Event{Type: EventReports})
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var inv, res bytes.Buffer
+	if err := report.WriteInventory(&inv, e.rep); err != nil {
+		e.log.Error("writing Inventory.csv", "error", err)
+	}
+	if err := report.WriteResults(&res, e.rep); err != nil {
+		e.log.Error("writing Results.txt", "error", err)
+	}
+	e.results = res.String()
+	ok := true
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, s := range e.sinks {
+		if !s.alive {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := e.putReports(cctx, s, inv.Bytes(), res.Bytes())
+			mu.Lock()
+			defer mu.Unlock()
+			rs := &e.rep.Sinks[i]
+			if err != nil {
+				rs.Error = firstNonEmpty(rs.Error, "reports: "+err.Error())
+				e.log.Error("writing reports", "sink", s.name, "error", err)
+				if s.Block.Required {
+					ok = false
+				}
+				return
+			}
+			rs.Reports = true
+		}()
+	}
+	wg.Wait()
+	return ok
+}
+
+func (e *engine) putReports(ctx context.Context, s *sinkState, inv, res []byte) error {
+	put := func(name string, body []byte) error {
+		return e.policy.Do(ctx, func(ctx context.Context, _ int) error {
+			_, err := s.Sink.Sink.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + name, MediaType: mediaType(name), Size: int64(len(body)), Body: bytes.NewReader(body)})
+			return err
+		})
+	}
+	if err := put(report.InventoryFile, inv); err != nil {
+		return err
+	}
+	if err := put(report.ResultsFile, res); err != nil {
+		return err
+	}
+	if err := e.policy.Do(ctx, func(ctx context.Context, _ int) error {
+		rd, n, err := e.runLog.Snapshot()
+		if err != nil {
+			return err
+		}
+		_, err = s.Sink.Sink.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + report.LogFile, MediaType: "text/plain", Size: n, Body: rd})
+		return err
+	}); err != nil {
+		return err
+	}
+	var m bytes.Buffer
+	mu := &e.mu
+	mu.Lock()
+	err := report.WriteManifest(&m, e.rep.ForSink(s.name))
+	mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return put(report.ManifestFile, m.Bytes())
+}
+
+func mediaType(name string) string {
+	switch name {
+	case report.ManifestFile:
+		return "application/json"
+	case report.InventoryFile:
+		return "text/csv"
+	}
+	return "text/plain; charset=utf-8"
+}
+
+// notify tells every notifier whose `on` list includes the run's status.
+func (e *engine) notify(ctx context.Context) {
+	if len(e.o.Notifiers) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	c := e.rep.Counts
+	req := sdk.NotifyRequest{
+		RunID: e.rep.RunID, Pipeline: e.p.Filename, Status: e.rep.Status, ExitCode: e.rep.ExitCode,
+		Started: e.rep.Started, Finished: e.rep.Finished, Results: e.results,
+		Counts: map[string]int64{
+			string(sdk.StatusExported): int64(c.Exported), string(sdk.StatusPartial): int64(c.Partial),
+			string(sdk.StatusFailed): int64(c.Failed), string(sdk.StatusSkipped): int64(c.Skipped),
+			string(sdk.StatusExcluded): int64(c.Excluded), string(report.ItemCanceled): int64(c.Canceled),
+		},
+	}
+	if req.Results == "" && e.rep.Error != "" {
+		req.Results = e.rep.Error
+	}
+	for _, s := range e.rep.Sinks {
+		if s.Reports {
+			req.Locations = append(req.Locations, s.RunPath)
+		}
+	}
+	for _, n := range e.o.Notifiers {
+		if !fires(n.Block, e.rep.Status) {
+			continue
+		}
+		err := e.policy.Do(cctx, func(ctx context.Context, _ int) error { return n.Notifier.Notify(ctx, req) })
+		if err != nil {
+			e.warn(fmt.Sprintf("notifier %q (%s) failed: %v", n.Block.Name, n.Block.Type, err))
+		} else {
+			e.log.Info("notified", "notifier", n.Block.Name, "status", e.rep.Status)
+		}
+	}
+}
+
+// fires applies a notifier's `on` list; the default is every status but
+// success, so a quiet night stays quiet.
+func fires(b *pipeline.NotifierBlock, status string) bool {
+	if b == nil || len(b.On) == 0 {
+		return status != report.StatusSuccess
+	}
+	return slices.Contains(b.On, status)
+}
