@@ -1,0 +1,282 @@
+// Package pluginhost launches and supervises the plugin processes of a run.
+//
+// Every component, built-in or third-party, runs as a go-plugin gRPC
+// subprocess: built-ins by re-executing the agolpipe binary (`agolpipe plugin
+// serve <kind> <name>`), third-party plugins from the binary a pipeline's
+// plugin block declares, verified against its recorded sha256. The host
+// knows every component's schema before anything starts (built-ins from the
+// registry, third-party ones from `<bin> describe`), so the pipeline parser
+// can decode HCL without a process.
+//
+// Components the host returns restart their plugin when it crashes: the
+// call in flight fails with a retryable error naming the plugin and what it
+// was doing, the process is started again and re-configured with its last
+// configuration, and the next call goes to the new process.
+//
+// Close kills every process the host started; callers defer it and also
+// call it from their signal handling.
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/plugins"
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Options configure a Host.
+type Options struct {
+	// Logger receives plugin log lines and stderr, and the host's own
+	// messages (launches, crashes). Nil discards them.
+	Logger hclog.Logger
+	// Plugins are the third-party plugins a pipeline declares.
+	Plugins []*pipeline.PluginDecl
+	// Executable is the agolpipe binary that serves built-ins; empty means
+	// os.Executable().
+	Executable string
+	// BuiltIns are the built-in components; nil means the registry in
+	// package plugins.
+	BuiltIns *grpcplugin.ServeOpts
+	// InProcess, for unit tests, serves built-ins inside the test process
+	// through the same gRPC adapters and go-plugin broker instead of
+	// subprocesses. Third-party plugins still run as processes.
+	InProcess testing.TB
+}
+
+// ComponentInfo describes one available component, as `agolpipe plugins`
+// lists it.
+type ComponentInfo struct {
+	Kind        sdk.Kind
+	Name        string
+	Version     string
+	Description string
+	// Protocol is the plugin protocol major it speaks.
+	Protocol int
+	BuiltIn  bool
+	// Path is the plugin binary of a third-party component, and Plugin the
+	// name of its plugin block.
+	Path   string
+	Plugin string
+}
+
+type key struct {
+	kind sdk.Kind
+	name string
+}
+
+type component struct {
+	ComponentInfo
+	schema    sdk.Schema
+	itemTypes []string
+	sha256    string
+}
+
+// Host knows every component and launches them. It is safe for concurrent
+// use.
+type Host struct {
+	opts     Options
+	logger   hclog.Logger
+	builtins grpcplugin.ServeOpts
+	exe      string
+
+	mu         sync.Mutex
+	components map[key]*component
+	procs      map[proc]struct{}
+	closed     bool
+}
+
+// New returns a host that knows the built-ins and the declared plugins. It
+// runs `describe` of each declared plugin (after checking its checksum) but
+// starts no server.
+func New(ctx context.Context, opts Options) (*Host, error) {
+	h := &Host{opts: opts, logger: opts.Logger, components: map[key]*component{}, procs: map[proc]struct{}{}}
+	if h.logger == nil {
+		h.logger = hclog.NewNullLogger()
+	}
+	if opts.BuiltIns != nil {
+		h.builtins = *opts.BuiltIns
+	} else {
+		h.builtins = grpcplugin.ServeOpts{Sources: plugins.Sources, Exporters: plugins.Exporters, Sinks: plugins.Sinks, Notifiers: plugins.Notifiers}
+	}
+	h.exe = opts.Executable
+	if h.exe == "" && opts.InProcess == nil {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding the agolpipe binary to serve built-in plugins: %w", err)
+		}
+		h.exe = exe
+	}
+	for _, c := range h.builtins.Describe().Components {
+		h.components[key{c.Kind, c.Name}] = &component{
+			ComponentInfo: ComponentInfo{Kind: c.Kind, Name: c.Name, Version: c.Version, Description: c.Description, Protocol: sdk.ProtocolVersion, BuiltIn: true},
+			schema:        c.Schema, itemTypes: c.ItemTypes,
+		}
+	}
+	if err := h.AddPlugins(ctx, opts.Plugins); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// AddPlugins learns the components of third-party plugins. A plugin whose
+// binary does not match its recorded checksum, or that serves a component
+// already known, is refused.
+func (h *Host) AddPlugins(ctx context.Context, decls []*pipeline.PluginDecl) error {
+	var errs []string
+	for _, d := range decls {
+		if err := h.addPlugin(ctx, d); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+func (h *Host) addPlugin(ctx context.Context, d *pipeline.PluginDecl) error {
+	if d.SHA256 == "" {
+		return fmt.Errorf("plugin %q (%s): no sha256 recorded; add sha256 = \"<output of sha256sum %s>\" to its plugin block", d.Name, d.Path, d.Path)
+	}
+	desc, err := grpcplugin.DescribeBinary(ctx, d.Path, d.SHA256)
+	if err != nil {
+		return fmt.Errorf("plugin %q: %w", d.Name, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range desc.Components {
+		k := key{c.Kind, c.Name}
+		if prev, ok := h.components[k]; ok {
+			where := "built into agolpipe"
+			if !prev.BuiltIn {
+				where = "served by plugin " + prev.Plugin + " (" + prev.Path + ")"
+			}
+			return fmt.Errorf("plugin %q (%s) serves %s %q, which is already %s; remove one of the two", d.Name, d.Path, c.Kind, c.Name, where)
+		}
+		h.components[k] = &component{
+			ComponentInfo: ComponentInfo{Kind: c.Kind, Name: c.Name, Version: c.Version, Description: c.Description, Protocol: desc.ProtocolVersion, Path: d.Path, Plugin: d.Name},
+			schema:        c.Schema, itemTypes: c.ItemTypes, sha256: d.SHA256,
+		}
+	}
+	return nil
+}
+
+// PipelinePlugins is the pipeline loader's plugin hook
+// (pipeline.LoadOptions.Plugins): it adds the declared plugins and returns
+// the host as the schema source, with a diagnostic at each plugin block
+// that could not be used.
+func (h *Host) PipelinePlugins(decls []*pipeline.PluginDecl) (pipeline.SchemaSource, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	for _, d := range decls {
+		if err := h.addPlugin(context.Background(), d); err != nil {
+			rng := d.DeclRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot use plugin " + d.Name, Detail: err.Error(), Subject: &rng})
+		}
+	}
+	return h, diags
+}
+
+// Components lists every component, by kind (sdk.Kinds order) then name.
+func (h *Host) Components() []ComponentInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	order := map[sdk.Kind]int{}
+	for i, k := range sdk.Kinds {
+		order[k] = i
+	}
+	out := make([]ComponentInfo, 0, len(h.components))
+	for _, c := range h.components {
+		out = append(out, c.ComponentInfo)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return order[out[i].Kind] < order[out[j].Kind]
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func (h *Host) lookup(kind sdk.Kind, name string) (*component, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.components[key{kind, name}]
+	if !ok {
+		return nil, fmt.Errorf("no %s called %q; available: %s", kind, name, strings.Join(h.namesLocked(kind), ", "))
+	}
+	return c, nil
+}
+
+// Schema returns the configuration schema of a component without starting
+// it (pipeline.SchemaSource).
+func (h *Host) Schema(kind sdk.Kind, name string) (sdk.Schema, error) {
+	c, err := h.lookup(kind, name)
+	if err != nil {
+		return sdk.Schema{}, err
+	}
+	return c.schema, nil
+}
+
+// Names lists the components of a kind (pipeline.SchemaSource).
+func (h *Host) Names(kind sdk.Kind) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.namesLocked(kind)
+}
+
+func (h *Host) namesLocked(kind sdk.Kind) []string {
+	var out []string
+	for k := range h.components {
+		if k.kind == kind {
+			out = append(out, k.name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ItemTypes lists the item types an exporter declares
+// (pipeline.ExporterItemTypes).
+func (h *Host) ItemTypes(exporter string) []string {
+	c, err := h.lookup(sdk.KindExporter, exporter)
+	if err != nil {
+		return nil
+	}
+	return c.itemTypes
+}
+
+// Close kills every plugin process the host started, now and later: a
+// component asked for after Close fails. Safe to call more than once and
+// from a signal handler's goroutine.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	procs := h.procs
+	h.procs = map[proc]struct{}{}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Kill()
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+var (
+	_ pipeline.SchemaSource      = (*Host)(nil)
+	_ pipeline.ExporterItemTypes = (*Host)(nil)
+)

@@ -1,0 +1,321 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
+)
+
+// restartTimeout bounds starting and re-configuring a crashed plugin.
+const restartTimeout = 2 * time.Minute
+
+// supervisor owns the process behind one component and restarts it when it
+// crashes. gen counts processes, so that calls that fail together restart
+// the plugin once.
+type supervisor struct {
+	h *Host
+	c *component
+
+	mu     sync.Mutex
+	v      any
+	p      proc
+	gen    int
+	replay []func(ctx context.Context, v any) error
+	closed bool
+}
+
+func (h *Host) supervise(ctx context.Context, kind sdk.Kind, name string) (*supervisor, error) {
+	c, err := h.lookup(kind, name)
+	if err != nil {
+		return nil, err
+	}
+	v, p, err := h.launch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &supervisor{h: h, c: c, v: v, p: p}, nil
+}
+
+func (s *supervisor) current() (any, proc, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.v, s.p, s.gen
+}
+
+// remember adds a step to redo on a restarted process (Configure, Connect).
+func (s *supervisor) remember(step func(ctx context.Context, v any) error) {
+	s.mu.Lock()
+	s.replay = append(s.replay, step)
+	s.mu.Unlock()
+}
+
+// crashed reports whether err means the plugin process is gone rather than
+// the component returning an error.
+func crashed(err error, p proc) bool {
+	return err != nil && (errors.Is(err, grpcplugin.ErrUnreachable) || p.Exited())
+}
+
+// check passes err through, unless the plugin died during the call: then it
+// restarts the plugin and returns a retryable error that names the plugin
+// and what was in flight, so the engine retries the item on the new process.
+func (s *supervisor) check(err error, p proc, gen int, what string) error {
+	if !crashed(err, p) {
+		return err
+	}
+	where := pathOf(s.c, s.h.exe)
+	s.mu.Lock()
+	var restartErr error
+	if s.gen == gen && !s.closed {
+		s.h.logger.Error("plugin crashed; restarting it", "kind", s.c.Kind, "name", s.c.Name, "path", where, "while", what)
+		s.h.forget(p)
+		ctx, cancel := context.WithTimeout(context.Background(), restartTimeout)
+		v, np, lerr := s.h.launch(ctx, s.c)
+		if lerr == nil {
+			for _, step := range s.replay {
+				if lerr = step(ctx, v); lerr != nil {
+					np.Kill()
+					break
+				}
+			}
+		}
+		cancel()
+		if lerr != nil {
+			restartErr = lerr
+		} else {
+			s.v, s.p = v, np
+			s.gen++
+		}
+	}
+	s.mu.Unlock()
+	msg := fmt.Sprintf("%s plugin %q (%s) crashed while %s", s.c.Kind, s.c.Name, where, what)
+	if restartErr != nil {
+		msg += fmt.Sprintf("; restarting it failed: %v", restartErr)
+	} else {
+		msg += "; it was restarted"
+	}
+	return &sdk.Error{Kind: sdk.KindRetryable, Err: fmt.Errorf("%s: %w", msg, err)}
+}
+
+// close closes the component and stops its process.
+func (s *supervisor) close(closeFn func(v any) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := closeFn(s.v)
+	if crashed(err, s.p) {
+		err = nil // nothing left to close
+	}
+	s.h.forget(s.p)
+	return err
+}
+
+// Sink starts the sink called name and returns it, supervised.
+func (h *Host) Sink(ctx context.Context, name string) (sdk.Sink, error) {
+	s, err := h.supervise(ctx, sdk.KindSink, name)
+	if err != nil {
+		return nil, err
+	}
+	return &sink{s}, nil
+}
+
+type sink struct{ s *supervisor }
+
+func (x *sink) cur() (sdk.Sink, proc, int) {
+	v, p, g := x.s.current()
+	return v.(sdk.Sink), p, g
+}
+
+func (x *sink) Info() sdk.Info     { v, _, _ := x.cur(); return v.Info() }
+func (x *sink) Schema() sdk.Schema { v, _, _ := x.cur(); return v.Schema() }
+
+func (x *sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.SinkConfigureResponse, sdk.Diagnostics) {
+	v, _, _ := x.cur()
+	resp, diags := v.Configure(ctx, req)
+	if !diags.HasErrors() {
+		x.s.remember(func(ctx context.Context, v any) error {
+			_, d := v.(sdk.Sink).Configure(ctx, req)
+			return d.Err()
+		})
+	}
+	return resp, diags
+}
+
+func (x *sink) Preflight(ctx context.Context) error {
+	v, p, g := x.cur()
+	return x.s.check(v.Preflight(ctx), p, g, "checking the sink (preflight)")
+}
+
+func (x *sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	v, p, g := x.cur()
+	resp, err := v.Put(ctx, req)
+	return resp, x.s.check(err, p, g, "storing "+req.Path)
+}
+
+func (x *sink) Stat(ctx context.Context, path string) (sdk.ObjectInfo, error) {
+	v, p, g := x.cur()
+	o, err := v.Stat(ctx, path)
+	return o, x.s.check(err, p, g, "looking up "+path)
+}
+
+func (x *sink) Get(ctx context.Context, req sdk.GetRequest) (io.ReadCloser, error) {
+	v, p, g := x.cur()
+	rc, err := v.Get(ctx, req)
+	return rc, x.s.check(err, p, g, "reading "+req.Path)
+}
+
+func (x *sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.ObjectInfo) error) error {
+	v, p, g := x.cur()
+	return x.s.check(v.List(ctx, req, fn), p, g, "listing "+req.Prefix)
+}
+
+func (x *sink) Delete(ctx context.Context, path string) error {
+	v, p, g := x.cur()
+	return x.s.check(v.Delete(ctx, path), p, g, "deleting "+path)
+}
+
+func (x *sink) Close() error {
+	return x.s.close(func(v any) error { return v.(sdk.Sink).Close() })
+}
+
+// Source starts the source called name and returns it, supervised. A
+// restarted source is re-configured and, if it was, connected again.
+func (h *Host) Source(ctx context.Context, name string) (sdk.Source, error) {
+	s, err := h.supervise(ctx, sdk.KindSource, name)
+	if err != nil {
+		return nil, err
+	}
+	return &source{s: s}, nil
+}
+
+type source struct {
+	s         *supervisor
+	connected sync.Once
+}
+
+func (x *source) cur() (sdk.Source, proc, int) {
+	v, p, g := x.s.current()
+	return v.(sdk.Source), p, g
+}
+
+func (x *source) Info() sdk.Info     { v, _, _ := x.cur(); return v.Info() }
+func (x *source) Schema() sdk.Schema { v, _, _ := x.cur(); return v.Schema() }
+
+func (x *source) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Diagnostics {
+	v, _, _ := x.cur()
+	diags := v.Configure(ctx, req)
+	if !diags.HasErrors() {
+		x.s.remember(func(ctx context.Context, v any) error { return v.(sdk.Source).Configure(ctx, req).Err() })
+	}
+	return diags
+}
+
+func (x *source) Connect(ctx context.Context) (sdk.OrgInfo, error) {
+	v, p, g := x.cur()
+	org, err := v.Connect(ctx)
+	if err == nil {
+		x.connected.Do(func() {
+			x.s.remember(func(ctx context.Context, v any) error { _, err := v.(sdk.Source).Connect(ctx); return err })
+		})
+	}
+	return org, x.s.check(err, p, g, "signing in")
+}
+
+func (x *source) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn func(sdk.ListedItem) error) error {
+	v, p, g := x.cur()
+	return x.s.check(v.ListItems(ctx, req, fn), p, g, "listing items")
+}
+
+func (x *source) Do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	v, p, g := x.cur()
+	resp, err := v.Do(ctx, req)
+	return resp, x.s.check(err, p, g, "requesting "+req.URL)
+}
+
+func (x *source) Close() error {
+	return x.s.close(func(v any) error { return v.(sdk.Source).Close() })
+}
+
+// Exporter starts the exporter called name and returns it, supervised.
+func (h *Host) Exporter(ctx context.Context, name string) (sdk.Exporter, error) {
+	s, err := h.supervise(ctx, sdk.KindExporter, name)
+	if err != nil {
+		return nil, err
+	}
+	return &exporter{s}, nil
+}
+
+type exporter struct{ s *supervisor }
+
+func (x *exporter) cur() (sdk.Exporter, proc, int) {
+	v, p, g := x.s.current()
+	return v.(sdk.Exporter), p, g
+}
+
+func (x *exporter) Info() sdk.Info      { v, _, _ := x.cur(); return v.Info() }
+func (x *exporter) Schema() sdk.Schema  { v, _, _ := x.cur(); return v.Schema() }
+func (x *exporter) ItemTypes() []string { v, _, _ := x.cur(); return v.ItemTypes() }
+
+func (x *exporter) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Diagnostics {
+	v, _, _ := x.cur()
+	diags := v.Configure(ctx, req)
+	if !diags.HasErrors() {
+		x.s.remember(func(ctx context.Context, v any) error { return v.(sdk.Exporter).Configure(ctx, req).Err() })
+	}
+	return diags
+}
+
+func (x *exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	v, p, g := x.cur()
+	res, err := v.Export(ctx, req, host, out)
+	return res, x.s.check(err, p, g, fmt.Sprintf("exporting item %s (%q)", req.Item.ID, req.Item.Title))
+}
+
+func (x *exporter) Close() error {
+	return x.s.close(func(v any) error { return v.(sdk.Exporter).Close() })
+}
+
+// Notifier starts the notifier called name and returns it, supervised.
+func (h *Host) Notifier(ctx context.Context, name string) (sdk.Notifier, error) {
+	s, err := h.supervise(ctx, sdk.KindNotifier, name)
+	if err != nil {
+		return nil, err
+	}
+	return &notifier{s}, nil
+}
+
+type notifier struct{ s *supervisor }
+
+func (x *notifier) cur() (sdk.Notifier, proc, int) {
+	v, p, g := x.s.current()
+	return v.(sdk.Notifier), p, g
+}
+
+func (x *notifier) Info() sdk.Info     { v, _, _ := x.cur(); return v.Info() }
+func (x *notifier) Schema() sdk.Schema { v, _, _ := x.cur(); return v.Schema() }
+
+func (x *notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Diagnostics {
+	v, _, _ := x.cur()
+	diags := v.Configure(ctx, req)
+	if !diags.HasErrors() {
+		x.s.remember(func(ctx context.Context, v any) error { return v.(sdk.Notifier).Configure(ctx, req).Err() })
+	}
+	return diags
+}
+
+func (x *notifier) Notify(ctx context.Context, req sdk.NotifyRequest) error {
+	v, p, g := x.cur()
+	return x.s.check(v.Notify(ctx, req), p, g, "sending the run "+req.RunID+" notification")
+}
+
+func (x *notifier) Close() error {
+	return x.s.close(func(v any) error { return v.(sdk.Notifier).Close() })
+}
