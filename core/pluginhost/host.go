@@ -19,6 +19,7 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -132,16 +133,11 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 // binary does not match its recorded checksum, or that serves a component
 // already known, is refused.
 func (h *Host) AddPlugins(ctx context.Context, decls []*pipeline.PluginDecl) error {
-	var errs []string
+	var errs []error
 	for _, d := range decls {
-		if err := h.addPlugin(ctx, d); err != nil {
-			errs = append(errs, err.Error())
-		}
+		errs = append(errs, h.addPlugin(ctx, d))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "\n"))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (h *Host) addPlugin(ctx context.Context, d *pipeline.PluginDecl) error {

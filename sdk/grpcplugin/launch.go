@@ -117,6 +117,14 @@ func as[T any](c *Client) (T, error) {
 // Exited reports whether the process has exited (crashed or killed).
 func (c *Client) Exited() bool { return c.pc.Exited() }
 
+// Pid is the plugin's process id, 0 when unknown.
+func (c *Client) Pid() int {
+	if rc := c.pc.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
 // Kill stops the process: gracefully first, then by force. Safe to call
 // more than once.
 func (c *Client) Kill() { c.pc.Kill() }

@@ -365,3 +365,6 @@ func (n *FakeNotifier) Notify(_ context.Context, req sdk.NotifyRequest) error {
 }
 
 func (n *FakeNotifier) Close() error { return nil }
+
+// ServeFakes is the main of a plugin binary serving the fakes.
+func ServeFakes() { grpcplugin.Serve(FakeServeOpts()) }
