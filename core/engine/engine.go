@@ -400,6 +400,12 @@ func (e *engine) fatal(ctx context.Context, err error, writeReports bool) (*repo
 
 // finish settles the status, writes the reports and notifies.
 func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
+	for i := range e.rep.Items {
+		if e.rep.Items[i].Status == "" {
+			e.rep.Items[i].Status = report.ItemCanceled
+			e.rep.Items[i].Reason = "not started: the run was cancelled"
+		}
+	}
 	e.rep.Finished = e.now().UTC()
 	e.count()
 	c := e.rep.Counts

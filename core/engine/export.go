@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -290,9 +291,11 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 		if err != nil {
 			return &itemFailure{kind: "permanent", err: fmt.Errorf("sink %q: %w", s.name, err)}
 		}
-		targets = append(targets, target{sink: s.Sink.Sink, path: e.rep.RunFolder + "/" + p})
+		// Manifest paths are relative to the run folder, so a run folder
+		// that is moved or copied elsewhere still verifies.
+		targets = append(targets, target{sink: s.Sink.Sink, path: p})
 		sinkIdx = append(sinkIdx, s.idx)
-		rec.Sinks = append(rec.Sinks, report.SinkOutcome{Sink: s.name, Path: p})
+		rec.Sinks = append(rec.Sinks, report.SinkOutcome{Sink: s.name, Path: strings.TrimPrefix(p, e.rep.RunFolder+"/")})
 	}
 	if len(targets) == 0 {
 		return &itemFailure{kind: "sink", err: sdk.Permanent("no sink is available")}

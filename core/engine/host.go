@@ -60,7 +60,6 @@ func (e *engine) writeReports(ctx context.Context) bool {
 	}
 	e.results = res.String()
 	ok := true
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i, s := range e.sinks {
 		if !s.alive {
@@ -70,8 +69,8 @@ func (e *engine) writeReports(ctx context.Context) bool {
 		go func() {
 			defer wg.Done()
 			err := e.putReports(cctx, s, inv.Bytes(), res.Bytes())
-			mu.Lock()
-			defer mu.Unlock()
+			e.mu.Lock()
+			defer e.mu.Unlock()
 			rs := &e.rep.Sinks[i]
 			if err != nil {
 				rs.Error = firstNonEmpty(rs.Error, "reports: "+err.Error())
