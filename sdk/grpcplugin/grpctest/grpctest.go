@@ -13,11 +13,10 @@ import (
 
 func dispense(t testing.TB, kind sdk.Kind, p plugin.Plugin) any {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{string(kind): p})
-	t.Cleanup(func() {
-		_ = client.Close()
-		server.Stop()
-	})
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{string(kind): p})
+	// Closing the client shuts the server down through go-plugin's
+	// controller; stopping it here as well would race with that.
+	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(string(kind))
 	if err != nil {
 		t.Fatalf("dispensing %s over gRPC: %v", kind, err)
