@@ -108,8 +108,9 @@ func (o *Org) webMap(it *Item, base string) any {
 	return map[string]any{
 		"operationalLayers": ops,
 		"baseMap": map[string]any{"title": "Topographic", "baseMapLayers": []any{map[string]any{
-			"id": "World_Hillshade", "layerType": "ArcGISTiledMapServiceLayer", "visibility": true, "opacity": 1,
-			"url": "https://services.arcgisonline.com/arcgis/rest/services/Elevation/World_Hillshade/MapServer", "title": "World Hillshade"}}},
+			"id": "VectorTile_2333", "type": "VectorTileLayer", "layerType": "VectorTileLayer", "title": "World Topographic Map",
+			"styleUrl": "https://cdn.arcgis.com/sharing/rest/content/items/7dc6cea0b1764a1f9af2e679f642f0f5/resources/styles/root.json",
+			"itemId": "7dc6cea0b1764a1f9af2e679f642f0f5", "visibility": true, "opacity": 1}}},
 		"spatialReference": map[string]any{"wkid": 102100, "latestWkid": 3857},
 		"authoringApp":     "ArcGISMapViewer", "authoringAppVersion": "2024.1", "version": "2.31",
 	}

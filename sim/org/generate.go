@@ -300,6 +300,14 @@ func (g *gen) groups() {
 		}
 		g.o.Groups = append(g.o.Groups, grp)
 	}
+	// The backup account and the org admin belong to groups, so their
+	// community/self responses carry group memberships.
+	if g0 := g.o.Groups[0]; g0.MemberType("sim_backup") == "none" {
+		g0.Members = append(g0.Members, "sim_backup")
+	}
+	if g1 := g.o.Groups[1]; g1.MemberType("sim_admin") == "none" {
+		g1.Admins = append(g1.Admins, "sim_admin")
+	}
 }
 
 // plan returns how many items of each family to make.

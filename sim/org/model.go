@@ -58,7 +58,7 @@ type Org struct {
 	items   map[string]*Item
 	byOwner map[string][]*Item
 	users   map[string]*User
-	groups map[string]*Group
+	groups  map[string]*Group
 }
 
 // User is a member of the org. Password is the simulator's own fake test

@@ -127,3 +127,12 @@ func (l *Layer) Fields() []Field {
 	}
 	return LayerFields
 }
+
+// RowCount is the number of features of the layer: generated rows, or the
+// features added through the API for layers defined through the API.
+func (l *Layer) RowCount() int {
+	if l.Definition != nil {
+		return len(l.Stored)
+	}
+	return l.Rows
+}

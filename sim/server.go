@@ -1,0 +1,466 @@
+// Package sim is a simulated ArcGIS Online / Portal for ArcGIS organization
+// served over HTTP on loopback: the sharing REST API (tokens, OAuth 2.0,
+// portal, users, groups, search, content, export, write side) and hosted
+// feature and tile services, answering as the real services do, quirks
+// included (see /work/shared/reference/arcgis-rest.md).
+//
+// Tests start it in-process with Start; `agolpipe sim` runs it standalone.
+// The org itself (package sim/org) is generated deterministically from a
+// seed or loaded from a scenario file.
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sim/org"
+)
+
+// Org is the simulated organization (see package sim/org).
+type Org = org.Org
+
+// Options configure a simulator. The zero value of every field is usable.
+type Options struct {
+	// Listen is the TCP address, default "127.0.0.1:0" (an ephemeral port).
+	Listen string
+	// Items is the number of generated items (default 200).
+	Items int
+	Seed  uint64
+	// Mode is "online" (default) or "enterprise" (Portal for ArcGIS: the
+	// sharing API under /portal, hosted services under /server).
+	Mode string
+	// TLS serves HTTPS with a self-signed certificate made at start; its
+	// PEM is at Server.CAFile.
+	TLS bool
+	// Latency is added to every request before it is handled.
+	Latency time.Duration
+	// ExportTime is how long export, publish, createReplica and exportTiles
+	// jobs take.
+	ExportTime time.Duration
+	// FaultRate is the probability (0..1) that a request gets an injected
+	// fault: HTTP 500 with a JSON error, 503, a connection reset in the
+	// middle of the body, or a slow body. FaultEndpoints limits it to the
+	// named endpoints (see Request.Endpoint); empty means all but sign-in.
+	FaultRate      float64
+	FaultEndpoints []string
+	// TokenTTL caps the lifetime of tokens from generateToken and OAuth
+	// (default 2 weeks, the ArcGIS maximum). Expired tokens get 498.
+	TokenTTL time.Duration
+	// Throttle makes feature queries beyond ThrottleQPS per second answer
+	// HTTP 429 without Retry-After, and bursts of more than ThrottleWrites
+	// writes a minute answer 403, as ArcGIS Online does.
+	Throttle       bool
+	ThrottleQPS    int
+	ThrottleWrites int
+	// ExportFaults makes export jobs of the given source item ids fail
+	// (ExportFail), hang forever (ExportHang) or fail only when attachments
+	// are included (ExportAttachmentError).
+	ExportFaults map[string]ExportFault
+	// OrgFile loads the org from a scenario file instead of generating it;
+	// Org uses a ready-made one (for tests). Items and Seed are then unused.
+	OrgFile string
+	Org     *org.Org
+	// LargeFileSize is the size of generated large files (default 96 MiB).
+	LargeFileSize int64
+	// Logf receives one line per notable event (not per request); nil is
+	// silent.
+	Logf func(format string, args ...any)
+}
+
+// ExportFault is an injected export job failure.
+type ExportFault string
+
+const (
+	ExportFail            ExportFault = "fail"
+	ExportHang            ExportFault = "hang"
+	ExportAttachmentError ExportFault = "attachments"
+)
+
+// User is a member of the simulated org with the fake password the
+// simulator accepts for it. Role is the ArcGIS role (org_admin,
+// org_publisher, org_user); Kind says which of the generated personas it is
+// (admin, custom_admin, publisher, viewer).
+type User struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Role     string `json:"role"`
+	Kind     string `json:"kind"`
+}
+
+// Request is one logged request. Path never contains query parameters, so
+// no token is ever logged.
+type Request struct {
+	Start  time.Time
+	Method string
+	Path   string
+	// Endpoint names the operation ("search", "item", "data", "export",
+	// "query", "generateToken"...), for assertions and fault targeting.
+	Endpoint string
+	Status   int
+	// ErrorCode is the code of a JSON error body (498, 400...), else 0.
+	ErrorCode int
+	// Fault names an injected fault ("500", "503", "reset", "slow", "429",
+	// "403-burst"), else "".
+	Fault       string
+	User        string
+	Bytes       int64
+	ServiceTime time.Duration
+	// Write is true for operations that change the org.
+	Write bool
+}
+
+// Server is a running simulator. Its methods are safe for concurrent use.
+type Server struct {
+	opt    Options
+	org    *org.Org
+	ln     net.Listener
+	hs     *http.Server
+	origin string // scheme://host:port
+	portal string // PortalURL()
+	caFile string
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	codes    map[string]*authCode
+	refresh  map[string]*refreshToken
+	apiKeys  map[string]*session
+	reqs     []Request
+	jobs     map[string]*job
+	faultN   uint64
+	throttle throttleState
+	memo     memberCache
+	searches searchCache
+	svcIdx   serviceIndex
+	closed   bool
+}
+
+// Start builds the org and starts serving. The listener is ready when
+// Start returns.
+func Start(opt Options) (*Server, error) {
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	if opt.Items <= 0 {
+		opt.Items = 200
+	}
+	if opt.Mode == "" {
+		opt.Mode = "online"
+	}
+	if opt.Mode != "online" && opt.Mode != "enterprise" {
+		return nil, fmt.Errorf("sim: mode %q: want online or enterprise", opt.Mode)
+	}
+	if opt.TokenTTL <= 0 {
+		opt.TokenTTL = 14 * 24 * time.Hour
+	}
+	if opt.ThrottleQPS <= 0 {
+		opt.ThrottleQPS = 50
+	}
+	if opt.ThrottleWrites <= 0 {
+		opt.ThrottleWrites = 25
+	}
+	o := opt.Org
+	if o == nil && opt.OrgFile != "" {
+		var err error
+		if o, err = org.LoadFile(opt.OrgFile); err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+	}
+	if o == nil {
+		o = org.Generate(org.GenOptions{Items: opt.Items, Seed: opt.Seed, Mode: opt.Mode, LargeFileSize: opt.LargeFileSize})
+	}
+	s := &Server{
+		opt: opt, org: o,
+		sessions: map[string]*session{}, codes: map[string]*authCode{}, refresh: map[string]*refreshToken{},
+		apiKeys: map[string]*session{}, jobs: map[string]*job{},
+	}
+	s.mintAPIKeys()
+	ln, err := net.Listen("tcp", opt.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sim: listen on %s: %w", opt.Listen, err)
+	}
+	scheme := "http"
+	if opt.TLS {
+		cert, caFile, err := selfSigned()
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("sim: self-signed certificate: %w", err)
+		}
+		s.caFile = caFile
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	s.ln = ln
+	s.origin = scheme + "://" + ln.Addr().String()
+	s.portal = s.origin
+	if opt.Mode == "enterprise" {
+		s.portal += "/portal"
+	}
+	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, ErrorLog: log.New(discard{}, "", 0)}
+	go s.hs.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	return s, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Close stops the server and removes its temporary certificate. It is
+// idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.hs.Shutdown(ctx)
+	if err != nil {
+		err = s.hs.Close()
+	}
+	if s.caFile != "" {
+		os.Remove(s.caFile)
+	}
+	return err
+}
+
+// PortalURL is the portal root: "http://127.0.0.1:PORT" online,
+// "http://127.0.0.1:PORT/portal" in enterprise mode. The sharing API is at
+// PortalURL()+"/sharing/rest".
+func (s *Server) PortalURL() string { return s.portal }
+
+// Origin is scheme://host:port of the listener.
+func (s *Server) Origin() string { return s.origin }
+
+// CAFile is the PEM file of the self-signed certificate (TLS only).
+func (s *Server) CAFile() string { return s.caFile }
+
+// OrgID is the organization id (16 characters).
+func (s *Server) OrgID() string { return s.org.ID }
+
+// Org is the simulated organization, for assertions. Hold Org().Mu for
+// reading while looking at it: the server writes to it.
+func (s *Server) Org() *org.Org { return s.org }
+
+// Users lists the org's users with their passwords, the org admin first.
+func (s *Server) Users() []User {
+	s.org.Mu.RLock()
+	defer s.org.Mu.RUnlock()
+	out := make([]User, 0, len(s.org.Users))
+	for _, u := range s.org.Users {
+		out = append(out, User{Username: u.Username, Password: u.Password, Role: u.Role, Kind: u.Kind})
+	}
+	return out
+}
+
+// Requests returns a copy of the request log.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.reqs...)
+}
+
+// ResetRequests clears the request log.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	s.reqs = nil
+	s.mu.Unlock()
+}
+
+// TempItems returns the ids of temporary export items still in the org
+// (not deleted; items in the recycle bin are not counted).
+func (s *Server) TempItems() []string {
+	s.org.Mu.RLock()
+	defer s.org.Mu.RUnlock()
+	var out []string
+	for _, it := range s.org.Items {
+		if it.Temp && !it.Deleted {
+			out = append(out, it.ID)
+		}
+	}
+	return out
+}
+
+// RecycleBin returns the ids of deleted items kept in the recycle bin.
+func (s *Server) RecycleBin() []string {
+	s.org.Mu.RLock()
+	defer s.org.Mu.RUnlock()
+	var out []string
+	for _, it := range s.org.Items {
+		if it.Deleted {
+			out = append(out, it.ID)
+		}
+	}
+	return out
+}
+
+// OAuthClientID is the client id of the registered app the simulator
+// accepts for OAuth 2.0 sign-in (redirects: the oob URN and loopback).
+func (s *Server) OAuthClientID() string {
+	s.org.Mu.RLock()
+	defer s.org.Mu.RUnlock()
+	if len(s.org.Apps) == 0 {
+		return ""
+	}
+	return s.org.Apps[0].ClientID
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.opt.Logf != nil {
+		s.opt.Logf(format, args...)
+	}
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// ServeHTTP routes a request, injecting latency and faults and logging it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &recorder{ResponseWriter: w, status: 200}
+	c := &call{s: s, w: rw, r: r, rw: rw}
+	defer func() {
+		p := recover()
+		rec := Request{Start: start, Method: r.Method, Path: r.URL.Path, Endpoint: c.endpoint, Status: rw.status,
+			ErrorCode: rw.errCode, Fault: rw.fault, Bytes: rw.n, ServiceTime: time.Since(start), Write: c.write}
+		if c.user != nil {
+			rec.User = c.user.Username
+		}
+		s.mu.Lock()
+		s.reqs = append(s.reqs, rec)
+		s.mu.Unlock()
+		if p != nil {
+			panic(p)
+		}
+	}()
+	if s.opt.Latency > 0 {
+		t := time.NewTimer(s.opt.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	s.route(c)
+}
+
+// recorder captures what a handler sent, and carries the fault that
+// applies to the body.
+type recorder struct {
+	http.ResponseWriter
+	status  int
+	wrote   bool
+	n       int64
+	errCode int
+	fault   string
+	// resetAfter > 0 aborts the connection once that many body bytes went.
+	resetAfter int64
+	slow       bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.status = code
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(p []byte) (int, error) {
+	w.wrote = true
+	if w.resetAfter > 0 && w.n+int64(len(p)) >= w.resetAfter {
+		keep := w.resetAfter - w.n
+		if keep > 0 {
+			w.ResponseWriter.Write(p[:keep]) //nolint:errcheck // the connection is aborted next
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		w.n += keep
+		// net/http closes the connection without finishing the body.
+		panic(http.ErrAbortHandler)
+	}
+	if w.slow {
+		written := 0
+		for written < len(p) {
+			end := written + 4096
+			if end > len(p) {
+				end = len(p)
+			}
+			n, err := w.ResponseWriter.Write(p[written:end])
+			written += n
+			w.n += int64(n)
+			if err != nil {
+				return written, err
+			}
+			if f, ok := w.ResponseWriter.(http.Flusher); ok {
+				f.Flush()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return written, nil
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *recorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+var errNotFound = errors.New("not found")
+
+// route dispatches on the path.
+func (s *Server) route(c *call) {
+	p := c.r.URL.Path
+	if s.opt.Mode == "enterprise" {
+		if rest, ok := strings.CutPrefix(p, "/portal/sharing/rest"); ok {
+			s.sharing(c, rest)
+			return
+		}
+		if rest, ok := strings.CutPrefix(p, "/server/rest"); ok {
+			s.serverREST(c, rest, "/server")
+			return
+		}
+	} else {
+		if rest, ok := strings.CutPrefix(p, "/sharing/rest"); ok {
+			s.sharing(c, rest)
+			return
+		}
+		prefix := "/" + s.org.ID + "/arcgis"
+		if rest, ok := strings.CutPrefix(p, prefix+"/rest"); ok {
+			s.serverREST(c, rest, prefix)
+			return
+		}
+	}
+	if p == "/" || p == "" {
+		c.endpoint = "home"
+		c.w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(c.w, "<html><body><h1>agolpipe simulated %s</h1><p>Sharing API: %s/sharing/rest</p></body></html>", s.org.Name, s.portal)
+		return
+	}
+	c.endpoint = "unknown"
+	http.NotFound(c.w, c.r)
+}

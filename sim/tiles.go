@@ -1,0 +1,209 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sim/org"
+)
+
+// tileServer routes hosted tile layers: <MapServer|VectorTileServer>,
+// exportTiles, estimateExportTilesSize and the GP-style job resources.
+func (s *Server) tileServer(c *call, sc *svcCall) {
+	r := sc.rest
+	switch {
+	case len(r) == 0:
+		s.do(c, "tileserver", true, func(c *call) { s.tileRoot(c, sc) })
+	case len(r) == 1 && (r[0] == "exportTiles" || r[0] == "estimateExportTilesSize"):
+		op := r[0]
+		s.do(c, op, true, func(c *call) { s.exportTiles(c, sc, op == "estimateExportTilesSize") })
+	case len(r) == 2 && r[0] == "jobs":
+		s.do(c, "tiles/job", true, func(c *call) { s.tileJob(c, sc, r[1]) })
+	case len(r) == 4 && r[0] == "jobs" && r[2] == "results":
+		s.do(c, "tiles/result", true, func(c *call) { s.tileResult(c, sc, r[1], r[3]) })
+	case len(r) == 3 && r[0] == "downloads":
+		s.do(c, "tiles/download", false, func(c *call) { s.tileDownload(c, sc, r[1]) })
+	default:
+		c.endpoint = "unknown"
+		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
+	}
+}
+
+func (s *Server) tileRoot(c *call, sc *svcCall) {
+	if !s.lookup(c, sc) {
+		return
+	}
+	defer s.org.Mu.RUnlock()
+	it, svc := sc.item, sc.item.Service
+	lods := []any{}
+	for l := 0; l <= svc.Levels; l++ {
+		res := 156543.03392800014 / math.Pow(2, float64(l))
+		lods = append(lods, map[string]any{"level": l, "resolution": res, "scale": res * 96 / 0.0254})
+	}
+	tileInfo := map[string]any{"rows": 256, "cols": 256, "dpi": 96, "format": "PNG32", "origin": map[string]any{"x": -20037508.342787, "y": 20037508.342787},
+		"spatialReference": sr, "lods": lods}
+	v := map[string]any{
+		"currentVersion": 11.3, "serviceItemId": it.ID, "name": svc.Name, "capabilities": svc.Capabilities,
+		"exportTilesAllowed": true, "maxExportTilesCount": svc.MaxExportTiles, "tileInfo": tileInfo,
+		"initialExtent": mercExtent(it.Extent), "fullExtent": mercExtent(it.Extent), "spatialReference": sr,
+		"minLOD": 0, "maxLOD": svc.Levels, "singleFusedMapCache": true,
+	}
+	if svc.Kind == org.VectorTileServer {
+		v["type"] = "indexedVector"
+		v["defaultStyles"] = "resources/styles"
+		v["tiles"] = []string{"tile/{z}/{y}/{x}.pbf"}
+	} else {
+		v["mapName"] = "Layers"
+		v["layers"] = []any{map[string]any{"id": 0, "name": svc.Name, "parentLayerId": -1, "defaultVisibility": true, "minScale": 0, "maxScale": 0}}
+	}
+	c.value(v)
+}
+
+// tileCount estimates the tiles of levels over a city-sized extent.
+func tileCount(levels []int) int64 {
+	var n int64
+	for _, l := range levels {
+		t := int64(math.Pow(4, float64(l)) * 2e-5)
+		if t < 1 {
+			t = 1
+		}
+		n += t
+	}
+	return n
+}
+
+// parseLevels reads "0-5", "1,2,3" or "0-3,7".
+func parseLevels(spec string, max int) ([]int, bool) {
+	if spec == "" {
+		out := make([]int, 0, max+1)
+		for l := 0; l <= max; l++ {
+			out = append(out, l)
+		}
+		return out, true
+	}
+	var out []int
+	for _, part := range strings.Split(spec, ",") {
+		a, b, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		lo, err := strconv.Atoi(a)
+		if err != nil {
+			return nil, false
+		}
+		hi := lo
+		if isRange {
+			if hi, err = strconv.Atoi(b); err != nil || hi < lo {
+				return nil, false
+			}
+		}
+		for l := lo; l <= hi; l++ {
+			if l > max {
+				return nil, false
+			}
+			out = append(out, l)
+		}
+	}
+	return out, true
+}
+
+// exportTiles: submit a GP-style job, refused above maxExportTilesCount.
+func (s *Server) exportTiles(c *call, sc *svcCall, estimate bool) {
+	if !c.needUser() {
+		return
+	}
+	if !s.lookup(c, sc) {
+		return
+	}
+	it := sc.item
+	levels, ok := parseLevels(c.param("levels"), it.Service.Levels)
+	max := it.Service.MaxExportTiles
+	id := it.ID
+	s.org.Mu.RUnlock()
+	if !ok {
+		c.fail(400, "Invalid or missing input parameters.", "", []string{"levels: invalid level list"})
+		return
+	}
+	n := tileCount(levels)
+	now := time.Now()
+	j := &job{ID: "j" + randomToken(16), Type: "exportTiles", Source: id, Started: now, Ready: now.Add(s.opt.ExportTime)}
+	if n > int64(max) {
+		j.Fail = fmt.Sprintf("ERROR 001564: Requested tile count(%d) exceeds the maximum allowed number of tiles(%d) to be exported for service %s.", n, max, sc.name)
+	}
+	switch s.opt.ExportFaults[id] {
+	case ExportFail:
+		j.Fail = "Export tiles failed."
+	case ExportHang:
+		j.Hang = true
+	}
+	j.Layers = []org.ExportLayer{{ID: 0, Name: sc.name, Rows: int(n)}}
+	s.mu.Lock()
+	s.jobs[j.ID] = j
+	s.mu.Unlock()
+	if estimate {
+		j.Ready = now
+	}
+	c.value(map[string]any{"jobId": j.ID, "jobStatus": "esriJobSubmitted"})
+}
+
+func (s *Server) tileJob(c *call, sc *svcCall, id string) {
+	if !s.lookup(c, sc) {
+		return
+	}
+	s.org.Mu.RUnlock()
+	j := s.job(id)
+	if j == nil || j.Type != "exportTiles" {
+		c.fail(400, "Invalid job id.", "", nil)
+		return
+	}
+	resp := map[string]any{"jobId": j.ID, "inputs": map[string]any{}, "messages": []any{}, "results": map[string]any{}}
+	switch jobState(j) {
+	case "processing":
+		resp["jobStatus"] = "esriJobExecuting"
+	case "failed":
+		resp["jobStatus"] = "esriJobFailed"
+		resp["messages"] = []any{map[string]any{"type": "esriJobMessageTypeError", "description": j.Fail}}
+	default:
+		resp["jobStatus"] = "esriJobSucceeded"
+		resp["results"] = map[string]any{"out_service_url": map[string]any{"paramUrl": "results/out_service_url"}}
+	}
+	c.value(resp)
+}
+
+func (s *Server) tileResult(c *call, sc *svcCall, id, param string) {
+	if !s.lookup(c, sc) {
+		return
+	}
+	s.org.Mu.RUnlock()
+	j := s.job(id)
+	if j == nil || jobState(j) != "completed" || param != "out_service_url" {
+		c.fail(400, "Invalid job id or result parameter.", "", nil)
+		return
+	}
+	ext := ".tpkx"
+	if sc.kind == org.VectorTileServer {
+		ext = ".vtpk"
+	}
+	c.value(map[string]any{"paramName": "out_service_url", "dataType": "GPString",
+		"value": sc.base + "/downloads/" + j.ID + "/" + sc.name + ext})
+}
+
+func (s *Server) tileDownload(c *call, sc *svcCall, id string) {
+	if !s.lookup(c, sc) {
+		return
+	}
+	mod := time.UnixMilli(sc.item.Modified)
+	s.org.Mu.RUnlock()
+	j := s.job(id)
+	if j == nil || jobState(j) != "completed" || len(j.Layers) == 0 {
+		c.failStatus(http.StatusNotFound, 404, "File not found.", "", nil)
+		return
+	}
+	size := int64(j.Layers[0].Rows) * 12 << 10
+	if size > 256<<20 {
+		size = 256 << 20
+	}
+	c.w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(c.w, c.r, "", mod, org.Blob{Seed: org.Mix(uint64(len(id)) ^ uint64(j.Started.UnixNano())), Size: size, Magic: "PK\x03\x04"}.Reader())
+}
