@@ -1,0 +1,37 @@
+# A nightly backup into the checksum-dir sink of this example plugin, next
+# to the built-in local sink. Build the plugin and record its checksum first
+# (see README.md), then:
+#   agolpipe validate examples/sink-plugin/pipeline.hcl
+#   AGOL_PASSWORD=... agolpipe run examples/sink-plugin/pipeline.hcl
+
+variable "plugin_sha256" {
+  # The output of `sha256sum agolpipe-sink-checksum-dir`, recorded when you
+  # built or installed the plugin. agolpipe refuses a binary that differs.
+  default = "0000000000000000000000000000000000000000000000000000000000000000"
+}
+
+plugin "checksum-dir" {
+  # Relative paths start at this file's folder.
+  path   = "agolpipe-sink-checksum-dir"
+  sha256 = var.plugin_sha256
+}
+
+source "arcgis" "prod" {
+  url = "https://myorg.maps.arcgis.com"
+  auth {
+    username = "backup_admin"
+    password = env("AGOL_PASSWORD")
+  }
+}
+
+sink "checksum-dir" "verified" {
+  path = "/mnt/gis-backups/verified"
+}
+
+sink "local" "nas" {
+  path = "/mnt/gis-backups/agol"
+}
+
+run {
+  prefix = "PROD"
+}
