@@ -110,7 +110,7 @@ func (o *Org) webMap(it *Item, base string) any {
 		"baseMap": map[string]any{"title": "Topographic", "baseMapLayers": []any{map[string]any{
 			"id": "VectorTile_2333", "type": "VectorTileLayer", "layerType": "VectorTileLayer", "title": "World Topographic Map",
 			"styleUrl": "https://cdn.arcgis.com/sharing/rest/content/items/7dc6cea0b1764a1f9af2e679f642f0f5/resources/styles/root.json",
-			"itemId": "7dc6cea0b1764a1f9af2e679f642f0f5", "visibility": true, "opacity": 1}}},
+			"itemId":   "7dc6cea0b1764a1f9af2e679f642f0f5", "visibility": true, "opacity": 1}}},
 		"spatialReference": map[string]any{"wkid": 102100, "latestWkid": 3857},
 		"authoringApp":     "ArcGISMapViewer", "authoringAppVersion": "2024.1", "version": "2.31",
 	}

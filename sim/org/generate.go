@@ -194,7 +194,11 @@ var (
 )
 
 func (g *gen) password(username string) string {
-	return fmt.Sprintf("sim-%s-%04x", username, Mix(g.opt.Seed^uint64(len(username)))&0xffff)
+	h := g.opt.Seed
+	for i := 0; i < len(username); i++ {
+		h = Mix(h ^ uint64(username[i]))
+	}
+	return fmt.Sprintf("sim-%s-%04x", username, h&0xffff)
 }
 
 func (g *gen) user(username, kind, role, roleID, lic string, privs []string) *User {
