@@ -64,8 +64,14 @@ credentials at preflight); 130 cancelled.`,
 			}
 			defer s.close()
 			// A second signal means "now": kill the plugins and leave.
+			finished := make(chan struct{})
+			defer close(finished)
 			go func() {
-				<-ctx.Done()
+				select {
+				case <-ctx.Done():
+				case <-finished:
+					return
+				}
 				stop()
 				again := make(chan os.Signal, 1)
 				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
