@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -144,7 +145,12 @@ func (h *Host) addPlugin(ctx context.Context, d *pipeline.PluginDecl) error {
 	if d.SHA256 == "" {
 		return fmt.Errorf("plugin %q (%s): no sha256 recorded; add sha256 = \"<output of sha256sum %s>\" to its plugin block", d.Name, d.Path, d.Path)
 	}
-	desc, err := grpcplugin.DescribeBinary(ctx, d.Path, d.SHA256)
+	// An absolute path, so that exec never looks the name up in PATH.
+	path, err := filepath.Abs(d.Path)
+	if err != nil {
+		return fmt.Errorf("plugin %q: %w", d.Name, err)
+	}
+	desc, err := grpcplugin.DescribeBinary(ctx, path, d.SHA256)
 	if err != nil {
 		return fmt.Errorf("plugin %q: %w", d.Name, err)
 	}
@@ -160,7 +166,7 @@ func (h *Host) addPlugin(ctx context.Context, d *pipeline.PluginDecl) error {
 			return fmt.Errorf("plugin %q (%s) serves %s %q, which is already %s; remove one of the two", d.Name, d.Path, c.Kind, c.Name, where)
 		}
 		h.components[k] = &component{
-			ComponentInfo: ComponentInfo{Kind: c.Kind, Name: c.Name, Version: c.Version, Description: c.Description, Protocol: desc.ProtocolVersion, Path: d.Path, Plugin: d.Name},
+			ComponentInfo: ComponentInfo{Kind: c.Kind, Name: c.Name, Version: c.Version, Description: c.Description, Protocol: desc.ProtocolVersion, Path: path, Plugin: d.Name},
 			schema:        c.Schema, itemTypes: c.ItemTypes, sha256: d.SHA256,
 		}
 	}

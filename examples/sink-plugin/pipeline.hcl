@@ -4,16 +4,13 @@
 #   agolpipe validate examples/sink-plugin/pipeline.hcl
 #   AGOL_PASSWORD=... agolpipe run examples/sink-plugin/pipeline.hcl
 
-variable "plugin_sha256" {
-  # The output of `sha256sum agolpipe-sink-checksum-dir`, recorded when you
-  # built or installed the plugin. agolpipe refuses a binary that differs.
-  default = "0000000000000000000000000000000000000000000000000000000000000000"
-}
-
 plugin "checksum-dir" {
   # Relative paths start at this file's folder.
-  path   = "agolpipe-sink-checksum-dir"
-  sha256 = var.plugin_sha256
+  path = "agolpipe-sink-checksum-dir"
+  # Replace with the output of `sha256sum agolpipe-sink-checksum-dir`,
+  # recorded when you built or installed the plugin. agolpipe refuses a
+  # binary that differs from it.
+  sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 }
 
 source "arcgis" "prod" {
