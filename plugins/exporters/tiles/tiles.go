@@ -1,0 +1,226 @@
+// Package tiles is the `tiles` exporter: hosted tile layers (Map Service
+// with the "Hosted Service" keyword) and vector tile layers, exported with
+// exportTiles (a geoprocessing-style job) into a .tpk or .vtpk. A layer
+// above the service's maxExportTilesCount is skipped with the portal's
+// reason, and so is one whose tile package already exists as an item with
+// the identical title (the package is backed up as a file). Non-hosted map
+// services (map image layers) get their description only.
+package tiles
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agolpipe/agolpipe/core/retry"
+	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
+	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+)
+
+// Exporter is the tiles exporter. Retry and Poll may be set before use.
+type Exporter struct {
+	Retry retry.Policy
+	Poll  arcgisrest.PollOptions
+
+	mu   sync.Mutex
+	jobs map[string]string // item id -> exportTiles job id left running
+}
+
+// New returns the exporter.
+func New() sdk.Exporter { return &Exporter{jobs: map[string]string{}} }
+
+func (e *Exporter) Info() sdk.Info {
+	return exportkit.Info("tiles", "Hosted tile and vector tile layers exported to .tpk / .vtpk with exportTiles")
+}
+func (e *Exporter) Schema() sdk.Schema { return sdk.Schema{} }
+func (e *Exporter) ItemTypes() []string {
+	return []string{"Map Service", "Vector Tile Service", "Image Service"}
+}
+func (e *Exporter) Configure(context.Context, sdk.ConfigureRequest) sdk.Diagnostics {
+	return nil
+}
+func (e *Exporter) Close() error { return nil }
+
+type tileService struct {
+	ExportTilesAllowed bool `json:"exportTilesAllowed"`
+	MaxExportTiles     int  `json:"maxExportTilesCount"`
+	MaxLOD             *int `json:"maxLOD"`
+	TileInfo           struct {
+		LODs []struct {
+			Level int `json:"level"`
+		} `json:"lods"`
+	} `json:"tileInfo"`
+}
+
+// Export exports the tiles.
+func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	s := exportkit.NewSession(host, out, req, e.Retry)
+	it := req.Item
+	start := time.Now()
+	if it.URL == "" || !hasKeyword(it, "Hosted Service") {
+		if err := reference.Describe(ctx, s); err != nil {
+			return sdk.ExportResult{}, err
+		}
+		return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
+			Reason: "not a hosted tile layer (a map image layer or referenced service): its description was saved"}, nil
+	}
+	vector := it.Type == "Vector Tile Service" || strings.HasSuffix(strings.TrimRight(it.URL, "/"), "/VectorTileServer")
+	pkgType, ext := "Tile Package", ".tpk"
+	if vector {
+		pkgType, ext = "Vector Tile Package", ".vtpk"
+	}
+	e.mu.Lock()
+	jobID := e.jobs[it.ID]
+	delete(e.jobs, it.ID)
+	e.mu.Unlock()
+	if !req.Resume || jobID == "" {
+		if err := s.Save(ctx, sdk.Artifact{Name: "service.json", MediaType: "application/json", Format: "JSON"}, exportkit.JSONRequest(it.URL)); err != nil {
+			return sdk.ExportResult{}, err
+		}
+		if err := s.Describe(ctx); err != nil {
+			return sdk.ExportResult{}, err
+		}
+		if _, err := s.SaveRelated(ctx, nil); err != nil {
+			return sdk.ExportResult{}, err
+		}
+		if id, err := e.packageExists(ctx, s, pkgType); err != nil {
+			return sdk.ExportResult{}, err
+		} else if id != "" {
+			return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
+				Reason: fmt.Sprintf("a %s item with the identical title exists (%s) and is backed up as a file; the tiles were not exported again", pkgType, id)}, nil
+		}
+		var svc tileService
+		if err := s.GetJSON(ctx, exportkit.JSONRequest(it.URL), &svc); err != nil {
+			return sdk.ExportResult{}, err
+		}
+		if !svc.ExportTilesAllowed {
+			return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
+				Reason: "the layer does not allow exportTiles (enable \"Allow others to export tiles\" on the layer to back up its tiles)"}, nil
+		}
+		maxLOD := 0
+		for _, l := range svc.TileInfo.LODs {
+			maxLOD = max(maxLOD, l.Level)
+		}
+		if svc.MaxLOD != nil {
+			maxLOD = *svc.MaxLOD
+		}
+		levels := make([]string, 0, maxLOD+1)
+		for l := 0; l <= maxLOD; l++ {
+			levels = append(levels, strconv.Itoa(l))
+		}
+		form := url.Values{"exportBy": {"LevelID"}, "levels": {strings.Join(levels, ",")}}
+		if !vector {
+			form.Set("tilePackage", "true")
+		}
+		var ans struct {
+			JobID string `json:"jobId"`
+		}
+		if err := s.PostJSON(ctx, arcgisrest.JSONPost(strings.TrimRight(it.URL, "/")+"/exportTiles", form), &ans); err != nil {
+			return sdk.ExportResult{}, err
+		}
+		if ans.JobID == "" {
+			return sdk.ExportResult{}, sdk.Permanent("exportTiles answered without a job id")
+		}
+		jobID = ans.JobID
+	}
+	jobURL := strings.TrimRight(it.URL, "/") + "/jobs/" + url.PathEscape(jobID)
+	opt := e.Poll
+	if req.Timeout > 0 {
+		opt.Timeout = req.Timeout - time.Since(start)
+	}
+	opt.OnStatus = func(j arcgisrest.Job) { s.Progress(ctx, "exportTiles: "+j.Status, 0) }
+	j, err := arcgisrest.PollJob(ctx, s.Host.Portal, arcgisrest.JSON(jobURL, nil), opt)
+	if err != nil {
+		if req.Timeout > 0 && sdk.KindOf(err) == sdk.KindRetryable && time.Since(start) >= req.Timeout-time.Second-opt.Interval {
+			e.mu.Lock()
+			e.jobs[it.ID] = jobID
+			e.mu.Unlock()
+			return sdk.ExportResult{Status: sdk.StatusDeferred, Warnings: s.Warnings,
+				Reason: fmt.Sprintf("exportTiles still running after %s; collected before the run ends", req.Timeout)}, nil
+		}
+		return sdk.ExportResult{}, err
+	}
+	if j.State != arcgisrest.JobSucceeded {
+		if strings.Contains(strings.ToLower(j.Message), "exceeds the maximum") {
+			return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
+				Reason: "too many tiles to export (above the layer's maxExportTilesCount): " + j.Message}, nil
+		}
+		return sdk.ExportResult{}, sdk.Permanent("exportTiles job %s: %s", j.Status, j.Message)
+	}
+	dl, err := e.resultURL(ctx, s, jobURL, j)
+	if err != nil {
+		return sdk.ExportResult{}, err
+	}
+	name := exportkit.FileName(sdk.Item{ID: it.ID, Title: it.Title}, ext)
+	if err := s.Save(ctx, sdk.Artifact{Name: name, MediaType: "application/octet-stream", Format: pkgType}, exportkit.Raw(dl, nil)); err != nil {
+		return sdk.ExportResult{}, err
+	}
+	return s.Result(nil), nil
+}
+
+// resultURL reads the download address from the job's result parameter.
+func (e *Exporter) resultURL(ctx context.Context, s *exportkit.Session, jobURL string, j arcgisrest.Job) (string, error) {
+	for _, raw := range j.Results {
+		var ref struct {
+			ParamURL string `json:"paramUrl"`
+		}
+		if json.Unmarshal(raw, &ref) != nil || ref.ParamURL == "" {
+			continue
+		}
+		var res struct {
+			Value json.RawMessage `json:"value"`
+		}
+		if err := s.GetJSON(ctx, arcgisrest.JSON(jobURL+"/"+ref.ParamURL, nil), &res); err != nil {
+			return "", err
+		}
+		var str string
+		if json.Unmarshal(res.Value, &str) == nil && str != "" {
+			return str, nil
+		}
+		var obj struct {
+			URL string `json:"url"`
+		}
+		if json.Unmarshal(res.Value, &obj) == nil && obj.URL != "" {
+			return obj.URL, nil
+		}
+	}
+	return "", sdk.Permanent("exportTiles succeeded but named no download")
+}
+
+// packageExists looks for a tile package item with the item's exact title.
+func (e *Exporter) packageExists(ctx context.Context, s *exportkit.Session, pkgType string) (string, error) {
+	it := s.Item()
+	var ans struct {
+		Results []struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+			Type  string `json:"type"`
+		} `json:"results"`
+	}
+	q := url.Values{"q": {fmt.Sprintf(`title:%q AND type:%q`, it.Title, pkgType)}, "num": {"100"}}
+	if err := s.GetJSON(ctx, arcgisrest.JSON("search", q), &ans); err != nil {
+		return "", err
+	}
+	for _, r := range ans.Results {
+		if r.Title == it.Title && r.Type == pkgType {
+			return r.ID, nil
+		}
+	}
+	return "", nil
+}
+
+func hasKeyword(it sdk.Item, kw string) bool {
+	for _, k := range it.TypeKeywords {
+		if strings.EqualFold(k, kw) {
+			return true
+		}
+	}
+	return false
+}
