@@ -6,6 +6,13 @@
 package plugins
 
 import (
+	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
+	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
+	"github.com/agolpipe/agolpipe/plugins/exporters/file"
+	"github.com/agolpipe/agolpipe/plugins/exporters/itemjson"
+	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
+	"github.com/agolpipe/agolpipe/plugins/exporters/survey"
+	"github.com/agolpipe/agolpipe/plugins/exporters/tiles"
 	"github.com/agolpipe/agolpipe/plugins/notifiers/email"
 	"github.com/agolpipe/agolpipe/plugins/notifiers/webhook"
 	"github.com/agolpipe/agolpipe/plugins/sinks/azureblob"
@@ -25,6 +32,13 @@ var (
 	}
 	Exporters = map[string]func() sdk.Exporter{
 		// exporters: one line per built-in exporter
+		"feature_query":   featurequery.New,
+		"feature_service": featureservice.New,
+		"file":            file.New,
+		"item_json":       itemjson.New,
+		"reference":       reference.New,
+		"survey":          survey.New,
+		"tiles":           tiles.New,
 	}
 	Sinks = map[string]func() sdk.Sink{
 		// sinks: one line per built-in sink

@@ -41,7 +41,7 @@ func (e *Exporter) Info() sdk.Info {
 }
 func (e *Exporter) Schema() sdk.Schema { return sdk.Schema{} }
 func (e *Exporter) ItemTypes() []string {
-	return []string{"Map Service", "Vector Tile Service", "Image Service"}
+	return []string{"Map Service", "Vector Tile Service"}
 }
 func (e *Exporter) Configure(context.Context, sdk.ConfigureRequest) sdk.Diagnostics {
 	return nil
