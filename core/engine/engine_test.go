@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -432,6 +436,52 @@ func TestDryRunExportsNothing(t *testing.T) {
 	for _, d := range f.dirs {
 		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("dry run touched sink %s: %v", d, err)
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestReportsGolden runs a deterministic fake run (fixed clock, one worker)
+// and compares the Results.txt and Inventory.csv it wrote with the golden
+// files in testdata.
+func TestReportsGolden(t *testing.T) {
+	excluded := item("x1", "key", "API Key")
+	excluded.Excluded, excluded.Reason = true, "API keys are never backed up"
+	deps := item("a1", "ok parks", "Web Map")
+	deps.Item.Dependencies = []string{"d1", "d2"}
+	items := []sdk.ListedItem{deps, item("p1", "partial trails", "Web Map"), item("f1", "fail hydrants", "Web Map"),
+		item("c1", "panic map", "Web Map"), item("n1", "notebook", "Notebook"), item("u1", "form", "Form"), excluded}
+	f := newFixture(t, items)
+	f.opts.Pipeline.Run.Concurrency = 1
+	f.opts.Sinks = append(f.opts.Sinks, f.badSink(t, "cloud", false, sdk.KindPermanent))
+	rep, err := Run(context.Background(), f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{report.ResultsFile, report.InventoryFile} {
+		b, err := os.ReadFile(filepath.Join(f.dirs[0], rep.RunFolder, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Sink locations are temp dirs; the golden file names them by role.
+		s := string(b)
+		for i, d := range f.dirs {
+			s = strings.ReplaceAll(s, d, fmt.Sprintf("<sink%d>", i))
+		}
+		s = regexp.MustCompile(`/tmp/\S+/cloud`).ReplaceAllString(s, "<cloud>")
+		s = strings.ReplaceAll(s, version.Version, "<version>")
+		golden := filepath.Join("testdata", name+".golden")
+		if *update {
+			os.MkdirAll("testdata", 0o755)
+			os.WriteFile(golden, []byte(s), 0o644)
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if s != string(want) {
+			t.Errorf("%s differs from %s (go test -update to accept):\n%s", name, golden, s)
 		}
 	}
 }

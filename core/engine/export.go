@@ -249,10 +249,17 @@ func (e *engine) cleanup(ctx context.Context, stored, keep map[int]map[string]bo
 
 // safeExport turns an exporter's panic into a failure of its item, so one
 // bad item never takes the run down.
-func safeExport(ctx context.Context, ex sdk.Exporter, req sdk.ExportRequest, h sdk.Host, w sdk.ArtifactWriter) (res sdk.ExportResult, err error) {
+func safeExport(ctx context.Context, ex sdk.Exporter, req sdk.ExportRequest, h *host, w sdk.ArtifactWriter) (res sdk.ExportResult, err error) {
+	var stack string
+	defer func() {
+		if stack != "" {
+			h.log.Error("exporter panic", "stack", stack) // for the bug report; too long for Results.txt
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
-			err = &itemFailure{kind: "crash", err: sdk.Permanent("the exporter crashed: %v\n%s", r, debug.Stack())}
+			stack = string(debug.Stack())
+			err = &itemFailure{kind: "crash", err: sdk.Permanent("the exporter crashed: %v", r)}
 		}
 	}()
 	return ex.Export(ctx, req, h, w)
