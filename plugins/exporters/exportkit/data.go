@@ -69,6 +69,7 @@ func (s *Session) SaveRelated(ctx context.Context, dataRefs []string) ([]Related
 // Result turns the session's warnings into an ExportResult: exported when
 // there are none worth a partial, else partial with reason.
 func (s *Session) Result(partialReasons []string) sdk.ExportResult {
+	partialReasons = append(append([]string(nil), partialReasons...), s.Partial...)
 	r := sdk.ExportResult{Status: sdk.StatusExported, Warnings: s.Warnings}
 	if len(partialReasons) > 0 {
 		r.Status = sdk.StatusPartial

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
 	"sort"
@@ -50,13 +51,20 @@ func (s *Session) Describe(ctx context.Context) error {
 		if sdk.IsNotFound(err) {
 			s.Warn(ctx, "item %s (%s): thumbnail %s is listed but missing on the portal", it.ID, it.Title, f.Thumbnail)
 		} else if err != nil {
-			return err
+			if sdk.KindOf(err) == sdk.KindCanceled {
+				return err
+			}
+			// A lost thumbnail must not lose the item: partial, with why.
+			s.Partial = append(s.Partial, fmt.Sprintf("thumbnail not saved: %v", err))
 		}
 	}
 	err := s.Save(ctx, sdk.Artifact{Name: MetadataXML, MediaType: "application/xml", Format: "Metadata"},
 		Raw(ItemPath(it.ID, "info", "metadata", "metadata.xml"), nil))
 	if err != nil && !sdk.IsNotFound(err) {
-		return err
+		if sdk.KindOf(err) == sdk.KindCanceled {
+			return err
+		}
+		s.Partial = append(s.Partial, fmt.Sprintf("metadata.xml not saved: %v", err))
 	}
 	return nil
 }

@@ -40,6 +40,9 @@ type Session struct {
 	Retry retry.Policy
 	// Warnings collects problems that did not fail the item.
 	Warnings []string
+	// Partial collects reasons the item is only partly saved; Result adds
+	// them to the exporter's own.
+	Partial []string
 }
 
 // NewSession returns a session; a zero pol takes DefaultRetry.
