@@ -2,6 +2,7 @@ package arcgis
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sim"
+	"github.com/agolpipe/agolpipe/sim/org"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -508,5 +510,168 @@ func TestSimOAuthPKCE(t *testing.T) {
 				t.Fatal("refresh token leaked into the error")
 			}
 		})
+	}
+}
+
+func TestSimModifiedWithin(t *testing.T) {
+	srv := startSim(t, sim.Options{Items: 200})
+	s, _ := connect(t, srv, simUser(t, srv, "admin"), map[string]cty.Value{"modified_within": cty.StringVal("20d"), "dependencies": cty.False})
+	// The simulated org lives at org.RefTime; the listing's clock follows
+	// it (the sign-in keeps the real clock for token lifetimes).
+	s.now = func() time.Time { return org.RefTime }
+	since := org.RefTime.Add(-20*24*time.Hour - incrementalBuffer)
+	l := listAll(t, s, sdk.ListItemsRequest{})
+	o := srv.Org()
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	in, unchanged, byData := 0, 0, 0
+	for _, it := range o.Items {
+		if it.Deleted {
+			continue
+		}
+		changed := it.Modified
+		if it.Type == "Feature Service" && it.Service != nil && strings.Contains(it.URL, "/FeatureServer") && it.Service.LastEdit() > 0 {
+			changed = it.Service.LastEdit()
+		}
+		_, included := l.in[it.ID]
+		reason, excluded := l.out[it.ID]
+		if !included && !excluded {
+			t.Errorf("%s not listed", it.ID)
+			continue
+		}
+		wantIn := changed >= since.UnixMilli()
+		switch {
+		case included && !wantIn:
+			t.Errorf("%s (%s) included though unchanged since %v", it.ID, it.Type, since)
+		case excluded && wantIn && strings.HasPrefix(reason, "unchanged"):
+			t.Errorf("%s (%s) excluded as unchanged though changed at %v", it.ID, it.Type, time.UnixMilli(changed))
+		case included:
+			in++
+			if changed != it.Modified && it.Modified < since.UnixMilli() {
+				byData++
+				if l.in[it.ID].DataModified.UnixMilli() != changed {
+					t.Errorf("%s: DataModified %v, want %v", it.ID, l.in[it.ID].DataModified, time.UnixMilli(changed))
+				}
+			}
+		case strings.HasPrefix(reason, "unchanged"):
+			unchanged++
+		}
+	}
+	if in == 0 || unchanged == 0 {
+		t.Fatalf("window proves nothing: %d in, %d unchanged", in, unchanged)
+	}
+	t.Logf("%d changed, %d unchanged, %d feature services in only by their data edits", in, unchanged, byData)
+}
+
+func TestSimDependencies(t *testing.T) {
+	srv := startSim(t, sim.Options{Items: 150})
+	s, _ := connect(t, srv, simUser(t, srv, "admin"), nil)
+	l := listAll(t, s, sdk.ListItemsRequest{})
+	o := srv.Org()
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	checked := 0
+	for _, it := range o.Items {
+		got, ok := l.in[it.ID]
+		if !ok {
+			continue
+		}
+		want := slices.Clone(it.Refs)
+		for _, r := range it.Related {
+			want = append(want, r.To)
+		}
+		for _, id := range want {
+			if id != it.ID && !slices.Contains(got.Dependencies, id) {
+				t.Errorf("%s (%s): dependency %s missing from %v", it.ID, it.Type, id, got.Dependencies)
+			}
+		}
+		if len(want) > 0 {
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no item with dependencies in the org; the test proves nothing")
+	}
+}
+
+func TestSimOrgMetadata(t *testing.T) {
+	srv := startSim(t, sim.Options{Items: 80})
+	s, _ := connect(t, srv, simUser(t, srv, "admin"), map[string]cty.Value{"dependencies": cty.False})
+	l := listAll(t, s, sdk.ListItemsRequest{})
+	var buf strings.Builder
+	if err := s.OrgMetadata(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Format string                 `json:"format"`
+		Portal map[string]any         `json:"portal"`
+		Users  []map[string]any       `json:"users"`
+		Groups []map[string]any       `json:"groups"`
+		Shares map[string]itemSharing `json:"sharing"`
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &m); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	o := srv.Org()
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	if m.Format != MetadataFormat || m.Portal["orgId"] != srv.OrgID() {
+		t.Errorf("head: %q %v", m.Format, m.Portal)
+	}
+	if len(m.Users) == 0 || len(m.Users) > len(o.Users) || len(m.Groups) != len(o.Groups) {
+		t.Errorf("%d users, %d groups; org has %d, %d", len(m.Users), len(m.Groups), len(o.Users), len(o.Groups))
+	}
+	for _, u := range srv.Users() {
+		if strings.Contains(buf.String(), `"`+u.Password+`"`) {
+			t.Fatalf("password of %s in the metadata", u.Username)
+		}
+	}
+	for _, g := range m.Groups {
+		if _, ok := g["members"]; !ok {
+			t.Errorf("group %v without members", g["id"])
+		}
+	}
+	if len(m.Shares) != len(l.ids()) {
+		t.Errorf("sharing of %d items, listed %d", len(m.Shares), len(l.ids()))
+	}
+	for _, it := range o.Items {
+		sh, ok := m.Shares[it.ID]
+		if !ok {
+			continue
+		}
+		got, want := slices.Clone(sh.Groups), slices.Clone(it.Groups)
+		slices.Sort(got)
+		slices.Sort(want)
+		if sh.Access != it.Access || !slices.Equal(got, want) {
+			t.Errorf("%s sharing %+v, want %s %v", it.ID, sh, it.Access, want)
+		}
+	}
+}
+
+func TestSimQuickScanPastTheSearchCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 10,000+ item org")
+	}
+	srv := startSim(t, sim.Options{Items: 10300})
+	s, info := connect(t, srv, simUser(t, srv, "admin"), map[string]cty.Value{"scan": cty.StringVal("quick"), "dependencies": cty.False})
+	if info.ItemCount <= arcgisrest.MaxSearchResults {
+		t.Fatalf("org of %d items", info.ItemCount)
+	}
+	l := listAll(t, s, sdk.ListItemsRequest{})
+	if got, want := l.ids(), orgItems(srv, ""); !slices.Equal(got, want) {
+		t.Fatalf("quick scan past 10,000 listed %d of %d", len(got), len(want))
+	}
+	// auto goes deep above 10,000 items.
+	s, _ = connect(t, srv, simUser(t, srv, "admin"), map[string]cty.Value{"dependencies": cty.False})
+	srv.ResetRequests()
+	l = listAll(t, s, sdk.ListItemsRequest{})
+	deep := false
+	for _, r := range srv.Requests() {
+		if r.Endpoint == "portals/users" {
+			deep = true
+		}
+	}
+	if !deep || len(l.ids()) != len(orgItems(srv, "")) {
+		t.Fatalf("auto: deep=%v, listed %d", deep, len(l.ids()))
 	}
 }
