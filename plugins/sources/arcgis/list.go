@@ -157,6 +157,9 @@ type lister struct {
 // produce runs the scan that fits the user and the organization.
 func (l *lister) produce(ctx context.Context, out chan<- listed) error {
 	s := l.s
+	if s.cfg.APIKey != "" {
+		return l.quick(ctx, out)
+	}
 	if !s.info.IsAdmin {
 		return l.walkUser(ctx, s.info.Username, out)
 	}
@@ -383,11 +386,12 @@ type folder struct {
 // ownerFolders is one owner's folders: titles by id and, for search results
 // without ownerFolder, the folder of each item.
 type ownerFolders struct {
-	once   sync.Once
-	done   bool
-	err    error
-	titles map[string]string
-	byItem map[string]string
+	once     sync.Once
+	warnOnce sync.Once
+	done     bool
+	err      error
+	titles   map[string]string
+	byItem   map[string]string
 }
 
 // folderOf fills an item's folder from its owner's folder listing (quick
@@ -435,7 +439,15 @@ func (l *lister) folderOf(ctx context.Context, it *sdk.Item, known bool) error {
 		}
 	})
 	if of.err != nil {
-		return fmt.Errorf("listing the folders of %s: %w", it.Owner, of.err)
+		if sdk.KindOf(of.err) == sdk.KindCanceled {
+			return of.err
+		}
+		// Folders are for layout and filters, not worth failing the run:
+		// the item stays, in its owner's root as far as we can tell.
+		of.warnOnce.Do(func() {
+			l.s.warn(fmt.Sprintf("could not read the folders of %s, so their items are placed as if in the root folder: %v", it.Owner, of.err))
+		})
+		return nil
 	}
 	if !known && of.byItem != nil {
 		it.FolderID = of.byItem[it.ID]

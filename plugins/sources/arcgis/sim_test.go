@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -673,5 +675,84 @@ func TestSimQuickScanPastTheSearchCap(t *testing.T) {
 	}
 	if !deep || len(l.ids()) != len(orgItems(srv, "")) {
 		t.Fatalf("auto: deep=%v, listed %d", deep, len(l.ids()))
+	}
+}
+
+func TestSimTLSAndCAFile(t *testing.T) {
+	srv := startSim(t, sim.Options{TLS: true, Items: 20})
+	admin := simUser(t, srv, "admin")
+	_, info := connect(t, srv, admin, map[string]cty.Value{"ca_file": cty.StringVal(srv.CAFile())})
+	if info.Username != admin.Username {
+		t.Fatalf("TLS connect: %+v", info)
+	}
+	// Without the CA the certificate is refused, permanently, and the error
+	// says what to do.
+	s := New().(*Source)
+	if d := s.Configure(context.Background(), sdk.ConfigureRequest{Config: ConfigValue(map[string]cty.Value{
+		"url": cty.StringVal(srv.PortalURL()), "auth": auth(admin.Username, admin.Password)})}); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	s.c.retryBase = time.Millisecond
+	_, err := s.Connect(context.Background())
+	if sdk.KindOf(err) != sdk.KindPermanent && sdk.KindOf(err) != sdk.KindAuth || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("untrusted certificate: %v (%v)", err, sdk.KindOf(err))
+	}
+	if strings.Contains(err.Error(), admin.Password) {
+		t.Fatal("password in error")
+	}
+}
+
+func TestSimProxy(t *testing.T) {
+	srv := startSim(t, sim.Options{Items: 20})
+	var proxied atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		r.RequestURI = ""
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	defer proxy.Close()
+	// Loopback targets bypass proxies from the environment, not an explicit one.
+	connect(t, srv, simUser(t, srv, "admin"), map[string]cty.Value{"proxy": cty.StringVal(proxy.URL)})
+	if proxied.Load() < 3 {
+		t.Fatalf("%d requests went through the proxy", proxied.Load())
+	}
+}
+
+func TestSimAPIKey(t *testing.T) {
+	srv := startSim(t, sim.Options{Items: 60})
+	keys := srv.APIKeys()
+	if len(keys) == 0 {
+		t.Skip("no API key item in this org")
+	}
+	s := New().(*Source)
+	if d := s.Configure(context.Background(), sdk.ConfigureRequest{Config: ConfigValue(map[string]cty.Value{
+		"url": cty.StringVal(srv.PortalURL()), "api_key": cty.StringVal(keys[0])})}); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	var r struct{ Total int }
+	if err := arcgisrest.GetJSON(context.Background(), s.Do, arcgisrest.JSON("search", url.Values{"q": {"orgid:" + srv.OrgID()}}), &r); err != nil {
+		t.Fatalf("search with API key: %v", err)
+	}
+	s.c.retryBase = time.Millisecond
+	info, err := s.Connect(context.Background())
+	if err != nil {
+		t.Fatalf("connect with API key: %v", err)
+	}
+	if info.IsAdmin || len(info.Warnings) == 0 || !strings.Contains(info.Warnings[0], "API key") {
+		t.Fatalf("API key run must say what it misses: %+v", info)
+	}
+	l := listAll(t, s, sdk.ListItemsRequest{})
+	if int64(len(l.ids())) != info.ItemCount || info.ItemCount != int64(r.Total) {
+		t.Fatalf("API key listed %d, counted %d, search says %d", len(l.ids()), info.ItemCount, r.Total)
 	}
 }

@@ -164,7 +164,12 @@ func (s *Source) Connect(ctx context.Context) (sdk.OrgInfo, error) {
 		ps.ID = me.OrgID
 		info.OrgID = me.OrgID
 	}
-	if !info.IsAdmin {
+	if s.cfg.APIKey != "" {
+		// An API key acts within its own privileges, whatever its owner's
+		// role: it lists through search what it can see, nothing private.
+		info.IsAdmin = false
+		info.Warnings = append(info.Warnings, "an API key sees only the content its privileges allow (typically public and organization-shared items): private items are not in this backup; sign in with auth or oauth for a complete one")
+	} else if !info.IsAdmin {
 		info.Warnings = append(info.Warnings, fmt.Sprintf("%s is not an administrator (no %s privilege): this run covers only %s's own items, not the whole organization", me.Username, adminPrivilege, me.Username))
 	}
 	if info.Mode == "enterprise" && s.cfg.Within > 0 {
@@ -176,7 +181,7 @@ func (s *Source) Connect(ctx context.Context) (sdk.OrgInfo, error) {
 	// Item count for the completeness check: the whole org for an admin,
 	// the user's own items otherwise.
 	q := "orgid:" + ps.ID
-	if !info.IsAdmin {
+	if !info.IsAdmin && s.cfg.APIKey == "" {
 		q = "owner:" + quote(me.Username)
 	}
 	var pg arcgisrest.Page
