@@ -247,7 +247,7 @@ func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 	s.org.Mu.RUnlock()
 	mod := time.UnixMilli(it.Created).UTC()
 	zw := zip.NewWriter(w)
-	hdr := &zip.FileHeader{Name: "manifest.json", Method: zip.Deflate, Modified: mod}
+	hdr := &zip.FileHeader{Name: "manifest.json", Method: zip.Store, Modified: mod}
 	f, err := zw.CreateHeader(hdr)
 	if err != nil {
 		return err
@@ -258,7 +258,7 @@ func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 		return err
 	}
 	for _, l := range layers {
-		f, err := zw.CreateHeader(&zip.FileHeader{Name: strconv.Itoa(l.ID) + ".jsonl", Method: zip.Deflate, Modified: mod})
+		f, err := zw.CreateHeader(&zip.FileHeader{Name: strconv.Itoa(l.ID) + ".jsonl", Method: zip.Store, Modified: mod})
 		if err != nil {
 			return err
 		}

@@ -362,8 +362,41 @@ func (s *Server) fsSources(c *call, sc *svcCall) {
 // Feature generation.
 
 func guid(h uint64) string {
-	a, b := org.Mix(h), org.Mix(h^0xabcdef)
-	return fmt.Sprintf("{%08X-%04X-%04X-%04X-%012X}", uint32(a>>32), uint16(a>>16), uint16(a), uint16(b>>48), b&0xffffffffffff)
+	var buf [38]byte
+	return string(appendGUID(buf[:0], h))
+}
+
+const upperHex = "0123456789ABCDEF"
+
+// appendGUID appends a {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX} GUID derived
+// from h.
+func appendGUID(b []byte, h uint64) []byte {
+	a, c := org.Mix(h), org.Mix(h^0xabcdef)
+	b = append(b, '{')
+	put := func(v uint64, digits int) {
+		for i := digits - 1; i >= 0; i-- {
+			b = append(b, upperHex[v>>(uint(i)*4)&0xf])
+		}
+	}
+	put(a>>32, 8)
+	b = append(b, '-')
+	put(a>>16&0xffff, 4)
+	b = append(b, '-')
+	put(a&0xffff, 4)
+	b = append(b, '-')
+	put(c>>48, 4)
+	b = append(b, '-')
+	put(c&0xffffffffffff, 12)
+	return append(b, '}')
+}
+
+// appendCoords appends "[x,y]" pairs rounded to centimetres.
+func appendCoord(b []byte, x, y float64) []byte {
+	b = append(b, '[')
+	b = strconv.AppendFloat(b, math.Round(x*100)/100, 'f', -1, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, math.Round(y*100)/100, 'f', -1, 64)
+	return append(b, ']')
 }
 
 func rowHash(l *org.Layer, i int) uint64 { return org.Mix(l.Seed ^ uint64(i)*0x9e3779b97f4a7c15) }
@@ -384,15 +417,27 @@ func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string
 		e.ki("OBJECTID", int64(i+1))
 	}
 	if want("GlobalID") {
-		e.ks("GlobalID", guid(h))
+		e.k("GlobalID")
+		e.b = append(e.b, '"')
+		e.b = appendGUID(e.b, h)
+		e.b = append(e.b, '"')
+		e.comma = true
 	}
 	edit := l.LastEdit - int64(h%uint64(200*24*3600*1000))
 	if l.IsTable {
 		if want("PARENTGUID") {
-			e.ks("PARENTGUID", guid(org.Mix(uint64(i))))
+			e.k("PARENTGUID")
+			e.b = append(e.b, '"')
+			e.b = appendGUID(e.b, org.Mix(uint64(i)))
+			e.b = append(e.b, '"')
+			e.comma = true
 		}
 		if want("NOTE") {
-			e.ks("NOTE", fmt.Sprintf("Reading %d", h&0xffff))
+			e.k("NOTE")
+			e.b = append(e.b, `"Reading `...)
+			e.b = strconv.AppendUint(e.b, h&0xffff, 10)
+			e.b = append(e.b, '"')
+			e.comma = true
 		}
 		if want("READING") {
 			e.ki("READING", int64(h>>20&0x3ff))
@@ -402,7 +447,11 @@ func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string
 		}
 	} else {
 		if want("NAME") {
-			e.ks("NAME", fmt.Sprintf("Site %x", h&0xffffff))
+			e.k("NAME")
+			e.b = append(e.b, `"Site `...)
+			e.b = strconv.AppendUint(e.b, h&0xffffff, 16)
+			e.b = append(e.b, '"')
+			e.comma = true
 		}
 		if want("STATUS") {
 			e.ks("STATUS", org.StatusDomain[h>>60&3].Code)
@@ -440,11 +489,24 @@ func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string
 		switch l.Geometry {
 		case "esriGeometryPolyline":
 			e.k("paths")
-			e.b = fmt.Appendf(e.b, "[[[%.2f,%.2f],[%.2f,%.2f],[%.2f,%.2f]]]", x, y, x+40, y+25, x+90, y+10)
+			e.b = append(e.b, "[["...)
+			e.b = appendCoord(e.b, x, y)
+			e.b = append(e.b, ',')
+			e.b = appendCoord(e.b, x+40, y+25)
+			e.b = append(e.b, ',')
+			e.b = appendCoord(e.b, x+90, y+10)
+			e.b = append(e.b, "]]"...)
 			e.comma = true
 		case "esriGeometryPolygon":
 			e.k("rings")
-			e.b = fmt.Appendf(e.b, "[[[%.2f,%.2f],[%.2f,%.2f],[%.2f,%.2f],[%.2f,%.2f],[%.2f,%.2f]]]", x, y, x, y+50, x+50, y+50, x+50, y, x, y)
+			e.b = append(e.b, "[["...)
+			for k, d := range [5][2]float64{{0, 0}, {0, 50}, {50, 50}, {50, 0}, {0, 0}} {
+				if k > 0 {
+					e.b = append(e.b, ',')
+				}
+				e.b = appendCoord(e.b, x+d[0], y+d[1])
+			}
+			e.b = append(e.b, "]]"...)
 			e.comma = true
 		default:
 			e.k("x")

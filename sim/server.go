@@ -184,6 +184,11 @@ func Start(opt Options) (*Server, error) {
 		sessions: map[string]*session{}, codes: map[string]*authCode{}, refresh: map[string]*refreshToken{},
 		apiKeys: map[string]*session{}, jobs: map[string]*job{},
 	}
+	for _, it := range o.Items {
+		if it.Service != nil && it.URL == "" {
+			it.URL = s.hostedPath(it.Service.Name) + "/" + it.Service.Kind
+		}
+	}
 	s.mintAPIKeys()
 	ln, err := net.Listen("tcp", opt.Listen)
 	if err != nil {
@@ -402,7 +407,7 @@ func (w *recorder) Write(p []byte) (int, error) {
 	if w.slow {
 		written := 0
 		for written < len(p) {
-			end := written + 4096
+			end := written + 8192
 			if end > len(p) {
 				end = len(p)
 			}
@@ -415,7 +420,7 @@ func (w *recorder) Write(p []byte) (int, error) {
 			if f, ok := w.ResponseWriter.(http.Flusher); ok {
 				f.Flush()
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 		return written, nil
 	}

@@ -115,7 +115,7 @@ func (s *Server) content(c *call, segs []string) bool {
 		case "data":
 			s.do(c, "data", false, func(c *call) { s.itemData(c, id) })
 		case "info":
-			s.do(c, "info", false, func(c *call) { s.itemInfo(c, id, strings.Join(rest[1:], "/")) })
+			s.do(c, "item/info", false, func(c *call) { s.itemInfo(c, id, strings.Join(rest[1:], "/")) })
 		case "resources":
 			if len(rest) == 1 {
 				s.do(c, "resources", true, func(c *call) { s.resourceList(c, id) })

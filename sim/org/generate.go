@@ -697,7 +697,7 @@ func (g *gen) fill(f Family, it *Item) {
 		it.TypeKeywords = []string{"ArcGIS Server", "Data", "Hosted Service", "Map Service", "Service", "Tiled", "Tiled Imagery"}
 		it.URL = g.hosted + name + "/MapServer"
 		it.Extent = g.extent()
-		it.Service = &Service{Name: name, Kind: MapServer, MaxExportTiles: 100000, Levels: 12 + g.r.IntN(8), Capabilities: "Map,Tilemap,Query,Data"}
+		it.Service = &Service{Name: name, Kind: MapServer, MaxExportTiles: 100000, Levels: 18 + g.r.IntN(5), Capabilities: "Map,Tilemap,Query,Data"}
 		it.Size = g.logSize(1<<20, 2<<30)
 	case FamVectorTile:
 		name := g.serviceName(it.Title)

@@ -26,7 +26,9 @@ func LoadFile(path string) (*Org, error) {
 // (id, name, users, groups, items...). Missing ids, seeds, dates, passwords
 // and data kinds are filled in deterministically, so a scenario only says
 // what matters to it. Item urls starting with "/" are served by the
-// simulator (hosted services); others are external references.
+// simulator (hosted services); others are external references. Services
+// without a url get their hosted path when a server starts (it depends on
+// the mode).
 func Load(r io.Reader) (*Org, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -173,9 +175,6 @@ func Load(r io.Reader) (*Org, error) {
 			}
 			if it.Service.Name == "" {
 				it.Service.Name = strings.ReplaceAll(it.Title, " ", "_")
-			}
-			if it.URL == "" {
-				it.URL = "/" + o.ID + "/arcgis/rest/services/" + it.Service.Name + "/" + it.Service.Kind
 			}
 			for _, l := range it.Service.Layers {
 				if l.Seed == 0 {

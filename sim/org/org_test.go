@@ -135,7 +135,7 @@ func TestLoadScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.Items) != 2 || o.Items[1].Data != DataJSON || o.Items[1].FolderID == "" || o.Items[0].URL == "" {
+	if len(o.Items) != 2 || o.Items[1].Data != DataJSON || o.Items[1].FolderID == "" || o.Items[0].Service.Layers[0].Seed == 0 {
 		t.Fatalf("scenario not normalised: %+v %+v", o.Items[0], o.Items[1])
 	}
 	if _, err := Load(strings.NewReader(`{"items":[{"title":"x","type":"PDF","owner":"ghost"}]}`)); err == nil || !strings.Contains(err.Error(), "ghost") {
