@@ -95,7 +95,8 @@ func TestVisibility(t *testing.T) {
 	if got := count(viewer); got >= all-private+1 || got < public {
 		t.Errorf("viewer search total %d: should see public and org items, not others' private ones (all %d, private %d)", got, all, private)
 	}
-	priv := firstItem(t, s, func(it *org.Item) bool { return it.Access == org.AccessPrivate && it.Owner != viewer.user("viewer").Username })
+	viewerName := viewer.user("viewer").Username
+	priv := firstItem(t, s, func(it *org.Item) bool { return it.Access == org.AccessPrivate && it.Owner != viewerName })
 	tests := []struct {
 		name string
 		c    *client
