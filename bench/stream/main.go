@@ -82,8 +82,10 @@ func run(file, out, agolpipe, exporter, sum string) error {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Printf("rss_kib host %d\n", ru.Maxrss)
+	fmt.Printf("cpu_s host %.2f\n", time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds())
 	for _, pid := range children(os.Getpid()) {
 		fmt.Printf("rss_kib plugin-%d %d\n", pid, peakRSS(pid))
+		fmt.Printf("cpu_s plugin-%d %.2f\n", pid, cpuSeconds(pid))
 	}
 	return nil
 }
@@ -109,6 +111,20 @@ func children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// cpuSeconds is the user+system CPU time of a process so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// utime and stime are fields 14 and 15 of stat, in clock ticks (100/s).
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100
 }
 
 // peakRSS is VmHWM, the process's peak resident set, in KiB.

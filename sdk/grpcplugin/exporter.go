@@ -113,13 +113,13 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 					if end.GetError() != "" {
 						return nil, &trailer{err: fromDetail(end.GetError(), end.GetErrorDetail())}, nil
 					}
-					return nil, &trailer{size: end.GetSize(), sum: end.GetSha256()}, nil
+					return nil, &trailer{size: end.GetSize(), sum: end.GetCrc32C()}, nil
 				}
 				if m.GetChunk() == nil {
 					return nil, nil, sdk.Permanent("exporter plugin broke the protocol: expected a chunk of %s", a.Name)
 				}
 				return m.GetChunk(), nil, nil
-			}, what: a.Name, h: hashPool()}
+			}, what: a.Name, h: newCRC()}
 			werr := out.Write(ctx, a, body)
 			if !body.ended && body.err == nil {
 				// The sinks stopped early; skip the rest so the stream
@@ -218,10 +218,10 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 	if err := w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_ArtifactBegin{ArtifactBegin: artifactToProto(a)}}); err != nil {
 		return w.fail(err)
 	}
-	n, sum, err := sendChunks(body, func(b []byte) error {
+	n, sum, err := sendChunks(body, newCRC(), func(b []byte) error {
 		return w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_Chunk{Chunk: b}})
 	})
-	end := &pluginv1.ArtifactEnd{Size: n, Sha256: sum}
+	end := &pluginv1.ArtifactEnd{Size: n, Crc32C: sum}
 	var bodyErr error
 	switch {
 	case err == errSend:

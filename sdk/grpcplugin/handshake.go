@@ -6,6 +6,7 @@ import (
 
 	"github.com/agolpipe/agolpipe/sdk"
 	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // ChunkSize is the size of the byte chunks streamed over gRPC: large enough
@@ -70,3 +71,32 @@ func describeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 const describeTimeout = 30 * time.Second
+
+// streamWindow is the gRPC flow-control window of every stream and
+// connection. A fixed window (instead of gRPC's bandwidth-delay estimate,
+// which grows to 16 MiB) bounds the bytes in flight between two processes,
+// so a slow sink pushes back on the exporter and memory stays flat.
+const streamWindow = 1 << 20
+
+// ioBuffer is the size of gRPC's socket read and write buffers: one chunk,
+// so a chunk costs one write system call instead of eight.
+const ioBuffer = ChunkSize + 64<<10
+
+func dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(streamWindow),
+		grpc.WithReadBufferSize(ioBuffer),
+		grpc.WithWriteBufferSize(ioBuffer),
+	}
+}
+
+// newServer is the gRPC server of a plugin process.
+func newServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts,
+		grpc.InitialWindowSize(streamWindow),
+		grpc.InitialConnWindowSize(streamWindow),
+		grpc.ReadBufferSize(ioBuffer),
+		grpc.WriteBufferSize(ioBuffer),
+	)...)
+}

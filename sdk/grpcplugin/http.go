@@ -45,7 +45,7 @@ func sendHTTP(resp *sdk.PortalResponse, sendHeader func(*pluginv1.HttpResponseHe
 	if resp.Body == nil {
 		return nil
 	}
-	_, _, err := sendChunks(resp.Body, sendChunk)
+	_, _, err := sendChunks(resp.Body, nopHash{}, sendChunk)
 	if errors.Is(err, errSend) {
 		return toStatus(sdk.Classify(sdk.KindCanceled, errors.New("the reader of the portal response went away")))
 	}

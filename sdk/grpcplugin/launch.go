@@ -72,6 +72,7 @@ func Launch(ctx context.Context, opts LaunchOpts, kind sdk.Kind, name string) (*
 		SecureConfig:     secure,
 		Logger:           logger.Named(string(kind) + "." + name),
 		StartTimeout:     time.Minute,
+		GRPCDialOptions:  dialOptions(),
 	})
 	rpc, err := pc.Client()
 	if err != nil {

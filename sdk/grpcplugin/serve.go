@@ -162,7 +162,7 @@ func ServeComponent(opts ServeOpts, kind sdk.Kind, name string) error {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{string(kind): p},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      newServer,
 		Logger:          opts.Logger,
 	})
 	return nil

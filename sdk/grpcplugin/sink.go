@@ -94,7 +94,7 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: &pluginv1.PutHeader{Path: req.Path, MediaType: req.MediaType, Size: req.Size}}}); err != nil {
 		return sdk.PutResponse{}, serverErr()
 	}
-	n, sum, err := sendChunks(req.Body, func(b []byte) error {
+	n, sum, err := sendChunks(req.Body, sha256.New(), func(b []byte) error {
 		return stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Chunk{Chunk: b}})
 	})
 	if errors.Is(err, errSend) {
@@ -118,14 +118,23 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 // stream.
 var errSend = errors.New("send failed")
 
-// sendChunks reads r to EOF in ChunkSize pieces, hashing on the way, and
+// nopHash is for streams that need no trailer (Get: a truncated stream
+// already ends in an error, not EOF).
+type nopHash struct{}
+
+func (nopHash) Write(p []byte) (int, error) { return len(p), nil }
+func (nopHash) Sum(b []byte) []byte         { return b }
+func (nopHash) Reset()                      {}
+func (nopHash) Size() int                   { return 0 }
+func (nopHash) BlockSize() int              { return 1 }
+
+// sendChunks reads r to EOF in ChunkSize pieces, hashing with h, and
 // hands each piece to send. The buffer is reused: gRPC serializes a message
 // before Send returns. A read error is returned as is; a send error as
 // errSend.
-func sendChunks(r io.Reader, send func([]byte) error) (int64, []byte, error) {
+func sendChunks(r io.Reader, h hash.Hash, send func([]byte) error) (int64, []byte, error) {
 	buf := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(buf)
-	h := sha256.New()
 	var n int64
 	for {
 		k, err := io.ReadFull(r, *buf)
@@ -384,7 +393,7 @@ func (s *SinkServer) Get(req *pluginv1.GetRequest, stream pluginv1.SinkService_G
 	if err := stream.Send(&pluginv1.GetResponse{Msg: &pluginv1.GetResponse_Opened{Opened: &pluginv1.GetOpened{}}}); err != nil {
 		return err
 	}
-	_, _, err = sendChunks(rc, func(b []byte) error {
+	_, _, err = sendChunks(rc, nopHash{}, func(b []byte) error {
 		return stream.Send(&pluginv1.GetResponse{Msg: &pluginv1.GetResponse_Chunk{Chunk: b}})
 	})
 	if errors.Is(err, errSend) {

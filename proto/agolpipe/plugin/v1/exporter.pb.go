@@ -559,12 +559,16 @@ func (*ExportResponse_ArtifactEnd) isExportResponse_Msg() {}
 
 func (*ExportResponse_Result) isExportResponse_Msg() {}
 
-// ArtifactEnd closes an artifact; the host checks size and sha256 against
-// what arrived before the sinks see end of body.
+// ArtifactEnd closes an artifact; the host checks size and CRC-32C against
+// what arrived before the sinks see end of body. The checksum guards the
+// chunking against truncation and reordering (TLS already guards the
+// bytes); CRC-32C is hardware-accelerated, so the hop adds no SHA-256 pass
+// to the one core computes for the manifest.
 type ArtifactEnd struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Size   int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
-	Sha256 []byte                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Size  int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// crc32c is the Castagnoli CRC-32 of the artifact, 4 bytes big-endian.
+	Crc32C []byte `protobuf:"bytes,2,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
 	// error is set when the plugin's body failed mid-way; the host then
 	// aborts the artifact in every sink.
 	Error         string       `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
@@ -610,9 +614,9 @@ func (x *ArtifactEnd) GetSize() int64 {
 	return 0
 }
 
-func (x *ArtifactEnd) GetSha256() []byte {
+func (x *ArtifactEnd) GetCrc32C() []byte {
 	if x != nil {
-		return x.Sha256
+		return x.Crc32C
 	}
 	return nil
 }
@@ -802,7 +806,7 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x03msg\"\x93\x01\n" +
 	"\vArtifactEnd\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x14\n" +
+	"\x06crc32c\x18\x02 \x01(\fR\x06crc32c\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12B\n" +
 	"\ferror_detail\x18\x04 \x01(\v2\x1f.agolpipe.plugin.v1.ErrorDetailR\verrorDetail\"Z\n" +
 	"\fExportResult\x12\x16\n" +
