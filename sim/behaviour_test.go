@@ -710,6 +710,24 @@ func TestWriteSide(t *testing.T) {
 		t.Errorf("query of restored layer: %v", q)
 	}
 
+	// A view created through createService + addToDefinition reads its
+	// source's rows and lists it in /sources.
+	vs := pub.post("/sharing/rest/content/users/"+name+"/createService", url.Values{"isView": {"true"}, "createParameters": {`{"name":"Restored_View","isView":true,"capabilities":"Query"}`}})
+	viewURL := strings.TrimPrefix(vs["serviceurl"].(string), s.Origin())
+	srcSvc := firstItem(t, s, func(it *org.Item) bool {
+		return it.Service != nil && it.Service.Kind == org.FeatureServer && !it.Service.IsView && it.Service.Layers[0].Rows > 0
+	})
+	def := fmt.Sprintf(`{"layers":[{"id":0,"name":"V0","adminLayerInfo":{"viewLayerDefinition":{"sourceServiceName":%q,"sourceLayerId":0,"sourceLayerFields":"*"}}}]}`, srcSvc.Service.Name)
+	if r := pub.post(strings.Replace(viewURL, "/rest/services/", "/rest/admin/services/", 1)+"/addToDefinition", url.Values{"addToDefinition": {def}}); r["success"] != true {
+		t.Fatalf("view addToDefinition: %v", r)
+	}
+	if c := num(pub.get(viewURL+"/0/query", "where", "1=1", "returnCountOnly", "true")["count"]); c != srcSvc.Service.Layers[0].Rows {
+		t.Errorf("view rows %d, want the source's %d", c, srcSvc.Service.Layers[0].Rows)
+	}
+	if src := pub.get(viewURL + "/sources")["services"].([]any); len(src) != 1 || src[0].(map[string]any)["serviceItemId"] != srcSvc.ID {
+		t.Errorf("view sources: %v", src)
+	}
+
 	// Publish from an export stand-in: same layers and rows.
 	src := firstItem(t, s, func(it *org.Item) bool {
 		return it.Owner == name && it.Service != nil && it.Service.Kind == org.FeatureServer && !it.Service.IsView

@@ -401,6 +401,7 @@ func (w *recorder) Write(p []byte) (int, error) {
 			f.Flush()
 		}
 		w.n += keep
+		w.fault = "reset"
 		// net/http closes the connection without finishing the body.
 		panic(http.ErrAbortHandler)
 	}

@@ -334,8 +334,8 @@ func (s *Server) inject(c *call) bool {
 		c.w.Write([]byte("<html><body><h1>503 Service Unavailable</h1></body></html>")) //nolint:errcheck
 		return true
 	case 2:
-		c.rw.fault = "reset"
-		c.rw.resetAfter = 1 + int64(org.Mix(h^1)%512)
+		// The fault is logged only if the body is long enough to cut.
+		c.rw.resetAfter = 1 + int64(org.Mix(h^1)%32)
 		return false
 	default:
 		c.rw.fault = "slow"

@@ -703,8 +703,23 @@ func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 				if head.Name == "" {
 					head.Name = fmt.Sprintf("Layer_%d", id)
 				}
-				svc.Layers = append(svc.Layers, &org.Layer{ID: id, Name: head.Name, IsTable: table, Geometry: head.GeometryType, Parent: -1,
-					Definition: append(json.RawMessage(nil), raw...), Stored: []json.RawMessage{}, LastEdit: now, SchemaEdit: now})
+				if svc.IsView {
+					// A view layer reads its source layer's rows.
+					srcItem, srcLayer := s.viewSource(raw)
+					if srcLayer == nil {
+						return false
+					}
+					cp := *srcLayer
+					cp.ID, cp.Name = id, head.Name
+					svc.Layers = append(svc.Layers, &cp)
+					if svc.SourceItemID == "" {
+						svc.SourceItemID = srcItem.ID
+						srcItem.Related = append(srcItem.Related, org.Relationship{Type: "Service2Service", To: it.ID})
+					}
+				} else {
+					svc.Layers = append(svc.Layers, &org.Layer{ID: id, Name: head.Name, IsTable: table, Geometry: head.GeometryType, Parent: -1,
+						Definition: append(json.RawMessage(nil), raw...), Stored: []json.RawMessage{}, LastEdit: now, SchemaEdit: now})
+				}
 				out[key] = append(out[key], map[string]any{"name": head.Name, "id": strconv.Itoa(id)})
 			case "updateDefinition":
 				if head.ID == nil || svc.FindLayer(*head.ID) == nil {
@@ -741,6 +756,37 @@ func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 		return
 	}
 	c.value(map[string]any{"success": true})
+}
+
+// viewSource finds the source of a view layer definition through
+// adminLayerInfo.viewLayerDefinition (sourceServiceName + sourceLayerId),
+// as ArcGIS clients send it. The caller holds the org lock.
+func (s *Server) viewSource(raw json.RawMessage) (*org.Item, *org.Layer) {
+	var v struct {
+		AdminLayerInfo struct {
+			ViewLayerDefinition struct {
+				SourceServiceName string `json:"sourceServiceName"`
+				SourceLayerID     int    `json:"sourceLayerId"`
+				Table             *struct {
+					SourceServiceName string `json:"sourceServiceName"`
+					SourceLayerID     int    `json:"sourceLayerId"`
+				} `json:"table"`
+			} `json:"viewLayerDefinition"`
+		} `json:"adminLayerInfo"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return nil, nil
+	}
+	d := v.AdminLayerInfo.ViewLayerDefinition
+	name, id := d.SourceServiceName, d.SourceLayerID
+	if d.Table != nil {
+		name, id = d.Table.SourceServiceName, d.Table.SourceLayerID
+	}
+	src := s.serviceItem(name, org.FeatureServer)
+	if src == nil {
+		return nil, nil
+	}
+	return src, src.Service.FindLayer(id)
 }
 
 func mergeJSON(a, b json.RawMessage) json.RawMessage {
