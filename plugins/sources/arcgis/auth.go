@@ -15,11 +15,12 @@ import (
 )
 
 // authenticator hands out the token for requests. token renews it when it
-// nears expiry, or at once when force is set (the portal answered 498/499).
-// Safe for concurrent use.
+// nears expiry, or when stale is the current token (the portal answered
+// 498/499 to it): many requests failing with the same expired token renew
+// it once, not once each. Safe for concurrent use.
 type authenticator interface {
-	token(ctx context.Context, c *client, force bool) (string, error)
-	// renewable reports whether force can produce a different token.
+	token(ctx context.Context, c *client, stale string) (string, error)
+	// renewable reports whether renewing can produce a different token.
 	renewable() bool
 	// user is the signed-in username when the sign-in tells it.
 	user() string
@@ -74,11 +75,11 @@ type passwordAuth struct {
 func (a *passwordAuth) renewable() bool { return true }
 func (a *passwordAuth) user() string    { return a.username }
 
-func (a *passwordAuth) token(ctx context.Context, c *client, force bool) (string, error) {
+func (a *passwordAuth) token(ctx context.Context, c *client, stale string) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
-	if !force && a.tok != "" && now.Before(a.renewBy) {
+	if a.tok != "" && a.tok != stale && now.Before(a.renewBy) {
 		return a.tok, nil
 	}
 	var r struct {
@@ -114,7 +115,7 @@ type apiKeyAuth struct{ key string }
 
 func (a apiKeyAuth) renewable() bool { return false }
 func (a apiKeyAuth) user() string    { return "" }
-func (a apiKeyAuth) token(context.Context, *client, bool) (string, error) {
+func (a apiKeyAuth) token(context.Context, *client, string) (string, error) {
 	return a.key, nil
 }
 
@@ -151,11 +152,11 @@ type oauthToken struct {
 	Username              string `json:"username"`
 }
 
-func (a *oauthAuth) token(ctx context.Context, c *client, force bool) (string, error) {
+func (a *oauthAuth) token(ctx context.Context, c *client, stale string) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
-	if !force && a.tok != "" && now.Before(a.renewBy) {
+	if a.tok != "" && a.tok != stale && now.Before(a.renewBy) {
 		return a.tok, nil
 	}
 	if a.file == nil {

@@ -132,14 +132,21 @@ func wantsJSON(req sdk.PortalRequest) bool {
 // do performs one request with the token, renewing it and retrying once on
 // 498/499 (and on 401). It never retries anything else.
 func (c *client) do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
-	resp, err := c.doOnce(ctx, req, false)
-	if err != nil && sdk.KindOf(err) == sdk.KindAuth && c.auth != nil && c.auth.renewable() {
-		resp, err = c.doOnce(ctx, req, true)
+	resp, used, err := c.doOnce(ctx, req, "")
+	if err != nil && used != "" && sdk.KindOf(err) == sdk.KindAuth && c.auth.renewable() {
+		resp, _, err = c.doOnce(ctx, req, used)
 	}
 	return resp, err
 }
 
-func (c *client) doOnce(ctx context.Context, req sdk.PortalRequest, renew bool) (*sdk.PortalResponse, error) {
+// doOnce sends the request once. used is the token it carried ("" when
+// none: no token was added, or getting one failed, which is not retried).
+func (c *client) doOnce(ctx context.Context, req sdk.PortalRequest, stale string) (resp *sdk.PortalResponse, used string, err error) {
+	resp, err = c.send(ctx, req, stale, &used)
+	return resp, used, err
+}
+
+func (c *client) send(ctx context.Context, req sdk.PortalRequest, stale string, used *string) (*sdk.PortalResponse, error) {
 	u, err := c.resolve(req.URL)
 	if err != nil {
 		return nil, sdk.Permanent("portal request URL %q: %v", arcgisrest.RedactURL(req.URL), err)
@@ -170,10 +177,11 @@ func (c *client) doOnce(ctx context.Context, req sdk.PortalRequest, renew bool) 
 		}
 	}
 	if c.auth != nil && c.mayGetToken(u) && !q.Has("token") && !form.Has("token") {
-		tok, err := c.auth.token(ctx, c, renew)
+		tok, err := c.auth.token(ctx, c, stale)
 		if err != nil {
 			return nil, err
 		}
+		*used = tok
 		if tok != "" {
 			if form != nil {
 				form.Set("token", tok)

@@ -227,3 +227,52 @@ func TestWrongPasswordIsAuth(t *testing.T) {
 }
 
 var fakeTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestManyRequestsWithAnExpiredTokenRenewItOnce(t *testing.T) {
+	f := newFakePortal(t)
+	s := configured(t, f.srv.URL+"/portal", nil)
+	ctx := context.Background()
+	resp, err := s.Do(ctx, arcgisrest.JSON("echo", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	f.revoke("tok1")
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := s.Do(ctx, arcgisrest.JSON("echo", nil))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	if n := f.issued.Load(); n != 2 {
+		t.Fatalf("16 requests with one expired token signed in %d times, want 2 in all", n)
+	}
+}
+
+func TestWrongPasswordSignsInOnce(t *testing.T) {
+	var attempts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/generateToken") {
+			attempts.Add(1)
+			fmt.Fprint(w, `{"error":{"code":400,"message":"Unable to generate token.","details":["Invalid username or password."]}}`)
+			return
+		}
+		fmt.Fprint(w, `{"error":{"code":499,"message":"Token Required"}}`)
+	}))
+	defer srv.Close()
+	s := configured(t, srv.URL+"/portal", nil)
+	if _, err := s.Do(context.Background(), arcgisrest.JSON("echo", nil)); sdk.KindOf(err) != sdk.KindAuth {
+		t.Fatalf("err %v", err)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Fatalf("wrong password tried %d times; locked-out accounts come from retries like these", n)
+	}
+}
