@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,6 +206,13 @@ func (l *lister) send(ctx context.Context, out chan<- listed, raw json.RawMessag
 	}
 	if ri.Size != nil {
 		it.Size = *ri.Size
+	}
+	if ri.URL != "" && slices.Contains(ri.TypeKeywords, "Hosted Service") {
+		// The organization's own hosting server: exporters' requests to it
+		// need the token (a federated server may be on another host).
+		if u, err := url.Parse(ri.URL); err == nil && u.Scheme == "https" || err == nil && u.Scheme == "http" && isLoopback(u.Hostname()) {
+			l.s.c.trust(u.Host)
+		}
 	}
 	if !folderKnown && ri.OwnerFolder != nil {
 		it.FolderID = *ri.OwnerFolder

@@ -192,6 +192,22 @@ func (s *Source) Connect(ctx context.Context) (sdk.OrgInfo, error) {
 	} else {
 		info.Warnings = append(info.Warnings, "could not count the organization's items, so the completeness check is off: "+err.Error())
 	}
+	if info.Mode == "enterprise" {
+		// Federated servers (hosting server included) may live on other
+		// hosts; they accept the portal's token.
+		var sv struct {
+			Servers []struct {
+				URL string `json:"url"`
+			} `json:"servers"`
+		}
+		if err := s.c.getJSON(ctx, arcgisrest.JSON("portals/self/servers", nil), &sv); err == nil {
+			for _, x := range sv.Servers {
+				if u, err := url.Parse(x.URL); err == nil {
+					s.c.trust(u.Host)
+				}
+			}
+		}
+	}
 	if err := s.resolveGroups(ctx); err != nil {
 		return sdk.OrgInfo{}, err
 	}
