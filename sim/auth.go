@@ -82,8 +82,9 @@ func (c *call) authenticate() bool {
 	if sess == nil {
 		sess = s.apiKeys[tok]
 	}
+	expired := sess != nil && !sess.expires.IsZero() && time.Now().After(sess.expires)
 	s.mu.Unlock()
-	if sess == nil || (!sess.expires.IsZero() && time.Now().After(sess.expires)) {
+	if sess == nil || expired {
 		c.invalidToken()
 		return false
 	}
@@ -171,7 +172,10 @@ func (s *Server) generateToken(c *call) {
 			c.invalidToken()
 			return
 		}
-		t, e := s.newSession(c.user, time.Until(c.sess.expires), "")
+		s.mu.Lock()
+		left := time.Until(c.sess.expires)
+		s.mu.Unlock()
+		t, e := s.newSession(c.user, left, "")
 		c.value(map[string]any{"token": t, "expires": e.UnixMilli(), "ssl": s.opt.TLS})
 		return
 	}

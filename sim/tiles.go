@@ -138,12 +138,12 @@ func (s *Server) exportTiles(c *call, sc *svcCall, estimate bool) {
 		j.Hang = true
 	}
 	j.Layers = []org.ExportLayer{{ID: 0, Name: sc.name, Rows: int(n)}}
-	s.mu.Lock()
-	s.jobs[j.ID] = j
-	s.mu.Unlock()
 	if estimate {
 		j.Ready = now
 	}
+	s.mu.Lock()
+	s.jobs[j.ID] = j
+	s.mu.Unlock()
 	c.value(map[string]any{"jobId": j.ID, "jobStatus": "esriJobSubmitted"})
 }
 
