@@ -66,11 +66,12 @@ Without a pipeline file, --url, --client-id and --token-file say the same.`,
 			default:
 				return withExit(exitUsage, fmt.Errorf("give both the pipeline file and the source name"))
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
-			defer stop()
-			if ctx == nil {
-				ctx = context.Background()
+			parent := cmd.Context()
+			if parent == nil {
+				parent = context.Background()
 			}
+			ctx, stop := signal.NotifyContext(parent, os.Interrupt)
+			defer stop()
 			res, err := arcgis.Login(ctx, arcgis.LoginOptions{Config: sdk.ConfigureRequest{Config: cfg}, Out: cmd.ErrOrStderr(), In: cmd.InOrStdin()})
 			if err != nil {
 				if ctx.Err() != nil {
