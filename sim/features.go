@@ -390,7 +390,26 @@ func appendGUID(b []byte, h uint64) []byte {
 	return append(b, '}')
 }
 
-// appendCoords appends "[x,y]" pairs rounded to centimetres.
+// kGUID writes key: "<GUID of h>".
+func (e *enc) kGUID(k string, h uint64) {
+	e.k(k)
+	e.b = append(e.b, '"')
+	e.b = appendGUID(e.b, h)
+	e.b = append(e.b, '"')
+	e.comma = true
+}
+
+// kNumbered writes key: "<prefix><v in base>" without allocating.
+func (e *enc) kNumbered(k, prefix string, v uint64, base int) {
+	e.k(k)
+	e.b = append(e.b, '"')
+	e.b = append(e.b, prefix...)
+	e.b = strconv.AppendUint(e.b, v, base)
+	e.b = append(e.b, '"')
+	e.comma = true
+}
+
+// appendCoord appends "[x,y]" pairs rounded to centimetres.
 func appendCoord(b []byte, x, y float64) []byte {
 	b = append(b, '[')
 	b = strconv.AppendFloat(b, math.Round(x*100)/100, 'f', -1, 64)
@@ -417,27 +436,15 @@ func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string
 		e.ki("OBJECTID", int64(i+1))
 	}
 	if want("GlobalID") {
-		e.k("GlobalID")
-		e.b = append(e.b, '"')
-		e.b = appendGUID(e.b, h)
-		e.b = append(e.b, '"')
-		e.comma = true
+		e.kGUID("GlobalID", h)
 	}
 	edit := l.LastEdit - int64(h%uint64(200*24*3600*1000))
 	if l.IsTable {
 		if want("PARENTGUID") {
-			e.k("PARENTGUID")
-			e.b = append(e.b, '"')
-			e.b = appendGUID(e.b, org.Mix(uint64(i)))
-			e.b = append(e.b, '"')
-			e.comma = true
+			e.kGUID("PARENTGUID", org.Mix(uint64(i)))
 		}
 		if want("NOTE") {
-			e.k("NOTE")
-			e.b = append(e.b, `"Reading `...)
-			e.b = strconv.AppendUint(e.b, h&0xffff, 10)
-			e.b = append(e.b, '"')
-			e.comma = true
+			e.kNumbered("NOTE", "Reading ", h&0xffff, 10)
 		}
 		if want("READING") {
 			e.ki("READING", int64(h>>20&0x3ff))
@@ -447,11 +454,7 @@ func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string
 		}
 	} else {
 		if want("NAME") {
-			e.k("NAME")
-			e.b = append(e.b, `"Site `...)
-			e.b = strconv.AppendUint(e.b, h&0xffffff, 16)
-			e.b = append(e.b, '"')
-			e.comma = true
+			e.kNumbered("NAME", "Site ", h&0xffffff, 16)
 		}
 		if want("STATUS") {
 			e.ks("STATUS", org.StatusDomain[h>>60&3].Code)

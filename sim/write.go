@@ -657,6 +657,21 @@ func (s *Server) adminService(c *call, sc *svcCall) {
 	}
 }
 
+// editableService finds the service item the caller may change, or
+// answers the error. The caller holds the org lock for writing.
+func (s *Server) editableService(c *call, sc *svcCall) *org.Item {
+	it := s.serviceItem(sc.name, sc.kind)
+	if it == nil {
+		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
+		return nil
+	}
+	if !c.canEdit(it) {
+		c.forbidden()
+		return nil
+	}
+	return it
+}
+
 // changeDefinition: addToDefinition / updateDefinition / deleteFromDefinition.
 func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 	var def struct {
@@ -669,13 +684,8 @@ func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 	}
 	s.org.Mu.Lock()
 	defer s.org.Mu.Unlock()
-	it := s.serviceItem(sc.name, sc.kind)
+	it := s.editableService(c, sc)
 	if it == nil {
-		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
-		return
-	}
-	if !c.canEdit(it) {
-		c.forbidden()
 		return
 	}
 	svc := it.Service
@@ -824,13 +834,8 @@ func (s *Server) addFeatures(c *call, sc *svcCall, lid int, op string) {
 	}
 	s.org.Mu.Lock()
 	defer s.org.Mu.Unlock()
-	it := s.serviceItem(sc.name, sc.kind)
+	it := s.editableService(c, sc)
 	if it == nil {
-		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
-		return
-	}
-	if !c.canEdit(it) {
-		c.forbidden()
 		return
 	}
 	l := it.Service.FindLayer(lid)
