@@ -33,6 +33,7 @@ import (
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -282,3 +283,8 @@ var (
 	_ pipeline.SchemaSource      = (*Host)(nil)
 	_ pipeline.ExporterItemTypes = (*Host)(nil)
 )
+
+// CleanupClients kills every plugin process started by any host in this
+// process (go-plugin's managed clients). The CLI defers it next to
+// Host.Close as a last line of defence, e.g. on a panic in main.
+func CleanupClients() { plugin.CleanupClients() }
