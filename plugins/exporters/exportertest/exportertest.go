@@ -180,7 +180,7 @@ type Artifact struct {
 }
 
 // KeepBytes bounds the bodies a Recorder keeps for content assertions.
-const KeepBytes = 8 << 20
+const KeepBytes = 64 << 20
 
 // Recorder is an sdk.ArtifactWriter that reads every artifact to the end,
 // like a sink, and records it. A body that fails to read records nothing,
