@@ -42,7 +42,11 @@ Without a pipeline file, --url, --client-id and --token-file say the same.`,
 				if err != nil {
 					return withExit(exitUsage, err)
 				}
-				p, diags := pipeline.Load(args[0], pipeline.LoadOptions{Vars: vals, VarFiles: varFiles, Schemas: builtinSchemas{}})
+				p, host, diags, err := loadWithHost(cmd.Context(), args[0], vals, varFiles)
+				if err != nil {
+					return withExit(exitUsage, err)
+				}
+				defer host.Close()
 				if diags.HasErrors() {
 					pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, isatty.IsTerminal(os.Stderr.Fd()))
 					return withExit(exitUsage, fmt.Errorf("%s has errors; fix them first (agolpipe validate %s)", args[0], args[0]))

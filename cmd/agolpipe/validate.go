@@ -3,13 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/agolpipe/agolpipe/core/pipeline"
-	"github.com/agolpipe/agolpipe/plugins"
-	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -36,11 +32,11 @@ Exit status: 0 when the pipeline is valid (warnings may be shown),
 				return withExit(exitUsage, err)
 			}
 			file := args[0]
-			p, diags := pipeline.Load(file, pipeline.LoadOptions{
-				Vars:     vals,
-				VarFiles: varFiles,
-				Schemas:  builtinSchemas{},
-			})
+			p, host, diags, err := loadWithHost(cmd.Context(), file, vals, varFiles)
+			if err != nil {
+				return withExit(exitUsage, err)
+			}
+			defer host.Close()
 			if len(diags) > 0 {
 				color := isatty.IsTerminal(os.Stderr.Fd())
 				if err := pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, color); err != nil {
@@ -89,65 +85,4 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// builtinSchemas answers schema questions from the built-in registry
-// in-process: a schema is static data, so validate needs no plugin process.
-// Third-party plugins declared in the file are not known here yet (see the
-// pipeline.LoadOptions.Plugins hook, for core/pluginhost).
-type builtinSchemas struct{}
-
-func (builtinSchemas) Schema(kind sdk.Kind, name string) (sdk.Schema, error) {
-	switch kind {
-	case sdk.KindSource:
-		if f, ok := plugins.Sources[name]; ok {
-			return f().Schema(), nil
-		}
-	case sdk.KindExporter:
-		if f, ok := plugins.Exporters[name]; ok {
-			return f().Schema(), nil
-		}
-	case sdk.KindSink:
-		if f, ok := plugins.Sinks[name]; ok {
-			return f().Schema(), nil
-		}
-	case sdk.KindNotifier:
-		if f, ok := plugins.Notifiers[name]; ok {
-			return f().Schema(), nil
-		}
-	}
-	return sdk.Schema{}, fmt.Errorf("no built-in %s %q", kind, name)
-}
-
-func (builtinSchemas) Names(kind sdk.Kind) []string {
-	var names []string
-	switch kind {
-	case sdk.KindSource:
-		names = keys(plugins.Sources)
-	case sdk.KindExporter:
-		names = keys(plugins.Exporters)
-	case sdk.KindSink:
-		names = keys(plugins.Sinks)
-	case sdk.KindNotifier:
-		names = keys(plugins.Notifiers)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// ItemTypes lets the loader pick the exporter of an export block that names
-// none (pipeline.ExporterItemTypes).
-func (builtinSchemas) ItemTypes(exporter string) []string {
-	if f, ok := plugins.Exporters[exporter]; ok {
-		return slices.Clone(f().ItemTypes())
-	}
-	return nil
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
