@@ -463,7 +463,7 @@ func (e *engine) count() {
 			c.Skipped++
 		case sdk.StatusExcluded:
 			c.Excluded++
-		default:
+		case report.ItemCanceled:
 			c.Canceled++
 		}
 	}
