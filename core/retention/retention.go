@@ -1,0 +1,367 @@
+// Package retention keeps a sink tidy: it deletes old runs that agolpipe
+// wrote, by one policy per sink (`retention { ... }` in the pipeline):
+// delete_after, plus grandfather-father-son keeps (keep_daily, keep_weekly,
+// keep_monthly), with a dry_run that only says what would go.
+//
+// Safety rules, in order of importance:
+//   - Only runs are ever deleted. A run is a folder holding a manifest.json
+//     that agolpipe wrote (schema_version, run_id, start time, and a
+//     run_folder equal to the folder's own name). Objects outside such a
+//     folder are never touched, whatever their age or name.
+//   - The sink's root is never a run, so it is never deleted.
+//   - The newest complete run (success or partial) is always kept, so a
+//     policy can never leave a sink without a usable backup.
+//   - Within a run, manifest.json is deleted last: an interrupted prune
+//     leaves a run that is still recognised and pruned next time.
+package retention
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// ManifestName is the file that marks a run folder.
+const ManifestName = "manifest.json"
+
+// maxManifestSize bounds how much of a manifest is read to recognise a run;
+// the fields needed come first, and a huge file named manifest.json that is
+// not ours must not exhaust memory.
+const maxManifestSize = 64 << 20
+
+// Policy says which runs to keep. A run is deleted when it is older than
+// DeleteAfter and no Keep rule keeps it.
+type Policy struct {
+	// DeleteAfter is the age beyond which a run may be deleted. Zero means
+	// age alone never deletes: only runs outside every Keep rule go (and
+	// with no Keep rule either, nothing is deleted).
+	DeleteAfter time.Duration
+	// KeepDaily, KeepWeekly and KeepMonthly keep the newest complete run of
+	// each of the last N days, ISO weeks and months that have one.
+	KeepDaily   int
+	KeepWeekly  int
+	KeepMonthly int
+	// DryRun reports what would be deleted and deletes nothing.
+	DryRun bool
+}
+
+// FromPipeline converts a sink's retention block; nil gives the zero Policy.
+func FromPipeline(r *pipeline.Retention) Policy {
+	if r == nil {
+		return Policy{}
+	}
+	return Policy{DeleteAfter: r.DeleteAfter, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly, DryRun: r.DryRun}
+}
+
+// Empty reports whether the policy can delete nothing.
+func (p Policy) Empty() bool {
+	return p.DeleteAfter <= 0 && p.KeepDaily <= 0 && p.KeepWeekly <= 0 && p.KeepMonthly <= 0
+}
+
+// Manifest is the part of manifest.json retention reads. The full format
+// is core/report.Run; only these fields are relied on.
+type Manifest struct {
+	SchemaVersion   int       `json:"schema_version"`
+	AgolpipeVersion string    `json:"agolpipe_version"`
+	RunID           string    `json:"run_id"`
+	RunFolder       string    `json:"run_folder"`
+	Started         time.Time `json:"started"`
+	Status          string    `json:"status"`
+}
+
+// Run is one run found in a sink.
+type Run struct {
+	// Folder is the run's folder path in the sink (no trailing slash).
+	Folder   string
+	Manifest Manifest
+	// Objects and Bytes count what the folder holds.
+	Objects int
+	Bytes   int64
+	// Reason says why the run is kept or deleted.
+	Reason string
+}
+
+// Complete reports whether the run produced a usable backup.
+func (r Run) Complete() bool {
+	return r.Manifest.Status == "success" || r.Manifest.Status == "partial"
+}
+
+// Result is what Apply did (or, with DryRun, would do).
+type Result struct {
+	DryRun  bool
+	Kept    []Run
+	Deleted []Run
+	// Ignored lists manifest.json files that are not agolpipe's, with why;
+	// their folders are left alone.
+	Ignored []string
+	// DeletedObjects and DeletedBytes total the deletions.
+	DeletedObjects int
+	DeletedBytes   int64
+}
+
+// Options for Apply.
+type Options struct {
+	// Now is the reference time (a fixed clock in tests); zero means now.
+	Now time.Time
+	// Location decides where days, weeks and months begin for the keep
+	// rules; nil means the local time zone.
+	Location *time.Location
+	// Prefix limits the search to runs under it (a path prefix in the sink).
+	Prefix string
+}
+
+// Find lists the agolpipe runs in a sink, newest first, with their objects.
+func Find(ctx context.Context, sink sdk.Sink, opts Options) ([]Run, map[string][]sdk.ObjectInfo, []string, error) {
+	var all []sdk.ObjectInfo
+	if err := sink.List(ctx, sdk.ListRequest{Prefix: opts.Prefix}, func(o sdk.ObjectInfo) error {
+		all = append(all, o)
+		return nil
+	}); err != nil {
+		return nil, nil, nil, fmt.Errorf("listing the sink: %w", err)
+	}
+	// Candidate folders: those holding a manifest.json directly. The
+	// shallowest wins, so a run that happens to contain a file named
+	// manifest.json deeper down is one run, not two.
+	var candidates []string
+	for _, o := range all {
+		if path.Base(o.Path) != ManifestName {
+			continue
+		}
+		dir := path.Dir(o.Path)
+		if dir == "." || dir == "/" || dir == "" {
+			continue // a manifest at the sink root: the root is never a run
+		}
+		candidates = append(candidates, dir)
+	}
+	sort.Slice(candidates, func(i, j int) bool { return len(candidates[i]) < len(candidates[j]) })
+	var folders []string
+	for _, c := range candidates {
+		nested := false
+		for _, f := range folders {
+			if strings.HasPrefix(c, f+"/") {
+				nested = true
+			}
+		}
+		if !nested {
+			folders = append(folders, c)
+		}
+	}
+	objects := map[string][]sdk.ObjectInfo{}
+	for _, o := range all {
+		for _, f := range folders {
+			if strings.HasPrefix(o.Path, f+"/") {
+				objects[f] = append(objects[f], o)
+				break
+			}
+		}
+	}
+	var runs []Run
+	var ignored []string
+	for _, f := range folders {
+		m, err := readManifest(ctx, sink, f+"/"+ManifestName)
+		if err == nil {
+			err = m.check(f)
+		}
+		if err != nil {
+			if sdk.KindOf(err) == sdk.KindCanceled || sdk.KindOf(err) == sdk.KindAuth {
+				return nil, nil, nil, err
+			}
+			ignored = append(ignored, fmt.Sprintf("%s/%s: %v", f, ManifestName, err))
+			delete(objects, f)
+			continue
+		}
+		r := Run{Folder: f, Manifest: m}
+		for _, o := range objects[f] {
+			r.Objects++
+			r.Bytes += o.Size
+		}
+		runs = append(runs, r)
+	}
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Manifest.Started.After(runs[j].Manifest.Started) })
+	return runs, objects, ignored, nil
+}
+
+func readManifest(ctx context.Context, sink sdk.Sink, p string) (Manifest, error) {
+	var m Manifest
+	rc, err := sink.Get(ctx, sdk.GetRequest{Path: p})
+	if err != nil {
+		return m, err
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(io.LimitReader(rc, maxManifestSize)).Decode(&m); err != nil {
+		return m, fmt.Errorf("not an agolpipe manifest (%v)", err)
+	}
+	return m, nil
+}
+
+// check tells whether m describes the run in folder.
+func (m Manifest) check(folder string) error {
+	switch {
+	case m.SchemaVersion < 1:
+		return errors.New("not an agolpipe manifest (no schema_version)")
+	case m.RunID == "":
+		return errors.New("not an agolpipe manifest (no run_id)")
+	case m.Started.IsZero():
+		return errors.New("not an agolpipe manifest (no start time)")
+	case m.RunFolder != path.Base(folder):
+		return fmt.Errorf("manifest is for run folder %q, not %q (copied or moved?)", m.RunFolder, path.Base(folder))
+	}
+	return nil
+}
+
+// Select splits runs (newest first) into those to keep and those to delete.
+// It is pure, so the rules are tested with a fixed clock.
+func Select(runs []Run, p Policy, now time.Time, loc *time.Location) (keep, del []Run) {
+	if loc == nil {
+		loc = time.Local
+	}
+	if p.Empty() {
+		for _, r := range runs {
+			r.Reason = "kept: the policy deletes nothing"
+			keep = append(keep, r)
+		}
+		return keep, nil
+	}
+	reasons := make([]string, len(runs))
+	add := func(i int, why string) {
+		if reasons[i] == "" {
+			reasons[i] = why
+		} else {
+			reasons[i] += ", " + why
+		}
+	}
+	newestComplete := -1
+	for i, r := range runs {
+		if r.Complete() {
+			newestComplete = i
+			break
+		}
+	}
+	if newestComplete >= 0 {
+		add(newestComplete, "newest complete run")
+	}
+	if p.DeleteAfter > 0 {
+		for i, r := range runs {
+			if now.Sub(r.Manifest.Started) <= p.DeleteAfter {
+				add(i, "younger than delete_after")
+			}
+		}
+	}
+	bucket := func(name string, n int, key func(time.Time) string) {
+		if n <= 0 {
+			return
+		}
+		last, count := "", 0
+		for i, r := range runs {
+			if !r.Complete() {
+				continue // a failed run never takes a keep slot
+			}
+			k := key(r.Manifest.Started.In(loc))
+			if k == last {
+				continue
+			}
+			last = k
+			if count < n {
+				add(i, name+" "+k)
+				count++
+			}
+		}
+	}
+	bucket("daily", p.KeepDaily, func(t time.Time) string { return t.Format("2006-01-02") })
+	bucket("weekly", p.KeepWeekly, func(t time.Time) string {
+		y, w := t.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w)
+	})
+	bucket("monthly", p.KeepMonthly, func(t time.Time) string { return t.Format("2006-01") })
+	for i, r := range runs {
+		if reasons[i] != "" {
+			r.Reason = "kept: " + reasons[i]
+			keep = append(keep, r)
+			continue
+		}
+		switch {
+		case p.DeleteAfter > 0:
+			r.Reason = fmt.Sprintf("deleted: older than delete_after (%s) and kept by no keep rule", formatAge(now.Sub(r.Manifest.Started)))
+		default:
+			r.Reason = "deleted: kept by no keep rule"
+		}
+		del = append(del, r)
+	}
+	return keep, del
+}
+
+func formatAge(d time.Duration) string {
+	days := int(d.Hours() / 24)
+	if days >= 1 {
+		return fmt.Sprintf("%d days old", days)
+	}
+	return d.Round(time.Minute).String() + " old"
+}
+
+// Apply finds the runs in sink and deletes those the policy does not keep
+// (none with DryRun). It stops at the first failed deletion and returns
+// what it did so far together with the error.
+func Apply(ctx context.Context, sink sdk.Sink, p Policy, opts Options) (Result, error) {
+	res := Result{DryRun: p.DryRun}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	runs, objects, ignored, err := Find(ctx, sink, opts)
+	if err != nil {
+		return res, err
+	}
+	res.Ignored = ignored
+	keep, del := Select(runs, p, now, opts.Location)
+	res.Kept = keep
+	if p.DryRun {
+		res.Deleted = del
+		for _, r := range del {
+			res.DeletedObjects += r.Objects
+			res.DeletedBytes += r.Bytes
+		}
+		return res, nil
+	}
+	for _, r := range del {
+		if err := deleteRun(ctx, sink, r, objects[r.Folder]); err != nil {
+			return res, fmt.Errorf("deleting run %s: %w", r.Folder, err)
+		}
+		res.Deleted = append(res.Deleted, r)
+		res.DeletedObjects += r.Objects
+		res.DeletedBytes += r.Bytes
+	}
+	return res, nil
+}
+
+// deleteRun deletes a run's objects, manifest.json last. An object already
+// gone (a concurrent prune) is not an error.
+func deleteRun(ctx context.Context, sink sdk.Sink, r Run, objs []sdk.ObjectInfo) error {
+	if r.Folder == "" || r.Folder == "." || r.Folder == "/" {
+		return sdk.Permanent("retention: refusing to delete the sink root")
+	}
+	manifest := r.Folder + "/" + ManifestName
+	for _, o := range objs {
+		if o.Path == manifest {
+			continue
+		}
+		if !strings.HasPrefix(o.Path, r.Folder+"/") {
+			return sdk.Permanent("retention: %q is outside run %q; not deleting", o.Path, r.Folder)
+		}
+		if err := sink.Delete(ctx, o.Path); err != nil && !sdk.IsNotFound(err) {
+			return err
+		}
+	}
+	if err := sink.Delete(ctx, manifest); err != nil && !sdk.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
