@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// TestDemo runs `agolpipe demo` in-process on a small simulated org and
+// checks that what it tells the user is true: the reports exist, Results.txt
+// states the status the items earned, and every artifact the manifest lists
+// is on disk, in both sinks, with its recorded size and sha256.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	rootCmd.SetArgs([]string{"demo", "--dir", dir, "--items", "40", "--seed", "3", "--plain", "--pipeline", "../../examples/demo.hcl"})
+	var out bytes.Buffer
+	rootCmd.SetOut(&out)
+	code := execute()
+	rootCmd.SetOut(nil)
+	stdout := out.String()
+	if code != exitOK && code != exitPartial {
+		t.Fatalf("agolpipe demo: exit %d\n%s", code, stdout)
+	}
+	if _, ok := os.LookupEnv(demoPasswordEnv); ok && os.Getenv(demoPasswordEnv) != "" {
+		// The demo must restore the environment it borrowed.
+		t.Errorf("%s left set after the demo", demoPasswordEnv)
+	}
+
+	runs, _ := filepath.Glob(filepath.Join(dir, "DEMO_*"))
+	if len(runs) != 1 {
+		t.Fatalf("run folders in %s: %v", dir, runs)
+	}
+	for _, f := range []string{report.ResultsFile, report.ManifestFile, report.InventoryFile, report.LogFile} {
+		p := filepath.Join(runs[0], f)
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("report missing: %v", err)
+		}
+		if !strings.Contains(stdout, p) {
+			t.Errorf("the demo does not say where %s is:\n%s", f, stdout)
+		}
+	}
+	m := readManifest(t, runs[0])
+	if m.Counts.Discovered != 40 {
+		t.Errorf("discovered %d items, the org has 40", m.Counts.Discovered)
+	}
+	if m.Counts.Exported == 0 {
+		t.Fatalf("nothing exported: %+v", m.Counts)
+	}
+
+	// Results.txt must state what the items earned.
+	want := "SUCCESS"
+	wantCode := exitOK
+	for _, it := range m.Items {
+		if it.Status == sdk.StatusPartial || it.Status == sdk.StatusFailed {
+			want, wantCode = "PARTIAL", exitPartial
+		}
+	}
+	if code != wantCode {
+		t.Errorf("exit %d, the items earn %d", code, wantCode)
+	}
+	results, err := os.ReadFile(filepath.Join(runs[0], report.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^Status:\s+` + want + `\b`).Match(results) {
+		t.Errorf("Results.txt does not say %s:\n%.400s", want, results)
+	}
+
+	stored := verifyArtifacts(t, m)
+	if stored != 2*len(m.Artifacts) {
+		t.Errorf("%d artifacts stored across the two sinks, want %d", stored, 2*len(m.Artifacts))
+	}
+	if b, _ := os.ReadFile(filepath.Join(runs[0], report.LogFile)); strings.Contains(string(b), "sim-sim_admin") {
+		t.Error("run.log holds the simulator password")
+	}
+	if strings.Contains(stdout, "sim-sim_admin") {
+		t.Error("the demo printed the password")
+	}
+}
