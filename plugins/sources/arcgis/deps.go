@@ -46,14 +46,24 @@ const maxDataScan = 32 << 20
 func (s *Source) dependencies(ctx context.Context, it *sdk.Item) ([]string, error) {
 	found := map[string]bool{}
 	if jsonConfigured[it.Type] {
-		resp, err := s.c.do(ctx, arcgisrest.JSON("content/items/"+url.PathEscape(it.ID)+"/data", nil))
-		if err == nil {
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, maxDataScan))
+		// Retried like every other call, and a body cut short is an error:
+		// ids read from half a web map would be a silently short list.
+		err := s.c.retry(ctx, func() error {
+			resp, err := s.c.do(ctx, arcgisrest.JSON("content/items/"+url.PathEscape(it.ID)+"/data", nil))
+			if err != nil {
+				return err
+			}
+			b, err := io.ReadAll(io.LimitReader(resp.Body, maxDataScan))
 			drain(resp.Body)
+			if err != nil {
+				return arcgisrest.ClassifyTransport(err)
+			}
 			for _, id := range itemIDPattern.FindAllString(strings.ToLower(string(b)), -1) {
 				found[id] = true
 			}
-		} else if sdk.KindOf(err) == sdk.KindCanceled {
+			return nil
+		})
+		if err != nil && sdk.KindOf(err) == sdk.KindCanceled {
 			return nil, err
 		}
 	}
