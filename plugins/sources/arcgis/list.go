@@ -484,10 +484,18 @@ func (l *lister) finish(ctx context.Context, li listed) (sdk.ListedItem, error) 
 	if reason := f.judge(&it); reason != "" {
 		return sdk.ListedItem{Item: it, Excluded: true, Reason: reason}, nil
 	}
+	// When the last data edit cannot be read, an incremental run backs the
+	// service up rather than judge it by its item date, which data edits
+	// do not move.
+	dataUnknown := false
 	if isHostedFeatureService(&it) && (!l.since.IsZero() || l.s.cfg.Deps) {
-		it.DataModified = l.s.dataModified(ctx, it.URL)
+		dm, err := l.s.dataModified(ctx, it.URL)
+		if err != nil && sdk.KindOf(err) == sdk.KindCanceled {
+			return sdk.ListedItem{}, err
+		}
+		it.DataModified, dataUnknown = dm, err != nil
 	}
-	if !l.since.IsZero() {
+	if !l.since.IsZero() && !dataUnknown {
 		changed := it.Modified
 		what := "item modified"
 		if isHostedFeatureService(&it) && !it.DataModified.IsZero() {
@@ -513,7 +521,7 @@ func isHostedFeatureService(it *sdk.Item) bool {
 
 // dataModified is the latest editingInfo.lastEditDate of a feature
 // service's layers and tables, zero when the service does not say.
-func (s *Source) dataModified(ctx context.Context, serviceURL string) time.Time {
+func (s *Source) dataModified(ctx context.Context, serviceURL string) (time.Time, error) {
 	if u, err := url.Parse(serviceURL); err == nil && s.info.Mode == "enterprise" {
 		s.c.trust(u.Host) // the hosting server of this portal
 	}
@@ -522,7 +530,7 @@ func (s *Source) dataModified(ctx context.Context, serviceURL string) time.Time 
 		Tables []layerEdit `json:"tables"`
 	}
 	if err := s.c.getJSON(ctx, arcgisrest.JSON(strings.TrimRight(serviceURL, "/")+"/layers", nil), &r); err != nil {
-		return time.Time{}
+		return time.Time{}, err
 	}
 	var max int64
 	for _, x := range append(r.Layers, r.Tables...) {
@@ -531,9 +539,9 @@ func (s *Source) dataModified(ctx context.Context, serviceURL string) time.Time 
 		}
 	}
 	if max == 0 {
-		return time.Time{}
+		return time.Time{}, nil
 	}
-	return time.UnixMilli(max).UTC()
+	return time.UnixMilli(max).UTC(), nil
 }
 
 type layerEdit struct {
