@@ -237,15 +237,23 @@ func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 	s.org.Mu.RLock()
 	src := s.org.Item(j.Source)
 	var layers []*org.Layer
-	if src != nil && src.Service != nil {
-		for _, el := range j.Layers {
-			if l := src.Service.FindLayer(el.ID); l != nil {
-				layers = append(layers, l)
+	// The zip's entry times are those of the data exported, not of the
+	// export job: exporting unchanged data twice gives the same bytes, as
+	// tests comparing two backups of one org need.
+	stamp := it.Created
+	if src != nil {
+		stamp = src.Modified
+		if src.Service != nil {
+			stamp = max(stamp, src.Service.LastEdit())
+			for _, el := range j.Layers {
+				if l := src.Service.FindLayer(el.ID); l != nil {
+					layers = append(layers, l)
+				}
 			}
 		}
 	}
 	s.org.Mu.RUnlock()
-	mod := time.UnixMilli(it.Created).UTC()
+	mod := time.UnixMilli(stamp).UTC()
 	zw := zip.NewWriter(w)
 	hdr := &zip.FileHeader{Name: "manifest.json", Method: zip.Store, Modified: mod}
 	f, err := zw.CreateHeader(hdr)
