@@ -88,6 +88,7 @@ func dialOptions() []grpc.DialOption {
 		grpc.WithInitialConnWindowSize(streamWindow),
 		grpc.WithReadBufferSize(ioBuffer),
 		grpc.WithWriteBufferSize(ioBuffer),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(codec)),
 	}
 }
 
@@ -98,5 +99,6 @@ func newServer(opts []grpc.ServerOption) *grpc.Server {
 		grpc.InitialConnWindowSize(streamWindow),
 		grpc.ReadBufferSize(ioBuffer),
 		grpc.WriteBufferSize(ioBuffer),
+		grpc.ForceServerCodecV2(codec),
 	)...)
 }

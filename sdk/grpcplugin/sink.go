@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"sync"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
@@ -128,11 +129,21 @@ func (nopHash) Reset()                      {}
 func (nopHash) Size() int                   { return 0 }
 func (nopHash) BlockSize() int              { return 1 }
 
-// sendChunks reads r to EOF in ChunkSize pieces, hashing with h, and
-// hands each piece to send. The buffer is reused: gRPC serializes a message
-// before Send returns. A read error is returned as is; a send error as
-// errSend.
+// sendChunks reads r to EOF in pieces of at most ChunkSize, hashing with
+// h, and hands each piece to send. A reader that writes itself out in large
+// pieces (io.WriterTo, such as the body of an artifact arriving from an
+// exporter plugin, which writes its chunks as they arrived) passes them
+// straight through, saving a copy of every byte. Files are read instead:
+// their WriteTo goes through 32 KiB buffers, and reading into the chunk
+// buffer is the one copy a file needs. send must be done with the slice
+// when it returns: gRPC serializes a message before Send returns. A read
+// error is returned as is; a send error as errSend.
 func sendChunks(r io.Reader, h hash.Hash, send func([]byte) error) (int64, []byte, error) {
+	if wt, ok := r.(io.WriterTo); ok {
+		if _, isFile := r.(*os.File); !isFile {
+			return sendWriterTo(wt, h, send)
+		}
+	}
 	buf := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(buf)
 	var n int64
@@ -151,6 +162,92 @@ func sendChunks(r io.Reader, h hash.Hash, send func([]byte) error) (int64, []byt
 		if err != nil {
 			return n, nil, err
 		}
+	}
+}
+
+func sendWriterTo(wt io.WriterTo, h hash.Hash, send func([]byte) error) (int64, []byte, error) {
+	w := &chunkSender{h: h, send: send}
+	defer w.release()
+	n, err := wt.WriteTo(w)
+	if err == nil {
+		err = w.flush()
+	}
+	switch {
+	case w.failed:
+		return n, nil, errSend
+	case err != nil:
+		return n, nil, err
+	}
+	return n, h.Sum(nil), nil
+}
+
+// directWrite is the smallest Write a chunkSender sends as it is; smaller
+// ones are gathered into a chunk first, so a WriterTo that writes in small
+// pieces does not turn into many small messages.
+const directWrite = ChunkSize / 4
+
+// chunkSender is the io.Writer sendChunks gives a WriterTo: large writes go
+// out as chunks of at most ChunkSize without a copy, small ones are
+// gathered. Every byte is hashed once, when it is sent.
+type chunkSender struct {
+	h      hash.Hash
+	send   func([]byte) error
+	buf    *[]byte
+	n      int
+	failed bool
+}
+
+func (w *chunkSender) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		if w.n == 0 && len(p) >= directWrite {
+			k := min(len(p), ChunkSize)
+			if err := w.emit(p[:k]); err != nil {
+				return written, err
+			}
+			written += k
+			p = p[k:]
+			continue
+		}
+		if w.buf == nil {
+			w.buf = chunkPool.Get().(*[]byte)
+		}
+		k := copy((*w.buf)[w.n:], p)
+		w.n += k
+		written += k
+		p = p[k:]
+		if w.n == len(*w.buf) {
+			if err := w.flush(); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// flush sends the gathered bytes, if any.
+func (w *chunkSender) flush() error {
+	if w.n == 0 {
+		return nil
+	}
+	err := w.emit((*w.buf)[:w.n])
+	w.n = 0
+	return err
+}
+
+func (w *chunkSender) emit(b []byte) error {
+	w.h.Write(b)
+	if err := w.send(b); err != nil {
+		w.failed = true
+		return errSend
+	}
+	return nil
+}
+
+func (w *chunkSender) release() {
+	if w.buf != nil {
+		chunkPool.Put(w.buf)
+		w.buf = nil
 	}
 }
 
@@ -197,10 +294,15 @@ type chunkReader struct {
 	recv   func() ([]byte, error)
 	cancel context.CancelFunc
 	buf    []byte
+	chunk  []byte // the whole chunk buf is the end of; pooled when used up
 	err    error
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 && r.chunk != nil {
+		putChunk(r.chunk)
+		r.chunk = nil
+	}
 	for len(r.buf) == 0 {
 		if r.err != nil {
 			return 0, r.err
@@ -214,7 +316,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			r.err = fromStatus(err)
 			continue
 		}
-		r.buf = b
+		r.buf, r.chunk = b, b
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
@@ -339,16 +441,55 @@ type trailerReader struct {
 	h    hash.Hash
 	n    int64
 	buf  []byte
-	err  error
+	// chunk is the whole chunk buf is the unread end of; it goes back to
+	// the pool when it is used up.
+	chunk []byte
+	err   error
 	// done: the trailer matched; ended: the trailer (matching or not, or
 	// the sender's error) was consumed, so the stream is at a boundary.
 	done, ended bool
 }
 
 func (r *trailerReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 && !r.next() {
+		return 0, r.err
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// WriteTo hands each chunk to w as it arrives, without copying it, and
+// returns nil only when the trailer matched. w must not keep the slices
+// (the io.Writer contract).
+func (r *trailerReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.buf) == 0 && !r.next() {
+			if r.err == io.EOF {
+				return total, nil
+			}
+			return total, r.err
+		}
+		n, err := w.Write(r.buf)
+		total += int64(n)
+		r.buf = r.buf[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// next receives until it has a non-empty chunk in r.buf (true) or the
+// stream ended, well or badly, in r.err (false).
+func (r *trailerReader) next() bool {
+	if r.chunk != nil {
+		putChunk(r.chunk)
+		r.chunk = nil
+	}
 	for len(r.buf) == 0 {
 		if r.err != nil {
-			return 0, r.err
+			return false
 		}
 		b, t, err := r.recv()
 		switch {
@@ -368,12 +509,10 @@ func (r *trailerReader) Read(p []byte) (int, error) {
 		default:
 			r.h.Write(b)
 			r.n += int64(len(b))
-			r.buf = b
+			r.buf, r.chunk = b, b
 		}
 	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
+	return true
 }
 
 func (s *SinkServer) Stat(ctx context.Context, req *pluginv1.StatRequest) (*pluginv1.StatResponse, error) {

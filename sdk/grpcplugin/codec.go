@@ -1,0 +1,184 @@
+package grpcplugin
+
+import (
+	"encoding/binary"
+	"io"
+	"sync"
+
+	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// chunkCodec is the proto codec with a fast road for the messages that
+// carry artifact bytes (a oneof holding only `bytes chunk = 2`): they are
+// read into reused buffers of ChunkSize instead of a fresh allocation per
+// message, and written without zeroing a buffer first. A fresh 256 KiB
+// allocation per chunk cost more than all the copies around it (zeroing,
+// page faults and GC for every byte of an artifact, in every process it
+// crosses). Every other message, and the same messages with any other
+// content, go through the standard proto codec, so the wire format is
+// exactly proto's and peers with the standard codec interoperate.
+//
+// Buffer ownership: a chunk a receiver got from Recv may be handed back with
+// putChunk once nothing refers to it any more; one that is not handed back
+// is simply garbage collected.
+type chunkCodec struct{ std encoding.CodecV2 }
+
+var codec = chunkCodec{std: encoding.GetCodecV2("proto")}
+
+// chunkField is the field number of `bytes chunk` in ExportResponse,
+// PutRequest and GetResponse; tag is its key byte (wire type LEN).
+const (
+	chunkField = 2
+	chunkTag   = chunkField<<3 | byte(protowire.BytesType)
+)
+
+func (chunkCodec) Name() string { return "proto" }
+
+func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	var b []byte
+	switch m := v.(type) {
+	case *pluginv1.ExportResponse:
+		b = m.GetChunk()
+		if _, ok := m.GetMsg().(*pluginv1.ExportResponse_Chunk); !ok {
+			return c.std.Marshal(v)
+		}
+	case *pluginv1.PutRequest:
+		b = m.GetChunk()
+		if _, ok := m.GetMsg().(*pluginv1.PutRequest_Chunk); !ok {
+			return c.std.Marshal(v)
+		}
+	case *pluginv1.GetResponse:
+		b = m.GetChunk()
+		if _, ok := m.GetMsg().(*pluginv1.GetResponse_Chunk); !ok {
+			return c.std.Marshal(v)
+		}
+	default:
+		return c.std.Marshal(v)
+	}
+	if len(v.(proto.Message).ProtoReflect().GetUnknown()) > 0 {
+		return c.std.Marshal(v)
+	}
+	size := 1 + protowire.SizeVarint(uint64(len(b))) + len(b)
+	buf := wirePool.Get(size)
+	out := append((*buf)[:0], chunkTag)
+	out = protowire.AppendVarint(out, uint64(len(b)))
+	out = append(out, b...)
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, wirePool)}, nil
+}
+
+func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	switch m := v.(type) {
+	case *pluginv1.ExportResponse:
+		if b, ok := loneChunk(data); ok {
+			proto.Reset(m)
+			m.Msg = &pluginv1.ExportResponse_Chunk{Chunk: b}
+			return nil
+		}
+	case *pluginv1.PutRequest:
+		if b, ok := loneChunk(data); ok {
+			proto.Reset(m)
+			m.Msg = &pluginv1.PutRequest_Chunk{Chunk: b}
+			return nil
+		}
+	case *pluginv1.GetResponse:
+		if b, ok := loneChunk(data); ok {
+			proto.Reset(m)
+			m.Msg = &pluginv1.GetResponse_Chunk{Chunk: b}
+			return nil
+		}
+	}
+	return c.std.Unmarshal(data, v)
+}
+
+// loneChunk returns a copy of the payload when data is exactly one
+// `bytes chunk = 2` field, in a buffer from the chunk pool when it fits.
+func loneChunk(data mem.BufferSlice) ([]byte, bool) {
+	total := data.Len()
+	var head [1 + binary.MaxVarintLen64]byte
+	n := copyHead(data, head[:min(total, len(head))])
+	if n < 2 || head[0] != chunkTag {
+		return nil, false
+	}
+	l, k := protowire.ConsumeVarint(head[1:n])
+	if k < 0 || uint64(total-1-k) != l {
+		return nil, false
+	}
+	b := getChunk(int(l))
+	r := data.Reader()
+	defer r.Close()
+	if _, err := r.Discard(1 + k); err != nil {
+		return nil, false
+	}
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, false
+	}
+	return b, true
+}
+
+// copyHead copies the first len(dst) bytes of data into dst.
+func copyHead(data mem.BufferSlice, dst []byte) int {
+	n := 0
+	for _, b := range data {
+		if n == len(dst) {
+			break
+		}
+		n += copy(dst[n:], b.ReadOnlyData())
+	}
+	return n
+}
+
+// chunkBufs holds buffers of cap ChunkSize for received chunks.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// getChunk returns a buffer of length n: pooled when n fits a chunk (its
+// old content is overwritten by the caller, so it is not zeroed).
+func getChunk(n int) []byte {
+	if n == 0 || n > ChunkSize {
+		return make([]byte, n)
+	}
+	return (*chunkBufs.Get().(*[]byte))[:n]
+}
+
+// putChunk hands a received chunk back for reuse. The caller must not
+// touch b (or anything sliced from it) afterwards.
+func putChunk(b []byte) {
+	if cap(b) != ChunkSize {
+		return
+	}
+	b = b[:ChunkSize]
+	chunkBufs.Put(&b)
+}
+
+// wireBufs is the mem.BufferPool of the marshalled chunk messages. Unlike
+// gRPC's default pool it does not zero a buffer it hands out: Marshal
+// overwrites every byte. Its buffers fit one ChunkSize chunk with its key
+// and length; larger messages get a buffer of their own.
+type wireBufs struct{ p sync.Pool }
+
+const wireCap = ChunkSize + 16
+
+var wirePool = &wireBufs{}
+
+func (w *wireBufs) Get(size int) *[]byte {
+	if size > wireCap {
+		b := make([]byte, size)
+		return &b
+	}
+	if b, ok := w.p.Get().(*[]byte); ok {
+		*b = (*b)[:size]
+		return b
+	}
+	b := make([]byte, size, wireCap)
+	return &b
+}
+
+func (w *wireBufs) Put(b *[]byte) {
+	if cap(*b) == wireCap {
+		w.p.Put(b)
+	}
+}
