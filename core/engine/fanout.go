@@ -168,6 +168,37 @@ func (r *chanReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo hands each chunk to w as it is, so a sink adapter that sends
+// whatever it is given (the gRPC Put client) does not copy every byte once
+// more into a buffer of its own. w must not keep the slices (the io.Writer
+// contract): a chunk goes back to the pool when every sink is done with it.
+func (r *chanReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if r.cur == nil {
+			c, ok := <-r.q
+			if !ok {
+				if v := r.failed.Load(); v != nil {
+					return total, v.(errBox).err
+				}
+				r.eof = true
+				return total, nil
+			}
+			r.cur, r.off = c, 0
+		}
+		n, err := w.Write((*r.cur.buf)[r.off:r.cur.n])
+		total += int64(n)
+		r.off += n
+		if r.off == r.cur.n {
+			r.cur.release()
+			r.cur = nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // drain releases what the sink did not read, so the producer never blocks
 // on a sink that has stopped.
 func (r *chanReader) drain() {

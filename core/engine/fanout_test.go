@@ -162,3 +162,58 @@ func BenchmarkFanout(b *testing.B) {
 	close(stop)
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 }
+
+// copySink reads its body with io.Copy, which takes the chunks through
+// chanReader.WriteTo, as the gRPC Put client does.
+type copySink struct {
+	sinktest.MemSink
+	fail int64 // the writer refuses bytes past this many when > 0
+	sum  string
+}
+
+type limitedHash struct {
+	h    io.Writer
+	n    int64
+	fail int64
+}
+
+func (l *limitedHash) Write(p []byte) (int, error) {
+	if l.fail > 0 && l.n+int64(len(p)) > l.fail {
+		return 0, sdk.Permanent("bucket full")
+	}
+	l.n += int64(len(p))
+	return l.h.Write(p)
+}
+
+func (c *copySink) Put(_ context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	h := sha256.New()
+	n, err := io.Copy(&limitedHash{h: h, fail: c.fail}, req.Body)
+	if err != nil {
+		return sdk.PutResponse{}, err
+	}
+	c.sum = hex.EncodeToString(h.Sum(nil))
+	return sdk.PutResponse{Size: n}, nil
+}
+
+func TestFanoutWriteToSinks(t *testing.T) {
+	const size = 3<<20 + 77
+	want := sha256.New()
+	io.Copy(want, &patternReader{n: size})
+	wantSum := hex.EncodeToString(want.Sum(nil))
+
+	ok, failing, reader := &copySink{}, &copySink{fail: 1 << 20}, &discardSink{}
+	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{ok, "a"}, {failing, "a"}, {reader, "a"}}, sdk.Artifact{Name: "a", Size: size}, &patternReader{n: size})
+	if r.srcErr != nil || r.sha256 != wantSum || r.errs[0] != nil || r.errs[1] == nil || r.errs[2] != nil {
+		t.Fatalf("result %+v", r)
+	}
+	if ok.sum != wantSum || reader.sum != wantSum {
+		t.Fatal("a sink reading through WriteTo got different bytes")
+	}
+
+	boom := sdk.Retryable("connection reset by portal")
+	cut := &copySink{}
+	r = fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{cut, "x"}}, sdk.Artifact{Name: "x", Size: -1}, &patternReader{n: 300 << 10, err: boom})
+	if !errors.Is(r.errs[0], boom) || cut.sum != "" {
+		t.Fatalf("a WriteTo sink stored a truncated artifact: %v", r.errs[0])
+	}
+}
