@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/core/retention"
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	var vars, varFiles []string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune <pipeline.hcl>",
+		Short: "Apply the sinks' retention policies now, without running a backup",
+		Long: `Prune applies the retention block of every sink in a pipeline file:
+runs older than delete_after are deleted unless keep_daily, keep_weekly or
+keep_monthly keeps them. Only runs agolpipe wrote are ever deleted, recognised
+by their manifest.json; nothing else in a sink is touched, the sink's root
+never, and the newest complete run is always kept.
+
+With --dry-run (or dry_run = true in a retention block) prune only lists
+what it would delete.
+
+Exit status: 0 when every sink was pruned, 1 when some sink failed,
+2 for a configuration error, 130 when interrupted.`,
+		Example: `  agolpipe prune nightly.hcl --dry-run
+  agolpipe prune nightly.hcl`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vals, err := pipeline.ParseVarFlags(vars)
+			if err != nil {
+				return withExit(exitUsage, err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			p, host, diags, err := loadWithHost(ctx, args[0], vals, varFiles)
+			if err != nil {
+				return withExit(exitUsage, err)
+			}
+			defer host.Close()
+			color := isatty.IsTerminal(os.Stderr.Fd())
+			if diags.HasErrors() {
+				_ = pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, color)
+				return withExit(exitUsage, nil)
+			}
+			out := cmd.OutOrStdout()
+			failed, any := 0, false
+			for _, b := range p.Sinks {
+				if b.Retention == nil {
+					continue
+				}
+				any = true
+				policy := retention.FromPipeline(b.Retention)
+				policy.DryRun = policy.DryRun || dryRun
+				sk, err := host.Sink(ctx, b.Type)
+				if err != nil {
+					return withExit(exitUsage, fmt.Errorf("sink %q (%s): %w", b.Name, b.DeclRange, err))
+				}
+				resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
+				if d.HasErrors() {
+					_ = pipeline.WriteDiagnostics(os.Stderr, p, b.Component.Diagnostics(d), 100, color)
+					_ = sk.Close()
+					return withExit(exitUsage, nil)
+				}
+				res, err := retention.Apply(ctx, sk, policy, retention.Options{})
+				_ = sk.Close()
+				printPrune(out, b, resp.Features.Location, res)
+				if err != nil {
+					if ctx.Err() != nil {
+						return withExit(exitCanceled, fmt.Errorf("sink %q: interrupted: %w", b.Name, err))
+					}
+					failed++
+					fmt.Fprintf(os.Stderr, "Error: sink %q (%s): %v\n", b.Name, b.Retention.DeclRange, err)
+				}
+			}
+			if !any {
+				fmt.Fprintf(out, "%s: no sink has a retention block; nothing to prune.\n", args[0])
+			}
+			if failed > 0 {
+				return withExit(exitPartial, nil)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value (repeatable)")
+	cmd.Flags().StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable)")
+	rootCmd.AddCommand(cmd)
+}
+
+// printPrune tells, per sink, what was (or would be) deleted and why, and
+// what was ignored.
+func printPrune(w io.Writer, b *pipeline.SinkBlock, location string, res retention.Result) {
+	verb := "deleted"
+	if res.DryRun {
+		verb = "would delete"
+	}
+	fmt.Fprintf(w, "sink %q (%s): %d run(s) kept, %s %d run(s), %d object(s), %s\n",
+		b.Name, location, len(res.Kept), verb, len(res.Deleted), res.DeletedObjects, humanBytes(res.DeletedBytes))
+	for _, r := range res.Deleted {
+		fmt.Fprintf(w, "  %s %s (started %s, %s): %s\n", verb, r.Folder, r.Manifest.Started.Local().Format("2006-01-02 15:04"), r.Manifest.Status, r.Reason)
+	}
+	for _, r := range res.Kept {
+		fmt.Fprintf(w, "  keep %s: %s\n", r.Folder, r.Reason)
+	}
+	for _, why := range res.Ignored {
+		fmt.Fprintf(w, "  ignored %s\n", why)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
