@@ -67,18 +67,32 @@ func (e *ExporterClient) Configure(ctx context.Context, req sdk.ConfigureRequest
 	return diagsFromProto(resp.GetDiagnostics())
 }
 
+// cancelledHostGrace is how long the host keeps serving a cancelled
+// export's plugin.
+const cancelledHostGrace = 10 * time.Second
+
 // Export runs one export. Each artifact the plugin streams is handed to
 // out.Write as a reader of its chunks; when Write returns, the plugin gets
 // an ack carrying Write's error, so the plugin's own Write returns only when
 // the host has finished with the artifact.
 func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var hostID uint32
 	if host != nil && e.broker != nil {
 		hostID = e.broker.NextId()
 		stop := serveHost(e.broker, hostID, host)
-		defer stop()
+		defer func() {
+			if parent.Err() != nil {
+				// Cancelled: the call returns at once, but the plugin is
+				// still cleaning up (deleting temporary export items) and
+				// needs the host's portal for a moment longer.
+				time.AfterFunc(cancelledHostGrace, stop)
+				return
+			}
+			stop()
+		}()
 	}
 	stream, err := e.c.Export(ctx)
 	if err != nil {
