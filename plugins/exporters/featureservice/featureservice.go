@@ -300,6 +300,10 @@ func countFeatures(ctx context.Context, s *exportkit.Session, svcURL string, svc
 	return total, nil
 }
 
+// cancelCleanupTimeout bounds the removal of temporary export items after
+// the run is cancelled; the host stops the plugin soon after.
+const cancelCleanupTimeout = 10 * time.Second
+
 // errRefused marks an export the portal does not allow to the user.
 var errRefused = errors.New("export refused")
 
@@ -308,9 +312,19 @@ func (e *Exporter) run(ctx context.Context, s *exportkit.Session, p *pending, st
 	it := s.Item()
 	deferred := false
 	defer func() {
-		if !deferred {
-			e.sweep(ctx, s, p.user)
+		if deferred {
+			return
 		}
+		if ctx.Err() != nil {
+			// Cancelled (Ctrl-C): the temporary item would otherwise stay in
+			// the user's content until a run 72 h later sweeps it.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelCleanupTimeout)
+			defer cancel()
+			e.delete(cctx, s, p.user, p.exportID)
+			e.sweep(cctx, s, p.user)
+			return
+		}
+		e.sweep(ctx, s, p.user)
 	}()
 	var failures []string
 	for len(p.chain) > 0 {
