@@ -477,6 +477,7 @@ func TestInterrupt(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	sigAt := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -507,5 +508,16 @@ func TestInterrupt(t *testing.T) {
 	}
 	verifyArtifacts(t, m)
 	assertNoTempFiles(t, filepath.Join(dir, "sink"))
-	t.Logf("after SIGINT: %+v; temporary export items left: %v", m.Counts, srv.TempItems())
+	// Export jobs in flight were given up: their temporary items must not
+	// stay in the user's content for a later run to sweep.
+	if left := srv.TempItems(); len(left) > 0 {
+		t.Errorf("temporary export items left after SIGINT: %v", left)
+	}
+	deletes := 0
+	for _, r := range srv.Requests() {
+		if r.Start.After(sigAt) && r.Endpoint == "delete" {
+			deletes++
+		}
+	}
+	t.Logf("after SIGINT: %+v; %d temporary export items deleted after the signal", m.Counts, deletes)
 }
