@@ -18,7 +18,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,13 +40,30 @@ func main() {
 	agolpipe := flag.String("agolpipe", "", "agolpipe binary serving the local sink")
 	exporter := flag.String("exporter", "", "benchmark exporter plugin binary")
 	sum := flag.String("sha256", "", "recorded sha256 of the exporter plugin")
+	cpuProfile := flag.String("cpuprofile", "", "write the host's CPU profile to this file")
+	heapProfile := flag.String("heapprofile", "", "write the host's heap profile, taken when half the artifact went through, to this file")
 	road := flag.String("road", "engine", "engine: through core/engine.Run; direct: exporter straight into the sink's Put")
 	flag.Parse()
 	if *road != "engine" && *road != "direct" {
 		fmt.Fprintln(os.Stderr, "Error: -road is engine or direct")
 		os.Exit(2)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *heapProfile != "" {
+		go heapAtHalf(*file, *out, *heapProfile)
+	}
 	if err := run(*file, *out, *agolpipe, *exporter, *sum, *road); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
@@ -159,6 +179,36 @@ func run(file, out, agolpipe, exporter, sum, road string) error {
 		fmt.Printf("cpu_s plugin-%d %.2f\n", pid, cpuSeconds(pid))
 	}
 	return nil
+}
+
+// heapAtHalf writes the heap profile once the sink's temporary file holds
+// half the artifact: the steady state of the stream, not its start or end.
+func heapAtHalf(file, out, path string) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return
+	}
+	for {
+		var written int64
+		_ = filepath.WalkDir(out, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if info, err := d.Info(); err == nil {
+					written += info.Size()
+				}
+			}
+			return nil
+		})
+		if written >= fi.Size()/2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("heap").WriteTo(f, 0)
 }
 
 // children lists the processes whose parent is pid (Linux /proc).
