@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,66 +102,133 @@ func main() {
 		*sinks, mib, wall.Seconds(), mib/wall.Seconds(), peakRSSKiB()/1024)
 }
 
-// fanOut reads body once and writes it to every sink concurrently, through
-// one pipe per sink; a sink that stops reading stops the others only as far
-// as the pipe's (unbuffered) hand-over requires.
+// fanOut reads body once and writes it to every sink concurrently. Each
+// sink has a queue of up to queueChunks chunks of 1 MiB, so a slow sink
+// holds back the reader only when its queue is full: peak buffering is
+// sinks x queueChunks MiB, independent of the artifact size.
 func fanOut(ctx context.Context, ss []sdk.Sink, p string, size int64, body io.Reader) []error {
+	const chunkSize, queueChunks = 1 << 20, 8
 	errs := make([]error, len(ss))
-	if len(ss) == 1 {
-		_, errs[0] = ss[0].Put(ctx, sdk.PutRequest{Path: p, Size: size, Body: bufio.NewReaderSize(body, 1<<20)})
-		return errs
-	}
-	pws := make([]*io.PipeWriter, len(ss))
+	queues := make([]chan *chunk, len(ss))
+	stopped := make([]chan struct{}, len(ss))
 	var wg sync.WaitGroup
 	for i, s := range ss {
-		pr, pw := io.Pipe()
-		pws[i] = pw
+		queues[i] = make(chan *chunk, queueChunks)
+		stopped[i] = make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = s.Put(ctx, sdk.PutRequest{Path: p, Size: size, Body: pr})
-			_ = pr.CloseWithError(fmt.Errorf("sink done"))
+			defer close(stopped[i])
+			r := &queueReader{q: queues[i]}
+			_, errs[i] = s.Put(ctx, sdk.PutRequest{Path: p, Size: size, Body: r})
+			r.drain()
 		}()
 	}
-	buf := make([]byte, 1<<20)
-	alive := make([]bool, len(ss))
-	for i := range alive {
-		alive[i] = true
-	}
+	var readErr error
 	for {
-		n, err := body.Read(buf)
+		c := getChunk(chunkSize)
+		n, err := io.ReadFull(body, c.b[:chunkSize])
 		if n > 0 {
-			var w sync.WaitGroup
-			for i, pw := range pws {
-				if !alive[i] {
-					continue
+			c.b = c.b[:n]
+			c.refs.Store(int32(len(ss)))
+			for i, q := range queues {
+				select {
+				case q <- c:
+				case <-stopped[i]:
+					c.release()
 				}
-				w.Add(1)
-				go func() {
-					defer w.Done()
-					if _, werr := pw.Write(buf[:n]); werr != nil {
-						alive[i] = false
-					}
-				}()
 			}
-			w.Wait()
+		} else {
+			putChunk(c)
 		}
-		if err == io.EOF {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
 		}
 		if err != nil {
-			for _, pw := range pws {
-				pw.CloseWithError(err)
-			}
-			wg.Wait()
-			return errs
+			readErr = err
+			break
 		}
 	}
-	for _, pw := range pws {
-		pw.Close()
+	for _, q := range queues {
+		if readErr != nil {
+			q <- &chunk{err: readErr}
+		}
+		close(q)
 	}
 	wg.Wait()
 	return errs
+}
+
+type chunk struct {
+	b    []byte
+	refs atomic.Int32
+	err  error
+}
+
+var chunkPool sync.Pool
+
+func getChunk(n int) *chunk {
+	if c, ok := chunkPool.Get().(*chunk); ok {
+		c.b = c.b[:cap(c.b)]
+		return c
+	}
+	return &chunk{b: make([]byte, n)}
+}
+
+func putChunk(c *chunk) { chunkPool.Put(c) }
+
+func (c *chunk) release() {
+	if c.refs.Add(-1) == 0 {
+		putChunk(c)
+	}
+}
+
+// queueReader is one sink's view of the shared stream.
+type queueReader struct {
+	q   chan *chunk
+	cur *chunk
+	off int
+}
+
+func (r *queueReader) Read(p []byte) (int, error) {
+	for r.cur == nil || r.off == len(r.cur.b) {
+		if r.cur != nil {
+			r.cur.release()
+			r.cur = nil
+		}
+		c, ok := <-r.q
+		if !ok {
+			return 0, io.EOF
+		}
+		if c.err != nil {
+			return 0, c.err
+		}
+		r.cur, r.off = c, 0
+	}
+	n := copy(p, r.cur.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// drain releases what a sink that stopped early never read.
+func (r *queueReader) drain() {
+	if r.cur != nil {
+		r.cur.release()
+		r.cur = nil
+	}
+	for {
+		select {
+		case c, ok := <-r.q:
+			if !ok {
+				return
+			}
+			if c.err == nil {
+				c.release()
+			}
+		default:
+			return
+		}
+	}
 }
 
 // open configures a sink against the test servers.
