@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -234,5 +235,42 @@ func TestClassify(t *testing.T) {
 	cancel()
 	if k := sdk.KindOf(classify(cctx, context.Canceled, "x")); k != sdk.KindCanceled {
 		t.Errorf("cancelled: %v", k)
+	}
+}
+
+// Object lock, storage class and encryption headers reach the server: the
+// stored object reports the retention the sink asked for.
+func TestObjectLockAndStorageClass(t *testing.T) {
+	srv := testservers.S3(t)
+	ctx := context.Background()
+	c := s3.New(s3.Options{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
+	bucket := "agolpipe-lock-" + randHex(4)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket, ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Skipf("this S3 server cannot create an object-lock bucket: %v", err)
+	}
+	attrs := baseAttrs(t, srv, srv.Endpoint)
+	attrs["bucket"] = cty.StringVal(bucket)
+	attrs["object_lock_mode"] = cty.StringVal("GOVERNANCE")
+	attrs["object_lock_days"] = cty.NumberIntVal(2)
+	attrs["storage_class"] = cty.StringVal("STANDARD")
+	s := configured(t, attrs)
+	if err := s.Preflight(ctx); err != nil {
+		t.Fatalf("Preflight: %v", err)
+	}
+	if _, err := s.Put(ctx, sdk.PutRequest{Path: "locked.txt", Size: 6, Body: strings.NewReader("locked")}); err != nil {
+		t.Fatalf("Put with object lock: %v", err)
+	}
+	key := s.key("locked.txt")
+	out, err := c.GetObjectRetention(ctx, &s3.GetObjectRetentionInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatalf("GetObjectRetention: %v", err)
+	}
+	if out.Retention == nil || string(out.Retention.Mode) != "GOVERNANCE" || out.Retention.RetainUntilDate == nil {
+		t.Fatalf("retention %+v, want GOVERNANCE with a date", out.Retention)
+	}
+	until := *out.Retention.RetainUntilDate
+	if d := time.Until(until); d < 47*time.Hour || d > 49*time.Hour {
+		t.Errorf("retained until %v (%v from now), want about 2 days", until, d)
 	}
 }
