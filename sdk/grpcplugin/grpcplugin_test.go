@@ -3,6 +3,7 @@ package grpcplugin_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -414,5 +415,60 @@ func TestDescribe(t *testing.T) {
 	errOut.Reset()
 	if code := grpcplugin.Run(grpctest.FakeServeOpts(), []string{"serve", "sink", "fake"}, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "agolpipe starts it itself") {
 		t.Fatalf("serving by hand must be refused: exit %d, %s", code, errOut.String())
+	}
+}
+
+// digestBody is a body that brings its own sha256 (BodySHA256).
+type digestBody struct {
+	io.Reader
+	sum []byte
+	eof bool
+}
+
+func (d *digestBody) Read(p []byte) (int, error) {
+	n, err := d.Reader.Read(p)
+	if err == io.EOF {
+		d.eof = true
+	}
+	return n, err
+}
+
+func (d *digestBody) SHA256() []byte {
+	if !d.eof {
+		return nil
+	}
+	return d.sum
+}
+
+// TestPutTrustsBodyDigestOnlyWhenItMatches checks that a body's own sha256
+// goes in the trailer and that the sink still verifies it: a wrong digest
+// stores nothing, a missing one fails the Put.
+func TestPutTrustsBodyDigestOnlyWhenItMatches(t *testing.T) {
+	content, _ := io.ReadAll(grpctest.Content("d", 3*grpcplugin.ChunkSize+5))
+	right := sha256.Sum256(content)
+	wrong := sha256.Sum256([]byte("something else"))
+	cases := []struct {
+		name   string
+		sum    []byte
+		stored bool
+	}{
+		{"matching digest", right[:], true},
+		{"wrong digest", wrong[:], false},
+		{"no digest", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := grpctest.NewMemSink()
+			s := grpctest.Sink(t, mem)
+			_, err := s.Put(context.Background(), sdk.PutRequest{Path: "o.bin", Size: int64(len(content)), Body: &digestBody{Reader: bytes.NewReader(content), sum: tc.sum}})
+			if (err == nil) != tc.stored {
+				t.Fatalf("Put returned %v", err)
+			}
+			waitFor(t, func() bool { mem.Len(); return true })
+			got, ok := mem.Object("o.bin")
+			if ok != tc.stored || (ok && !bytes.Equal(got, content)) {
+				t.Fatalf("stored %v (%d bytes), want stored %v", ok, len(got), tc.stored)
+			}
+		})
 	}
 }

@@ -95,9 +95,20 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: &pluginv1.PutHeader{Path: req.Path, MediaType: req.MediaType, Size: req.Size}}}); err != nil {
 		return sdk.PutResponse{}, serverErr()
 	}
-	n, sum, err := sendChunks(req.Body, sha256.New(), func(b []byte) error {
+	var h hash.Hash = sha256.New()
+	digest, hasDigest := req.Body.(BodySHA256)
+	if hasDigest {
+		h = nopHash{}
+	}
+	n, sum, err := sendChunks(req.Body, h, func(b []byte) error {
 		return stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Chunk{Chunk: b}})
 	})
+	if err == nil && hasDigest {
+		if sum = digest.SHA256(); len(sum) != sha256.Size {
+			cancel() // no trailer: the sink keeps nothing
+			return sdk.PutResponse{}, sdk.Permanent("the body of %s ended without its sha256", req.Path)
+		}
+	}
 	if errors.Is(err, errSend) {
 		return sdk.PutResponse{}, serverErr()
 	}
@@ -113,6 +124,17 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 		return sdk.PutResponse{}, fromStatus(err)
 	}
 	return sdk.PutResponse{Size: resp.GetSize()}, nil
+}
+
+// BodySHA256 is an optional interface of a PutRequest.Body that computes
+// the SHA-256 of the bytes it yields on its own (core's fan-out does, for
+// the manifest). SinkClient.Put then puts that digest in the trailer
+// instead of hashing every byte a second time; the sink still checks it
+// against what arrived, so the check covers the body's bytes from where
+// they were hashed. SHA256 is called only after the body returned io.EOF
+// and must return the digest of exactly the bytes it yielded.
+type BodySHA256 interface {
+	SHA256() []byte
 }
 
 // errSend marks a failed Send, whose real cause the caller fetches from the
