@@ -64,13 +64,16 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 	queues := make([]chan *chunk, len(targets))
 	var wg sync.WaitGroup
 	var finished atomic.Int32
+	// sum is the artifact's sha256, written before the queues close, so a
+	// reader that saw the end of its queue may read it (SHA256).
+	var sum []byte
 	for i, t := range targets {
 		q := make(chan *chunk, queue)
 		queues[i] = q
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := &chanReader{q: q, failed: &failed}
+			r := &chanReader{q: q, failed: &failed, sum: &sum}
 			_, err := t.sink.Put(ctx, sdk.PutRequest{Path: t.path, MediaType: a.MediaType, Size: a.Size, Body: r})
 			if err == nil && !r.eof {
 				// A sink that returned before reading to the end stored
@@ -125,12 +128,13 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 		failed.Store(errBox{srcErr})
 		cancel()
 	}
+	sum = h.Sum(nil)
 	for _, q := range queues {
 		close(q) // happens after failed.Store, so readers see the failure
 	}
 	wg.Wait()
 	res.srcErr = srcErr
-	res.sha256 = hex.EncodeToString(h.Sum(nil))
+	res.sha256 = hex.EncodeToString(sum)
 	return res
 }
 
@@ -145,6 +149,18 @@ type chanReader struct {
 	off    int
 	eof    bool
 	failed *atomic.Value
+	sum    *[]byte
+}
+
+// SHA256 is the sha256 of the whole artifact, which fan-out computes anyway
+// for the manifest; it is valid once the reader returned io.EOF. The gRPC
+// Put client sends it in its trailer instead of hashing every byte again
+// (grpcplugin.BodySHA256), and the sink checks it against what arrived.
+func (r *chanReader) SHA256() []byte {
+	if !r.eof {
+		return nil
+	}
+	return *r.sum
 }
 
 func (r *chanReader) Read(p []byte) (int, error) {

@@ -169,6 +169,9 @@ type copySink struct {
 	sinktest.MemSink
 	fail int64 // the writer refuses bytes past this many when > 0
 	sum  string
+	// bodySum is the sha256 the body itself reported after EOF (what the
+	// gRPC Put client sends in its trailer).
+	bodySum string
 }
 
 type limitedHash struct {
@@ -192,6 +195,9 @@ func (c *copySink) Put(_ context.Context, req sdk.PutRequest) (sdk.PutResponse, 
 		return sdk.PutResponse{}, err
 	}
 	c.sum = hex.EncodeToString(h.Sum(nil))
+	if d, ok := req.Body.(interface{ SHA256() []byte }); ok {
+		c.bodySum = hex.EncodeToString(d.SHA256())
+	}
 	return sdk.PutResponse{Size: n}, nil
 }
 
@@ -208,6 +214,9 @@ func TestFanoutWriteToSinks(t *testing.T) {
 	}
 	if ok.sum != wantSum || reader.sum != wantSum {
 		t.Fatal("a sink reading through WriteTo got different bytes")
+	}
+	if ok.bodySum != wantSum {
+		t.Fatalf("the body reported sha256 %q after EOF, want %s", ok.bodySum, wantSum)
 	}
 
 	boom := sdk.Retryable("connection reset by portal")
