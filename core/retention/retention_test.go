@@ -13,6 +13,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/agolpipe/agolpipe/core/ziprun"
 	"github.com/agolpipe/agolpipe/plugins/sinks/local"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/sinktest"
@@ -334,4 +335,34 @@ func (f *failingDelete) Delete(ctx context.Context, p string) error {
 		return sdk.Retryable("disk busy")
 	}
 	return f.MemSink.Delete(ctx, p)
+}
+
+// A zipped run (R/R.zip plus R/manifest.json, written by core/ziprun) is a
+// run like any other: recognised by its manifest, deleted whole.
+func TestZippedRun(t *testing.T) {
+	mem := sinktest.NewMemSink()
+	ctx := context.Background()
+	old := time.Date(2024, 1, 1, 2, 0, 0, 0, time.UTC)
+	for _, st := range []time.Time{old, now} {
+		f := folderAt(st)
+		z := ziprun.New(mem, f, ziprun.Options{})
+		if _, err := z.Put(ctx, sdk.PutRequest{Path: f + "/Web Map/m.json", Size: 2, Body: strings.NewReader("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]any{"schema_version": 1, "run_id": f, "run_folder": f, "started": st, "status": "success"})
+		if _, err := z.Put(ctx, sdk.PutRequest{Path: f + "/" + ManifestName, Size: int64(len(b)), Body: strings.NewReader(string(b))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := z.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Apply(ctx, mem, Policy{DeleteAfter: 24 * time.Hour}, Options{Now: now})
+	if err != nil || len(res.Deleted) != 1 || res.Deleted[0].Folder != folderAt(old) || res.DeletedObjects != 2 {
+		t.Fatalf("Apply: %v, %+v", err, res.Deleted)
+	}
+	want := []string{folderAt(now) + "/" + folderAt(now) + ".zip", folderAt(now) + "/manifest.json"}
+	if got := listAll(t, mem); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("left %v, want %v", got, want)
+	}
 }
