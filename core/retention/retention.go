@@ -33,10 +33,9 @@ import (
 // ManifestName is the file that marks a run folder.
 const ManifestName = "manifest.json"
 
-// maxManifestSize bounds how much of a manifest is read to recognise a run;
-// the fields needed come first, and a huge file named manifest.json that is
-// not ours must not exhaust memory.
-const maxManifestSize = 64 << 20
+// maxManifestSize bounds how much of a manifest is read to recognise a run
+// (it is streamed, never held whole; see readManifest).
+const maxManifestSize = 1 << 30
 
 // Policy says which runs to keep. A run is deleted when it is older than
 // DeleteAfter and no Keep rule keeps it.
@@ -190,6 +189,11 @@ func Find(ctx context.Context, sink sdk.Sink, opts Options) ([]Run, map[string][
 	return runs, objects, ignored, nil
 }
 
+// readManifest reads the few fields retention needs from a manifest.json.
+// A manifest of a large organization lists every item and can be hundreds
+// of megabytes, so it is read as a stream of tokens and reading stops once
+// the fields are found (they come first in manifests agolpipe writes);
+// other values are skipped without being kept.
 func readManifest(ctx context.Context, sink sdk.Sink, p string) (Manifest, error) {
 	var m Manifest
 	rc, err := sink.Get(ctx, sdk.GetRequest{Path: p})
@@ -197,10 +201,53 @@ func readManifest(ctx context.Context, sink sdk.Sink, p string) (Manifest, error
 		return m, err
 	}
 	defer rc.Close()
-	if err := json.NewDecoder(io.LimitReader(rc, maxManifestSize)).Decode(&m); err != nil {
-		return m, fmt.Errorf("not an agolpipe manifest (%v)", err)
+	dec := json.NewDecoder(io.LimitReader(rc, maxManifestSize))
+	bad := func(err error) (Manifest, error) { return m, fmt.Errorf("not an agolpipe manifest (%v)", err) }
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return bad(fmt.Errorf("not a JSON object"))
+	}
+	want := map[string]any{
+		"schema_version": &m.SchemaVersion, "agolpipe_version": &m.AgolpipeVersion, "run_id": &m.RunID,
+		"run_folder": &m.RunFolder, "started": &m.Started, "status": &m.Status,
+	}
+	for dec.More() && len(want) > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return bad(err)
+		}
+		key, _ := tok.(string)
+		if target, ok := want[key]; ok {
+			if err := dec.Decode(target); err != nil {
+				return bad(fmt.Errorf("%s: %v", key, err))
+			}
+			delete(want, key)
+			continue
+		}
+		if err := skipValue(dec); err != nil {
+			return bad(err)
+		}
 	}
 	return m, nil
+}
+
+// skipValue consumes one JSON value token by token.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 // check tells whether m describes the run in folder.

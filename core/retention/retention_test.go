@@ -366,3 +366,30 @@ func TestZippedRun(t *testing.T) {
 		t.Errorf("left %v, want %v", got, want)
 	}
 }
+
+func TestReadManifestStreamsPastLargeFields(t *testing.T) {
+	mem := sinktest.NewMemSink()
+	st := time.Date(2024, 1, 1, 2, 0, 0, 0, time.UTC)
+	items := make([]map[string]any, 20000)
+	for i := range items {
+		items[i] = map[string]any{"id": fmt.Sprint(i), "title": "x", "nested": []any{1, "a", map[string]any{"b": []int{1}}}}
+	}
+	// Items before the fields retention needs, to prove they are skipped.
+	b, _ := json.Marshal(map[string]any{"aaa_items": items, "schema_version": 1, "run_id": "r", "run_folder": "R", "started": st, "status": "partial"})
+	if _, err := mem.Put(context.Background(), sdk.PutRequest{Path: "R/manifest.json", Size: int64(len(b)), Body: strings.NewReader(string(b))}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := readManifest(context.Background(), mem, "R/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SchemaVersion != 1 || m.RunID != "r" || m.RunFolder != "R" || !m.Started.Equal(st) || m.Status != "partial" {
+		t.Errorf("read %+v", m)
+	}
+	for _, junk := range []string{`[1,2]`, `"manifest"`, `{"schema_version": "one"}`, `{`} {
+		_, _ = mem.Put(context.Background(), sdk.PutRequest{Path: "J/manifest.json", Size: -1, Body: strings.NewReader(junk)})
+		if m, err := readManifest(context.Background(), mem, "J/manifest.json"); err == nil && m.check("J") == nil {
+			t.Errorf("%s read as a manifest", junk)
+		}
+	}
+}
