@@ -59,6 +59,7 @@ const (
 	CheckFailedOverwriteKeepsOld  = "FailedOverwriteKeepsOld"
 	CheckCanceledPutLeavesNothing = "CanceledPutLeavesNothing"
 	CheckList                     = "List"
+	CheckNames                    = "Names"
 	CheckStat                     = "Stat"
 	CheckGetRange                 = "GetRange"
 	CheckNotFound                 = "NotFound"
@@ -71,7 +72,7 @@ const (
 // Checks lists every check Run performs, in order.
 var Checks = []string{
 	CheckRoundTrip, CheckUnknownSize, CheckOverwrite, CheckFailedWriteLeavesNothing,
-	CheckFailedOverwriteKeepsOld, CheckCanceledPutLeavesNothing, CheckList, CheckStat,
+	CheckFailedOverwriteKeepsOld, CheckCanceledPutLeavesNothing, CheckList, CheckNames, CheckStat,
 	CheckGetRange, CheckNotFound, CheckDelete, CheckConcurrentPut, CheckCloseIdempotent,
 	CheckLargeStreamed,
 }
@@ -141,6 +142,7 @@ func Run(t *testing.T, newSink func(t *testing.T) sdk.Sink, opts Options) {
 		CheckFailedOverwriteKeepsOld:  s.failedOverwrite,
 		CheckCanceledPutLeavesNothing: s.canceledPut,
 		CheckList:                     s.list,
+		CheckNames:                    s.names,
 		CheckStat:                     s.stat,
 		CheckGetRange:                 s.getRange,
 		CheckNotFound:                 s.notFound,
@@ -526,6 +528,56 @@ func (s *suite) list(t *testing.T) {
 			t.Errorf("List called the callback %d times after it failed, want 1", calls)
 		}
 	})
+}
+
+// oddNames are file names every OS accepts (the host never produces
+// \ / : * ? " < > |) but URL- and protocol-based sinks often mangle:
+// percent signs, hashes, plus signs, ampersands, quotes, brackets, leading
+// dashes, dots and unicode outside the BMP.
+var oddNames = []string{
+	"odd/100% done #1 (final).txt",
+	"odd/a+b=c & d's [copy] {1}.json",
+	"odd/semi;colon,comma@at$dollar!~tilde^caret`tick.csv",
+	"odd/-leading dash.txt",
+	"odd/.hidden-looking.txt",
+	"odd/multiple.dots.in.name.tar.gz",
+	"odd/Ελληνικά – עברית – 中文 – 😀.txt",
+}
+
+// names checks that odd but OS-safe names survive Put, Stat, Get, List and
+// Delete unchanged.
+func (s *suite) names(t *testing.T) {
+	sk := s.open(t)
+	ctx := ctxFor(t)
+	for i, name := range oddNames {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			data := randomBytes(int64(100+i), uint64(500+i))
+			put(t, ctx, sk, name, data)
+			info, err := sk.Stat(ctx, name)
+			if err != nil {
+				t.Fatalf("Stat %q: %v", name, err)
+			}
+			if info.Size != int64(len(data)) {
+				t.Errorf("Stat %q: Size %d, want %d", name, info.Size, len(data))
+			}
+			assertContent(t, ctx, sk, name, data)
+			found := 0
+			for _, o := range listAll(t, ctx, sk, "odd/") {
+				if o.Path == name {
+					found++
+				}
+			}
+			if found != 1 {
+				t.Errorf("List shows %q %d times, want once", name, found)
+			}
+			if err := sk.Delete(ctx, name); err != nil {
+				t.Errorf("Delete %q: %v", name, err)
+			}
+			if _, err := sk.Stat(ctx, name); !sdk.IsNotFound(err) {
+				t.Errorf("Stat %q after Delete: %v, want not found", name, err)
+			}
+		})
+	}
 }
 
 func keys(m map[string]int64) []string {
