@@ -52,6 +52,9 @@ type Sink struct {
 	blockSize   int64
 	concurrency int
 	sasExpiry   time.Time // zero when not a SAS or unknown
+	// pageSize is the listing page size; 0 is the server's (5000). Tests
+	// set it small so every listing crosses pages.
+	pageSize int32
 
 	mu     sync.Mutex
 	closed bool
@@ -377,7 +380,11 @@ func (s *Sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.Object
 		root = s.prefix + "/"
 	}
 	prefix := root + req.Prefix
-	pager := s.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	lo := &container.ListBlobsFlatOptions{Prefix: &prefix}
+	if s.pageSize > 0 {
+		lo.MaxResults = &s.pageSize
+	}
+	pager := s.client.NewListBlobsFlatPager(lo)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {

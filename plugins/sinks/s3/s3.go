@@ -52,6 +52,9 @@ type Sink struct {
 	client   *s3.Client
 	uploader *manager.Uploader
 	location string
+	// pageSize is the listing page size; 0 is the server's (1000). Tests
+	// set it small so every listing crosses pages.
+	pageSize int32
 
 	mu     sync.Mutex
 	closed bool
@@ -410,7 +413,11 @@ func (s *Sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.Object
 	}
 	root := s.keyPrefix()
 	prefix := root + req.Prefix
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix})
+	in := &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix}
+	if s.pageSize > 0 {
+		in.MaxKeys = aws.Int32(s.pageSize)
+	}
+	p := s3.NewListObjectsV2Paginator(s.client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
