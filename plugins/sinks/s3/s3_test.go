@@ -275,3 +275,45 @@ func TestObjectLockAndStorageClass(t *testing.T) {
 		t.Errorf("retained until %v (%v from now), want about 2 days", until, d)
 	}
 }
+
+type failAfter struct {
+	r io.Reader
+	n int64
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("exporter stream broke")
+	}
+	if int64(len(p)) > f.n {
+		p = p[:f.n]
+	}
+	n, err := f.r.Read(p)
+	f.n -= int64(n)
+	return n, err
+}
+
+// A failed or cancelled multipart upload is aborted: no incomplete upload
+// keeps its parts (and their storage cost) on the server.
+func TestFailedUploadIsAborted(t *testing.T) {
+	srv := testservers.S3(t)
+	s := configured(t, baseAttrs(t, srv, srv.Endpoint))
+	ctx := context.Background()
+	_, err := s.Put(ctx, sdk.PutRequest{Path: "fail/body.bin", Size: -1, Body: &failAfter{r: rand.Reader, n: 12 << 20}})
+	if err == nil || !strings.Contains(err.Error(), "exporter stream broke") {
+		t.Fatalf("Put with a failing body: %v, want the body's error", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	body := &cutAfter{r: io.LimitReader(rand.Reader, 30<<20), n: 12 << 20, cut: cancel}
+	if _, err := s.Put(cctx, sdk.PutRequest{Path: "fail/cancel.bin", Size: 30 << 20, Body: body}); sdk.KindOf(err) != sdk.KindCanceled {
+		t.Errorf("cancelled Put: %v (kind %v), want canceled", err, sdk.KindOf(err))
+	}
+	prefix := s.key("fail/")
+	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s.cfg.Bucket, Prefix: &prefix})
+	if err != nil {
+		t.Fatalf("ListMultipartUploads: %v", err)
+	}
+	for _, u := range out.Uploads {
+		t.Errorf("incomplete upload left behind: %s", aws.ToString(u.Key))
+	}
+}
