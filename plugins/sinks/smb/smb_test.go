@@ -224,3 +224,45 @@ func TestPasswordIsSensitive(t *testing.T) {
 		t.Error("password is not sensitive")
 	}
 }
+
+type failAfter struct {
+	r io.Reader
+	n int64
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	if int64(len(p)) > f.n {
+		p = p[:f.n]
+	}
+	n, err := f.r.Read(p)
+	f.n -= int64(n)
+	return n, err
+}
+
+// A failed Put removes its temporary file when the session still works, so
+// the share does not fill up with hidden leftovers.
+func TestFailedPutRemovesTempFile(t *testing.T) {
+	srv := testservers.SMB(t)
+	if srv.Dir == "" {
+		t.Skip("SMB_SHARE_DIR unknown")
+	}
+	dir := "t/" + randHex(6)
+	s := configured(t, baseAttrs(srv, srv.Port, dir))
+	ctx := context.Background()
+	if err := s.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, sdk.PutRequest{Path: "a/x.bin", Size: -1, Body: &failAfter{r: rand.Reader, n: 3 << 20}}); err == nil {
+		t.Fatal("Put with a failing body succeeded")
+	}
+	entries, err := os.ReadDir(filepath.Join(srv.Dir, dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("left in the share: %s", e.Name())
+	}
+}
