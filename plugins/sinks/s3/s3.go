@@ -468,7 +468,7 @@ var (
 	notFoundCodes = map[string]bool{"NoSuchKey": true, "NotFound": true, "NoSuchBucket": true, "NoSuchUpload": true}
 	retryCodes    = map[string]bool{
 		"SlowDown": true, "InternalError": true, "ServiceUnavailable": true, "RequestTimeout": true,
-		"RequestTimeTooSkewed": false, "Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
+		"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
 	}
 )
 
