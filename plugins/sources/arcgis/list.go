@@ -24,7 +24,7 @@ const deepThreshold = arcgisrest.MaxSearchResults
 const incrementalBuffer = 6 * time.Hour
 
 // listWorkers bound the concurrent requests of a listing.
-const listWorkers = 8
+const listWorkers = 16
 
 // rawItem is the part of the item JSON the source reads.
 type rawItem struct {
