@@ -666,24 +666,45 @@ func (s *Source) itemGroups(ctx context.Context) (map[string][]string, error) {
 	if err != nil {
 		return nil, s.where(err, "listing groups for sharing")
 	}
-	out := map[string][]string{}
+	// Groups are listed concurrently (a serial pass over 50 groups cost a
+	// 16-item run 2.5 s at 50 ms a request); results are merged in group
+	// order so every item's group list is the same from run to run.
 	l := &lister{s: s}
-	for _, g := range gs {
-		err := arcgisrest.ForEachPage(ctx, l.retrying(), arcgisrest.JSON("content/groups/"+url.PathEscape(g.ID), nil), 100, func(_ arcgisrest.Page, body []byte) error {
-			var r struct {
-				Items []struct {
-					ID string `json:"id"`
-				} `json:"items"`
+	ids := make([][]string, len(gs))
+	errs := make([]error, len(gs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(listWorkers, len(gs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				g := gs[i]
+				errs[i] = arcgisrest.ForEachPage(ctx, l.retrying(), arcgisrest.JSON("content/groups/"+url.PathEscape(g.ID), nil), 100, func(_ arcgisrest.Page, body []byte) error {
+					var r struct {
+						Items []struct {
+							ID string `json:"id"`
+						} `json:"items"`
+					}
+					if err := json.Unmarshal(body, &r); err != nil {
+						return sdk.Permanent("group content: %v", err)
+					}
+					for _, x := range r.Items {
+						ids[i] = append(ids[i], x.ID)
+					}
+					return nil
+				})
 			}
-			if err := json.Unmarshal(body, &r); err != nil {
-				return sdk.Permanent("group content: %v", err)
-			}
-			for _, x := range r.Items {
-				out[x.ID] = append(out[x.ID], g.ID)
-			}
-			return nil
-		})
-		if err != nil {
+		}()
+	}
+	for i := range gs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	out := map[string][]string{}
+	for i, g := range gs {
+		if err := errs[i]; err != nil {
 			k := sdk.KindOf(err)
 			if k == sdk.KindCanceled || k == sdk.KindRetryable || k == sdk.KindAuth {
 				return nil, s.where(err, "listing the content of group "+strconv.Quote(g.Title))
@@ -691,6 +712,10 @@ func (s *Source) itemGroups(ctx context.Context) (map[string][]string, error) {
 			// A group the user may see but not list: its sharing stays
 			// unknown rather than failing the run.
 			s.warn(fmt.Sprintf("could not list the items of group %q (%s): %v", g.Title, g.ID, err))
+			continue
+		}
+		for _, id := range ids[i] {
+			out[id] = append(out[id], g.ID)
 		}
 	}
 	return out, nil
