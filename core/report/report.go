@@ -114,30 +114,67 @@ type Sink struct {
 	RunPath  string   `json:"run_path"`
 	MaxPath  int      `json:"max_path_length,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Archive is the run's zip archive, relative to the sink's root, when
+	// the sink has zip = true; RunPath then names the archive too.
+	Archive string `json:"archive,omitempty"`
+	// Retention is what the sink's retention block did after the run. It
+	// is decided after manifest.json is written, so it appears in
+	// Results.txt, run.log and the record Run returns, not in the manifest.
+	Retention *Retention `json:"retention,omitempty"`
+}
+
+// Retention is the outcome of a sink's retention policy after a run.
+type Retention struct {
+	// Skipped says why the policy was not applied (the run or this sink
+	// did not hold a complete backup); empty when it was.
+	Skipped string `json:"skipped,omitempty"`
+	DryRun  bool   `json:"dry_run,omitempty"`
+	Kept    int    `json:"kept"`
+	// Deleted lists the runs deleted, or with DryRun those that would be.
+	Deleted []PrunedRun `json:"deleted,omitempty"`
+	Objects int         `json:"objects_deleted"`
+	Bytes   int64       `json:"bytes_deleted"`
+	// Ignored lists manifest.json files retention did not recognise.
+	Ignored []string `json:"ignored,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// PrunedRun is one run retention deleted (or would delete).
+type PrunedRun struct {
+	Folder  string    `json:"folder"`
+	Started time.Time `json:"started"`
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason"`
 }
 
 // Item is one discovered item and its result.
 type Item struct {
-	ID           string            `json:"id"`
-	Title        string            `json:"title"`
-	Type         string            `json:"type"`
-	Owner        string            `json:"owner"`
-	Folder       string            `json:"folder,omitempty"`
-	Created      time.Time         `json:"created"`
-	Modified     time.Time         `json:"modified"`
-	Access       string            `json:"access"`
-	Size         int64             `json:"size"`
-	Dependencies []string          `json:"dependencies,omitempty"`
-	Status       sdk.ExportStatus  `json:"status"`
-	Reason       string            `json:"reason,omitempty"`
-	Exporter     string            `json:"exporter,omitempty"`
-	Format       string            `json:"format,omitempty"`
-	Attempts     int               `json:"attempts,omitempty"`
-	ErrorKind    string            `json:"error_kind,omitempty"`
-	Hint         string            `json:"hint,omitempty"`
-	Warnings     []string          `json:"warnings,omitempty"`
-	Duration     time.Duration     `json:"duration_ns,omitempty"`
-	Extra        map[string]string `json:"extra,omitempty"`
+	ID       string    `json:"id"`
+	Title    string    `json:"title"`
+	Type     string    `json:"type"`
+	Owner    string    `json:"owner"`
+	Folder   string    `json:"folder,omitempty"`
+	Created  time.Time `json:"created"`
+	Modified time.Time `json:"modified"`
+	Access   string    `json:"access"`
+	Size     int64     `json:"size"`
+	// Dependencies are the items this item refers to (forward: a web map
+	// -> its layers), as the source found them.
+	Dependencies []string `json:"dependencies,omitempty"`
+	// UsedBy are the items of this run that refer to this item (reverse:
+	// a layer -> the web maps and apps using it), computed by inverting
+	// Dependencies across the run's items.
+	UsedBy    []string          `json:"used_by,omitempty"`
+	Status    sdk.ExportStatus  `json:"status"`
+	Reason    string            `json:"reason,omitempty"`
+	Exporter  string            `json:"exporter,omitempty"`
+	Format    string            `json:"format,omitempty"`
+	Attempts  int               `json:"attempts,omitempty"`
+	ErrorKind string            `json:"error_kind,omitempty"`
+	Hint      string            `json:"hint,omitempty"`
+	Warnings  []string          `json:"warnings,omitempty"`
+	Duration  time.Duration     `json:"duration_ns,omitempty"`
+	Extra     map[string]string `json:"extra,omitempty"`
 }
 
 // Artifact is one stored file. Paths are relative to the run folder and

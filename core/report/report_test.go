@@ -33,8 +33,12 @@ func sampleRun() *Run {
 		},
 		Warnings: []string{`sink "cloud" (optional) missed 1 artifact`},
 	}
+	r.Sinks[0].Retention = &Retention{Kept: 3, Objects: 12, Bytes: 5 << 20, Deleted: []PrunedRun{
+		{Folder: "PROD_2024-11-30_04-05-06", Started: t0.AddDate(0, -3, -7), Status: StatusSuccess, Reason: "older than delete_after (90d) and not kept by a keep rule"}}}
+	r.Sinks[1].Retention = &Retention{Skipped: "this sink missed artifacts of the run, so it does not hold a complete backup"}
 	a := item("a1", "Parks", "Feature Service", sdk.StatusExported, "", "")
 	a.Dependencies = []string{"d1", "d2"}
+	a.UsedBy = []string{"w1"}
 	w := item("w1", "=Formula Map", "Web Map", sdk.StatusExported, "", "")
 	w.Warnings = []string{"layer 3 refers to a deleted service"}
 	p := item("p1", "Trails", "Feature Service", sdk.StatusPartial, "exported as Shapefile; File Geodatabase export is turned off for this layer", "")
@@ -73,7 +77,7 @@ func TestResultsGolden(t *testing.T) {
 	golden(t, "Results.txt", b.Bytes())
 	// Structure checks that hold whatever the golden file says.
 	s := b.String()
-	for _, want := range []string{"PARTIAL (exit code 1)", "Transient errors after every retry (1)", HintFor("retryable"), "Item or file not found (1)", "API keys are never backed up", "cloud (s3, optional): INCOMPLETE"} {
+	for _, want := range []string{"PARTIAL (exit code 1)", "Transient errors after every retry (1)", HintFor("retryable"), "Item or file not found (1)", "API keys are never backed up", "cloud (s3, optional): INCOMPLETE", "Retention: deleted 1 run(s), 12 object(s), 5.0 MiB; kept 3 run(s)", "PROD_2024-11-30_04-05-06", "Retention: not applied: this sink missed"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("Results.txt lacks %q", want)
 		}

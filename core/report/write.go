@@ -34,11 +34,13 @@ func ReadManifest(rd io.Reader) (*Run, error) {
 }
 
 // InventoryHeader is the first row of Inventory.csv.
-var InventoryHeader = []string{"Item ID", "Title", "Owner", "Type", "Folder", "Created", "Modified", "Sharing", "Size", "Result", "Dependencies", "Reason"}
+// "Depends On" holds forward dependencies (the items this item refers to),
+// "Used By" the reverse ones (the items of the run that refer to it).
+var InventoryHeader = []string{"Item ID", "Title", "Owner", "Type", "Folder", "Created", "Modified", "Sharing", "Size", "Result", "Depends On", "Used By", "Reason"}
 
 // WriteInventory writes one CSV row per discovered item, in discovery order.
 // Dates are RFC 3339 in UTC; Size is empty when the portal did not say;
-// Dependencies are item ids separated by ";".
+// Depends On and Used By are item ids separated by ";".
 func WriteInventory(w io.Writer, r *Run) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(InventoryHeader); err != nil {
@@ -50,7 +52,7 @@ func WriteInventory(w io.Writer, r *Run) error {
 			size = fmt.Sprint(it.Size)
 		}
 		row := []string{it.ID, csvSafe(it.Title), csvSafe(it.Owner), it.Type, csvSafe(it.Folder), date(it.Created), date(it.Modified),
-			it.Access, size, string(it.Status), strings.Join(it.Dependencies, ";"), csvSafe(it.Reason)}
+			it.Access, size, string(it.Status), strings.Join(it.Dependencies, ";"), strings.Join(it.UsedBy, ";"), csvSafe(it.Reason)}
 		if err := cw.Write(row); err != nil {
 			return err
 		}
@@ -194,8 +196,34 @@ func WriteResults(w io.Writer, r *Run) error {
 		for _, w := range s.Warnings {
 			p.f("    - %s\n", w)
 		}
+		p.retention(s.Retention)
 	}
 	return p.err
+}
+
+// retention prints what a sink's retention policy did after the run.
+func (p *printer) retention(r *Retention) {
+	if r == nil {
+		return
+	}
+	if r.Skipped != "" {
+		p.f("    Retention: not applied: %s\n", r.Skipped)
+		return
+	}
+	verb := "deleted"
+	if r.DryRun {
+		verb = "would delete (dry_run)"
+	}
+	p.f("    Retention: %s %d run(s), %d object(s), %s; kept %d run(s)\n", verb, len(r.Deleted), r.Objects, Bytes(r.Bytes), r.Kept)
+	for _, d := range r.Deleted {
+		p.f("      - %s (started %s, %s): %s\n", d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), d.Status, d.Reason)
+	}
+	for _, why := range r.Ignored {
+		p.f("      - ignored %s\n", why)
+	}
+	if r.Error != "" {
+		p.f("    Retention error: %s\n", r.Error)
+	}
 }
 
 func itemLabel(it Item) string {
