@@ -20,6 +20,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/core/ziprun"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -123,7 +124,9 @@ func Run(ctx context.Context, o Options) (*report.Run, error) {
 		return &report.Run{SchemaVersion: report.SchemaVersion, Status: report.StatusFailed, ExitCode: ExitUsage, Error: err.Error()}, err
 	}
 	defer e.closeLog()
-	return e.run(ctx)
+	rep, err := e.run(ctx)
+	e.abortZips(err)
+	return rep, err
 }
 
 type engine struct {
@@ -154,6 +157,10 @@ type sinkState struct {
 	idx     int
 	builder *objectpath.Builder
 	alive   bool // passed preflight
+	// zip is set for a sink with zip = true: Sink.Sink is then the archive
+	// being written and inner the configured sink underneath it.
+	zip   *ziprun.Sink
+	inner sdk.Sink
 }
 
 func newEngine(o Options) (*engine, error) {
@@ -252,12 +259,19 @@ func (e *engine) setupSinks(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("sink %q (%s): %w", s.Block.Name, s.Block.DeclRange, err))
 			continue
 		}
-		st := &sinkState{Sink: s, name: s.Block.Name, idx: i, builder: objectpath.NewBuilder(e.rep.RunFolder, layout, limit), alive: true}
-		e.sinks = append(e.sinks, st)
-		e.rep.Sinks = append(e.rep.Sinks, report.Sink{
+		st := &sinkState{Sink: s, name: s.Block.Name, idx: i, builder: objectpath.NewBuilder(e.rep.RunFolder, layout, limit), alive: true, inner: s.Sink}
+		rs := report.Sink{
 			Name: s.Block.Name, Type: s.Block.Type, Location: s.Features.Location, Required: s.Block.Required,
 			Layout: string(layout), Outcome: "ok", RunPath: joinLocation(s.Features.Location, e.rep.RunFolder), MaxPath: st.builder.MaxPathLength(),
-		})
+		}
+		if s.Block.Zip && !e.o.DryRun {
+			st.zip = e.zipSink(s.Sink)
+			st.Sink.Sink = st.zip
+			rs.Archive = st.zip.ArchivePath()
+			rs.RunPath = joinLocation(s.Features.Location, rs.Archive)
+		}
+		e.sinks = append(e.sinks, st)
+		e.rep.Sinks = append(e.rep.Sinks, rs)
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -362,6 +376,7 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, withKind(err, "listing items: "+err.Error())
 	}
+	e.reverseDependencies()
 	e.log.Info("items listed", "discovered", len(e.rep.Items), "to_export", len(todo))
 	e.emit(Event{Type: EventListed, Total: len(todo)})
 	return todo, nil
@@ -443,6 +458,7 @@ func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
 		// in the sinks that got it; the exit code and notifications do not.)
 		e.rep.Status, e.rep.ExitCode = report.StatusPartial, ExitPartial
 	}
+	e.applyRetention(ctx)
 	e.log.Info("run finished", "status", e.rep.Status, "exit_code", e.rep.ExitCode, "duration", e.rep.Duration().String())
 	e.notify(ctx)
 	return e.rep, err

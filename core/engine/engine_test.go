@@ -449,7 +449,7 @@ func TestReportsGolden(t *testing.T) {
 	excluded := item("x1", "key", "API Key")
 	excluded.Excluded, excluded.Reason = true, "API keys are never backed up"
 	deps := item("a1", "ok parks", "Web Map")
-	deps.Item.Dependencies = []string{"d1", "d2"}
+	deps.Item.Dependencies = []string{"p1", "d2"} // p1 is in the run (Used By), d2 is not
 	items := []sdk.ListedItem{deps, item("p1", "partial trails", "Web Map"), item("f1", "fail hydrants", "Web Map"),
 		item("c1", "panic map", "Web Map"), item("n1", "notebook", "Notebook"), item("u1", "form", "Form"), excluded}
 	f := newFixture(t, items)

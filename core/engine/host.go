@@ -45,8 +45,8 @@ func (h *host) Log(ctx context.Context, level sdk.LogLevel, msg string) {
 
 // writeReports puts Inventory.csv, Results.txt, run.log and last
 // manifest.json (its presence marks a finished run for verify and
-// retention) into every live sink. It reports whether every required sink
-// got all of them.
+// retention) into every live sink, and seals the archive of a sink with
+// zip = true. It reports whether every required sink got all of them.
 func (e *engine) writeReports(ctx context.Context) bool {
 	e.emit(Event{Type: EventReports})
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -69,11 +69,21 @@ func (e *engine) writeReports(ctx context.Context) bool {
 		go func() {
 			defer wg.Done()
 			err := e.putReports(cctx, s, inv.Bytes(), res.Bytes())
+			if s.zip != nil {
+				if err == nil {
+					err = e.finishZip(cctx, s)
+				} else {
+					s.zip.Abort(err)
+				}
+			}
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			rs := &e.rep.Sinks[i]
 			if err != nil {
 				rs.Error = firstNonEmpty(rs.Error, "reports: "+err.Error())
+				if s.zip != nil {
+					rs.Outcome = "failed" // no archive: none of the run is in this sink
+				}
 				e.log.Error("writing reports", "sink", s.name, "error", err)
 				if s.Block.Required {
 					ok = false

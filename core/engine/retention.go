@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/core/retention"
+	"github.com/agolpipe/agolpipe/core/ziprun"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// zipSink wraps a sink with zip = true for this run. Results.txt is kept
+// beside the archive as well as manifest.json, so a person browsing the
+// share reads how the run went without unzipping, and the retention outcome
+// (decided after the archive is sealed) has somewhere to go.
+func (e *engine) zipSink(inner sdk.Sink) *ziprun.Sink {
+	return ziprun.New(inner, e.rep.RunFolder, ziprun.Options{Beside: []string{report.ManifestFile, report.ResultsFile}})
+}
+
+// finishZip seals a zipped sink's archive after its reports went in. When
+// that fails, the copies stored beside the archive are removed, so no
+// manifest.json claims a run whose archive does not exist (retention and
+// verify recognise runs by it).
+func (e *engine) finishZip(ctx context.Context, s *sinkState) error {
+	if _, err := s.zip.Finish(ctx); err != nil {
+		for _, name := range []string{report.ManifestFile, report.ResultsFile} {
+			if derr := s.inner.Delete(ctx, e.rep.RunFolder+"/"+name); derr != nil && !sdk.IsNotFound(derr) {
+				e.log.Error("could not remove a report stored beside a failed archive", "sink", s.name, "file", name, "error", derr)
+			}
+		}
+		return err
+	}
+	e.log.Info("archive written", "sink", s.name, "archive", s.zip.ArchivePath())
+	return nil
+}
+
+// abortZips drops every archive that was not finished (a run that stopped
+// before its reports): nothing becomes visible in those sinks.
+func (e *engine) abortZips(cause error) {
+	if cause == nil {
+		cause = errors.New("the run ended before the archive was finished")
+	}
+	for _, s := range e.sinks {
+		if s.zip != nil {
+			s.zip.Abort(cause)
+		}
+	}
+}
+
+// reverseDependencies fills UsedBy by inverting the forward dependencies
+// the source found, across the items of this run: a layer lists the web
+// maps and apps of the run that use it.
+func (e *engine) reverseDependencies() {
+	at := make(map[string]int, len(e.rep.Items))
+	for i, it := range e.rep.Items {
+		at[it.ID] = i
+	}
+	for _, it := range e.rep.Items {
+		for _, dep := range it.Dependencies {
+			if j, ok := at[dep]; ok && dep != it.ID {
+				e.rep.Items[j].UsedBy = append(e.rep.Items[j].UsedBy, it.ID)
+			}
+		}
+	}
+}
+
+// retentionSkip says why a sink's retention must not run after this run, or
+// "" when it may. Pruning is for runs that left a complete backup behind:
+// the run ended with success or partial (exit 0 or 1, every item tried),
+// and this sink holds all of it: every artifact, manifest.json and the
+// reports (and, with zip = true, the sealed archive). A failed, cancelled
+// or stopped run never prunes, so a broken night cannot eat older backups.
+func (e *engine) retentionSkip(s *sinkState, rs *report.Sink) string {
+	switch {
+	case e.rep.Status != report.StatusSuccess && e.rep.Status != report.StatusPartial:
+		return fmt.Sprintf("the run ended %s; retention runs only after a run that left a complete backup", e.rep.Status)
+	case !s.alive:
+		return "the sink failed its preflight"
+	case rs.Missed > 0 || rs.Outcome != "ok":
+		return "this sink missed artifacts of the run, so it does not hold a complete backup"
+	case !rs.Reports:
+		return "the run's manifest and reports could not be written to this sink"
+	}
+	return ""
+}
+
+// applyRetention applies each sink's retention block (the same
+// retention.Apply that `agolpipe prune` runs) after the reports are in, and
+// then rewrites Results.txt and run.log so they say what was deleted.
+func (e *engine) applyRetention(ctx context.Context) {
+	asked := false
+	var wg sync.WaitGroup
+	for i, s := range e.sinks {
+		if s.Block.Retention == nil {
+			continue
+		}
+		asked = true
+		rs := &e.rep.Sinks[i]
+		if why := e.retentionSkip(s, rs); why != "" {
+			rs.Retention = &report.Retention{Skipped: why}
+			e.log.Warn("retention not applied", "sink", s.name, "reason", why)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			policy := retention.FromPipeline(s.Block.Retention)
+			// Deletions go to the configured sink itself: a zipped run is a
+			// folder there like any other (archive + manifest.json beside).
+			res, err := retention.Apply(ctx, s.inner, policy, retention.Options{Now: e.now()})
+			out := retentionRecord(res)
+			if err != nil {
+				out.Error = err.Error()
+				e.warn(fmt.Sprintf("sink %q: retention stopped: %v; the runs listed were deleted before it stopped, run `agolpipe prune` to finish", s.name, err))
+			}
+			verb := "retention deleted a run"
+			if res.DryRun {
+				verb = "retention would delete a run (dry_run)"
+			}
+			for _, d := range out.Deleted {
+				e.log.Info(verb, "sink", s.name, "run", d.Folder, "started", d.Started, "status", d.Status, "reason", d.Reason)
+			}
+			for _, why := range res.Ignored {
+				e.log.Warn("retention ignored a manifest.json it does not recognise", "sink", s.name, "detail", why)
+			}
+			e.log.Info("retention applied", "sink", s.name, "deleted", len(out.Deleted), "kept", out.Kept, "objects", out.Objects, "bytes", out.Bytes, "dry_run", out.DryRun)
+			e.mu.Lock()
+			rs.Retention = out
+			e.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if asked {
+		e.rewriteReports(ctx)
+	}
+}
+
+func retentionRecord(res retention.Result) *report.Retention {
+	out := &report.Retention{DryRun: res.DryRun, Kept: len(res.Kept), Objects: res.DeletedObjects, Bytes: res.DeletedBytes, Ignored: res.Ignored}
+	for _, r := range res.Deleted {
+		out.Deleted = append(out.Deleted, report.PrunedRun{Folder: r.Folder, Started: r.Manifest.Started.UTC(), Status: r.Manifest.Status, Reason: r.Reason})
+	}
+	return out
+}
+
+// rewriteReports stores Results.txt and run.log again, now with the
+// retention outcome, in every sink that got the reports. manifest.json is
+// not rewritten: it records the run, which retention does not change. For
+// a zipped sink the archive is sealed, so the copy of Results.txt beside it
+// is the one updated.
+func (e *engine) rewriteReports(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var res bytes.Buffer
+	e.mu.Lock()
+	err := report.WriteResults(&res, e.rep)
+	e.mu.Unlock()
+	if err != nil {
+		e.log.Error("writing Results.txt", "error", err)
+		return
+	}
+	e.results = res.String()
+	for i, s := range e.sinks {
+		if !s.alive || !e.rep.Sinks[i].Reports {
+			continue
+		}
+		err := e.policy.Do(cctx, func(ctx context.Context, _ int) error {
+			_, err := s.inner.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + report.ResultsFile, MediaType: mediaType(report.ResultsFile), Size: int64(res.Len()), Body: bytes.NewReader(res.Bytes())})
+			return err
+		})
+		if err == nil && s.zip == nil {
+			err = e.policy.Do(cctx, func(ctx context.Context, _ int) error {
+				rd, n, err := e.runLog.Snapshot()
+				if err != nil {
+					return err
+				}
+				_, err = s.inner.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + report.LogFile, MediaType: "text/plain", Size: n, Body: rd})
+				return err
+			})
+		}
+		if err != nil {
+			// The first Results.txt is still there; only the retention lines are missing.
+			e.log.Error("rewriting Results.txt and run.log with the retention outcome", "sink", s.name, "error", err)
+		}
+	}
+}
