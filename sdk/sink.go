@@ -44,6 +44,13 @@ type Sink interface {
 // ConfigureRequest carries a component's decoded configuration block.
 type ConfigureRequest struct {
 	Config cty.Value
+	// Name is the block's name label ("prod" in source "arcgis" "prod") and
+	// PipelineFile the pipeline file's path, set by the host so a message
+	// can name the command a user runs ("agolpipe login nightly.hcl prod").
+	// Sources receive them over the plugin protocol; either may be empty
+	// (a component configured outside a pipeline).
+	Name         string
+	PipelineFile string
 }
 
 // SinkFeatures are optional abilities and limits a sink declares, so the

@@ -1,6 +1,7 @@
 package grpcplugin
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -26,10 +27,14 @@ func (p *SourcePlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, c *
 
 // SourceClient implements sdk.Source by calling a SourceService.
 type SourceClient struct {
-	c      pluginv1.SourceServiceClient
-	info   sdk.Info
-	schema sdk.Schema
-	once   sync.Once
+	c        pluginv1.SourceServiceClient
+	info     sdk.Info
+	schema   sdk.Schema
+	features sdk.SourceFeatures
+	once     sync.Once
+
+	mu       sync.Mutex
+	warnings []string // from the last ListItems
 }
 
 // NewSourceClient asks the plugin to describe itself and returns the adapter.
@@ -44,8 +49,12 @@ func NewSourceClient(ctx context.Context, c pluginv1.SourceServiceClient) (*Sour
 	if err != nil {
 		return nil, err
 	}
-	return &SourceClient{c: c, info: infoFromProto(d.GetInfo()), schema: schema}, nil
+	return &SourceClient{c: c, info: infoFromProto(d.GetInfo()), schema: schema,
+		features: sdk.SourceFeatures{OrgMetadata: d.GetFeatures().GetOrgMetadata()}}, nil
 }
+
+// SourceFeatures is what the plugin declared in Describe.
+func (s *SourceClient) SourceFeatures() sdk.SourceFeatures { return s.features }
 
 func (s *SourceClient) Info() sdk.Info     { return s.info }
 func (s *SourceClient) Schema() sdk.Schema { return s.schema }
@@ -55,7 +64,7 @@ func (s *SourceClient) Configure(ctx context.Context, req sdk.ConfigureRequest) 
 	if err != nil {
 		return diagsFromError("Invalid source configuration", err)
 	}
-	resp, err := s.c.Configure(ctx, &pluginv1.SourceServiceConfigureRequest{Config: cfg})
+	resp, err := s.c.Configure(ctx, &pluginv1.SourceServiceConfigureRequest{Config: cfg, ComponentName: req.Name, PipelineFile: req.PipelineFile})
 	if err != nil {
 		return diagsFromError("Source plugin failed to configure", fromStatus(err))
 	}
@@ -73,6 +82,9 @@ func (s *SourceClient) Connect(ctx context.Context) (sdk.OrgInfo, error) {
 func (s *SourceClient) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn func(sdk.ListedItem) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.mu.Lock()
+	s.warnings = nil
+	s.mu.Unlock()
 	stream, err := s.c.ListItems(ctx, &pluginv1.ListItemsRequest{SinceUnixMillis: millis(req.Since)})
 	if err != nil {
 		return fromStatus(err)
@@ -84,6 +96,11 @@ func (s *SourceClient) ListItems(ctx context.Context, req sdk.ListItemsRequest, 
 		}
 		if err != nil {
 			return fromStatus(err)
+		}
+		if w := m.GetWarnings(); len(w) > 0 {
+			s.mu.Lock()
+			s.warnings = append(s.warnings, w...)
+			s.mu.Unlock()
 		}
 		for _, it := range m.GetItems() {
 			if err := fn(sdk.ListedItem{Item: itemFromProto(it.GetItem()), Excluded: it.GetExcluded(), Reason: it.GetReason()}); err != nil {
@@ -115,6 +132,40 @@ func (s *SourceClient) Do(ctx context.Context, req sdk.PortalRequest) (*sdk.Port
 	return openHTTP(doStream{stream}, cancel)
 }
 
+// ListWarnings returns the warnings the plugin sent with its last listing
+// (none from a plugin that does not report any).
+func (s *SourceClient) ListWarnings() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.warnings...)
+}
+
+// OrgMetadata streams the plugin's organization metadata into w. It fails
+// as not supported when the plugin did not declare the feature.
+func (s *SourceClient) OrgMetadata(ctx context.Context, w io.Writer) error {
+	if !s.features.OrgMetadata {
+		return sdk.Permanent("source plugin %q does not declare org metadata", s.info.Name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.c.OrgMetadata(ctx, &pluginv1.OrgMetadataRequest{})
+	if err != nil {
+		return fromStatus(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fromStatus(err)
+		}
+		if _, err := w.Write(m.GetChunk()); err != nil {
+			return err
+		}
+	}
+}
+
 func (s *SourceClient) Close() error {
 	var err error
 	s.once.Do(func() {
@@ -131,7 +182,19 @@ type SourceServer struct {
 }
 
 func (s *SourceServer) Describe(context.Context, *pluginv1.SourceServiceDescribeRequest) (*pluginv1.SourceServiceDescribeResponse, error) {
-	return &pluginv1.SourceServiceDescribeResponse{Info: infoToProto(s.Impl.Info()), Schema: schemaToProto(s.Impl.Schema())}, nil
+	f := s.features()
+	return &pluginv1.SourceServiceDescribeResponse{Info: infoToProto(s.Impl.Info()), Schema: schemaToProto(s.Impl.Schema()),
+		Features: &pluginv1.SourceFeatures{OrgMetadata: f.OrgMetadata}}, nil
+}
+
+// features is what Impl declares, limited to what it implements, so a
+// declaration without the method is never sent to the host.
+func (s *SourceServer) features() sdk.SourceFeatures {
+	f := sdk.SourceFeaturesOf(s.Impl)
+	if _, ok := s.Impl.(sdk.OrgMetadataSource); !ok {
+		f.OrgMetadata = false
+	}
+	return f
 }
 
 func (s *SourceServer) Configure(ctx context.Context, req *pluginv1.SourceServiceConfigureRequest) (*pluginv1.SourceServiceConfigureResponse, error) {
@@ -139,7 +202,8 @@ func (s *SourceServer) Configure(ctx context.Context, req *pluginv1.SourceServic
 	if err != nil {
 		return &pluginv1.SourceServiceConfigureResponse{Diagnostics: diagsToProto(diagsFromError("Invalid source configuration", err))}, nil
 	}
-	return &pluginv1.SourceServiceConfigureResponse{Diagnostics: diagsToProto(s.Impl.Configure(ctx, sdk.ConfigureRequest{Config: v}))}, nil
+	creq := sdk.ConfigureRequest{Config: v, Name: req.GetComponentName(), PipelineFile: req.GetPipelineFile()}
+	return &pluginv1.SourceServiceConfigureResponse{Diagnostics: diagsToProto(s.Impl.Configure(ctx, creq))}, nil
 }
 
 func (s *SourceServer) Connect(ctx context.Context, _ *pluginv1.ConnectRequest) (*pluginv1.ConnectResponse, error) {
@@ -177,7 +241,48 @@ func (s *SourceServer) ListItems(req *pluginv1.ListItemsRequest, stream pluginv1
 	if err != nil {
 		return toStatus(err)
 	}
+	if lw, ok := s.Impl.(sdk.ListWarner); ok {
+		if w := lw.ListWarnings(); len(w) > 0 {
+			if err := flush(); err != nil {
+				return toStatus(err)
+			}
+			return toStatus(stream.Send(&pluginv1.ListItemsResponse{Warnings: w}))
+		}
+	}
 	return toStatus(flush())
+}
+
+// metadataChunk is the size of one OrgMetadata message.
+const metadataChunk = 64 << 10
+
+// OrgMetadata streams Impl's organization metadata in chunks.
+func (s *SourceServer) OrgMetadata(_ *pluginv1.OrgMetadataRequest, stream pluginv1.SourceService_OrgMetadataServer) error {
+	m, ok := s.Impl.(sdk.OrgMetadataSource)
+	if !ok || !s.features().OrgMetadata {
+		return toStatus(sdk.Permanent("source %q does not provide org metadata", s.Impl.Info().Name))
+	}
+	bw := bufio.NewWriterSize(messageWriter(func(b []byte) error {
+		return stream.Send(&pluginv1.OrgMetadataResponse{Chunk: b})
+	}), metadataChunk)
+	if err := m.OrgMetadata(stream.Context(), bw); err != nil {
+		return toStatus(err)
+	}
+	return toStatus(bw.Flush())
+}
+
+// messageWriter is an io.Writer that sends each write as one message; Send
+// marshals before it returns, so the caller may reuse b.
+type messageWriter func(b []byte) error
+
+func (c messageWriter) Write(b []byte) (int, error) {
+	for rest := b; len(rest) > 0; {
+		n := min(len(rest), metadataChunk)
+		if err := c(rest[:n]); err != nil {
+			return len(b) - len(rest), err
+		}
+		rest = rest[n:]
+	}
+	return len(b), nil
 }
 
 func (s *SourceServer) Do(req *pluginv1.DoRequest, stream pluginv1.SourceService_DoServer) error {

@@ -60,9 +60,11 @@ func (*SourceServiceDescribeRequest) Descriptor() ([]byte, []int) {
 }
 
 type SourceServiceDescribeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Info          *Info                  `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
-	Schema        *Schema                `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Info   *Info                  `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Schema *Schema                `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	// features declares the optional abilities the source has.
+	Features      *SourceFeatures `protobuf:"bytes,3,opt,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -111,16 +113,74 @@ func (x *SourceServiceDescribeResponse) GetSchema() *Schema {
 	return nil
 }
 
+func (x *SourceServiceDescribeResponse) GetFeatures() *SourceFeatures {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// SourceFeatures are a source's optional abilities (sdk.SourceFeatures).
+type SourceFeatures struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// org_metadata: the source serves OrgMetadata.
+	OrgMetadata   bool `protobuf:"varint,1,opt,name=org_metadata,json=orgMetadata,proto3" json:"org_metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceFeatures) Reset() {
+	*x = SourceFeatures{}
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceFeatures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceFeatures) ProtoMessage() {}
+
+func (x *SourceFeatures) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceFeatures.ProtoReflect.Descriptor instead.
+func (*SourceFeatures) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SourceFeatures) GetOrgMetadata() bool {
+	if x != nil {
+		return x.OrgMetadata
+	}
+	return false
+}
+
 type SourceServiceConfigureRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Config        *DynamicValue          `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *DynamicValue          `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// component_name is the source block's name label and pipeline_file the
+	// pipeline file's path, so messages can name the command to run
+	// ("agolpipe login <pipeline_file> <component_name>").
+	ComponentName string `protobuf:"bytes,2,opt,name=component_name,json=componentName,proto3" json:"component_name,omitempty"`
+	PipelineFile  string `protobuf:"bytes,3,opt,name=pipeline_file,json=pipelineFile,proto3" json:"pipeline_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceServiceConfigureRequest) Reset() {
 	*x = SourceServiceConfigureRequest{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[2]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -132,7 +192,7 @@ func (x *SourceServiceConfigureRequest) String() string {
 func (*SourceServiceConfigureRequest) ProtoMessage() {}
 
 func (x *SourceServiceConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[2]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -145,7 +205,7 @@ func (x *SourceServiceConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceConfigureRequest.ProtoReflect.Descriptor instead.
 func (*SourceServiceConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{2}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SourceServiceConfigureRequest) GetConfig() *DynamicValue {
@@ -153,6 +213,20 @@ func (x *SourceServiceConfigureRequest) GetConfig() *DynamicValue {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *SourceServiceConfigureRequest) GetComponentName() string {
+	if x != nil {
+		return x.ComponentName
+	}
+	return ""
+}
+
+func (x *SourceServiceConfigureRequest) GetPipelineFile() string {
+	if x != nil {
+		return x.PipelineFile
+	}
+	return ""
 }
 
 type SourceServiceConfigureResponse struct {
@@ -164,7 +238,7 @@ type SourceServiceConfigureResponse struct {
 
 func (x *SourceServiceConfigureResponse) Reset() {
 	*x = SourceServiceConfigureResponse{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[3]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +250,7 @@ func (x *SourceServiceConfigureResponse) String() string {
 func (*SourceServiceConfigureResponse) ProtoMessage() {}
 
 func (x *SourceServiceConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[3]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +263,7 @@ func (x *SourceServiceConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceConfigureResponse.ProtoReflect.Descriptor instead.
 func (*SourceServiceConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{3}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SourceServiceConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -207,7 +281,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[4]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +293,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[4]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +306,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{4}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{5}
 }
 
 type ConnectResponse struct {
@@ -244,7 +318,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[5]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +330,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[5]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +343,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{5}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConnectResponse) GetOrg() *OrgInfo {
@@ -289,7 +363,7 @@ type ListItemsRequest struct {
 
 func (x *ListItemsRequest) Reset() {
 	*x = ListItemsRequest{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[6]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +375,7 @@ func (x *ListItemsRequest) String() string {
 func (*ListItemsRequest) ProtoMessage() {}
 
 func (x *ListItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[6]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +388,7 @@ func (x *ListItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListItemsRequest.ProtoReflect.Descriptor instead.
 func (*ListItemsRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{6}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListItemsRequest) GetSinceUnixMillis() int64 {
@@ -325,15 +399,19 @@ func (x *ListItemsRequest) GetSinceUnixMillis() int64 {
 }
 
 type ListItemsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Items         []*ListedItem          `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Items []*ListedItem          `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// warnings are problems the listing met without failing (a completeness
+	// check that does not add up, a folder that could not be read); they
+	// travel in the stream's last message, for Results.txt.
+	Warnings      []string `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListItemsResponse) Reset() {
 	*x = ListItemsResponse{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[7]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +423,7 @@ func (x *ListItemsResponse) String() string {
 func (*ListItemsResponse) ProtoMessage() {}
 
 func (x *ListItemsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[7]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,12 +436,19 @@ func (x *ListItemsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListItemsResponse.ProtoReflect.Descriptor instead.
 func (*ListItemsResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListItemsResponse) GetItems() []*ListedItem {
 	if x != nil {
 		return x.Items
+	}
+	return nil
+}
+
+func (x *ListItemsResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -380,7 +465,7 @@ type ListedItem struct {
 
 func (x *ListedItem) Reset() {
 	*x = ListedItem{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[8]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +477,7 @@ func (x *ListedItem) String() string {
 func (*ListedItem) ProtoMessage() {}
 
 func (x *ListedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[8]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +490,7 @@ func (x *ListedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListedItem.ProtoReflect.Descriptor instead.
 func (*ListedItem) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListedItem) GetItem() *Item {
@@ -438,7 +523,7 @@ type DoRequest struct {
 
 func (x *DoRequest) Reset() {
 	*x = DoRequest{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[9]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +535,7 @@ func (x *DoRequest) String() string {
 func (*DoRequest) ProtoMessage() {}
 
 func (x *DoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[9]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +548,7 @@ func (x *DoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DoRequest.ProtoReflect.Descriptor instead.
 func (*DoRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DoRequest) GetRequest() *HttpRequest {
@@ -486,7 +571,7 @@ type DoResponse struct {
 
 func (x *DoResponse) Reset() {
 	*x = DoResponse{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[10]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +583,7 @@ func (x *DoResponse) String() string {
 func (*DoResponse) ProtoMessage() {}
 
 func (x *DoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[10]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +596,7 @@ func (x *DoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DoResponse.ProtoReflect.Descriptor instead.
 func (*DoResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{10}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DoResponse) GetMsg() isDoResponse_Msg {
@@ -555,6 +640,86 @@ func (*DoResponse_Header) isDoResponse_Msg() {}
 
 func (*DoResponse_Chunk) isDoResponse_Msg() {}
 
+type OrgMetadataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrgMetadataRequest) Reset() {
+	*x = OrgMetadataRequest{}
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrgMetadataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrgMetadataRequest) ProtoMessage() {}
+
+func (x *OrgMetadataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrgMetadataRequest.ProtoReflect.Descriptor instead.
+func (*OrgMetadataRequest) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{12}
+}
+
+type OrgMetadataResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunk         []byte                 `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrgMetadataResponse) Reset() {
+	*x = OrgMetadataResponse{}
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrgMetadataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrgMetadataResponse) ProtoMessage() {}
+
+func (x *OrgMetadataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrgMetadataResponse.ProtoReflect.Descriptor instead.
+func (*OrgMetadataResponse) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *OrgMetadataResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
 type SourceServiceCloseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -563,7 +728,7 @@ type SourceServiceCloseRequest struct {
 
 func (x *SourceServiceCloseRequest) Reset() {
 	*x = SourceServiceCloseRequest{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[11]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +740,7 @@ func (x *SourceServiceCloseRequest) String() string {
 func (*SourceServiceCloseRequest) ProtoMessage() {}
 
 func (x *SourceServiceCloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[11]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +753,7 @@ func (x *SourceServiceCloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceCloseRequest.ProtoReflect.Descriptor instead.
 func (*SourceServiceCloseRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{11}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{14}
 }
 
 type SourceServiceCloseResponse struct {
@@ -599,7 +764,7 @@ type SourceServiceCloseResponse struct {
 
 func (x *SourceServiceCloseResponse) Reset() {
 	*x = SourceServiceCloseResponse{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +776,7 @@ func (x *SourceServiceCloseResponse) String() string {
 func (*SourceServiceCloseResponse) ProtoMessage() {}
 
 func (x *SourceServiceCloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +789,7 @@ func (x *SourceServiceCloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceCloseResponse.ProtoReflect.Descriptor instead.
 func (*SourceServiceCloseResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{12}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{15}
 }
 
 var File_agolpipe_plugin_v1_source_proto protoreflect.FileDescriptor
@@ -632,21 +797,27 @@ var File_agolpipe_plugin_v1_source_proto protoreflect.FileDescriptor
 const file_agolpipe_plugin_v1_source_proto_rawDesc = "" +
 	"\n" +
 	"\x1fagolpipe/plugin/v1/source.proto\x12\x12agolpipe.plugin.v1\x1a\x1fagolpipe/plugin/v1/common.proto\"\x1e\n" +
-	"\x1cSourceServiceDescribeRequest\"\x81\x01\n" +
+	"\x1cSourceServiceDescribeRequest\"\xc1\x01\n" +
 	"\x1dSourceServiceDescribeResponse\x12,\n" +
 	"\x04info\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.InfoR\x04info\x122\n" +
-	"\x06schema\x18\x02 \x01(\v2\x1a.agolpipe.plugin.v1.SchemaR\x06schema\"Y\n" +
+	"\x06schema\x18\x02 \x01(\v2\x1a.agolpipe.plugin.v1.SchemaR\x06schema\x12>\n" +
+	"\bfeatures\x18\x03 \x01(\v2\".agolpipe.plugin.v1.SourceFeaturesR\bfeatures\"3\n" +
+	"\x0eSourceFeatures\x12!\n" +
+	"\forg_metadata\x18\x01 \x01(\bR\vorgMetadata\"\xa5\x01\n" +
 	"\x1dSourceServiceConfigureRequest\x128\n" +
-	"\x06config\x18\x01 \x01(\v2 .agolpipe.plugin.v1.DynamicValueR\x06config\"b\n" +
+	"\x06config\x18\x01 \x01(\v2 .agolpipe.plugin.v1.DynamicValueR\x06config\x12%\n" +
+	"\x0ecomponent_name\x18\x02 \x01(\tR\rcomponentName\x12#\n" +
+	"\rpipeline_file\x18\x03 \x01(\tR\fpipelineFile\"b\n" +
 	"\x1eSourceServiceConfigureResponse\x12@\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.DiagnosticR\vdiagnostics\"\x10\n" +
 	"\x0eConnectRequest\"@\n" +
 	"\x0fConnectResponse\x12-\n" +
 	"\x03org\x18\x01 \x01(\v2\x1b.agolpipe.plugin.v1.OrgInfoR\x03org\">\n" +
 	"\x10ListItemsRequest\x12*\n" +
-	"\x11since_unix_millis\x18\x01 \x01(\x03R\x0fsinceUnixMillis\"I\n" +
+	"\x11since_unix_millis\x18\x01 \x01(\x03R\x0fsinceUnixMillis\"e\n" +
 	"\x11ListItemsResponse\x124\n" +
-	"\x05items\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.ListedItemR\x05items\"n\n" +
+	"\x05items\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.ListedItemR\x05items\x12\x1a\n" +
+	"\bwarnings\x18\x02 \x03(\tR\bwarnings\"n\n" +
 	"\n" +
 	"ListedItem\x12,\n" +
 	"\x04item\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.ItemR\x04item\x12\x1a\n" +
@@ -658,15 +829,19 @@ const file_agolpipe_plugin_v1_source_proto_rawDesc = "" +
 	"DoResponse\x12@\n" +
 	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.HttpResponseHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
-	"\x03msg\"\x1b\n" +
+	"\x03msg\"\x14\n" +
+	"\x12OrgMetadataRequest\"+\n" +
+	"\x13OrgMetadataResponse\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"\x1b\n" +
 	"\x19SourceServiceCloseRequest\"\x1c\n" +
-	"\x1aSourceServiceCloseResponse2\xd3\x04\n" +
+	"\x1aSourceServiceCloseResponse2\xb5\x05\n" +
 	"\rSourceService\x12o\n" +
 	"\bDescribe\x120.agolpipe.plugin.v1.SourceServiceDescribeRequest\x1a1.agolpipe.plugin.v1.SourceServiceDescribeResponse\x12r\n" +
 	"\tConfigure\x121.agolpipe.plugin.v1.SourceServiceConfigureRequest\x1a2.agolpipe.plugin.v1.SourceServiceConfigureResponse\x12R\n" +
 	"\aConnect\x12\".agolpipe.plugin.v1.ConnectRequest\x1a#.agolpipe.plugin.v1.ConnectResponse\x12Z\n" +
 	"\tListItems\x12$.agolpipe.plugin.v1.ListItemsRequest\x1a%.agolpipe.plugin.v1.ListItemsResponse0\x01\x12E\n" +
-	"\x02Do\x12\x1d.agolpipe.plugin.v1.DoRequest\x1a\x1e.agolpipe.plugin.v1.DoResponse0\x01\x12f\n" +
+	"\x02Do\x12\x1d.agolpipe.plugin.v1.DoRequest\x1a\x1e.agolpipe.plugin.v1.DoResponse0\x01\x12`\n" +
+	"\vOrgMetadata\x12&.agolpipe.plugin.v1.OrgMetadataRequest\x1a'.agolpipe.plugin.v1.OrgMetadataResponse0\x01\x12f\n" +
 	"\x05Close\x12-.agolpipe.plugin.v1.SourceServiceCloseRequest\x1a..agolpipe.plugin.v1.SourceServiceCloseResponseB@Z>github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1;pluginv1b\x06proto3"
 
 var (
@@ -681,57 +856,63 @@ func file_agolpipe_plugin_v1_source_proto_rawDescGZIP() []byte {
 	return file_agolpipe_plugin_v1_source_proto_rawDescData
 }
 
-var file_agolpipe_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_agolpipe_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_agolpipe_plugin_v1_source_proto_goTypes = []any{
 	(*SourceServiceDescribeRequest)(nil),   // 0: agolpipe.plugin.v1.SourceServiceDescribeRequest
 	(*SourceServiceDescribeResponse)(nil),  // 1: agolpipe.plugin.v1.SourceServiceDescribeResponse
-	(*SourceServiceConfigureRequest)(nil),  // 2: agolpipe.plugin.v1.SourceServiceConfigureRequest
-	(*SourceServiceConfigureResponse)(nil), // 3: agolpipe.plugin.v1.SourceServiceConfigureResponse
-	(*ConnectRequest)(nil),                 // 4: agolpipe.plugin.v1.ConnectRequest
-	(*ConnectResponse)(nil),                // 5: agolpipe.plugin.v1.ConnectResponse
-	(*ListItemsRequest)(nil),               // 6: agolpipe.plugin.v1.ListItemsRequest
-	(*ListItemsResponse)(nil),              // 7: agolpipe.plugin.v1.ListItemsResponse
-	(*ListedItem)(nil),                     // 8: agolpipe.plugin.v1.ListedItem
-	(*DoRequest)(nil),                      // 9: agolpipe.plugin.v1.DoRequest
-	(*DoResponse)(nil),                     // 10: agolpipe.plugin.v1.DoResponse
-	(*SourceServiceCloseRequest)(nil),      // 11: agolpipe.plugin.v1.SourceServiceCloseRequest
-	(*SourceServiceCloseResponse)(nil),     // 12: agolpipe.plugin.v1.SourceServiceCloseResponse
-	(*Info)(nil),                           // 13: agolpipe.plugin.v1.Info
-	(*Schema)(nil),                         // 14: agolpipe.plugin.v1.Schema
-	(*DynamicValue)(nil),                   // 15: agolpipe.plugin.v1.DynamicValue
-	(*Diagnostic)(nil),                     // 16: agolpipe.plugin.v1.Diagnostic
-	(*OrgInfo)(nil),                        // 17: agolpipe.plugin.v1.OrgInfo
-	(*Item)(nil),                           // 18: agolpipe.plugin.v1.Item
-	(*HttpRequest)(nil),                    // 19: agolpipe.plugin.v1.HttpRequest
-	(*HttpResponseHeader)(nil),             // 20: agolpipe.plugin.v1.HttpResponseHeader
+	(*SourceFeatures)(nil),                 // 2: agolpipe.plugin.v1.SourceFeatures
+	(*SourceServiceConfigureRequest)(nil),  // 3: agolpipe.plugin.v1.SourceServiceConfigureRequest
+	(*SourceServiceConfigureResponse)(nil), // 4: agolpipe.plugin.v1.SourceServiceConfigureResponse
+	(*ConnectRequest)(nil),                 // 5: agolpipe.plugin.v1.ConnectRequest
+	(*ConnectResponse)(nil),                // 6: agolpipe.plugin.v1.ConnectResponse
+	(*ListItemsRequest)(nil),               // 7: agolpipe.plugin.v1.ListItemsRequest
+	(*ListItemsResponse)(nil),              // 8: agolpipe.plugin.v1.ListItemsResponse
+	(*ListedItem)(nil),                     // 9: agolpipe.plugin.v1.ListedItem
+	(*DoRequest)(nil),                      // 10: agolpipe.plugin.v1.DoRequest
+	(*DoResponse)(nil),                     // 11: agolpipe.plugin.v1.DoResponse
+	(*OrgMetadataRequest)(nil),             // 12: agolpipe.plugin.v1.OrgMetadataRequest
+	(*OrgMetadataResponse)(nil),            // 13: agolpipe.plugin.v1.OrgMetadataResponse
+	(*SourceServiceCloseRequest)(nil),      // 14: agolpipe.plugin.v1.SourceServiceCloseRequest
+	(*SourceServiceCloseResponse)(nil),     // 15: agolpipe.plugin.v1.SourceServiceCloseResponse
+	(*Info)(nil),                           // 16: agolpipe.plugin.v1.Info
+	(*Schema)(nil),                         // 17: agolpipe.plugin.v1.Schema
+	(*DynamicValue)(nil),                   // 18: agolpipe.plugin.v1.DynamicValue
+	(*Diagnostic)(nil),                     // 19: agolpipe.plugin.v1.Diagnostic
+	(*OrgInfo)(nil),                        // 20: agolpipe.plugin.v1.OrgInfo
+	(*Item)(nil),                           // 21: agolpipe.plugin.v1.Item
+	(*HttpRequest)(nil),                    // 22: agolpipe.plugin.v1.HttpRequest
+	(*HttpResponseHeader)(nil),             // 23: agolpipe.plugin.v1.HttpResponseHeader
 }
 var file_agolpipe_plugin_v1_source_proto_depIdxs = []int32{
-	13, // 0: agolpipe.plugin.v1.SourceServiceDescribeResponse.info:type_name -> agolpipe.plugin.v1.Info
-	14, // 1: agolpipe.plugin.v1.SourceServiceDescribeResponse.schema:type_name -> agolpipe.plugin.v1.Schema
-	15, // 2: agolpipe.plugin.v1.SourceServiceConfigureRequest.config:type_name -> agolpipe.plugin.v1.DynamicValue
-	16, // 3: agolpipe.plugin.v1.SourceServiceConfigureResponse.diagnostics:type_name -> agolpipe.plugin.v1.Diagnostic
-	17, // 4: agolpipe.plugin.v1.ConnectResponse.org:type_name -> agolpipe.plugin.v1.OrgInfo
-	8,  // 5: agolpipe.plugin.v1.ListItemsResponse.items:type_name -> agolpipe.plugin.v1.ListedItem
-	18, // 6: agolpipe.plugin.v1.ListedItem.item:type_name -> agolpipe.plugin.v1.Item
-	19, // 7: agolpipe.plugin.v1.DoRequest.request:type_name -> agolpipe.plugin.v1.HttpRequest
-	20, // 8: agolpipe.plugin.v1.DoResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
-	0,  // 9: agolpipe.plugin.v1.SourceService.Describe:input_type -> agolpipe.plugin.v1.SourceServiceDescribeRequest
-	2,  // 10: agolpipe.plugin.v1.SourceService.Configure:input_type -> agolpipe.plugin.v1.SourceServiceConfigureRequest
-	4,  // 11: agolpipe.plugin.v1.SourceService.Connect:input_type -> agolpipe.plugin.v1.ConnectRequest
-	6,  // 12: agolpipe.plugin.v1.SourceService.ListItems:input_type -> agolpipe.plugin.v1.ListItemsRequest
-	9,  // 13: agolpipe.plugin.v1.SourceService.Do:input_type -> agolpipe.plugin.v1.DoRequest
-	11, // 14: agolpipe.plugin.v1.SourceService.Close:input_type -> agolpipe.plugin.v1.SourceServiceCloseRequest
-	1,  // 15: agolpipe.plugin.v1.SourceService.Describe:output_type -> agolpipe.plugin.v1.SourceServiceDescribeResponse
-	3,  // 16: agolpipe.plugin.v1.SourceService.Configure:output_type -> agolpipe.plugin.v1.SourceServiceConfigureResponse
-	5,  // 17: agolpipe.plugin.v1.SourceService.Connect:output_type -> agolpipe.plugin.v1.ConnectResponse
-	7,  // 18: agolpipe.plugin.v1.SourceService.ListItems:output_type -> agolpipe.plugin.v1.ListItemsResponse
-	10, // 19: agolpipe.plugin.v1.SourceService.Do:output_type -> agolpipe.plugin.v1.DoResponse
-	12, // 20: agolpipe.plugin.v1.SourceService.Close:output_type -> agolpipe.plugin.v1.SourceServiceCloseResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 0: agolpipe.plugin.v1.SourceServiceDescribeResponse.info:type_name -> agolpipe.plugin.v1.Info
+	17, // 1: agolpipe.plugin.v1.SourceServiceDescribeResponse.schema:type_name -> agolpipe.plugin.v1.Schema
+	2,  // 2: agolpipe.plugin.v1.SourceServiceDescribeResponse.features:type_name -> agolpipe.plugin.v1.SourceFeatures
+	18, // 3: agolpipe.plugin.v1.SourceServiceConfigureRequest.config:type_name -> agolpipe.plugin.v1.DynamicValue
+	19, // 4: agolpipe.plugin.v1.SourceServiceConfigureResponse.diagnostics:type_name -> agolpipe.plugin.v1.Diagnostic
+	20, // 5: agolpipe.plugin.v1.ConnectResponse.org:type_name -> agolpipe.plugin.v1.OrgInfo
+	9,  // 6: agolpipe.plugin.v1.ListItemsResponse.items:type_name -> agolpipe.plugin.v1.ListedItem
+	21, // 7: agolpipe.plugin.v1.ListedItem.item:type_name -> agolpipe.plugin.v1.Item
+	22, // 8: agolpipe.plugin.v1.DoRequest.request:type_name -> agolpipe.plugin.v1.HttpRequest
+	23, // 9: agolpipe.plugin.v1.DoResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
+	0,  // 10: agolpipe.plugin.v1.SourceService.Describe:input_type -> agolpipe.plugin.v1.SourceServiceDescribeRequest
+	3,  // 11: agolpipe.plugin.v1.SourceService.Configure:input_type -> agolpipe.plugin.v1.SourceServiceConfigureRequest
+	5,  // 12: agolpipe.plugin.v1.SourceService.Connect:input_type -> agolpipe.plugin.v1.ConnectRequest
+	7,  // 13: agolpipe.plugin.v1.SourceService.ListItems:input_type -> agolpipe.plugin.v1.ListItemsRequest
+	10, // 14: agolpipe.plugin.v1.SourceService.Do:input_type -> agolpipe.plugin.v1.DoRequest
+	12, // 15: agolpipe.plugin.v1.SourceService.OrgMetadata:input_type -> agolpipe.plugin.v1.OrgMetadataRequest
+	14, // 16: agolpipe.plugin.v1.SourceService.Close:input_type -> agolpipe.plugin.v1.SourceServiceCloseRequest
+	1,  // 17: agolpipe.plugin.v1.SourceService.Describe:output_type -> agolpipe.plugin.v1.SourceServiceDescribeResponse
+	4,  // 18: agolpipe.plugin.v1.SourceService.Configure:output_type -> agolpipe.plugin.v1.SourceServiceConfigureResponse
+	6,  // 19: agolpipe.plugin.v1.SourceService.Connect:output_type -> agolpipe.plugin.v1.ConnectResponse
+	8,  // 20: agolpipe.plugin.v1.SourceService.ListItems:output_type -> agolpipe.plugin.v1.ListItemsResponse
+	11, // 21: agolpipe.plugin.v1.SourceService.Do:output_type -> agolpipe.plugin.v1.DoResponse
+	13, // 22: agolpipe.plugin.v1.SourceService.OrgMetadata:output_type -> agolpipe.plugin.v1.OrgMetadataResponse
+	15, // 23: agolpipe.plugin.v1.SourceService.Close:output_type -> agolpipe.plugin.v1.SourceServiceCloseResponse
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_agolpipe_plugin_v1_source_proto_init() }
@@ -740,7 +921,7 @@ func file_agolpipe_plugin_v1_source_proto_init() {
 		return
 	}
 	file_agolpipe_plugin_v1_common_proto_init()
-	file_agolpipe_plugin_v1_source_proto_msgTypes[10].OneofWrappers = []any{
+	file_agolpipe_plugin_v1_source_proto_msgTypes[11].OneofWrappers = []any{
 		(*DoResponse_Header)(nil),
 		(*DoResponse_Chunk)(nil),
 	}
@@ -750,7 +931,7 @@ func file_agolpipe_plugin_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agolpipe_plugin_v1_source_proto_rawDesc), len(file_agolpipe_plugin_v1_source_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,12 +21,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SourceService_Describe_FullMethodName  = "/agolpipe.plugin.v1.SourceService/Describe"
-	SourceService_Configure_FullMethodName = "/agolpipe.plugin.v1.SourceService/Configure"
-	SourceService_Connect_FullMethodName   = "/agolpipe.plugin.v1.SourceService/Connect"
-	SourceService_ListItems_FullMethodName = "/agolpipe.plugin.v1.SourceService/ListItems"
-	SourceService_Do_FullMethodName        = "/agolpipe.plugin.v1.SourceService/Do"
-	SourceService_Close_FullMethodName     = "/agolpipe.plugin.v1.SourceService/Close"
+	SourceService_Describe_FullMethodName    = "/agolpipe.plugin.v1.SourceService/Describe"
+	SourceService_Configure_FullMethodName   = "/agolpipe.plugin.v1.SourceService/Configure"
+	SourceService_Connect_FullMethodName     = "/agolpipe.plugin.v1.SourceService/Connect"
+	SourceService_ListItems_FullMethodName   = "/agolpipe.plugin.v1.SourceService/ListItems"
+	SourceService_Do_FullMethodName          = "/agolpipe.plugin.v1.SourceService/Do"
+	SourceService_OrgMetadata_FullMethodName = "/agolpipe.plugin.v1.SourceService/OrgMetadata"
+	SourceService_Close_FullMethodName       = "/agolpipe.plugin.v1.SourceService/Close"
 )
 
 // SourceServiceClient is the client API for SourceService service.
@@ -43,6 +44,10 @@ type SourceServiceClient interface {
 	// Do performs a portal request: the first message is the header, the
 	// rest carry the body in chunks.
 	Do(ctx context.Context, in *DoRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DoResponse], error)
+	// OrgMetadata streams the organization's metadata document (users
+	// without secrets, groups, memberships, item sharing) in chunks. Only
+	// for a source whose Describe declares features.org_metadata.
+	OrgMetadata(ctx context.Context, in *OrgMetadataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrgMetadataResponse], error)
 	Close(ctx context.Context, in *SourceServiceCloseRequest, opts ...grpc.CallOption) (*SourceServiceCloseResponse, error)
 }
 
@@ -122,6 +127,25 @@ func (c *sourceServiceClient) Do(ctx context.Context, in *DoRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SourceService_DoClient = grpc.ServerStreamingClient[DoResponse]
 
+func (c *sourceServiceClient) OrgMetadata(ctx context.Context, in *OrgMetadataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrgMetadataResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SourceService_ServiceDesc.Streams[2], SourceService_OrgMetadata_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[OrgMetadataRequest, OrgMetadataResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SourceService_OrgMetadataClient = grpc.ServerStreamingClient[OrgMetadataResponse]
+
 func (c *sourceServiceClient) Close(ctx context.Context, in *SourceServiceCloseRequest, opts ...grpc.CallOption) (*SourceServiceCloseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SourceServiceCloseResponse)
@@ -146,6 +170,10 @@ type SourceServiceServer interface {
 	// Do performs a portal request: the first message is the header, the
 	// rest carry the body in chunks.
 	Do(*DoRequest, grpc.ServerStreamingServer[DoResponse]) error
+	// OrgMetadata streams the organization's metadata document (users
+	// without secrets, groups, memberships, item sharing) in chunks. Only
+	// for a source whose Describe declares features.org_metadata.
+	OrgMetadata(*OrgMetadataRequest, grpc.ServerStreamingServer[OrgMetadataResponse]) error
 	Close(context.Context, *SourceServiceCloseRequest) (*SourceServiceCloseResponse, error)
 	mustEmbedUnimplementedSourceServiceServer()
 }
@@ -171,6 +199,9 @@ func (UnimplementedSourceServiceServer) ListItems(*ListItemsRequest, grpc.Server
 }
 func (UnimplementedSourceServiceServer) Do(*DoRequest, grpc.ServerStreamingServer[DoResponse]) error {
 	return status.Error(codes.Unimplemented, "method Do not implemented")
+}
+func (UnimplementedSourceServiceServer) OrgMetadata(*OrgMetadataRequest, grpc.ServerStreamingServer[OrgMetadataResponse]) error {
+	return status.Error(codes.Unimplemented, "method OrgMetadata not implemented")
 }
 func (UnimplementedSourceServiceServer) Close(context.Context, *SourceServiceCloseRequest) (*SourceServiceCloseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
@@ -272,6 +303,17 @@ func _SourceService_Do_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SourceService_DoServer = grpc.ServerStreamingServer[DoResponse]
 
+func _SourceService_OrgMetadata_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(OrgMetadataRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SourceServiceServer).OrgMetadata(m, &grpc.GenericServerStream[OrgMetadataRequest, OrgMetadataResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SourceService_OrgMetadataServer = grpc.ServerStreamingServer[OrgMetadataResponse]
+
 func _SourceService_Close_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SourceServiceCloseRequest)
 	if err := dec(in); err != nil {
@@ -323,6 +365,11 @@ var SourceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Do",
 			Handler:       _SourceService_Do_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "OrgMetadata",
+			Handler:       _SourceService_OrgMetadata_Handler,
 			ServerStreams: true,
 		},
 	},
