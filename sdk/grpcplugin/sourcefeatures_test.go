@@ -26,7 +26,9 @@ func (s *metaSource) Configure(ctx context.Context, req sdk.ConfigureRequest) sd
 	s.name, s.pipeline = req.Name, req.PipelineFile
 	return s.FakeSource.Configure(ctx, req)
 }
-func (s *metaSource) SourceFeatures() sdk.SourceFeatures { return sdk.SourceFeatures{OrgMetadata: true} }
+func (s *metaSource) SourceFeatures() sdk.SourceFeatures {
+	return sdk.SourceFeatures{OrgMetadata: true}
+}
 func (s *metaSource) OrgMetadata(ctx context.Context, w io.Writer) error {
 	_, err := io.WriteString(w, s.doc)
 	return err
@@ -39,7 +41,9 @@ func (s *metaSource) ListWarnings() []string {
 // pass the claim on.
 type declaresOnly struct{ grpctest.FakeSource }
 
-func (s *declaresOnly) SourceFeatures() sdk.SourceFeatures { return sdk.SourceFeatures{OrgMetadata: true} }
+func (s *declaresOnly) SourceFeatures() sdk.SourceFeatures {
+	return sdk.SourceFeatures{OrgMetadata: true}
+}
 
 func TestSourceFeaturesOverGRPC(t *testing.T) {
 	ctx := context.Background()
