@@ -14,7 +14,7 @@ import (
 )
 
 // MetadataFormat names the open JSON format OrgMetadata writes.
-const MetadataFormat = "agolpipe-org-metadata/1"
+const MetadataFormat = sdk.OrgMetadataFormat
 
 // secretKey matches user JSON keys that could carry a credential; they are
 // dropped even though the portal is not known to send any.

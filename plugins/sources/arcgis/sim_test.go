@@ -499,8 +499,10 @@ func TestSimOAuthPKCE(t *testing.T) {
 			// A lapsed refresh token says what to do.
 			srv.ExpireRefreshTokens()
 			s := New().(*Source)
-			s.LoginHint = "agolpipe login nightly.hcl prod"
-			if d := s.Configure(context.Background(), sdk.ConfigureRequest{Config: ConfigValue(map[string]cty.Value{"url": cty.StringVal(srv.PortalURL()), "oauth": oauth})}); d.HasErrors() {
+			// The host names the pipeline file and the block in Configure.
+			creq := sdk.ConfigureRequest{Config: ConfigValue(map[string]cty.Value{"url": cty.StringVal(srv.PortalURL()), "oauth": oauth}),
+				Name: "prod", PipelineFile: "nightly.hcl"}
+			if d := s.Configure(context.Background(), creq); d.HasErrors() {
 				t.Fatal(d.Err())
 			}
 			_, err = s.Connect(context.Background())

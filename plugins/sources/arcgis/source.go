@@ -22,8 +22,9 @@ import (
 // Source is the arcgis source. Methods are safe for concurrent use after
 // Connect; Configure and Connect are called once, in that order.
 type Source struct {
-	// LoginHint is the command a user runs to sign in again; the host sets
-	// it to name the pipeline and source ("agolpipe login prod.hcl prod").
+	// LoginHint, when set, is the command a user runs to sign in again.
+	// Left empty, Configure builds it from the pipeline file and block name
+	// the host passes in sdk.ConfigureRequest ("agolpipe login prod.hcl prod").
 	LoginHint string
 
 	cfg  config
@@ -90,10 +91,7 @@ func (s *Source) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Di
 	if s.now == nil {
 		s.now = time.Now
 	}
-	hint := s.LoginHint
-	if hint == "" {
-		hint = "agolpipe login <pipeline.hcl> <source name>"
-	}
+	hint := loginHint(s.LoginHint, req)
 	switch {
 	case cfg.APIKey != "":
 		s.c.auth = apiKeyAuth{key: cfg.APIKey}
