@@ -240,7 +240,12 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 		e.count()
 		return e.rep, nil
 	}
+	// The org metadata streams to the sinks while items export: it is
+	// independent of them and can take long in a large organization.
+	var meta sync.WaitGroup
+	meta.Go(func() { e.orgMetadata(ctx) })
 	e.exportAll(ctx, items)
+	meta.Wait()
 	return e.finish(ctx, nil)
 }
 
@@ -377,6 +382,7 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 		return nil, withKind(err, "listing items: "+err.Error())
 	}
 	e.reverseDependencies()
+	e.listWarnings()
 	e.log.Info("items listed", "discovered", len(e.rep.Items), "to_export", len(todo))
 	e.emit(Event{Type: EventListed, Total: len(todo)})
 	return todo, nil
