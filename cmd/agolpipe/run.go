@@ -178,7 +178,10 @@ func setup(ctx context.Context, file string, vars, varFiles []string, logFormat 
 		return nil, withExit(exitUsage, fmt.Errorf("source %q (%s): %w", p.Source.Name, p.Source.DeclRange, err))
 	}
 	s.closer = append(s.closer, src.Close)
-	cdiags = append(cdiags, p.Source.Diagnostics(src.Configure(ctx, sdk.ConfigureRequest{Config: p.Source.Config}))...)
+	// The block's name and the pipeline file let the source name the exact
+	// `agolpipe login` command when a sign-in has lapsed.
+	creq := sdk.ConfigureRequest{Config: p.Source.Config, Name: p.Source.Name, PipelineFile: p.Filename}
+	cdiags = append(cdiags, p.Source.Diagnostics(src.Configure(ctx, creq))...)
 	s.opts.Source = src
 
 	for _, b := range p.Sinks {
