@@ -209,6 +209,8 @@ func (s *Source) Connect(ctx context.Context) (sdk.OrgInfo, error) {
 	if err := s.resolveGroups(ctx); err != nil {
 		return sdk.OrgInfo{}, err
 	}
+	// Leftovers of crashed runs go before this run creates its own.
+	info.Warnings = append(info.Warnings, s.sweepLeftovers(ctx, me.Username, info.Mode)...)
 	s.info = info
 	return info, nil
 }
