@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -208,6 +209,7 @@ func heapAtHalf(file, out, path string) {
 		return
 	}
 	defer f.Close()
+	runtime.GC() // the profile shows the heap as of the last collection
 	_ = pprof.Lookup("heap").WriteTo(f, 0)
 }
 

@@ -16,7 +16,10 @@
 // prints JSON of what it serves (with schemas) and `<bin> serve <kind>
 // <name>` serves one. The host launches plugins with Launch.
 //
-// Bytes always stream: Put and Export send chunks of ChunkSize with a
-// trailer carrying size and sha256, and the receiving side sees end of body
-// only after the trailer matched, so a truncated stream is always an error.
+// Bytes always stream: Put and Export send chunks of at most ChunkSize with
+// a trailer carrying the size and a checksum (CRC-32C from an exporter,
+// SHA-256 into a sink), and the receiving side sees end of body only after
+// the trailer matched, so a truncated stream is always an error. Chunks are
+// received into reused buffers (see the chunk codec), so a body's chunks
+// are valid until its next Read or Write call.
 package grpcplugin
