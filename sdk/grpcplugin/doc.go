@@ -20,6 +20,7 @@
 // a trailer carrying the size and a checksum (CRC-32C from an exporter,
 // SHA-256 into a sink), and the receiving side sees end of body only after
 // the trailer matched, so a truncated stream is always an error. Chunks are
-// received into reused buffers (see the chunk codec), so a body's chunks
-// are valid until its next Read or Write call.
+// received into reused buffers (see the chunk codec): a received body's
+// WriteTo passes them to Write, which must not keep them (as io.Writer
+// requires).
 package grpcplugin
