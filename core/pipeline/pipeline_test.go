@@ -10,7 +10,6 @@ import (
 
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // minimal is a valid pipeline body the table tests extend.
@@ -463,28 +462,6 @@ func TestRedact(t *testing.T) {
 	got := Redact("user pw=abcdef, key=abcdefgh, n=ab", []string{"abcdef", "abcdefgh", "ab"})
 	if got != "user pw=(sensitive), key=(sensitive), n=ab" {
 		t.Errorf("got %q", got)
-	}
-}
-
-// TestExamples parses every examples/*.hcl with the fake schemas; a test
-// with the real plugins lives with the plugin host.
-func TestExamples(t *testing.T) {
-	files, _ := filepath.Glob("../../examples/*.hcl")
-	if len(files) < 2 {
-		t.Fatalf("found %d examples", len(files))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			opts := fakeOptions()
-			opts.Env = func(k string) (string, bool) { return "example-" + strings.ToLower(k), true }
-			p, diags := Load(f, opts)
-			if len(diags) > 0 {
-				t.Fatalf("diagnostics:\n%s", renderDiags(p, diags))
-			}
-			if p.Source == nil || len(p.Sinks) == 0 || p.Source.Config == cty.NilVal {
-				t.Errorf("incomplete pipeline: %+v", p)
-			}
-		})
 	}
 }
 
