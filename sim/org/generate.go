@@ -697,7 +697,16 @@ func (g *gen) fill(f Family, it *Item) {
 		it.TypeKeywords = []string{"ArcGIS Server", "Data", "Hosted Service", "Map Service", "Service", "Tiled", "Tiled Imagery"}
 		it.URL = g.hosted + name + "/MapServer"
 		it.Extent = g.extent()
-		it.Service = &Service{Name: name, Kind: MapServer, MaxExportTiles: 100000, Levels: 18 + g.r.IntN(5), Capabilities: "Map,Tilemap,Query,Data"}
+		// Every other tile layer is cached only to a regional scale and fits
+		// under maxExportTilesCount; the others are cached to street level
+		// and are above it, so an org shows both outcomes of exportTiles.
+		// The draw is the same either way: the rest of the org does not move.
+		r := g.r.IntN(5)
+		levels := 18 + r // street level: well above 100,000 tiles
+		if len(g.fam[FamTileLayer])%2 == 0 {
+			levels = 11 + min(r, 2) // regional: at most ~1,800 tiles
+		}
+		it.Service = &Service{Name: name, Kind: MapServer, MaxExportTiles: 100000, Levels: levels, Capabilities: "Map,Tilemap,Query,Data"}
 		it.Size = g.logSize(1<<20, 2<<30)
 	case FamVectorTile:
 		name := g.serviceName(it.Title)
@@ -705,7 +714,14 @@ func (g *gen) fill(f Family, it *Item) {
 		it.TypeKeywords = []string{"Vector Tile Service", "Hosted Service", "ArcGIS Server", "Service"}
 		it.URL = g.hosted + name + "/VectorTileServer"
 		it.Extent = g.extent()
-		it.Service = &Service{Name: name, Kind: VectorTileServer, MaxExportTiles: 100000, Levels: 16, Capabilities: "TilesOnly"}
+		// Vector tile layers alternate the other way round from tile layers
+		// (the first is above the limit), so even a small org with one of
+		// each shows an exported package and a skipped one.
+		levels := 16
+		if len(g.fam[FamVectorTile])%2 == 1 {
+			levels = 12
+		}
+		it.Service = &Service{Name: name, Kind: VectorTileServer, MaxExportTiles: 100000, Levels: levels, Capabilities: "TilesOnly"}
 		it.Size = g.logSize(1<<20, 1<<30)
 	case FamView:
 		src := g.ref(FamFeatureService)
