@@ -783,6 +783,7 @@ func (g *gen) fill(f Family, it *Item) {
 		it.Type = "Form"
 		it.TypeKeywords = []string{"Form", "Survey123", "Survey123 Connect", "xForm"}
 		g.file(it, "Form", ".zip", it.TypeKeywords, g.logSize(20<<10, 2<<20))
+		formResources(it)
 		// Each form links its own survey service, in order.
 		i := len(g.fam[FamForm])
 		if svcs := g.fam[FamSurveyService]; i < len(svcs) {
@@ -866,6 +867,25 @@ func (g *gen) resources(it *Item, paths ...string) {
 			r.Size = int64(len(j))
 		}
 		it.Resources = append(it.Resources, r)
+	}
+}
+
+// formResources gives a Survey123 form the item resources the Survey123
+// website keeps beside the form file (form info, the web form's JSON, a
+// header image). Sizes and dates come from the item's own seed, not the
+// generator's stream, so adding them left every other item unchanged.
+func formResources(it *Item) {
+	r := rand.New(rand.NewPCG(it.Seed, 0x73757276657931))
+	span := it.Modified - it.Created
+	for _, p := range []string{"forminfo.json", "form.json", "media/header.png"} {
+		res := Resource{Path: p, Size: 200 + r.Int64N(64<<10), Created: it.Created, Access: "inherit"}
+		if span > 0 {
+			res.Created += r.Int64N(span + 1)
+		}
+		if j := it.ResourceJSON(&res); j != nil {
+			res.Size = int64(len(j))
+		}
+		it.Resources = append(it.Resources, res)
 	}
 }
 

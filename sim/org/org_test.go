@@ -51,6 +51,9 @@ func TestGenerateCoversEveryFamily(t *testing.T) {
 		if len(it.Resources) > 0 {
 			withRes++
 		}
+		if it.Type == "Form" && (len(it.Resources) == 0 || it.Resources[0].Path != "forminfo.json") {
+			t.Errorf("form %s: resources %v, want forminfo.json first as Survey123 keeps it", it.ID, it.Resources)
+		}
 		for _, r := range it.Related {
 			if r.Type == "Survey2Service" {
 				survey++
