@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +32,17 @@ type Exporter struct {
 	Poll  arcgisrest.PollOptions
 
 	mu   sync.Mutex
-	jobs map[string]string // item id -> exportTiles job id left running
+	jobs map[string]tileJob // item id -> exportTiles job left running
+}
+
+// tileJob is an exportTiles job a deferred export left running.
+type tileJob struct {
+	id     string
+	maxLOD int
 }
 
 // New returns the exporter.
-func New() sdk.Exporter { return &Exporter{jobs: map[string]string{}} }
+func New() sdk.Exporter { return &Exporter{jobs: map[string]tileJob{}} }
 
 func (e *Exporter) Info() sdk.Info {
 	return exportkit.Info("tiles", "Hosted tile and vector tile layers exported to .tpk / .vtpk with exportTiles")
@@ -65,22 +73,26 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	it := req.Item
 	start := time.Now()
 	if it.URL == "" || !hasKeyword(it, "Hosted Service") {
+		// A map image layer (non-hosted Map Service) draws from its
+		// server's own data: only its description is the org's.
 		if err := reference.Describe(ctx, s); err != nil {
 			return sdk.ExportResult{}, err
 		}
-		return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
-			Reason: "not a hosted tile layer (a map image layer or referenced service): its description was saved"}, nil
+		return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings, Reason: reference.Reason(it)}, nil
 	}
 	vector := it.Type == "Vector Tile Service" || strings.HasSuffix(strings.TrimRight(it.URL, "/"), "/VectorTileServer")
-	pkgType, ext := "Tile Package", ".tpk"
+	// ArcGIS Online makes .tpkx (Compact Tile Package) from exportTiles,
+	// older servers .tpk; both are the same layer's package.
+	pkgTypes, ext := []string{"Tile Package", "Compact Tile Package"}, ".tpk"
 	if vector {
-		pkgType, ext = "Vector Tile Package", ".vtpk"
+		pkgTypes, ext = []string{"Vector Tile Package"}, ".vtpk"
 	}
 	e.mu.Lock()
-	jobID := e.jobs[it.ID]
+	job, resumed := e.jobs[it.ID]
 	delete(e.jobs, it.ID)
 	e.mu.Unlock()
-	if !req.Resume || jobID == "" {
+	jobID, maxLOD := job.id, job.maxLOD
+	if !req.Resume || !resumed {
 		if err := s.Save(ctx, sdk.Artifact{Name: "service.json", MediaType: "application/json", Format: "JSON"}, exportkit.JSONRequest(it.URL)); err != nil {
 			return sdk.ExportResult{}, err
 		}
@@ -90,11 +102,15 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 		if _, err := s.SaveRelated(ctx, nil); err != nil {
 			return sdk.ExportResult{}, err
 		}
-		if id, err := e.packageExists(ctx, s, pkgType); err != nil {
+		if pkg, err := e.packageExists(ctx, s, pkgTypes); err != nil && sdk.KindOf(err) != sdk.KindPermanent {
 			return sdk.ExportResult{}, err
-		} else if id != "" {
+		} else if err != nil {
+			// The check only saves a duplicate export; a search the portal
+			// refuses (a title it cannot parse) must not lose the tiles.
+			s.Warn(ctx, "item %s (%s): could not search for a tile package with the same title (%v); exporting the tiles", it.ID, it.Title, err)
+		} else if pkg.ID != "" {
 			return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
-				Reason: fmt.Sprintf("a %s item with the identical title exists (%s) and is backed up as a file; the tiles were not exported again", pkgType, id)}, nil
+				Reason: fmt.Sprintf("a %s item with the identical title exists (%s, owner %s) and is backed up as a file by the file exporter; the tiles were not exported again", pkg.Type, pkg.ID, pkg.Owner)}, nil
 		}
 		var svc tileService
 		if err := s.GetJSON(ctx, exportkit.JSONRequest(it.URL), &svc); err != nil {
@@ -104,7 +120,7 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 			return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
 				Reason: "the layer does not allow exportTiles (enable \"Allow others to export tiles\" on the layer to back up its tiles)"}, nil
 		}
-		maxLOD := 0
+		maxLOD = 0
 		for _, l := range svc.TileInfo.LODs {
 			maxLOD = max(maxLOD, l.Level)
 		}
@@ -140,7 +156,7 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	if err != nil {
 		if req.Timeout > 0 && sdk.KindOf(err) == sdk.KindRetryable && time.Since(start) >= req.Timeout-time.Second-opt.Interval {
 			e.mu.Lock()
-			e.jobs[it.ID] = jobID
+			e.jobs[it.ID] = tileJob{id: jobID, maxLOD: maxLOD}
 			e.mu.Unlock()
 			return sdk.ExportResult{Status: sdk.StatusDeferred, Warnings: s.Warnings,
 				Reason: fmt.Sprintf("exportTiles still running after %s; collected before the run ends", req.Timeout)}, nil
@@ -150,7 +166,8 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	if j.State != arcgisrest.JobSucceeded {
 		if strings.Contains(strings.ToLower(j.Message), "exceeds the maximum") {
 			return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
-				Reason: "too many tiles to export (above the layer's maxExportTilesCount): " + j.Message}, nil
+				Reason: fmt.Sprintf("too many tiles to export: levels 0-%d ask for more tiles than the layer's maxExportTilesCount allows (the portal said: %s). "+
+					"Raise maxExportTilesCount in the layer's settings, or keep the tile package the layer was published from; its description and service.json were saved", maxLOD, strings.TrimSpace(j.Message))}, nil
 		}
 		return sdk.ExportResult{}, sdk.Permanent("exportTiles job %s: %s", j.Status, j.Message)
 	}
@@ -158,8 +175,12 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	if err != nil {
 		return sdk.ExportResult{}, err
 	}
+	if x := strings.ToLower(path.Ext(urlPath(dl))); x == ".tpk" || x == ".tpkx" || x == ".vtpk" {
+		ext = x
+	}
+	format := map[string]string{".tpk": "Tile Package", ".tpkx": "Compact Tile Package", ".vtpk": "Vector Tile Package"}[ext]
 	name := exportkit.FileName(sdk.Item{ID: it.ID, Title: it.Title}, ext)
-	if err := s.Save(ctx, sdk.Artifact{Name: name, MediaType: "application/octet-stream", Format: pkgType}, exportkit.Raw(dl, nil)); err != nil {
+	if err := s.Save(ctx, sdk.Artifact{Name: name, MediaType: "application/octet-stream", Format: format}, exportkit.Raw(dl, nil)); err != nil {
 		return sdk.ExportResult{}, err
 	}
 	return s.Result(nil), nil
@@ -194,26 +215,42 @@ func (e *Exporter) resultURL(ctx context.Context, s *exportkit.Session, jobURL s
 	return "", sdk.Permanent("exportTiles succeeded but named no download")
 }
 
-// packageExists looks for a tile package item with the item's exact title.
-func (e *Exporter) packageExists(ctx context.Context, s *exportkit.Session, pkgType string) (string, error) {
+// pkgItem is a search result for a tile package item.
+type pkgItem struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Type  string `json:"type"`
+	Owner string `json:"owner"`
+}
+
+// packageExists looks for a package item of one of types with the item's
+// exact title (search matches titles loosely; the comparison here is
+// exact), or returns a zero pkgItem.
+func (e *Exporter) packageExists(ctx context.Context, s *exportkit.Session, types []string) (pkgItem, error) {
 	it := s.Item()
 	var ans struct {
-		Results []struct {
-			ID    string `json:"id"`
-			Title string `json:"title"`
-			Type  string `json:"type"`
-		} `json:"results"`
+		Results []pkgItem `json:"results"`
 	}
-	q := url.Values{"q": {fmt.Sprintf(`title:%q AND type:%q`, it.Title, pkgType)}, "num": {"100"}}
+	// type: matches part of a type name, so "Tile Package" also finds
+	// Compact and Vector Tile Packages; the exact check below sorts them.
+	q := url.Values{"q": {fmt.Sprintf(`title:%q AND type:"Tile Package"`, it.Title)}, "num": {"100"}}
 	if err := s.GetJSON(ctx, arcgisrest.JSON("search", q), &ans); err != nil {
-		return "", err
+		return pkgItem{}, err
 	}
 	for _, r := range ans.Results {
-		if r.Title == it.Title && r.Type == pkgType {
-			return r.ID, nil
+		if r.Title == it.Title && slices.Contains(types, r.Type) {
+			return r, nil
 		}
 	}
-	return "", nil
+	return pkgItem{}, nil
+}
+
+// urlPath is the path of a download address, without its query.
+func urlPath(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Path
+	}
+	return raw
 }
 
 func hasKeyword(it sdk.Item, kw string) bool {
