@@ -11,6 +11,7 @@ package featureservice
 
 import (
 	"context"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -212,13 +213,19 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 func (e *Exporter) definitions(ctx context.Context, s *exportkit.Session) (featurequery.Service, error) {
 	it := s.Item()
 	var svc featurequery.Service
-	if err := s.GetJSON(ctx, exportkit.JSONRequest(it.URL), &svc); err != nil {
+	// The service root is read once and saved as read (it was fetched a
+	// second time for service.json: one request per service for nothing).
+	var root stdjson.RawMessage
+	if err := s.GetJSON(ctx, exportkit.JSONRequest(it.URL), &root); err != nil {
 		return svc, err
+	}
+	if err := stdjson.Unmarshal(root, &svc); err != nil {
+		return svc, sdk.Permanent("item %s (%s): service %s: %v", it.ID, it.Title, it.URL, err)
 	}
 	json := func(name, u string) error {
 		return s.Save(ctx, sdk.Artifact{Name: name, MediaType: "application/json", Format: "JSON"}, exportkit.JSONRequest(u))
 	}
-	if err := json("service.json", it.URL); err != nil {
+	if err := s.SaveBytes(ctx, sdk.Artifact{Name: "service.json", MediaType: "application/json", Format: "JSON"}, root); err != nil {
 		return svc, err
 	}
 	if err := json("layers.json", strings.TrimRight(it.URL, "/")+"/layers"); err != nil {
