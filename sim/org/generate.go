@@ -783,13 +783,13 @@ func (g *gen) fill(f Family, it *Item) {
 		it.Type = "Form"
 		it.TypeKeywords = []string{"Form", "Survey123", "Survey123 Connect", "xForm"}
 		g.file(it, "Form", ".zip", it.TypeKeywords, g.logSize(20<<10, 2<<20))
-		formResources(it)
 		// Each form links its own survey service, in order.
 		i := len(g.fam[FamForm])
 		if svcs := g.fam[FamSurveyService]; i < len(svcs) {
 			it.Related = append(it.Related, Relationship{Type: "Survey2Service", To: svcs[i].ID})
 			it.Refs = []string{svcs[i].ID}
 		}
+		formResources(it) // after Refs: the JSON resources name them
 	case FamPDF:
 		g.file(it, "PDF", ".pdf", []string{"Data", "Document", "PDF"}, g.logSize(16<<10, 16<<20))
 		g.maybeLarge(it, 500)

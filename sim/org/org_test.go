@@ -51,6 +51,11 @@ func TestGenerateCoversEveryFamily(t *testing.T) {
 		if len(it.Resources) > 0 {
 			withRes++
 		}
+		for i := range it.Resources {
+			if j := it.ResourceJSON(&it.Resources[i]); j != nil && int64(len(j)) != it.Resources[i].Size {
+				t.Errorf("%s resource %s: listed as %d bytes, served as %d", it.ID, it.Resources[i].Path, it.Resources[i].Size, len(j))
+			}
+		}
 		if it.Type == "Form" && (len(it.Resources) == 0 || it.Resources[0].Path != "forminfo.json") {
 			t.Errorf("form %s: resources %v, want forminfo.json first as Survey123 keeps it", it.ID, it.Resources)
 		}
