@@ -59,10 +59,10 @@ func TestCodecMatchesProto(t *testing.T) {
 			return &pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Chunk{Chunk: pattern(70000)}}
 		}, func() proto.Message { return &pluginv1.PutRequest{} }},
 		{"put header", func() proto.Message {
-			return &pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: &pluginv1.PutHeader{Path: "a/b", Size: -1}}}
+			return &pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: &pluginv1.PutHeader{Path: "a/b", Size: -1, TrailerCrc32C: true}}}
 		}, func() proto.Message { return &pluginv1.PutRequest{} }},
 		{"put trailer", func() proto.Message {
-			return &pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: 3, Sha256: pattern(32)}}}
+			return &pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: 3, Sha256: pattern(32), Crc32C: pattern(4)}}}
 		}, func() proto.Message { return &pluginv1.PutRequest{} }},
 		{"get chunk", func() proto.Message {
 			return &pluginv1.GetResponse{Msg: &pluginv1.GetResponse_Chunk{Chunk: pattern(16385)}}

@@ -17,9 +17,11 @@
 // <name>` serves one. The host launches plugins with Launch.
 //
 // Bytes always stream: Put and Export send chunks of at most ChunkSize with
-// a trailer carrying the size and a checksum (CRC-32C from an exporter,
-// SHA-256 into a sink), and the receiving side sees end of body only after
-// the trailer matched, so a truncated stream is always an error. Chunks are
+// a trailer carrying the size and a CRC-32C, and the receiving side sees
+// end of body only after the trailer matched, so a truncated or damaged
+// stream is always an error. A Put trailer also carries the SHA-256 core
+// computed once for the manifest (BodySHA256); the sink may record it and
+// does not hash the bytes again. Chunks are
 // received into reused buffers (see the chunk codec): a received body's
 // WriteTo passes them to Write, which must not keep them (as io.Writer
 // requires).

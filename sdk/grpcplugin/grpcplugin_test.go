@@ -440,27 +440,47 @@ func (d *digestBody) SHA256() []byte {
 	return d.sum
 }
 
-// TestPutTrustsBodyDigestOnlyWhenItMatches checks that a body's own sha256
-// goes in the trailer and that the sink still verifies it: a wrong digest
-// stores nothing, a missing one fails the Put.
-func TestPutTrustsBodyDigestOnlyWhenItMatches(t *testing.T) {
+// digestSink records the sha256 the body reported to the sink.
+type digestSink struct {
+	*grpctest.MemSink
+	sum []byte
+}
+
+func (s *digestSink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	resp, err := s.MemSink.Put(ctx, req)
+	if err == nil {
+		s.sum = req.Body.(grpcplugin.BodySHA256).SHA256()
+	}
+	return resp, err
+}
+
+// TestPutCarriesBodyDigest checks that a body's own sha256 goes in the
+// trailer and reaches the sink unchanged (the sink checks the stream with
+// the CRC-32C and does not re-hash), that a body without one gets it
+// computed by the client, and that a body that ends without its digest
+// stores nothing.
+func TestPutCarriesBodyDigest(t *testing.T) {
 	content, _ := io.ReadAll(grpctest.Content("d", 3*grpcplugin.ChunkSize+5))
 	right := sha256.Sum256(content)
-	wrong := sha256.Sum256([]byte("something else"))
+	other := sha256.Sum256([]byte("something else"))
 	cases := []struct {
-		name   string
-		sum    []byte
-		stored bool
+		name    string
+		body    io.Reader
+		stored  bool
+		sinkSum []byte
 	}{
-		{"matching digest", right[:], true},
-		{"wrong digest", wrong[:], false},
-		{"no digest", nil, false},
+		{"body brings its digest", &digestBody{Reader: bytes.NewReader(content), sum: right[:]}, true, right[:]},
+		{"plain body: the client hashes", bytes.NewReader(content), true, right[:]},
+		// core's digest is what the manifest records; the sink records the
+		// same, it does not judge it.
+		{"digest carried as core computed it", &digestBody{Reader: bytes.NewReader(content), sum: other[:]}, true, other[:]},
+		{"body ends without its digest", &digestBody{Reader: bytes.NewReader(content)}, false, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := grpctest.NewMemSink()
+			mem := &digestSink{MemSink: grpctest.NewMemSink()}
 			s := grpctest.Sink(t, mem)
-			_, err := s.Put(context.Background(), sdk.PutRequest{Path: "o.bin", Size: int64(len(content)), Body: &digestBody{Reader: bytes.NewReader(content), sum: tc.sum}})
+			_, err := s.Put(context.Background(), sdk.PutRequest{Path: "o.bin", Size: int64(len(content)), Body: tc.body})
 			if (err == nil) != tc.stored {
 				t.Fatalf("Put returned %v", err)
 			}
@@ -468,6 +488,9 @@ func TestPutTrustsBodyDigestOnlyWhenItMatches(t *testing.T) {
 			got, ok := mem.Object("o.bin")
 			if ok != tc.stored || (ok && !bytes.Equal(got, content)) {
 				t.Fatalf("stored %v (%d bytes), want stored %v", ok, len(got), tc.stored)
+			}
+			if ok && !bytes.Equal(mem.sum, tc.sinkSum) {
+				t.Fatalf("the sink saw sha256 %x, want %x", mem.sum, tc.sinkSum)
 			}
 		})
 	}

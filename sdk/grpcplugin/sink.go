@@ -74,8 +74,10 @@ func (s *SinkClient) Preflight(ctx context.Context) error {
 }
 
 // Put streams req.Body to the plugin in chunks and closes the stream with
-// a trailer of size and sha256. If Body fails, the stream is cancelled
-// without a trailer, so the sink stores nothing; the error is Body's.
+// a trailer of size, CRC-32C (which the sink checks) and sha256 (which the
+// sink may record: the body's own when it is a BodySHA256, else computed
+// here). If Body fails, the stream is cancelled without a trailer, so the
+// sink stores nothing; the error is Body's.
 func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -92,19 +94,30 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 		}
 		return fromStatus(err)
 	}
-	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: &pluginv1.PutHeader{Path: req.Path, MediaType: req.MediaType, Size: req.Size}}}); err != nil {
+	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: &pluginv1.PutHeader{Path: req.Path, MediaType: req.MediaType, Size: req.Size, TrailerCrc32C: true}}}); err != nil {
 		return sdk.PutResponse{}, serverErr()
 	}
-	var h hash.Hash = sha256.New()
+	// The CRC-32C checks the hop; the sha256 is computed here only when the
+	// body does not bring its own (core's fan-out does, for the manifest).
+	crc := newCRC()
+	var h hash.Hash = crc
+	var own hash.Hash
 	digest, hasDigest := req.Body.(BodySHA256)
-	if hasDigest {
-		h = nopHash{}
+	if !hasDigest {
+		own = sha256.New()
+		h = teeHash{crc, own}
 	}
-	n, sum, err := sendChunks(req.Body, h, func(b []byte) error {
+	n, crcSum, err := sendChunks(req.Body, h, func(b []byte) error {
 		return stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Chunk{Chunk: b}})
 	})
-	if err == nil && hasDigest {
-		if sum = digest.SHA256(); len(sum) != sha256.Size {
+	var sum []byte
+	if err == nil {
+		if hasDigest {
+			sum = digest.SHA256()
+		} else {
+			sum = own.Sum(nil)
+		}
+		if len(sum) != sha256.Size {
 			cancel() // no trailer: the sink keeps nothing
 			return sdk.PutResponse{}, sdk.Permanent("the body of %s ended without its sha256", req.Path)
 		}
@@ -116,7 +129,7 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 		cancel() // no trailer: the sink sees a broken stream and keeps nothing
 		return sdk.PutResponse{}, err
 	}
-	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: n, Sha256: sum}}}); err != nil {
+	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: n, Sha256: sum, Crc32C: crcSum}}}); err != nil {
 		return sdk.PutResponse{}, serverErr()
 	}
 	resp, err := stream.CloseAndRecv()
@@ -126,15 +139,33 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 	return sdk.PutResponse{Size: resp.GetSize()}, nil
 }
 
-// BodySHA256 is an optional interface of a PutRequest.Body that computes
-// the SHA-256 of the bytes it yields on its own (core's fan-out does, for
-// the manifest). SinkClient.Put then puts that digest in the trailer
-// instead of hashing every byte a second time; the sink still checks it
-// against what arrived, so the check covers the body's bytes from where
-// they were hashed. SHA256 is called only after the body returned io.EOF
-// and must return the digest of exactly the bytes it yielded.
+// BodySHA256 is an optional interface of a PutRequest.Body that knows the
+// SHA-256 of the bytes it yields (core's fan-out computes it on the way
+// through, for the manifest). SinkClient.Put then puts that digest in the
+// trailer instead of hashing every byte a second time. SHA256 is called
+// only after the body returned io.EOF and must return the digest of
+// exactly the bytes it yielded.
+//
+// The body a SinkServer hands to its sink implements it too: after the
+// body returned io.EOF (the trailer's size and CRC-32C matched what
+// arrived), SHA256 returns the sender's digest, for a sink that records
+// it. The sink does not re-hash: the digest is the one core recorded for
+// these bytes, and the CRC-32C proved the sink received those bytes. The
+// CRC covers the bytes from SinkClient.Put on; the digest covers them from
+// where the sender computed it.
 type BodySHA256 interface {
 	SHA256() []byte
+}
+
+// teeHash writes to two hashes and sums the first.
+type teeHash struct {
+	hash.Hash
+	also hash.Hash
+}
+
+func (t teeHash) Write(p []byte) (int, error) {
+	t.also.Write(p)
+	return t.Hash.Write(p)
 }
 
 // errSend marks a failed Send, whose real cause the caller fetches from the
@@ -422,16 +453,31 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 	if hdr == nil {
 		return toStatus(sdk.Permanent("Put stream did not start with a header"))
 	}
-	body := &trailerReader{recv: func() ([]byte, *trailer, error) {
+	// Check the hop with the CRC-32C when the sender announced it, else
+	// (an older sender) with the sha256, which then has to be computed.
+	useCRC := hdr.GetTrailerCrc32C()
+	var h hash.Hash = sha256.New()
+	if useCRC {
+		h = newCRC()
+	}
+	body := &putBody{trailerReader: &trailerReader{recv: func() ([]byte, *trailer, error) {
 		m, err := stream.Recv()
 		if err != nil {
 			return nil, nil, err
 		}
 		if t := m.GetTrailer(); t != nil {
-			return nil, &trailer{size: t.GetSize(), sum: t.GetSha256()}, nil
+			tr := &trailer{size: t.GetSize(), sum: t.GetSha256(), sha256: t.GetSha256()}
+			if useCRC {
+				tr.sum = t.GetCrc32C()
+				if len(tr.sha256) != sha256.Size {
+					// Nothing to record: refuse it like a damaged stream.
+					tr.sum = nil
+				}
+			}
+			return nil, tr, nil
 		}
 		return m.GetChunk(), nil, nil
-	}, what: hdr.GetPath(), h: sha256.New()}
+	}, what: hdr.GetPath(), h: h}}
 	resp, err := s.Impl.Put(stream.Context(), sdk.PutRequest{Path: hdr.GetPath(), MediaType: hdr.GetMediaType(), Size: hdr.GetSize(), Body: body})
 	if err != nil {
 		return toStatus(err)
@@ -444,12 +490,27 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 	return stream.SendAndClose(&pluginv1.PutResponse{Size: resp.Size})
 }
 
-// trailer ends a chunk stream: the sender's size and sha256, or err when
-// the sender's own body failed mid-way.
+// putBody is the body a SinkServer hands to its sink: a trailerReader
+// that also answers the sender's sha256 once the stream checked out.
+type putBody struct{ *trailerReader }
+
+// SHA256 is the sender's digest of the body, nil until Read or WriteTo
+// returned io.EOF (or nil) at the end of a checked stream.
+func (b *putBody) SHA256() []byte {
+	if !b.done {
+		return nil
+	}
+	return b.sha256
+}
+
+// trailer ends a chunk stream: the sender's size and checksum, or err when
+// the sender's own body failed mid-way. sha256 is the digest to record,
+// when the sender sent one besides the checksum.
 type trailer struct {
-	size int64
-	sum  []byte
-	err  error
+	size   int64
+	sum    []byte
+	sha256 []byte
+	err    error
 }
 
 // trailerReader turns a chunk stream closed by a trailer into an io.Reader
@@ -470,6 +531,8 @@ type trailerReader struct {
 	// done: the trailer matched; ended: the trailer (matching or not, or
 	// the sender's error) was consumed, so the stream is at a boundary.
 	done, ended bool
+	// sha256 is the trailer's digest to record, once done.
+	sha256 []byte
 }
 
 func (r *trailerReader) Read(p []byte) (int, error) {
@@ -526,7 +589,7 @@ func (r *trailerReader) next() bool {
 			if t.size != r.n || !bytes.Equal(t.sum, r.h.Sum(nil)) {
 				r.err = sdk.Permanent("stream of %s arrived damaged: got %d bytes, sender sent %d (or checksums differ)", r.what, r.n, t.size)
 			} else {
-				r.err, r.done = io.EOF, true
+				r.err, r.done, r.sha256 = io.EOF, true, t.sha256
 			}
 		default:
 			r.h.Write(b)

@@ -444,7 +444,12 @@ type PutHeader struct {
 	Path      string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	MediaType string                 `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
 	// size is -1 when unknown.
-	Size          int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// trailer_crc32c announces that the trailer carries crc32c, and the
+	// server checks the stream with it instead of hashing every byte with
+	// SHA-256. A sender that leaves it false (an older agolpipe) gets the
+	// SHA-256 check; the server must know which before the first chunk.
+	TrailerCrc32C bool `protobuf:"varint,4,opt,name=trailer_crc32c,json=trailerCrc32c,proto3" json:"trailer_crc32c,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -500,12 +505,32 @@ func (x *PutHeader) GetSize() int64 {
 	return 0
 }
 
-// PutTrailer closes a Put stream; the server checks both against what it
-// received before it lets the sink see end of body.
+func (x *PutHeader) GetTrailerCrc32C() bool {
+	if x != nil {
+		return x.TrailerCrc32C
+	}
+	return false
+}
+
+// PutTrailer closes a Put stream. The server checks size and one checksum
+// against what it received before it lets the sink see end of body.
+//
+// Which checksum: the stream is checked with crc32c when the header set
+// trailer_crc32c, else with sha256. CRC-32C (hardware-accelerated, like the
+// exporter hop's ArtifactEnd) guards our own chunking against truncation,
+// loss and reordering; TLS already authenticates the bytes on the wire.
+// The sha256 is not a transport check: core computes it once, on the way
+// through, for the manifest, and sends it so that a sink can record it
+// (SHA256() on the body the sink reads) without hashing every byte again.
 type PutTrailer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Size          int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
-	Sha256        []byte                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Size  int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// sha256 of the object, 32 bytes: the digest core records in the
+	// manifest for these bytes. Always set.
+	Sha256 []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// crc32c is the Castagnoli CRC-32 of the bytes sent, 4 bytes big-endian;
+	// set when the header's trailer_crc32c is.
+	Crc32C        []byte `protobuf:"bytes,3,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -550,6 +575,13 @@ func (x *PutTrailer) GetSize() int64 {
 func (x *PutTrailer) GetSha256() []byte {
 	if x != nil {
 		return x.Sha256
+	}
+	return nil
+}
+
+func (x *PutTrailer) GetCrc32C() []byte {
+	if x != nil {
+		return x.Crc32C
 	}
 	return nil
 }
@@ -1194,16 +1226,18 @@ const file_agolpipe_plugin_v1_sink_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x1d.agolpipe.plugin.v1.PutHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunk\x12:\n" +
 	"\atrailer\x18\x03 \x01(\v2\x1e.agolpipe.plugin.v1.PutTrailerH\x00R\atrailerB\x05\n" +
-	"\x03msg\"R\n" +
+	"\x03msg\"y\n" +
 	"\tPutHeader\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"8\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12%\n" +
+	"\x0etrailer_crc32c\x18\x04 \x01(\bR\rtrailerCrc32c\"P\n" +
 	"\n" +
 	"PutTrailer\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x02 \x01(\fR\x06sha256\"!\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\x12\x16\n" +
+	"\x06crc32c\x18\x03 \x01(\fR\x06crc32c\"!\n" +
 	"\vPutResponse\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\"!\n" +
 	"\vStatRequest\x12\x12\n" +

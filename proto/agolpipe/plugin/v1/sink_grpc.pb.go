@@ -42,9 +42,9 @@ type SinkServiceClient interface {
 	Configure(ctx context.Context, in *SinkServiceConfigureRequest, opts ...grpc.CallOption) (*SinkServiceConfigureResponse, error)
 	Preflight(ctx context.Context, in *PreflightRequest, opts ...grpc.CallOption) (*PreflightResponse, error)
 	// Put streams one object: a header, chunks, then a trailer with the total
-	// size and sha256. The sink sees end of body only once the trailer
-	// matched what arrived, so a truncated or cancelled stream is an error
-	// and the sink leaves nothing behind.
+	// size, CRC-32C and sha256. The sink sees end of body only once the
+	// trailer matched what arrived, so a truncated, corrupted or cancelled
+	// stream is an error and the sink leaves nothing behind.
 	Put(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutRequest, PutResponse], error)
 	Stat(ctx context.Context, in *StatRequest, opts ...grpc.CallOption) (*StatResponse, error)
 	// Get streams an object: a header with its size, then chunks.
@@ -184,9 +184,9 @@ type SinkServiceServer interface {
 	Configure(context.Context, *SinkServiceConfigureRequest) (*SinkServiceConfigureResponse, error)
 	Preflight(context.Context, *PreflightRequest) (*PreflightResponse, error)
 	// Put streams one object: a header, chunks, then a trailer with the total
-	// size and sha256. The sink sees end of body only once the trailer
-	// matched what arrived, so a truncated or cancelled stream is an error
-	// and the sink leaves nothing behind.
+	// size, CRC-32C and sha256. The sink sees end of body only once the
+	// trailer matched what arrived, so a truncated, corrupted or cancelled
+	// stream is an error and the sink leaves nothing behind.
 	Put(grpc.ClientStreamingServer[PutRequest, PutResponse]) error
 	Stat(context.Context, *StatRequest) (*StatResponse, error)
 	// Get streams an object: a header with its size, then chunks.
