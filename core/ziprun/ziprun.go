@@ -4,7 +4,8 @@
 // as usual. Each artifact Put becomes one entry of the archive, written
 // straight into a single streaming Put of the archive on the inner sink
 // (archive/zip over an io.Pipe), so there is no second copy of the run on
-// local disk and memory stays at the zip writer's buffers.
+// local disk and memory stays at the zip writer's buffers (plus the
+// central directory, which Finish holds: about 100 bytes an entry).
 //
 // Layout in the sink, for run folder R:
 //
@@ -17,11 +18,32 @@
 // Put is atomic, and Abort, a failed Finish or a Close without Finish leave
 // nothing behind. Entries are written one at a time (a zip is sequential),
 // so concurrent Puts to this sink wait for each other.
+//
+// Replaced, deleted and failed entries. A zip cannot take back bytes it has
+// streamed, but the listing every zip tool reads (and extracts from) is the
+// central directory, written by Finish. So the archive lists exactly the
+// objects the sink holds, with the sink contract's meaning:
+//   - a second Put to the same path replaces the entry: the earlier one is
+//     left out of the central directory (the engine retrying an item);
+//   - Delete of an entry leaves it out (the engine removing what a failed
+//     attempt wrote);
+//   - a Put that fails midway leaves nothing listed.
+//
+// Such an entry's bytes stay in the file, unlisted: archive/zip, unzip,
+// 7-Zip and Windows read only listed entries, and `unzip -t` passes with no
+// warning, because every listed entry keeps its own name (renaming an entry
+// in the central directory would not: unzip warns when a local header's
+// name differs). The archive's comment says how many entries are unlisted
+// and their size. Only a reader that streams local headers without the
+// central directory (rare; not what zip tools do) would see them. After
+// Finish the archive is sealed: Delete of an entry fails.
 package ziprun
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,13 +57,6 @@ import (
 
 // ManifestName is the run manifest's file name at the run folder root.
 const ManifestName = "manifest.json"
-
-// FailedDir is the folder inside the archive that holds entries whose Put
-// failed midway. A zip cannot take back bytes it has streamed, so such an
-// entry is renamed there (in the central directory, which is what unzip
-// tools list) with the error in its comment; the manifest records the
-// artifact as failed for this sink.
-const FailedDir = "_failed/"
 
 // Options tune a zipped run.
 type Options struct {
@@ -66,10 +81,20 @@ type Sink struct {
 	started bool
 	done    bool
 	zw      *zip.Writer
+	dw      *dirWriter
 	pw      *io.PipeWriter
 	result  chan putResult
-	entries map[string]sdk.ObjectInfo
+	entries map[string]entry
+	next    int           // index of the next entry in the central directory
+	unlist  map[int]int64 // entries left out of the central directory -> bytes
 	closed  bool
+}
+
+// entry is an object stored in the archive: its index among the entries
+// zip.Writer lists at Close, and what Stat answers.
+type entry struct {
+	index int
+	info  sdk.ObjectInfo
 }
 
 type putResult struct {
@@ -82,7 +107,7 @@ type putResult struct {
 // Put or Finish.
 func New(inner sdk.Sink, run string, opts Options) *Sink {
 	run = strings.Trim(run, "/")
-	s := &Sink{inner: inner, run: run, archive: opts.ArchiveName, beside: map[string]bool{}, entries: map[string]sdk.ObjectInfo{}}
+	s := &Sink{inner: inner, run: run, archive: opts.ArchiveName, beside: map[string]bool{}, entries: map[string]entry{}, unlist: map[int]int64{}}
 	if s.archive == "" {
 		s.archive = run + "/" + path.Base(run) + ".zip"
 	}
@@ -108,8 +133,9 @@ func (s *Sink) start() {
 	s.started = true
 	pr, pw := io.Pipe()
 	s.pw = pw
-	s.zw = zip.NewWriter(pw)
-	s.zw.SetComment("agolpipe run " + s.run)
+	s.dw = &dirWriter{w: pw}
+	s.zw = zip.NewWriter(s.dw)
+	s.zw.SetComment(s.comment())
 	res := make(chan putResult, 1)
 	s.result = res
 	go func() {
@@ -176,6 +202,12 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		method = zip.Store
 	}
 	fh := &zip.FileHeader{Name: name, Method: method, Modified: time.Now()}
+	// The index is taken before CreateHeader: an error there means the
+	// archive's upload broke, and Finish reports that whatever is listed.
+	s.state.Lock()
+	index := s.next
+	s.next++
+	s.state.Unlock()
 	w, err := zw.CreateHeader(fh)
 	if err != nil {
 		return sdk.PutResponse{}, s.uploadErr(err)
@@ -215,11 +247,12 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		beside = <-besideDone
 	}
 	if err != nil {
-		// The bytes are in the stream already; rename the entry (in the
-		// central directory, which zip.Writer builds from fh at Close) so
-		// no one takes the truncated file for the artifact.
-		fh.Name = FailedDir + name + ".partial"
-		fh.Comment = "incomplete, not a usable artifact: " + err.Error()
+		// The bytes are in the stream already; leave the entry out of the
+		// central directory so no one takes the truncated file for the
+		// artifact (an earlier entry of the same path stays listed).
+		s.state.Lock()
+		s.unlist[index] = n
+		s.state.Unlock()
 		if ctx.Err() != nil {
 			return sdk.PutResponse{}, sdk.Classify(sdk.KindCanceled, fmt.Errorf("ziprun: adding %s to %s: %w", name, s.archive, err))
 		}
@@ -229,7 +262,10 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		return sdk.PutResponse{}, fmt.Errorf("ziprun: storing %s beside the archive: %w", req.Path, beside.err)
 	}
 	s.state.Lock()
-	s.entries[req.Path] = sdk.ObjectInfo{Path: req.Path, Size: n, Modified: fh.Modified}
+	if old, ok := s.entries[req.Path]; ok {
+		s.unlist[old.index] = old.info.Size // replaced: the last Put wins
+	}
+	s.entries[req.Path] = entry{index: index, info: sdk.ObjectInfo{Path: req.Path, Size: n, Modified: fh.Modified}}
 	s.state.Unlock()
 	return sdk.PutResponse{Size: n}, nil
 }
@@ -269,14 +305,43 @@ func (s *Sink) Finish(ctx context.Context) (sdk.PutResponse, error) {
 		return s.wait(ctx)
 	}
 	s.done = true
-	zw, pw := s.zw, s.pw
+	zw, dw, pw := s.zw, s.dw, s.pw
+	unlist := make(map[int]bool, len(s.unlist))
+	for i := range s.unlist {
+		unlist[i] = true
+	}
+	comment := s.comment()
 	s.state.Unlock()
-	if err := zw.Close(); err != nil {
+	// The central directory is held back while zip.Writer writes it, then
+	// sent without the unlisted entries.
+	dw.hold()
+	err := zw.SetComment(comment)
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = dw.release(unlist)
+	}
+	if err != nil {
 		_ = pw.CloseWithError(err)
 	} else {
 		_ = pw.Close()
 	}
 	return s.wait(ctx)
+}
+
+// comment is the archive's comment; it owns up to unlisted entries. The
+// caller holds s.state.
+func (s *Sink) comment() string {
+	c := "agolpipe run " + s.run
+	if len(s.unlist) > 0 {
+		var size int64
+		for _, n := range s.unlist {
+			size += n
+		}
+		c += fmt.Sprintf("; %d replaced, deleted or failed entries (%d bytes) remain in the file unlisted", len(s.unlist), size)
+	}
+	return c
 }
 
 // wait returns the archive upload's outcome (kept for repeated calls).
@@ -317,23 +382,48 @@ func (s *Sink) Abort(cause error) {
 // what it wrote) and passes other paths to the inner sink.
 func (s *Sink) Stat(ctx context.Context, p string) (sdk.ObjectInfo, error) {
 	s.state.Lock()
-	info, ok := s.entries[p]
+	e, ok := s.entries[p]
 	s.state.Unlock()
 	if ok {
-		return info, nil
+		return e.info, nil
 	}
 	return s.inner.Stat(ctx, p)
 }
 
-// Get, List and Delete pass through to the inner sink: entries of an
-// unfinished archive cannot be read back.
+// Get and List pass through to the inner sink: entries of an unfinished
+// archive cannot be read back.
 func (s *Sink) Get(ctx context.Context, req sdk.GetRequest) (io.ReadCloser, error) {
 	return s.inner.Get(ctx, req)
 }
 func (s *Sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.ObjectInfo) error) error {
 	return s.inner.List(ctx, req, fn)
 }
-func (s *Sink) Delete(ctx context.Context, p string) error { return s.inner.Delete(ctx, p) }
+
+// Delete of an entry of the archive leaves it out of the archive's listing
+// (see the package doc); a copy stored beside the archive is deleted too.
+// Once the archive is sealed (Finish) or aborted, its entries cannot be
+// deleted. Other paths pass through to the inner sink.
+func (s *Sink) Delete(ctx context.Context, p string) error {
+	s.state.Lock()
+	e, ok := s.entries[p]
+	if ok && s.done {
+		s.state.Unlock()
+		return sdk.Permanent("ziprun: archive %s is sealed; cannot delete %s from it", s.archive, p)
+	}
+	if ok {
+		delete(s.entries, p)
+		s.unlist[e.index] = e.info.Size
+	}
+	s.state.Unlock()
+	if ok && !s.beside[s.entryName(p)] {
+		return nil
+	}
+	err := s.inner.Delete(ctx, p)
+	if ok && sdk.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
 
 // Close aborts an archive that was not finished (a run that did not reach
 // its end leaves no archive), waits for the upload goroutine, then closes
@@ -362,4 +452,123 @@ func (s *Sink) Close() error {
 		<-res
 	}
 	return s.inner.Close()
+}
+
+// dirWriter passes the archive's bytes to the upload until hold; from then
+// on (zip.Writer.Close: the last entry's tail, the central directory and
+// its end records) it keeps them, and release sends them with some entries
+// left out of the central directory.
+type dirWriter struct {
+	w       io.Writer
+	n       int64 // bytes passed through before hold
+	holding bool
+	held    bytes.Buffer
+}
+
+func (d *dirWriter) Write(p []byte) (int, error) {
+	if d.holding {
+		return d.held.Write(p)
+	}
+	n, err := d.w.Write(p)
+	d.n += int64(n)
+	return n, err
+}
+
+func (d *dirWriter) hold() { d.holding = true }
+
+func (d *dirWriter) release(unlist map[int]bool) error {
+	out, err := unlistEntries(d.held.Bytes(), d.n, unlist)
+	if err != nil {
+		return err
+	}
+	_, err = d.w.Write(out)
+	return err
+}
+
+// Zip record signatures and fixed sizes (APPNOTE.TXT 4.3).
+const (
+	sigCentral    = 0x02014b50
+	sigEnd        = 0x06054b50
+	sigEnd64      = 0x06064b50
+	sigEnd64Loc   = 0x07064b50
+	centralLen    = 46
+	endLen        = 22
+	end64Len      = 56
+	end64LocLen   = 20
+	saturated16   = 0xffff
+	saturated32   = 0xffffffff
+	maxCommentLen = 0xffff
+)
+
+// unlistEntries rewrites the tail of an archive (tail starts at offset base
+// of the file and ends with the end of central directory record) so that the
+// central directory leaves out the entries whose index is in unlist, fixing
+// the entry counts, the directory's size and the zip64 locator. The
+// directory's offset does not move, so every listed entry keeps its place.
+func unlistEntries(tail []byte, base int64, unlist map[int]bool) ([]byte, error) {
+	bad := func(what string) error { return fmt.Errorf("ziprun: unexpected archive layout: %s", what) }
+	le := binary.LittleEndian
+	eocd := -1
+	for i := len(tail) - endLen; i >= 0 && i >= len(tail)-endLen-maxCommentLen; i-- {
+		if le.Uint32(tail[i:]) == sigEnd && i+endLen+int(le.Uint16(tail[i+20:])) == len(tail) {
+			eocd = i
+			break
+		}
+	}
+	if eocd < 0 {
+		return nil, bad("no end of central directory record")
+	}
+	records := uint64(le.Uint16(tail[eocd+10:]))
+	size := uint64(le.Uint32(tail[eocd+12:]))
+	offset := uint64(le.Uint32(tail[eocd+16:]))
+	dirEnd := eocd
+	z64 := records == saturated16 || size == saturated32 || offset == saturated32
+	z := eocd - end64LocLen - end64Len
+	if z64 {
+		if z < 0 || le.Uint32(tail[z:]) != sigEnd64 || le.Uint32(tail[eocd-end64LocLen:]) != sigEnd64Loc {
+			return nil, bad("no zip64 end records")
+		}
+		records, size, offset = le.Uint64(tail[z+32:]), le.Uint64(tail[z+40:]), le.Uint64(tail[z+48:])
+		dirEnd = z
+	}
+	start := int64(offset) - base
+	if start < 0 || start+int64(size) != int64(dirEnd) {
+		return nil, bad("central directory not where its end record says")
+	}
+	out := make([]byte, 0, len(tail))
+	out = append(out, tail[:start]...)
+	p, kept := int(start), uint64(0)
+	for k := 0; uint64(k) < records; k++ {
+		if p+centralLen > dirEnd || le.Uint32(tail[p:]) != sigCentral {
+			return nil, bad("central directory record")
+		}
+		n := centralLen + int(le.Uint16(tail[p+28:])) + int(le.Uint16(tail[p+30:])) + int(le.Uint16(tail[p+32:]))
+		if p+n > dirEnd {
+			return nil, bad("central directory record length")
+		}
+		if !unlist[k] {
+			out = append(out, tail[p:p+n]...)
+			kept++
+		}
+		p += n
+	}
+	if p != dirEnd {
+		return nil, bad("central directory size")
+	}
+	newSize := uint64(len(out)) - uint64(start)
+	if z64 {
+		rec := append([]byte(nil), tail[z:eocd]...)
+		le.PutUint64(rec[24:], kept)
+		le.PutUint64(rec[32:], kept)
+		le.PutUint64(rec[40:], newSize)
+		le.PutUint64(rec[end64Len+8:], offset+newSize) // the locator points at the zip64 record
+		out = append(out, rec...)
+		// The plain end record stays saturated: readers take zip64's values.
+		return append(out, tail[eocd:]...), nil
+	}
+	rec := append([]byte(nil), tail[eocd:]...)
+	le.PutUint16(rec[8:], uint16(kept))
+	le.PutUint16(rec[10:], uint16(kept))
+	le.PutUint32(rec[12:], uint32(newSize))
+	return append(out, rec...), nil
 }

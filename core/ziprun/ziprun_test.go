@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -173,13 +176,16 @@ func (f *failingBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func TestFailedEntryIsMarkedNotPassedOff(t *testing.T) {
+func TestFailedEntryIsNotListed(t *testing.T) {
 	mem := sinktest.NewMemSink()
 	z := New(mem, run, Options{})
 	put(t, z, run+"/good1.bin", randomBytes(100000, 3))
 	_, err := z.Put(context.Background(), sdk.PutRequest{Path: run + "/bad.bin", Size: -1, Body: &failingBody{data: randomBytes(200000, 4)}})
 	if !errors.Is(err, errExporter) || sdk.KindOf(err) != sdk.KindRetryable {
 		t.Fatalf("Put with a failing body: %v (kind %v), want the body's retryable error", err, sdk.KindOf(err))
+	}
+	if _, err := z.Stat(context.Background(), run+"/bad.bin"); !sdk.IsNotFound(err) {
+		t.Errorf("Stat of a failed entry: %v, want not found", err)
 	}
 	// The engine retries the artifact: the second attempt is the real entry.
 	bad := randomBytes(150000, 5)
@@ -188,20 +194,213 @@ func TestFailedEntryIsMarkedNotPassedOff(t *testing.T) {
 	if _, err := z.Finish(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	entries, comments := readZip(t, mem, z.ArchivePath())
+	entries := checkArchive(t, mem, z.ArchivePath(), 1)
 	if !bytes.Equal(entries["bad.bin"], bad) {
 		t.Errorf("bad.bin holds %d bytes, want the retried %d", len(entries["bad.bin"]), len(bad))
 	}
-	partial := FailedDir + "bad.bin.partial"
-	if _, ok := entries[partial]; !ok {
-		t.Errorf("no %s entry; entries: %v", partial, keys(entries))
+	if got := strings.Join(keys(entries), ","); got != "bad.bin,good1.bin,good2.bin" {
+		t.Errorf("entries %s, want bad.bin (the retry), good1.bin, good2.bin", got)
 	}
-	if !strings.Contains(comments[partial], "exporter died") {
-		t.Errorf("comment of %s = %q, want the error", partial, comments[partial])
+}
+
+// checkArchive reads the archive with archive/zip and, when installed,
+// `unzip -t` (which must pass without a warning), checks that no name is
+// listed twice and that the comment owns up to the unlisted entries, and
+// returns the listed entries.
+func checkArchive(t *testing.T, mem *sinktest.MemSink, p string, unlisted int) map[string][]byte {
+	t.Helper()
+	data := get(t, mem, p)
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatalf("archive %s is not a valid zip: %v", p, err)
 	}
-	if len(entries) != 4 {
-		t.Errorf("entries %v, want good1, bad (retried), _failed/bad.partial, good2", keys(entries))
+	seen := map[string]bool{}
+	for _, f := range zr.File {
+		if seen[f.Name] {
+			t.Errorf("entry %s is listed twice", f.Name)
+		}
+		seen[f.Name] = true
 	}
+	if want := fmt.Sprintf("; %d replaced, deleted or failed entries", unlisted); (unlisted > 0) != strings.Contains(zr.Comment, want) {
+		t.Errorf("archive comment %q; want it to say %q: %v", zr.Comment, want, unlisted > 0)
+	}
+	entries, _ := readZip(t, mem, p)
+	if len(entries) > 0 { // unzip refuses any archive without entries
+		unzipTest(t, data)
+	}
+	return entries
+}
+
+// unzipTest runs Info-ZIP's `unzip -t`, the strictest common reader: it
+// warns (exit 1) when a local header disagrees with the central directory.
+func unzipTest(t *testing.T, data []byte) {
+	t.Helper()
+	bin, err := exec.LookPath("unzip")
+	if err != nil {
+		t.Log("unzip is not installed; archive/zip's reading stands alone")
+		return
+	}
+	f := filepath.Join(t.TempDir(), "run.zip")
+	if err := os.WriteFile(f, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-t", f).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "warning") || strings.Contains(string(out), "mismatching") {
+		t.Errorf("unzip -t: %v\n%s", err, out)
+	}
+}
+
+func TestReplacedAndDeletedEntriesAreNotListed(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		steps    func(t *testing.T, z *Sink)
+		want     map[string][]byte
+		unlisted int
+		beside   []string
+	}{
+		{
+			name: "a second Put replaces the entry",
+			steps: func(t *testing.T, z *Sink) {
+				put(t, z, run+"/Web Map/a.json", []byte("attempt 1"))
+				put(t, z, run+"/Web Map/b.json", []byte("b"))
+				put(t, z, run+"/Web Map/a.json", []byte("attempt 2"))
+			},
+			want:     map[string][]byte{"Web Map/a.json": []byte("attempt 2"), "Web Map/b.json": []byte("b")},
+			unlisted: 1,
+		},
+		{
+			name: "the first entry deleted",
+			steps: func(t *testing.T, z *Sink) {
+				put(t, z, run+"/x.bin", randomBytes(70000, 8))
+				put(t, z, run+"/y.bin", []byte("y"))
+				if err := z.Delete(ctx, run+"/x.bin"); err != nil {
+					t.Fatalf("Delete: %v", err)
+				}
+				if _, err := z.Stat(ctx, run+"/x.bin"); !sdk.IsNotFound(err) {
+					t.Errorf("Stat after Delete: %v, want not found", err)
+				}
+			},
+			want:     map[string][]byte{"y.bin": []byte("y")},
+			unlisted: 1,
+		},
+		{
+			name: "the last entry deleted, then written again",
+			steps: func(t *testing.T, z *Sink) {
+				put(t, z, run+"/y.bin", []byte("y"))
+				put(t, z, run+"/x.bin", []byte("x1"))
+				if err := z.Delete(ctx, run+"/x.bin"); err != nil {
+					t.Fatalf("Delete: %v", err)
+				}
+				put(t, z, run+"/x.bin", []byte("x2"))
+			},
+			want:     map[string][]byte{"y.bin": []byte("y"), "x.bin": []byte("x2")},
+			unlisted: 1,
+		},
+		{
+			name: "every entry deleted",
+			steps: func(t *testing.T, z *Sink) {
+				put(t, z, run+"/x.bin", []byte("x"))
+				if err := z.Delete(ctx, run+"/x.bin"); err != nil {
+					t.Fatalf("Delete: %v", err)
+				}
+			},
+			want:     map[string][]byte{},
+			unlisted: 1,
+		},
+		{
+			name: "a file kept beside the archive, deleted",
+			steps: func(t *testing.T, z *Sink) {
+				put(t, z, run+"/manifest.json", []byte("{}"))
+				put(t, z, run+"/Results.txt", []byte("ok"))
+				if err := z.Delete(ctx, run+"/manifest.json"); err != nil {
+					t.Fatalf("Delete: %v", err)
+				}
+			},
+			want:     map[string][]byte{"Results.txt": []byte("ok")},
+			unlisted: 1,
+			beside:   []string{run + "/Results.txt"},
+		},
+		{
+			name: "a path never written is not found",
+			steps: func(t *testing.T, z *Sink) {
+				put(t, z, run+"/y.bin", []byte("y"))
+				if err := z.Delete(ctx, run+"/x.bin"); !sdk.IsNotFound(err) {
+					t.Errorf("Delete of a path never written: %v, want not found", err)
+				}
+			},
+			want: map[string][]byte{"y.bin": []byte("y")},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := sinktest.NewMemSink()
+			z := New(mem, run, Options{Beside: []string{"manifest.json", "Results.txt"}})
+			tc.steps(t, z)
+			if _, err := z.Finish(ctx); err != nil {
+				t.Fatalf("Finish: %v", err)
+			}
+			entries := checkArchive(t, mem, z.ArchivePath(), tc.unlisted)
+			if len(entries) != len(tc.want) {
+				t.Errorf("entries %v, want %d", keys(entries), len(tc.want))
+			}
+			for n, b := range tc.want {
+				if !bytes.Equal(entries[n], b) {
+					t.Errorf("entry %s = %q, want %q", n, entries[n], b)
+				}
+			}
+			want := append([]string{z.ArchivePath()}, tc.beside...)
+			sort.Strings(want)
+			if got := mem.Paths(); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("sink holds %v, want %v", got, want)
+			}
+			if len(tc.want) > 0 {
+				var any string
+				for n := range tc.want {
+					any = n
+				}
+				if err := z.Delete(ctx, run+"/"+any); err == nil || sdk.KindOf(err) != sdk.KindPermanent {
+					t.Errorf("Delete from a sealed archive: %v, want a permanent error", err)
+				}
+			}
+		})
+	}
+}
+
+// TestUnlistZip64 covers the zip64 end records zip.Writer writes from
+// 65535 entries on: counts, size and the locator are rewritten.
+func TestUnlistZip64(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 65,600 entries")
+	}
+	mem := sinktest.NewMemSink()
+	z := New(mem, run, Options{Beside: []string{}})
+	const n = 65600
+	for i := range n {
+		put(t, z, fmt.Sprintf("%s/%05d", run, i), nil)
+	}
+	for i := 0; i < n; i += 1000 {
+		if err := z.Delete(context.Background(), fmt.Sprintf("%s/%05d", run, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := z.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data := get(t, mem, z.ArchivePath())
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatalf("not a valid zip: %v", err)
+	}
+	if want := n - (n+999)/1000; len(zr.File) != want {
+		t.Errorf("%d entries listed, want %d", len(zr.File), want)
+	}
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "000") {
+			t.Fatalf("deleted entry %s is listed", f.Name)
+		}
+	}
+	unzipTest(t, data)
 }
 
 func keys(m map[string][]byte) []string {
