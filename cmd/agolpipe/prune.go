@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/agolpipe/agolpipe/core/engine"
 	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/retention"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/mattn/go-isatty"
@@ -73,7 +74,14 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 				}
 				res, err := retention.Apply(ctx, sk, policy, retention.Options{})
 				_ = sk.Close()
-				printPrune(out, b, resp.Features.Location, res)
+				rec := engine.RetentionRecord(res)
+				if err != nil {
+					rec.Error = err.Error()
+				}
+				fmt.Fprintf(out, "sink %q (%s, %s):\n", b.Name, b.Type, resp.Features.Location)
+				if werr := report.WriteRetention(out, "  ", rec); werr != nil {
+					return werr
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						return withExit(exitCanceled, fmt.Errorf("sink %q: interrupted: %w", b.Name, err))
@@ -95,37 +103,4 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value (repeatable)")
 	cmd.Flags().StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable)")
 	rootCmd.AddCommand(cmd)
-}
-
-// printPrune tells, per sink, what was (or would be) deleted and why, and
-// what was ignored.
-func printPrune(w io.Writer, b *pipeline.SinkBlock, location string, res retention.Result) {
-	verb := "deleted"
-	if res.DryRun {
-		verb = "would delete"
-	}
-	fmt.Fprintf(w, "sink %q (%s): %d run(s) kept, %s %d run(s), %d object(s), %s\n",
-		b.Name, location, len(res.Kept), verb, len(res.Deleted), res.DeletedObjects, humanBytes(res.DeletedBytes))
-	for _, r := range res.Deleted {
-		fmt.Fprintf(w, "  %s %s (started %s, %s): %s\n", verb, r.Folder, r.Manifest.Started.Local().Format("2006-01-02 15:04"), r.Manifest.Status, r.Reason)
-	}
-	for _, r := range res.Kept {
-		fmt.Fprintf(w, "  keep %s: %s\n", r.Folder, r.Reason)
-	}
-	for _, why := range res.Ignored {
-		fmt.Fprintf(w, "  ignored %s\n", why)
-	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -112,7 +112,8 @@ func (e *engine) applyRetention(ctx context.Context) {
 			// Deletions go to the configured sink itself: a zipped run is a
 			// folder there like any other (archive + manifest.json beside).
 			res, err := retention.Apply(ctx, s.inner, policy, retention.Options{Now: e.now()})
-			out := retentionRecord(res)
+			out := RetentionRecord(res)
+			out.KeptRuns = nil // Results.txt keeps to the count; prune lists them
 			if err != nil {
 				out.Error = err.Error()
 				e.warn(fmt.Sprintf("sink %q: retention stopped: %v; the runs listed were deleted before it stopped, run `agolpipe prune` to finish", s.name, err))
@@ -139,10 +140,18 @@ func (e *engine) applyRetention(ctx context.Context) {
 	}
 }
 
-func retentionRecord(res retention.Result) *report.Retention {
+// RetentionRecord is the record of what retention.Apply did, as Results.txt
+// and `agolpipe prune` show it (report.WriteRetention), kept runs included.
+func RetentionRecord(res retention.Result) *report.Retention {
 	out := &report.Retention{DryRun: res.DryRun, Kept: len(res.Kept), Objects: res.DeletedObjects, Bytes: res.DeletedBytes, Ignored: res.Ignored}
+	pruned := func(r retention.Run) report.PrunedRun {
+		return report.PrunedRun{Folder: r.Folder, Started: r.Manifest.Started.UTC(), Status: r.Manifest.Status, Reason: r.Reason}
+	}
 	for _, r := range res.Deleted {
-		out.Deleted = append(out.Deleted, report.PrunedRun{Folder: r.Folder, Started: r.Manifest.Started.UTC(), Status: r.Manifest.Status, Reason: r.Reason})
+		out.Deleted = append(out.Deleted, pruned(r))
+	}
+	for _, r := range res.Kept {
+		out.KeptRuns = append(out.KeptRuns, pruned(r))
 	}
 	return out
 }

@@ -130,6 +130,9 @@ type Retention struct {
 	Skipped string `json:"skipped,omitempty"`
 	DryRun  bool   `json:"dry_run,omitempty"`
 	Kept    int    `json:"kept"`
+	// KeptRuns lists the runs kept and why, when the caller wants them
+	// shown (`agolpipe prune` does; Results.txt keeps to the count).
+	KeptRuns []PrunedRun `json:"kept_runs,omitempty"`
 	// Deleted lists the runs deleted, or with DryRun those that would be.
 	Deleted []PrunedRun `json:"deleted,omitempty"`
 	Objects int         `json:"objects_deleted"`
@@ -139,7 +142,8 @@ type Retention struct {
 	Error   string   `json:"error,omitempty"`
 }
 
-// PrunedRun is one run retention deleted (or would delete).
+// PrunedRun is one run retention deleted (or would delete), or kept; Reason
+// says which and why.
 type PrunedRun struct {
 	Folder  string    `json:"folder"`
 	Started time.Time `json:"started"`

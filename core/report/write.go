@@ -203,27 +203,38 @@ func WriteResults(w io.Writer, r *Run) error {
 
 // retention prints what a sink's retention policy did after the run.
 func (p *printer) retention(r *Retention) {
-	if r == nil {
-		return
+	if r != nil && p.err == nil {
+		p.err = WriteRetention(p.w, "    ", r)
 	}
+}
+
+// WriteRetention renders a retention outcome, each line starting with
+// indent: the lines Results.txt shows under a sink, and what `agolpipe
+// prune` prints, so both say it the same way.
+func WriteRetention(w io.Writer, indent string, r *Retention) error {
+	p := &printer{w: w}
 	if r.Skipped != "" {
-		p.f("    Retention: not applied: %s\n", r.Skipped)
-		return
+		p.f("%sRetention: not applied: %s\n", indent, r.Skipped)
+		return p.err
 	}
 	verb := "deleted"
 	if r.DryRun {
 		verb = "would delete (dry_run)"
 	}
-	p.f("    Retention: %s %d run(s), %d object(s), %s; kept %d run(s)\n", verb, len(r.Deleted), r.Objects, Bytes(r.Bytes), r.Kept)
+	p.f("%sRetention: %s %d run(s), %d object(s), %s; kept %d run(s)\n", indent, verb, len(r.Deleted), r.Objects, Bytes(r.Bytes), r.Kept)
 	for _, d := range r.Deleted {
-		p.f("      - %s (started %s, %s): %s\n", d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), d.Status, d.Reason)
+		p.f("%s  - %s (started %s, %s): %s\n", indent, d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), d.Status, d.Reason)
+	}
+	for _, d := range r.KeptRuns {
+		p.f("%s  - %s (started %s, %s): %s\n", indent, d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), d.Status, d.Reason)
 	}
 	for _, why := range r.Ignored {
-		p.f("      - ignored %s\n", why)
+		p.f("%s  - ignored %s\n", indent, why)
 	}
 	if r.Error != "" {
-		p.f("    Retention error: %s\n", r.Error)
+		p.f("%sRetention error: %s\n", indent, r.Error)
 	}
+	return p.err
 }
 
 func itemLabel(it Item) string {
