@@ -1,6 +1,7 @@
 // Package tiles is the `tiles` exporter: hosted tile layers (Map Service
 // with the "Hosted Service" keyword) and vector tile layers, exported with
-// exportTiles (a geoprocessing-style job) into a .tpk or .vtpk. A layer
+// exportTiles (a geoprocessing-style job) into the package the portal
+// makes (.tpkx on ArcGIS Online, .tpk on older servers, .vtpk). A layer
 // above the service's maxExportTilesCount is skipped with the portal's
 // reason, and so is one whose tile package already exists as an item with
 // the identical title (the package is backed up as a file). Non-hosted map
@@ -45,7 +46,7 @@ type tileJob struct {
 func New() sdk.Exporter { return &Exporter{jobs: map[string]tileJob{}} }
 
 func (e *Exporter) Info() sdk.Info {
-	return exportkit.Info("tiles", "Hosted tile and vector tile layers exported to .tpk / .vtpk with exportTiles")
+	return exportkit.Info("tiles", "Hosted tile and vector tile layers exported to .tpkx / .tpk / .vtpk with exportTiles")
 }
 func (e *Exporter) Schema() sdk.Schema { return sdk.Schema{} }
 func (e *Exporter) ItemTypes() []string {
