@@ -175,3 +175,33 @@ func TestFormWithoutServiceWarns(t *testing.T) {
 		t.Errorf("warnings %q do not say the form has no linked service", res.Warnings)
 	}
 }
+
+func TestFormWithoutFileIsPartial(t *testing.T) {
+	env := exportertest.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20})
+	it := forms(t, env)[0]
+	o := env.Srv.Org()
+	o.Mu.Lock()
+	form := o.Item(it.ID)
+	// A form file lost on the portal: data answers "Item does not have a file."
+	form.Data, form.Body = org.DataStored, nil
+	name := form.Name
+	o.Mu.Unlock()
+
+	rec := exportertest.NewRecorder()
+	res, err := exporter().Export(context.Background(), env.Request(it), env.Host, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sdk.StatusPartial || !strings.Contains(res.Reason, "no form file") {
+		t.Errorf("status %s %q, want partial saying the form file is missing", res.Status, res.Reason)
+	}
+	if _, ok := rec.Get(name); ok {
+		t.Errorf("a form file %q was written although the portal has none", name)
+	}
+	// The rest of the form is still backed up.
+	for _, n := range []string{exportkit.ResourcesZip, exportkit.ItemJSON, exportkit.RelationshipsJSON} {
+		if _, ok := rec.Get(n); !ok {
+			t.Errorf("no %s: %v", n, rec.Names())
+		}
+	}
+}
