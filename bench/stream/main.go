@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -45,6 +46,11 @@ func main() {
 	heapProfile := flag.String("heapprofile", "", "write the host's heap profile, taken when half the artifact went through, to this file")
 	road := flag.String("road", "engine", "engine: through core/engine.Run; direct: exporter straight into the sink's Put")
 	flag.Parse()
+	// This host stands in for `agolpipe run`, so it takes agolpipe's GC
+	// setting (cmd/agolpipe setGCPercent).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	if *road != "engine" && *road != "direct" {
 		fmt.Fprintln(os.Stderr, "Error: -road is engine or direct")
 		os.Exit(2)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/spf13/cobra"
@@ -49,7 +50,19 @@ func (e *exitError) Unwrap() error { return e.err }
 func withExit(code int, err error) error { return &exitError{code: code, err: err} }
 
 func main() {
+	setGCPercent()
 	os.Exit(execute())
+}
+
+// setGCPercent collects garbage at 50% heap growth instead of Go's 100%
+// unless the user set GOGC. agolpipe's heap is mostly chunk buffers in
+// flight, so a tighter target lowers the peak RSS of the host and of the
+// built-in plugins (the same binary) at no CPU cost measured in
+// bench/stream (see its README). GOGC in the environment still wins.
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 }
 
 func execute() int {
