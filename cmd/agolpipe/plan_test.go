@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sim"
+)
+
+// TestPlanShowsFiltersZipAndRetention runs `agolpipe plan` through plugin
+// processes against the simulator: each source filter's count of items
+// left out matches the organization, each sink says zip on or off and its
+// retention policy, and the retention preview names the run that would go
+// after this run, while the sink is left as it was.
+func TestPlanShowsFiltersZipAndRetention(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	srv, err := sim.Start(sim.Options{Items: 40, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var user, pass string
+	for _, u := range srv.Users() {
+		if u.Kind == "admin" {
+			user, pass = u.Username, u.Password
+		}
+	}
+	// The filters' expected effect, from the organization itself: the
+	// most common ordinary item type, and one item of another type.
+	o := srv.Org()
+	o.Mu.RLock()
+	byType := map[string][]string{}
+	for _, it := range o.Items {
+		if strings.HasSuffix(it.Type, "Package") || it.Type == "Map Area" || it.Type == "API Key" || it.Type == "Application" || it.Type == "Code Attachment" || it.Type == "SQLite Geodatabase" {
+			continue // left out by the source's own rules first
+		}
+		byType[it.Type] = append(byType[it.Type], it.ID)
+	}
+	o.Mu.RUnlock()
+	var common, other string
+	for typ, ids := range byType {
+		if common == "" || len(ids) > len(byType[common]) || len(ids) == len(byType[common]) && typ < common {
+			common = typ
+		}
+	}
+	for typ, ids := range byType {
+		if typ != common && (other == "" || ids[0] < other) {
+			other = ids[0]
+		}
+	}
+	if common == "" || other == "" {
+		t.Fatalf("the simulated organization has too few item types: %v", byType)
+	}
+
+	dir := t.TempDir()
+	nas, zipped := filepath.Join(dir, "nas"), filepath.Join(dir, "zipped")
+	now := time.Now()
+	old := plantManifestRun(t, nas, now.AddDate(0, 0, -40), "success")
+	recent := plantManifestRun(t, nas, now.AddDate(0, 0, -10), "success")
+	file := filepath.Join(dir, "p.hcl")
+	hcl := fmt.Sprintf(`
+source "arcgis" "sim" {
+  url            = %q
+  exclude_ids    = [%q]
+  exclude_types  = [%q]
+  exclude_owners = ["nobody-at-all"]
+  auth {
+    username = %q
+    password = env("SIM_PASSWORD")
+  }
+}
+sink "local" "nas" {
+  path = %q
+  retention {
+    delete_after = "30d"
+    keep_monthly = 1
+  }
+}
+sink "local" "zipped" {
+  path     = %q
+  zip      = true
+  required = false
+}
+run { prefix = "SIM" }
+`, srv.PortalURL(), other, common, user, nas, zipped)
+	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIM_PASSWORD", pass)
+
+	code, out := runCLI(t, "plan", file)
+	if code != exitOK {
+		t.Fatalf("agolpipe plan: exit %d\n%s", code, out)
+	}
+	want := []string{
+		`Source filters (arcgis "sim"), items each left out:`,
+		fmt.Sprintf("  %6d  exclude_ids = [%q]\n", 1, other),
+		fmt.Sprintf("  %6d  exclude_types = [%q]\n", len(byType[common]), common),
+		fmt.Sprintf("  %6d  exclude_owners = [\"nobody-at-all\"]\n", 0),
+		"  nas (local, required, layout type): " + nas + "\n",
+		"    zip: off: artifacts as files under SIM_",
+		"    retention: delete_after 30d, keep_monthly 1\n",
+		"    after this run, if it succeeds (runs in the sink now):\n",
+		"      Retention: would delete (dry_run) 1 run(s), 2 object(s), ",
+		"; kept 2 run(s)\n",
+		"        - " + old + " (started ",
+		"  zipped (local, optional, layout type): " + zipped + "\n",
+		"    zip: on: one archive SIM_",
+		"    retention: none",
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("plan output lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "- "+recent) {
+		t.Errorf("plan says %s (10 days old, within delete_after) would go:\n%s", recent, out)
+	}
+	if strings.Contains(out, pass) {
+		t.Error("plan printed the password")
+	}
+	// Plan wrote and deleted nothing.
+	ents, _ := os.ReadDir(nas)
+	if len(ents) != 2 {
+		t.Errorf("after plan the sink holds %d entries, want the 2 planted runs", len(ents))
+	}
+	if ents, _ := os.ReadDir(zipped); len(ents) != 0 {
+		t.Errorf("plan wrote into the zipped sink: %v", ents)
+	}
+}
