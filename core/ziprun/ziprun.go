@@ -339,7 +339,7 @@ func (s *Sink) comment() string {
 		for _, n := range s.unlist {
 			size += n
 		}
-		c += fmt.Sprintf("; %d replaced, deleted or failed entries (%d bytes) remain in the file unlisted", len(s.unlist), size)
+		c += fmt.Sprintf("; %d replaced, deleted or failed entries (%d bytes of content) remain in the file, unlisted", len(s.unlist), size)
 	}
 	return c
 }
@@ -477,11 +477,14 @@ func (d *dirWriter) Write(p []byte) (int, error) {
 func (d *dirWriter) hold() { d.holding = true }
 
 func (d *dirWriter) release(unlist map[int]bool) error {
-	out, err := unlistEntries(d.held.Bytes(), d.n, unlist)
-	if err != nil {
-		return err
+	out := d.held.Bytes()
+	if len(unlist) > 0 {
+		var err error
+		if out, err = unlistEntries(out, d.n, unlist); err != nil {
+			return err
+		}
 	}
-	_, err = d.w.Write(out)
+	_, err := d.w.Write(out)
 	return err
 }
 

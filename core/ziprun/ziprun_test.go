@@ -545,3 +545,35 @@ func TestStreamsWithBoundedMemory(t *testing.T) {
 		t.Errorf("heap grew %.1f MiB while zipping 64 MiB: the run is being buffered", float64(grow)/(1<<20))
 	}
 }
+
+// TestUnlistRefusesWhatItDoesNotRecognise: a tail that is not what
+// zip.Writer writes is an error (Finish then fails and nothing becomes
+// visible), never a silently wrong directory.
+func TestUnlistRefusesWhatItDoesNotRecognise(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, n := range []string{"a", "b"} {
+		w, _ := zw.Create(n)
+		w.Write([]byte(n))
+	}
+	zw.Close()
+	good := buf.Bytes()
+	if _, err := unlistEntries(good, 0, map[int]bool{0: true}); err != nil {
+		t.Fatalf("a zip.Writer archive: %v", err)
+	}
+	dirAt := bytes.Index(good, []byte{0x50, 0x4b, 0x01, 0x02})
+	tests := map[string]struct {
+		tail []byte
+		base int64
+	}{
+		"no end record":               {good[:len(good)-3], 0},
+		"base past the directory":     {good, int64(len(good))},
+		"central record overwritten":  {append(append(append([]byte(nil), good[:dirAt]...), 'X', 'X', 'X', 'X'), good[dirAt+4:]...), 0},
+		"tail starts inside the data": {good[dirAt:], 1},
+	}
+	for name, tc := range tests {
+		if _, err := unlistEntries(tc.tail, tc.base, map[int]bool{0: true}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
