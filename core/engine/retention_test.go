@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"archive/zip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -74,27 +71,7 @@ func TestZipSink(t *testing.T) {
 	if len(m.Artifacts) != 5 {
 		t.Fatalf("manifest lists %d artifacts, want 5", len(m.Artifacts))
 	}
-	zr, err := zip.OpenReader(filepath.Join(zdir, filepath.FromSlash(archive)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	entries := map[string]string{}
-	for _, fh := range zr.File {
-		if _, dup := entries[fh.Name]; dup {
-			t.Errorf("entry %s twice in the archive", fh.Name)
-		}
-		rc, err := fh.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.New()
-		if _, err := io.Copy(h, rc); err != nil {
-			t.Fatalf("%s: %v", fh.Name, err)
-		}
-		rc.Close()
-		entries[fh.Name] = hex.EncodeToString(h.Sum(nil))
-	}
+	entries, _ := archiveEntries(t, filepath.Join(zdir, filepath.FromSlash(archive)))
 	for _, a := range m.Artifacts {
 		if got, ok := entries[a.Path]; !ok {
 			t.Errorf("artifact %s not in the archive (entries %v)", a.Path, entries)

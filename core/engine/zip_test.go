@@ -91,27 +91,7 @@ func TestZipSinkRetriedItems(t *testing.T) {
 	}
 	run := rep.RunFolder
 	archive := filepath.Join(zdir, run, run+".zip")
-	zr, err := zip.OpenReader(archive)
-	if err != nil {
-		t.Fatalf("archive: %v", err)
-	}
-	defer zr.Close()
-	entries := map[string]string{}
-	for _, fh := range zr.File {
-		if _, dup := entries[fh.Name]; dup {
-			t.Errorf("entry %s is listed twice", fh.Name)
-		}
-		rc, err := fh.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.New()
-		if _, err := io.Copy(h, rc); err != nil {
-			t.Fatalf("entry %s: %v", fh.Name, err)
-		}
-		rc.Close()
-		entries[fh.Name] = hex.EncodeToString(h.Sum(nil))
-	}
+	entries, comment := archiveEntries(t, archive)
 	// The plain sink "nas" got the same run as files.
 	plain := listFiles(t, filepath.Join(f.dirs[0], run))
 	names := make([]string, 0, len(entries))
@@ -136,8 +116,8 @@ func TestZipSinkRetriedItems(t *testing.T) {
 	}
 	// s1's first data.json (replaced) and only-first.json (deleted), c1's
 	// cut data.json (failed).
-	if !strings.Contains(zr.Comment, "; 3 replaced, deleted or failed entries") {
-		t.Errorf("archive comment %q; want it to own up to 3 unlisted entries", zr.Comment)
+	if !strings.Contains(comment, "; 3 replaced, deleted or failed entries") {
+		t.Errorf("archive comment %q; want it to own up to 3 unlisted entries", comment)
 	}
 	if bin, err := exec.LookPath("unzip"); err == nil {
 		out, err := exec.Command(bin, "-t", archive).CombinedOutput()
@@ -150,4 +130,32 @@ func TestZipSinkRetriedItems(t *testing.T) {
 	if rep.Sinks[2].Outcome != "ok" {
 		t.Errorf("zipped sink outcome %q, want ok", rep.Sinks[2].Outcome)
 	}
+}
+
+// archiveEntries reads a zip archive and returns the sha256 of each listed
+// entry, failing on a name listed twice, and the archive's comment.
+func archiveEntries(t *testing.T, archive string) (map[string]string, string) {
+	t.Helper()
+	zr, err := zip.OpenReader(archive)
+	if err != nil {
+		t.Fatalf("archive: %v", err)
+	}
+	defer zr.Close()
+	entries := map[string]string{}
+	for _, fh := range zr.File {
+		if _, dup := entries[fh.Name]; dup {
+			t.Errorf("entry %s is listed twice", fh.Name)
+		}
+		rc, err := fh.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, rc); err != nil {
+			t.Fatalf("entry %s: %v", fh.Name, err)
+		}
+		rc.Close()
+		entries[fh.Name] = hex.EncodeToString(h.Sum(nil))
+	}
+	return entries, zr.Comment
 }
