@@ -29,14 +29,16 @@
 //     attempt wrote);
 //   - a Put that fails midway leaves nothing listed.
 //
-// Such an entry's bytes stay in the file, unlisted: archive/zip, unzip,
-// 7-Zip and Windows read only listed entries, and `unzip -t` passes with no
-// warning, because every listed entry keeps its own name (renaming an entry
-// in the central directory would not: unzip warns when a local header's
-// name differs). The archive's comment says how many entries are unlisted
-// and their size. Only a reader that streams local headers without the
-// central directory (rare; not what zip tools do) would see them. After
-// Finish the archive is sealed: Delete of an entry fails.
+// Such an entry's bytes stay in the file, unlisted. archive/zip and
+// Info-ZIP's unzip (tested) read only listed entries, and `unzip -t` passes
+// with no warning because every listed entry keeps its own name (renaming
+// an entry in the central directory would not: unzip warns when a local
+// header's name differs). Other tools that read the central directory
+// (7-Zip, Windows) should behave the same; that is not tested here. A
+// reader that streams local headers without the central directory would
+// see the unlisted entries too. The archive's comment says how many there
+// are and their size. After Finish the archive is sealed: Delete of an
+// entry fails.
 package ziprun
 
 import (
