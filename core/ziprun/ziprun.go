@@ -33,8 +33,13 @@
 // Info-ZIP's unzip (tested) read only listed entries, and `unzip -t` passes
 // with no warning because every listed entry keeps its own name (renaming
 // an entry in the central directory would not: unzip warns when a local
-// header's name differs). Other tools that read the central directory
-// (7-Zip, Windows) should behave the same; that is not tested here. A
+// header's name differs). 7-Zip (tested by hand, 7zz 26.02) too, as long
+// as the first entry is listed: with bytes before the first listed entry
+// it assumes a stub and lists every local header. So the archive starts
+// with a folder entry for the first artifact's top folder ("Web Map/"),
+// never unlisted; only a run whose first Put is at the run folder's root
+// and is later replaced or deleted lacks that guard (the engine writes
+// artifacts in folders, reports last). Windows' reader is not tested. A
 // reader that streams local headers without the central directory would
 // see the unlisted entries too. The archive's comment says how many there
 // are and their size. After Finish the archive is sealed: Delete of an
@@ -207,6 +212,18 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	// The index is taken before CreateHeader: an error there means the
 	// archive's upload broke, and Finish reports that whatever is listed.
 	s.state.Lock()
+	first := s.next == 0
+	if dir, _, ok := strings.Cut(name, "/"); first && ok {
+		// The archive starts with a folder entry, which is never unlisted:
+		// 7-Zip takes bytes before the first listed entry for a stub and
+		// then lists every local header, unlisted ones too.
+		s.next++
+		s.state.Unlock()
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: dir + "/", Method: zip.Store, Modified: time.Now()}); err != nil {
+			return sdk.PutResponse{}, s.uploadErr(err)
+		}
+		s.state.Lock()
+	}
 	index := s.next
 	s.next++
 	s.state.Unlock()

@@ -68,6 +68,9 @@ func readZip(t *testing.T, mem *sinktest.MemSink, p string) (map[string][]byte, 
 	out := map[string][]byte{}
 	comments := map[string]string{}
 	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue // a folder entry, not an object
+		}
 		rc, err := f.Open()
 		if err != nil {
 			t.Fatalf("entry %s: %v", f.Name, err)
