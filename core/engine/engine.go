@@ -145,7 +145,7 @@ type engine struct {
 	chunk    int
 	queue    int
 
-	listed  map[string]sdk.Item // by id, as the source listed them
+	listed  map[string]sdk.Item // items to export, by id, as the source listed them
 	results string              // Results.txt, for notifiers
 
 	mu sync.Mutex // guards rep.Items[i] results, rep.Artifacts, rep.Warnings
@@ -361,7 +361,6 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 				return nil
 			}
 			seen[li.Item.ID] = true
-			e.listed[li.Item.ID] = li.Item
 			it := itemRecord(li.Item)
 			switch ex, ok := e.o.Exporters[li.Item.Type]; {
 			case li.Excluded:
@@ -373,6 +372,13 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 			default:
 				it.Exporter, it.Format = ex.Name, ex.Format
 				todo = append(todo, len(e.rep.Items))
+				// Only items to export are kept whole, and only when they
+				// will be: the item JSON as listed (Raw) is half the
+				// memory of a listing, and a 100,000-item plan or a run
+				// leaving most types out does not need it.
+				if !e.o.DryRun {
+					e.listed[li.Item.ID] = li.Item
+				}
 			}
 			e.rep.Items = append(e.rep.Items, it)
 			return nil
