@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/zclconf/go-cty/cty"
@@ -122,4 +123,21 @@ func (s Schema) SensitivePaths() [][]string {
 // nil and other fields at their zero value.
 func DecodeConfig(v cty.Value, target any) error {
 	return gocty.FromCtyValue(v, target)
+}
+
+// ConfigErrorPath is the attribute path (as in Diagnostic.Path) of an error
+// from DecodeConfig, so the diagnostic points at the attribute in the
+// pipeline file; nil when the error names no attribute.
+func ConfigErrorPath(err error) []string {
+	var pe cty.PathError
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	var out []string
+	for _, step := range pe.Path {
+		if ga, ok := step.(cty.GetAttrStep); ok {
+			out = append(out, ga.Name)
+		}
+	}
+	return out
 }

@@ -11,17 +11,14 @@ package email
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/mail"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/zclconf/go-cty/cty"
-
+	"github.com/agolpipe/agolpipe/plugins/internal/endpoint"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -126,7 +123,7 @@ func (n *Notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 	}
 	var raw rawConfig
 	if err := sdk.DecodeConfig(req.Config, &raw); err != nil {
-		return diags.Errorf(errPath(err), "Invalid email configuration", "%s", err)
+		return diags.Errorf(sdk.ConfigErrorPath(err), "Invalid email configuration", "%s", err)
 	}
 	cfg := &config{
 		port: DefaultPort, subjectPrefix: DefaultSubjectPrefix, tls: DefaultTLS, timeout: DefaultTimeout,
@@ -174,7 +171,7 @@ func (n *Notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 				`tls = %q is not one of "starttls" (port 587), "tls" (port 465) or "none".`, *raw.TLS)
 		}
 	}
-	if cfg.tls == tlsNone && cfg.host != "" && !isLoopback(cfg.host) {
+	if cfg.tls == tlsNone && cfg.host != "" && !endpoint.IsLoopback(cfg.host) {
 		diags = diags.Errorf([]string{"tls"}, "Unencrypted SMTP is only allowed to this machine",
 			`tls = "none" would send the message, and the password if one is set, in clear text across the network to %s. `+
 				`Use tls = "starttls" (port 587) or tls = "tls" (port 465); "none" is only accepted for a relay on localhost or 127.0.0.1.`, cfg.host)
@@ -228,7 +225,7 @@ func (n *Notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 
 	// ca_file
 	if raw.CAFile != nil && *raw.CAFile != "" {
-		roots, err := loadRoots(*raw.CAFile)
+		roots, err := endpoint.LoadRoots(*raw.CAFile, "your mail server")
 		if err != nil {
 			diags = diags.Errorf([]string{"ca_file"}, "Cannot use CA file", "%v", err)
 		}
@@ -298,44 +295,4 @@ func parseAddresses(diags *sdk.Diagnostics, attr string, list []string) (out []*
 	return out, ok
 }
 
-func loadRoots(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("%v; give the path of a PEM file with the certificate authority of your mail server", err)
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")", file)
-	}
-	return roots, nil
-}
-
-// isLoopback reports whether host names this machine, the only place an
-// unencrypted connection cannot be overheard.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// errPath extracts the attribute path of a decoding error.
-func errPath(err error) []string {
-	var pe cty.PathError
-	if !errors.As(err, &pe) {
-		return nil
-	}
-	var out []string
-	for _, step := range pe.Path {
-		if ga, ok := step.(cty.GetAttrStep); ok {
-			out = append(out, ga.Name)
-		}
-	}
-	return out
-}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agolpipe/agolpipe/plugins/internal/endpoint"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -75,7 +76,7 @@ func (s *sender) send(parent context.Context, req sdk.NotifyRequest) (err error)
 		s.stage = "starting TLS"
 		if ok, _ := c.Extension("STARTTLS"); !ok {
 			hint := ""
-			if isLoopback(s.cfg.host) {
+			if endpoint.IsLoopback(s.cfg.host) {
 				hint = `; for a relay on this machine that has no TLS, set tls = "none"`
 			}
 			return sdk.Permanent("the server does not offer STARTTLS; if it expects TLS from the first byte (usually port 465) set tls = \"tls\"%s", hint)
@@ -152,7 +153,7 @@ func (s *sender) auth(mechs string) (smtp.Auth, error) {
 type loginAuth struct{ user, pass, host string }
 
 func (a *loginAuth) Start(si *smtp.ServerInfo) (string, []byte, error) {
-	if !si.TLS && !isLoopback(si.Name) {
+	if !si.TLS && !endpoint.IsLoopback(si.Name) {
 		return "", nil, errors.New("refusing to send the password over an unencrypted connection")
 	}
 	if si.Name != a.host {

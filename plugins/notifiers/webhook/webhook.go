@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zclconf/go-cty/cty"
-
+	"github.com/agolpipe/agolpipe/plugins/internal/endpoint"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -108,7 +106,7 @@ func (n *Notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 	var raw rawConfig
 	if err := sdk.DecodeConfig(req.Config, &raw); err != nil {
 		// gocty errors name the attribute, never its value.
-		return diags.Errorf(errPath(err), "Invalid webhook configuration", "%s", err)
+		return diags.Errorf(sdk.ConfigErrorPath(err), "Invalid webhook configuration", "%s", err)
 	}
 	cfg := &config{format: FormatJSON, timeout: DefaultTimeout, headers: http.Header{}}
 
@@ -118,7 +116,7 @@ func (n *Notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 	} else if u, err := url.Parse(strings.TrimSpace(*raw.URL)); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		diags = diags.Errorf([]string{"url"}, "Invalid webhook URL",
 			"The url is not an absolute http or https URL (its value is not shown because it holds a secret); it should look like https://hooks.slack.com/services/...")
-	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	} else if u.Scheme == "http" && !endpoint.IsLoopback(u.Hostname()) {
 		diags = diags.Errorf([]string{"url"}, "Webhook URL must use https",
 			"The url uses plain http to %s, so its secret and the run summary would cross the network unencrypted. Use the https address; plain http is only accepted for localhost and 127.0.0.1.", u.Hostname())
 	} else {
@@ -171,7 +169,7 @@ func (n *Notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 	}
 
 	if raw.CAFile != nil && *raw.CAFile != "" {
-		roots, err := loadRoots(*raw.CAFile)
+		roots, err := endpoint.LoadRoots(*raw.CAFile, "the endpoint")
 		if err != nil {
 			diags = diags.Errorf([]string{"ca_file"}, "Cannot use CA file", "%v", err)
 		}
@@ -357,42 +355,4 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func loadRoots(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("%v; give the path of a PEM file with the certificate authority of the endpoint", err)
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")", file)
-	}
-	return roots, nil
-}
-
-// errPath extracts the attribute path of a decoding error.
-func errPath(err error) []string {
-	var pe cty.PathError
-	if !errors.As(err, &pe) {
-		return nil
-	}
-	var out []string
-	for _, step := range pe.Path {
-		if ga, ok := step.(cty.GetAttrStep); ok {
-			out = append(out, ga.Name)
-		}
-	}
-	return out
 }
