@@ -34,6 +34,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/plugins/sinks/internal/upload"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -297,41 +298,24 @@ func (s *Sink) Preflight(ctx context.Context) error {
 	return nil
 }
 
-// bodyReader remembers the error of the caller's body, so a failing exporter
-// is reported as itself.
-type bodyReader struct {
-	r   io.Reader
-	n   int64
-	err error
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	if err != nil && err != io.EOF {
-		b.err = err
-	}
-	return n, err
-}
-
 // Put implements sdk.Sink with a streamed block upload.
 func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
 	if err := s.ready(); err != nil {
 		return sdk.PutResponse{}, err
 	}
-	body := &bodyReader{r: req.Body}
+	body := &upload.Body{R: req.Body}
 	o := &blockblob.UploadStreamOptions{BlockSize: s.blockSize, Concurrency: s.concurrency, AccessTier: s.tier}
 	if req.MediaType != "" {
 		o.HTTPHeaders = &blob.HTTPHeaders{BlobContentType: &req.MediaType}
 	}
 	_, err := s.client.NewBlockBlobClient(s.name(req.Path)).UploadStream(ctx, body, o)
 	if err != nil {
-		if body.err != nil {
-			return sdk.PutResponse{}, fmt.Errorf("azure_blob sink: reading the artifact for %q: %w", req.Path, body.err)
+		if err := body.ReadError("azure_blob", req.Path); err != nil {
+			return sdk.PutResponse{}, err
 		}
 		return sdk.PutResponse{}, classify(ctx, err, "upload "+req.Path)
 	}
-	return sdk.PutResponse{Size: body.n}, nil
+	return sdk.PutResponse{Size: body.Size()}, nil
 }
 
 // Stat implements sdk.Sink.

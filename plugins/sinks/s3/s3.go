@@ -35,6 +35,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/plugins/sinks/internal/upload"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -306,23 +307,6 @@ func (s *Sink) Preflight(ctx context.Context) error {
 	return nil
 }
 
-// bodyReader remembers the error of the caller's body, so a failing exporter
-// is reported as itself rather than as whatever the SDK made of it.
-type bodyReader struct {
-	r   io.Reader
-	n   int64
-	err error
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	if err != nil && err != io.EOF {
-		b.err = err
-	}
-	return n, err
-}
-
 // Put implements sdk.Sink: a single PutObject for bodies under one part,
 // else a multipart upload that is aborted on any failure.
 func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
@@ -330,7 +314,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		return sdk.PutResponse{}, err
 	}
 	key := s.key(req.Path)
-	body := &bodyReader{r: req.Body}
+	body := &upload.Body{R: req.Body}
 	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key, Body: body}
 	if req.MediaType != "" {
 		in.ContentType = aws.String(req.MediaType)
@@ -354,12 +338,12 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		if errors.As(err, &mu) && mu.UploadID() != "" {
 			s.abort(ctx, key, mu.UploadID())
 		}
-		if body.err != nil {
-			return sdk.PutResponse{}, fmt.Errorf("s3 sink: reading the artifact for %q: %w", req.Path, body.err)
+		if err := body.ReadError("s3", req.Path); err != nil {
+			return sdk.PutResponse{}, err
 		}
 		return sdk.PutResponse{}, classify(ctx, err, "upload "+req.Path)
 	}
-	return sdk.PutResponse{Size: body.n}, nil
+	return sdk.PutResponse{Size: body.Size()}, nil
 }
 
 // abort removes the parts of a failed multipart upload. It runs on a

@@ -26,6 +26,7 @@ import (
 	"github.com/hirochachacha/go-smb2"
 
 	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/plugins/sinks/internal/upload"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -303,26 +304,6 @@ func (s *Sink) Preflight(ctx context.Context) error {
 	})
 }
 
-// ctxReader stops a copy as soon as ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-	n   int64
-	err error
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if err != nil && err != io.EOF {
-		c.err = err
-	}
-	return n, err
-}
-
 // Put implements sdk.Sink: temp file in the target folder, then rename.
 func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
 	fs, err := s.mount(ctx)
@@ -353,7 +334,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		s.dropIfBroken(fs, err)
 		return sdk.PutResponse{}, classify(ctx, err, "create "+req.Path)
 	}
-	body := &ctxReader{ctx: ctx, r: req.Body}
+	body := &upload.Body{R: req.Body, Ctx: ctx}
 	buf := make([]byte, 1<<20)
 	_, err = io.CopyBuffer(struct{ io.Writer }{f}, body, buf)
 	if err == nil {
@@ -366,8 +347,8 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	if err != nil {
 		s.cleanup(ctx, fs, tmp)
 		s.dropIfBroken(fs, err)
-		if body.err != nil {
-			return sdk.PutResponse{}, fmt.Errorf("smb sink: reading the artifact for %q: %w", req.Path, body.err)
+		if err := body.ReadError("smb", req.Path); err != nil {
+			return sdk.PutResponse{}, err
 		}
 		return sdk.PutResponse{}, classify(ctx, err, "write "+req.Path)
 	}
@@ -376,7 +357,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		s.dropIfBroken(fs, err)
 		return sdk.PutResponse{}, classify(ctx, err, "rename into place "+req.Path)
 	}
-	return sdk.PutResponse{Size: body.n}, nil
+	return sdk.PutResponse{Size: body.Size()}, nil
 }
 
 // replace renames tmp to final. SMB rename (as go-smb2 sends it) does not
