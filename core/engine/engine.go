@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -352,7 +353,14 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 		req.Since = e.now().Add(-d)
 	}
 	var todo []int
-	seen := map[string]bool{}
+	// Sized from the portal's own count: growing by doubling to 100,000
+	// items kept the old and the new array (tens of MB) alive at the peak.
+	n := 0
+	if c := e.rep.Source.ItemCount; c > 0 && c < 10_000_000 {
+		n = int(c) + int(c)/50
+	}
+	e.rep.Items = slices.Grow(e.rep.Items, n)
+	seen := make(map[string]bool, n)
 	e.listed = map[string]sdk.Item{}
 	err := e.policy.Do(ctx, func(ctx context.Context, attempt int) error {
 		// A retried listing starts over; keep what the first pass found.
