@@ -18,10 +18,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/agolpipe/agolpipe/core/report"
@@ -38,6 +40,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 16, "items exported at a time (run block)")
 	changes := flag.Int("changes", 20, "items changed before the incremental rerun")
 	largeFile := flag.Int64("large-file-size", 1<<20, "size of the simulator's large files (small: the benchmark is about requests, not disk)")
+	reqLog := flag.String("requests", "", "write the full run's request log here as CSV (start, endpoint, path, status, service time), for looking at gaps")
 	dir := flag.String("dir", "", "work folder (default: a temporary folder, removed at the end)")
 	flag.Parse()
 
@@ -60,7 +63,7 @@ func main() {
 
 	switch *scenario {
 	case "full":
-		full(*exe, srv, work, opt, *concurrency, *changes)
+		full(*exe, srv, work, opt, *concurrency, *changes, *reqLog)
 	case "scan":
 		scan(*exe, srv, work, *concurrency)
 	default:
@@ -114,6 +117,8 @@ type measured struct {
 	// "exporter feature_service", ...).
 	peakBy map[string]int64
 	code   int
+	// cpu is the user+system time of agolpipe and its plugins.
+	cpu time.Duration
 }
 
 func (m measured) printPeaks() {
@@ -174,7 +179,17 @@ func runAgolpipe(exe string, out io.Writer, args ...string) measured {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return measured{wall: wall, peakRSS: peak, peakBy: peakBy, code: code}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return measured{wall: wall, peakRSS: peak, peakBy: peakBy, code: code, cpu: cpu}
+}
+
+// selfCPU is the CPU time of this process (the simulator) so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // treeRSS sums VmRSS of pid and all its descendants, from /proc, and
@@ -350,7 +365,7 @@ func manifest(work string) *report.Run {
 	return m
 }
 
-func full(exe string, srv *sim.Server, work string, opt sim.Options, concurrency, changes int) {
+func full(exe string, srv *sim.Server, work string, opt sim.Options, concurrency, changes int, reqLog string) {
 	file := pipeline(srv, work, "", "", concurrency)
 	srv.ResetRequests()
 	m := runAgolpipe(exe, os.Stdout, "run", file, "--plain", "--log-format", "json")
@@ -358,10 +373,14 @@ func full(exe string, srv *sim.Server, work string, opt sim.Options, concurrency
 	fmt.Printf("full run: exit %d, %s, %+v\n", m.code, rep.Status, rep.Counts)
 	fmt.Printf("  peak RSS of the process tree %.1f MiB\n", float64(m.peakRSS)/(1<<20))
 	m.printPeaks()
+	fmt.Printf("  CPU: agolpipe and plugins %s, simulator %s (%d cores)\n", m.cpu.Round(time.Millisecond), selfCPU().Round(time.Millisecond), runtime.NumCPU())
 	reqs := srv.Requests()
 	lb := computeLowerBound(reqs, opt.ExportTime, concurrency)
 	lb.print(m.wall)
 	utilization(reqs, opt.ExportTime, concurrency)
+	if reqLog != "" {
+		writeRequests(reqLog, reqs)
+	}
 	perItem(rep)
 
 	// Incremental: change items, rerun with modified_within.
@@ -443,6 +462,18 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+func writeRequests(file string, reqs []sim.Request) {
+	var b bytes.Buffer
+	b.WriteString("start_unix_ms,endpoint,method,path,status,error_code,fault,bytes,service_ms\n")
+	for _, r := range reqs {
+		fmt.Fprintf(&b, "%.3f,%s,%s,%s,%d,%d,%s,%d,%.3f\n", float64(r.Start.UnixMicro())/1000, r.Endpoint, r.Method, r.Path,
+			r.Status, r.ErrorCode, r.Fault, r.Bytes, float64(r.ServiceTime.Microseconds())/1000)
+	}
+	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+		fail(err)
+	}
 }
 
 // perItem prints how the items' own durations spread, to see the serial
