@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/gocty"
 )
 
@@ -90,6 +91,84 @@ func (s Schema) ObjectType() cty.Type {
 		}
 	}
 	return cty.Object(attrs)
+}
+
+// ConfigValue builds a configuration value of s the way core decodes a
+// block: the attributes in attrs converted to their types, null for every
+// other attribute, and each nested block absent (null, or an empty list for
+// NestingList) unless attrs holds it: an object for a single block, a list
+// or tuple of objects for a list, filled the same way. It fails on a name s
+// does not have and on a value that does not convert. It is for tests and
+// for commands that configure a component without a pipeline file.
+func (s Schema) ConfigValue(attrs map[string]cty.Value) (cty.Value, error) {
+	vals := map[string]cty.Value{}
+	for _, a := range s.Attributes {
+		v, ok := attrs[a.Name]
+		if !ok {
+			vals[a.Name] = cty.NullVal(a.Type.CtyType())
+			continue
+		}
+		cv, err := convert.Convert(v, a.Type.CtyType())
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("attribute %q: %w", a.Name, err)
+		}
+		vals[a.Name] = cv
+	}
+	for _, b := range s.Blocks {
+		v, ok := attrs[b.TypeName]
+		switch {
+		case !ok && b.Nesting == NestingList:
+			vals[b.TypeName] = cty.ListValEmpty(b.Schema.ObjectType())
+		case !ok:
+			vals[b.TypeName] = cty.NullVal(b.Schema.ObjectType())
+		case b.Nesting == NestingList:
+			if !v.CanIterateElements() {
+				return cty.NilVal, fmt.Errorf("block %q: want a list of objects, not %s", b.TypeName, v.Type().FriendlyName())
+			}
+			var elems []cty.Value
+			for it := v.ElementIterator(); it.Next(); {
+				_, ev := it.Element()
+				e, err := b.Schema.blockValue(ev)
+				if err != nil {
+					return cty.NilVal, fmt.Errorf("block %q: %w", b.TypeName, err)
+				}
+				elems = append(elems, e)
+			}
+			if len(elems) == 0 {
+				vals[b.TypeName] = cty.ListValEmpty(b.Schema.ObjectType())
+			} else {
+				vals[b.TypeName] = cty.ListVal(elems)
+			}
+		default:
+			e, err := b.Schema.blockValue(v)
+			if err != nil {
+				return cty.NilVal, fmt.Errorf("block %q: %w", b.TypeName, err)
+			}
+			vals[b.TypeName] = e
+		}
+	}
+	for name := range attrs {
+		if _, ok := s.ObjectType().AttributeTypes()[name]; !ok {
+			return cty.NilVal, fmt.Errorf("%q is not an attribute or block of this schema", name)
+		}
+	}
+	return cty.ObjectVal(vals), nil
+}
+
+// blockValue fills one nested block given as an object value.
+func (s Schema) blockValue(v cty.Value) (cty.Value, error) {
+	if v.IsNull() {
+		return cty.NullVal(s.ObjectType()), nil
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		return cty.NilVal, fmt.Errorf("want an object, not %s", v.Type().FriendlyName())
+	}
+	m := map[string]cty.Value{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, ev := it.Element()
+		m[k.AsString()] = ev
+	}
+	return s.ConfigValue(m)
 }
 
 // Attribute returns the attribute called name, if the schema has one.

@@ -13,6 +13,8 @@ package testservers
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
@@ -233,4 +235,13 @@ func Binary(t testing.TB, name string) string {
 		Missing(t, fmt.Sprintf("%s not installed at %s", name, p))
 	}
 	return p
+}
+
+// RandHex is n random bytes in hex, for the names of the buckets,
+// containers, folders and prefixes a test creates on a shared server, so
+// test processes running at once never meet.
+func RandHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

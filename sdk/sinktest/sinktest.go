@@ -3,22 +3,15 @@
 //
 //	func TestConformance(t *testing.T) {
 //		sinktest.Run(t, func(t *testing.T) sdk.Sink {
-//			s := mysink.New()
-//			cfg := cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal(t.TempDir())})
-//			if _, diags := s.Configure(t.Context(), sdk.ConfigureRequest{Config: cfg}); diags.HasErrors() {
-//				t.Fatal(diags.Err())
-//			}
-//			if err := s.Preflight(t.Context()); err != nil {
-//				t.Fatal(err)
-//			}
-//			return s
+//			return sinktest.Configured(t, mysink.New(), map[string]cty.Value{"path": cty.StringVal(t.TempDir())})
 //		}, sinktest.Options{})
 //	}
 //
 // Each check is a named subtest of Run (see the Check* constants), so a sink
 // that cannot pass one says so explicitly in Options.KnownGaps with a reason,
 // the way rclone's backends list their known failures, instead of quietly
-// not running it.
+// not running it. Configured, Config, CutAfter and PutCut help a sink's own
+// tests (a server that goes away mid-upload, for one).
 //
 // The suite checks the contract documented on sdk.Sink: atomic Put (a body
 // that fails, or a context cancelled mid-upload, leaves nothing visible, and

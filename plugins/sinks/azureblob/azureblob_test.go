@@ -2,9 +2,6 @@ package azureblob
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -21,26 +18,6 @@ import (
 	"github.com/agolpipe/agolpipe/sdk/sinktest"
 )
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// cfgVal builds a full configuration value; absent attributes are null, as
-// the host decodes a block that leaves them out.
-func cfgVal(attrs map[string]cty.Value) cty.Value {
-	all := map[string]cty.Value{}
-	for _, a := range New().Schema().Attributes {
-		if v, ok := attrs[a.Name]; ok {
-			all[a.Name] = v
-		} else {
-			all[a.Name] = cty.NullVal(a.Type.CtyType())
-		}
-	}
-	return cty.ObjectVal(all)
-}
-
 var (
 	containerOnce sync.Once
 	containerName string
@@ -51,7 +28,7 @@ var (
 func testContainer(t *testing.T, srv testservers.Azure) string {
 	t.Helper()
 	containerOnce.Do(func() {
-		containerName = "agolpipe-test-" + randHex(4)
+		containerName = "agolpipe-test-" + testservers.RandHex(4)
 		var c *container.Client
 		c, containerErr = container.NewClientFromConnectionString(srv.ConnectionString, containerName, nil)
 		if containerErr == nil {
@@ -67,7 +44,7 @@ func testContainer(t *testing.T, srv testservers.Azure) string {
 func baseAttrs(t *testing.T, srv testservers.Azure) map[string]cty.Value {
 	return map[string]cty.Value{
 		"container":         cty.StringVal(testContainer(t, srv)),
-		"prefix":            cty.StringVal("t/" + randHex(6)),
+		"prefix":            cty.StringVal("t/" + testservers.RandHex(6)),
 		"connection_string": cty.StringVal(srv.ConnectionString),
 		"block_size_mib":    cty.NumberIntVal(2),
 		"concurrency":       cty.NumberIntVal(3),
@@ -77,7 +54,7 @@ func baseAttrs(t *testing.T, srv testservers.Azure) map[string]cty.Value {
 func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
 	t.Helper()
 	s := New().(*Sink)
-	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(attrs)}); diags.HasErrors() {
+	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: sinktest.Config(t, New().Schema(), attrs)}); diags.HasErrors() {
 		t.Fatalf("Configure: %v", diags.Err())
 	}
 	return s
@@ -113,9 +90,9 @@ func TestSASURL(t *testing.T) {
 	srv := testservers.AzureBlob(t)
 	sasURL := sasFor(t, srv, time.Now().Add(time.Hour))
 	sig := mustQuery(t, sasURL).Get("sig")
-	attrs := map[string]cty.Value{"sas_url": cty.StringVal(sasURL), "prefix": cty.StringVal("sas/" + randHex(4))}
+	attrs := map[string]cty.Value{"sas_url": cty.StringVal(sasURL), "prefix": cty.StringVal("sas/" + testservers.RandHex(4))}
 	s := New().(*Sink)
-	resp, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(attrs)})
+	resp, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: sinktest.Config(t, New().Schema(), attrs)})
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
@@ -161,7 +138,7 @@ func TestPreflightErrors(t *testing.T) {
 	}{
 		{"wrong account key", map[string]cty.Value{"connection_string": cty.StringVal(badKey), "container": cty.StringVal(testContainer(t, srv))}, sdk.KindAuth, "account key"},
 		{"expired SAS", map[string]cty.Value{"sas_url": cty.StringVal(expired)}, sdk.KindAuth, "expired"},
-		{"missing container", map[string]cty.Value{"connection_string": cty.StringVal(srv.ConnectionString), "container": cty.StringVal("no-such-" + randHex(3))}, sdk.KindPermanent, "does not exist"},
+		{"missing container", map[string]cty.Value{"connection_string": cty.StringVal(srv.ConnectionString), "container": cty.StringVal("no-such-" + testservers.RandHex(3))}, sdk.KindPermanent, "does not exist"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,22 +161,6 @@ func TestPreflightErrors(t *testing.T) {
 	}
 }
 
-type cutAfter struct {
-	r    io.Reader
-	n    int64
-	cut  func()
-	once sync.Once
-}
-
-func (c *cutAfter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n -= int64(n)
-	if c.n <= 0 {
-		c.once.Do(c.cut)
-	}
-	return n, err
-}
-
 // Azurite "dies" mid-upload: Put fails retryable, and nothing is visible
 // (the staged blocks were never committed).
 func TestServerKilledMidUpload(t *testing.T) {
@@ -213,14 +174,7 @@ func TestServerKilledMidUpload(t *testing.T) {
 	if err := s.Preflight(context.Background()); err != nil {
 		t.Fatalf("Preflight through proxy: %v", err)
 	}
-	body := &cutAfter{r: io.LimitReader(rand.Reader, 24<<20), n: 9 << 20, cut: proxy.Cut}
-	_, err := s.Put(context.Background(), sdk.PutRequest{Path: "run/big.bin", Size: 24 << 20, Body: body})
-	if err == nil {
-		t.Fatal("Put succeeded although the server went away mid-upload")
-	}
-	if sdk.KindOf(err) != sdk.KindRetryable {
-		t.Errorf("Put error %v has kind %v, want retryable", err, sdk.KindOf(err))
-	}
+	sinktest.PutCut(t, s, "run/big.bin", 24<<20, 9<<20, proxy.Cut)
 	attrs["connection_string"] = cty.StringVal(srv.ConnectionString)
 	direct := configured(t, attrs)
 	if _, err := direct.Stat(context.Background(), "run/big.bin"); !sdk.IsNotFound(err) {
@@ -260,7 +214,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, diags := New().Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(c.attrs)}); !diags.HasErrors() {
+			if _, diags := New().Configure(context.Background(), sdk.ConfigureRequest{Config: sinktest.Config(t, New().Schema(), c.attrs)}); !diags.HasErrors() {
 				t.Error("no error")
 			}
 		})

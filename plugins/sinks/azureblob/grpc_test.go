@@ -1,7 +1,6 @@
 package azureblob
 
 import (
-	"context"
 	"testing"
 
 	"github.com/agolpipe/agolpipe/internal/testservers"
@@ -16,13 +15,6 @@ import (
 func TestConformanceOverGRPC(t *testing.T) {
 	srv := testservers.AzureBlob(t)
 	sinktest.Run(t, func(t *testing.T) sdk.Sink {
-		s := grpctest.Sink(t, New())
-		if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(baseAttrs(t, srv))}); diags.HasErrors() {
-			t.Fatalf("Configure: %v", diags.Err())
-		}
-		if err := s.Preflight(context.Background()); err != nil {
-			t.Fatalf("Preflight: %v", err)
-		}
-		return s
+		return sinktest.Configured(t, grpctest.Sink(t, New()), baseAttrs(t, srv))
 	}, sinktest.Options{})
 }

@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"context"
 	"testing"
 
 	"github.com/agolpipe/agolpipe/internal/testservers"
@@ -16,14 +15,7 @@ import (
 func TestConformanceOverGRPC(t *testing.T) {
 	srv := testservers.S3(t)
 	sinktest.Run(t, func(t *testing.T) sdk.Sink {
-		s := grpctest.Sink(t, New())
-		if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(baseAttrs(t, srv, srv.Endpoint))}); diags.HasErrors() {
-			t.Fatalf("Configure: %v", diags.Err())
-		}
-		if err := s.Preflight(context.Background()); err != nil {
-			t.Fatalf("Preflight: %v", err)
-		}
-		return s
+		return sinktest.Configured(t, grpctest.Sink(t, New()), baseAttrs(t, srv, srv.Endpoint))
 	}, sinktest.Options{
 		// Client and server share this process here, so the live heap holds
 		// both the gRPC stream's buffers (about 30 MiB measured with

@@ -3,13 +3,13 @@ package s3
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,27 +22,6 @@ import (
 	"github.com/agolpipe/agolpipe/sdk/sinktest"
 )
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// cfgVal builds a full configuration value from a few attributes; the rest
-// are null, as the host would decode an HCL block that leaves them out.
-func cfgVal(attrs map[string]cty.Value) cty.Value {
-	schema := New().Schema()
-	all := map[string]cty.Value{}
-	for _, a := range schema.Attributes {
-		if v, ok := attrs[a.Name]; ok {
-			all[a.Name] = v
-		} else {
-			all[a.Name] = cty.NullVal(a.Type.CtyType())
-		}
-	}
-	return cty.ObjectVal(all)
-}
-
 var (
 	bucketOnce sync.Once
 	bucketName string
@@ -53,7 +32,7 @@ var (
 func testBucket(t *testing.T, srv testservers.S3Server) string {
 	t.Helper()
 	bucketOnce.Do(func() {
-		bucketName = "agolpipe-test-" + randHex(4)
+		bucketName = "agolpipe-test-" + testservers.RandHex(4)
 		c := s3.New(s3.Options{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
 			Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
 		_, bucketErr = c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucketName})
@@ -67,7 +46,7 @@ func testBucket(t *testing.T, srv testservers.S3Server) string {
 func baseAttrs(t *testing.T, srv testservers.S3Server, endpoint string) map[string]cty.Value {
 	return map[string]cty.Value{
 		"bucket":            cty.StringVal(testBucket(t, srv)),
-		"prefix":            cty.StringVal("t/" + randHex(6)),
+		"prefix":            cty.StringVal("t/" + testservers.RandHex(6)),
 		"region":            cty.StringVal(srv.Region),
 		"endpoint":          cty.StringVal(endpoint),
 		"path_style":        cty.True,
@@ -81,7 +60,7 @@ func baseAttrs(t *testing.T, srv testservers.S3Server, endpoint string) map[stri
 func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
 	t.Helper()
 	s := New().(*Sink)
-	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(attrs)}); diags.HasErrors() {
+	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: sinktest.Config(t, New().Schema(), attrs)}); diags.HasErrors() {
 		t.Fatalf("Configure: %v", diags.Err())
 	}
 	return s
@@ -128,28 +107,11 @@ func TestPreflightWrongCredentials(t *testing.T) {
 func TestPreflightMissingBucket(t *testing.T) {
 	srv := testservers.S3(t)
 	attrs := baseAttrs(t, srv, srv.Endpoint)
-	attrs["bucket"] = cty.StringVal("agolpipe-no-such-bucket-" + randHex(3))
+	attrs["bucket"] = cty.StringVal("agolpipe-no-such-bucket-" + testservers.RandHex(3))
 	err := configured(t, attrs).Preflight(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("Preflight of a missing bucket: %v, want an error saying it does not exist", err)
 	}
-}
-
-// cutAfter cuts the proxy once n bytes of the body were read.
-type cutAfter struct {
-	r    io.Reader
-	n    int64
-	cut  func()
-	once sync.Once
-}
-
-func (c *cutAfter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n -= int64(n)
-	if c.n <= 0 {
-		c.once.Do(c.cut)
-	}
-	return n, err
 }
 
 // The server "dies" (every connection reset, new ones refused) while a
@@ -164,14 +126,7 @@ func TestServerKilledMidUpload(t *testing.T) {
 	if err := s.Preflight(context.Background()); err != nil {
 		t.Fatalf("Preflight through proxy: %v", err)
 	}
-	body := &cutAfter{r: io.LimitReader(rand.Reader, 40<<20), n: 17 << 20, cut: proxy.Cut}
-	_, err := s.Put(context.Background(), sdk.PutRequest{Path: "run/big.bin", Size: 40 << 20, Body: body})
-	if err == nil {
-		t.Fatal("Put succeeded although the server went away mid-upload")
-	}
-	if sdk.KindOf(err) != sdk.KindRetryable {
-		t.Errorf("Put error %v has kind %v, want retryable", err, sdk.KindOf(err))
-	}
+	sinktest.PutCut(t, s, "run/big.bin", 40<<20, 17<<20, proxy.Cut)
 	proxy.Restore()
 	direct := configured(t, attrs)
 	direct.client = configured(t, baseAttrs(t, srv, srv.Endpoint)).client
@@ -201,7 +156,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, diags := New().Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(c.attrs)})
+			_, diags := New().Configure(context.Background(), sdk.ConfigureRequest{Config: sinktest.Config(t, New().Schema(), c.attrs)})
 			if !diags.HasErrors() {
 				t.Fatal("no error")
 			}
@@ -246,7 +201,7 @@ func TestObjectLockAndStorageClass(t *testing.T) {
 	ctx := context.Background()
 	c := s3.New(s3.Options{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
-	bucket := "agolpipe-lock-" + randHex(4)
+	bucket := "agolpipe-lock-" + testservers.RandHex(4)
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket, ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
 		t.Skipf("this S3 server cannot create an object-lock bucket: %v", err)
 	}
@@ -276,35 +231,18 @@ func TestObjectLockAndStorageClass(t *testing.T) {
 	}
 }
 
-type failAfter struct {
-	r io.Reader
-	n int64
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n <= 0 {
-		return 0, errors.New("exporter stream broke")
-	}
-	if int64(len(p)) > f.n {
-		p = p[:f.n]
-	}
-	n, err := f.r.Read(p)
-	f.n -= int64(n)
-	return n, err
-}
-
 // A failed or cancelled multipart upload is aborted: no incomplete upload
 // keeps its parts (and their storage cost) on the server.
 func TestFailedUploadIsAborted(t *testing.T) {
 	srv := testservers.S3(t)
 	s := configured(t, baseAttrs(t, srv, srv.Endpoint))
 	ctx := context.Background()
-	_, err := s.Put(ctx, sdk.PutRequest{Path: "fail/body.bin", Size: -1, Body: &failAfter{r: rand.Reader, n: 12 << 20}})
+	_, err := s.Put(ctx, sdk.PutRequest{Path: "fail/body.bin", Size: -1, Body: io.MultiReader(io.LimitReader(rand.Reader, 12<<20), iotest.ErrReader(errors.New("exporter stream broke")))})
 	if err == nil || !strings.Contains(err.Error(), "exporter stream broke") {
 		t.Fatalf("Put with a failing body: %v, want the body's error", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	body := &cutAfter{r: io.LimitReader(rand.Reader, 30<<20), n: 12 << 20, cut: cancel}
+	body := sinktest.CutAfter(io.LimitReader(rand.Reader, 30<<20), 12<<20, cancel)
 	if _, err := s.Put(cctx, sdk.PutRequest{Path: "fail/cancel.bin", Size: 30 << 20, Body: body}); sdk.KindOf(err) != sdk.KindCanceled {
 		t.Errorf("cancelled Put: %v (kind %v), want canceled", err, sdk.KindOf(err))
 	}

@@ -3,13 +3,12 @@ package smb
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -17,24 +16,6 @@ import (
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/sinktest"
 )
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func cfgVal(attrs map[string]cty.Value) cty.Value {
-	all := map[string]cty.Value{}
-	for _, a := range New().Schema().Attributes {
-		if v, ok := attrs[a.Name]; ok {
-			all[a.Name] = v
-		} else {
-			all[a.Name] = cty.NullVal(a.Type.CtyType())
-		}
-	}
-	return cty.ObjectVal(all)
-}
 
 func baseAttrs(srv testservers.SMBServer, port int, dir string) map[string]cty.Value {
 	return map[string]cty.Value{
@@ -48,7 +29,7 @@ func baseAttrs(srv testservers.SMBServer, port int, dir string) map[string]cty.V
 func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
 	t.Helper()
 	s := New().(*Sink)
-	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(attrs)}); diags.HasErrors() {
+	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: sinktest.Config(t, New().Schema(), attrs)}); diags.HasErrors() {
 		t.Fatalf("Configure: %v", diags.Err())
 	}
 	t.Cleanup(func() { _ = s.Close() })
@@ -58,23 +39,16 @@ func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
 func TestConformance(t *testing.T) {
 	srv := testservers.SMB(t)
 	sinktest.Run(t, func(t *testing.T) sdk.Sink {
-		s := New().(*Sink)
-		if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cfgVal(baseAttrs(srv, srv.Port, "t/"+randHex(6)))}); diags.HasErrors() {
-			t.Fatal(diags.Err())
-		}
-		if err := s.Preflight(context.Background()); err != nil {
-			t.Fatalf("Preflight: %v", err)
-		}
-		return s
+		return sinktest.Configured(t, New(), baseAttrs(srv, srv.Port, "t/"+testservers.RandHex(6)))
 	}, sinktest.Options{})
 }
 
 func TestPreflightErrors(t *testing.T) {
 	srv := testservers.SMB(t)
 	wrongPass := baseAttrs(srv, srv.Port, "t/x")
-	wrongPass["password"] = cty.StringVal("definitely-wrong-" + randHex(2))
+	wrongPass["password"] = cty.StringVal("definitely-wrong-" + testservers.RandHex(2))
 	noShare := baseAttrs(srv, srv.Port, "t/x")
-	noShare["path"] = cty.StringVal(`\\` + srv.Host + `\noshare` + randHex(2) + `\x`)
+	noShare["path"] = cty.StringVal(`\\` + srv.Host + `\noshare` + testservers.RandHex(2) + `\x`)
 	cases := []struct {
 		name     string
 		attrs    map[string]cty.Value
@@ -103,41 +77,18 @@ func TestPreflightErrors(t *testing.T) {
 	}
 }
 
-type cutAfter struct {
-	r    io.Reader
-	n    int64
-	cut  func()
-	once sync.Once
-}
-
-func (c *cutAfter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n -= int64(n)
-	if c.n <= 0 {
-		c.once.Do(c.cut)
-	}
-	return n, err
-}
-
 // Samba "dies" mid-upload: Put fails retryable, nothing is visible, and
 // the same sink reconnects by itself once the server is back.
 func TestServerKilledMidUploadAndReconnect(t *testing.T) {
 	srv := testservers.SMB(t)
 	proxy := testservers.NewProxy(t, srv.Addr())
-	dir := "t/" + randHex(6)
+	dir := "t/" + testservers.RandHex(6)
 	s := configured(t, baseAttrs(srv, proxy.Port(), dir))
 	ctx := context.Background()
 	if err := s.Preflight(ctx); err != nil {
 		t.Fatalf("Preflight through proxy: %v", err)
 	}
-	body := &cutAfter{r: io.LimitReader(rand.Reader, 32<<20), n: 8 << 20, cut: proxy.Cut}
-	_, err := s.Put(ctx, sdk.PutRequest{Path: "run/big.bin", Size: 32 << 20, Body: body})
-	if err == nil {
-		t.Fatal("Put succeeded although the server went away mid-upload")
-	}
-	if sdk.KindOf(err) != sdk.KindRetryable {
-		t.Errorf("Put error %v has kind %v, want retryable", err, sdk.KindOf(err))
-	}
+	sinktest.PutCut(t, s, "run/big.bin", 32<<20, 8<<20, proxy.Cut)
 	proxy.Restore()
 	if _, err := s.Stat(ctx, "run/big.bin"); !sdk.IsNotFound(err) {
 		t.Errorf("after reconnecting, Stat says %v, want not found", err)
@@ -164,7 +115,7 @@ func TestDeleteRemovesEmptyFolders(t *testing.T) {
 	if srv.Dir == "" {
 		t.Skip("SMB_SHARE_DIR unknown")
 	}
-	dir := "t/" + randHex(6)
+	dir := "t/" + testservers.RandHex(6)
 	s := configured(t, baseAttrs(srv, srv.Port, dir))
 	ctx := context.Background()
 	if err := s.Preflight(ctx); err != nil {
@@ -225,23 +176,6 @@ func TestPasswordIsSensitive(t *testing.T) {
 	}
 }
 
-type failAfter struct {
-	r io.Reader
-	n int64
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n <= 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	if int64(len(p)) > f.n {
-		p = p[:f.n]
-	}
-	n, err := f.r.Read(p)
-	f.n -= int64(n)
-	return n, err
-}
-
 // A failed Put removes its temporary file when the session still works, so
 // the share does not fill up with hidden leftovers.
 func TestFailedPutRemovesTempFile(t *testing.T) {
@@ -249,13 +183,13 @@ func TestFailedPutRemovesTempFile(t *testing.T) {
 	if srv.Dir == "" {
 		t.Skip("SMB_SHARE_DIR unknown")
 	}
-	dir := "t/" + randHex(6)
+	dir := "t/" + testservers.RandHex(6)
 	s := configured(t, baseAttrs(srv, srv.Port, dir))
 	ctx := context.Background()
 	if err := s.Preflight(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Put(ctx, sdk.PutRequest{Path: "a/x.bin", Size: -1, Body: &failAfter{r: rand.Reader, n: 3 << 20}}); err == nil {
+	if _, err := s.Put(ctx, sdk.PutRequest{Path: "a/x.bin", Size: -1, Body: io.MultiReader(io.LimitReader(rand.Reader, 3<<20), iotest.ErrReader(io.ErrUnexpectedEOF))}); err == nil {
 		t.Fatal("Put with a failing body succeeded")
 	}
 	entries, err := os.ReadDir(filepath.Join(srv.Dir, dir, "a"))
