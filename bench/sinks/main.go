@@ -262,15 +262,9 @@ func open(ctx context.Context, name, localDir, bucket string) sdk.Sink {
 		attrs = map[string]cty.Value{"path": cty.StringVal(`\\` + srv.Host + `\` + srv.Share + `\bench`), "user": cty.StringVal(srv.User),
 			"password": cty.StringVal(srv.Pass), "port": cty.NumberIntVal(int64(srv.Port))}
 	}
-	full := map[string]cty.Value{}
-	for _, a := range s.Schema().Attributes {
-		if v, ok := attrs[a.Name]; ok {
-			full[a.Name] = v
-		} else {
-			full[a.Name] = cty.NullVal(a.Type.CtyType())
-		}
-	}
-	if _, diags := s.Configure(ctx, sdk.ConfigureRequest{Config: cty.ObjectVal(full)}); diags.HasErrors() {
+	cfg, err := s.Schema().ConfigValue(attrs)
+	check(err)
+	if _, diags := s.Configure(ctx, sdk.ConfigureRequest{Config: cfg}); diags.HasErrors() {
 		check(diags.Err())
 	}
 	check(s.Preflight(ctx))

@@ -277,21 +277,8 @@ func showDiags(p *pipeline.Pipeline, diags hcl.Diagnostics) error {
 // emptyConfig is the configuration of a component no block configures:
 // every attribute null, every nested block absent.
 func emptyConfig(s sdk.Schema) cty.Value {
-	vals := map[string]cty.Value{}
-	for _, a := range s.Attributes {
-		vals[a.Name] = cty.NullVal(a.Type.CtyType())
-	}
-	for _, b := range s.Blocks {
-		if b.Nesting == sdk.NestingList {
-			vals[b.TypeName] = cty.ListValEmpty(b.Schema.ObjectType())
-		} else {
-			vals[b.TypeName] = cty.NullVal(b.Schema.ObjectType())
-		}
-	}
-	if len(vals) == 0 {
-		return cty.EmptyObjectVal
-	}
-	return cty.ObjectVal(vals)
+	v, _ := s.ConfigValue(nil) // with nothing given, nothing can fail to convert
+	return v
 }
 
 // lazyExporter starts its exporter plugin on first use.

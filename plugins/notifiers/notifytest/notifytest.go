@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/agolpipe/agolpipe/sdk"
 )
@@ -55,25 +54,11 @@ const hangLimit = 10 * time.Second
 // way the host decodes a block that leaves optional attributes out.
 func Config(t testing.TB, s sdk.Schema, attrs map[string]cty.Value) cty.Value {
 	t.Helper()
-	obj := map[string]cty.Value{}
-	for name, ty := range s.ObjectType().AttributeTypes() {
-		v, ok := attrs[name]
-		if !ok {
-			obj[name] = cty.NullVal(ty)
-			continue
-		}
-		cv, err := convert.Convert(v, ty)
-		if err != nil {
-			t.Fatalf("notifytest: attribute %q: %v", name, err)
-		}
-		obj[name] = cv
+	v, err := s.ConfigValue(attrs)
+	if err != nil {
+		t.Fatalf("notifytest: %v", err)
 	}
-	for name := range attrs {
-		if _, ok := s.Attribute(name); !ok {
-			t.Fatalf("notifytest: attribute %q is not in the schema", name)
-		}
-	}
-	return cty.ObjectVal(obj)
+	return v
 }
 
 // SampleRequest is a run summary with a failure, partial exports, two report
