@@ -274,3 +274,22 @@ func isLiteral(expr hcl.Expression) bool {
 	}
 	return false
 }
+
+// firstNamed reports whether b is the first of its kind of block with the
+// name in its label at index label, remembering it in seen. A later block
+// of that name gets an error at its label: summary, and detail, a format
+// given the name and where the first block is.
+func (l *loader) firstNamed(seen map[string]hcl.Range, b *hcl.Block, label int, summary, detail string) bool {
+	name := b.Labels[label]
+	if first, dup := seen[name]; dup {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   fmt.Sprintf(detail, name, first),
+			Subject:  b.LabelRanges[label].Ptr(),
+		})
+		return false
+	}
+	seen[name] = b.DefRange
+	return true
+}

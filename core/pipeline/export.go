@@ -23,19 +23,12 @@ var exportMeta = &hcl.BodySchema{
 // source can tell, see ExporterItemTypes) and the block may only set the
 // meta-arguments.
 func (l *loader) decodeExports(blocks []*hcl.Block) {
-	seen := map[string]*hcl.Block{}
+	seen := map[string]hcl.Range{}
 	for _, b := range blocks {
 		itemType := b.Labels[0]
-		if prev, dup := seen[itemType]; dup {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Duplicate export block",
-				Detail:   fmt.Sprintf("Item type %q is already configured at %s. Merge the two blocks.", itemType, prev.DefRange),
-				Subject:  b.LabelRanges[0].Ptr(),
-			})
+		if !l.firstNamed(seen, b, 0, "Duplicate export block", "Item type %q is already configured at %s. Merge the two blocks.") {
 			continue
 		}
-		seen[itemType] = b
 		l.checkItemType(itemType, b.LabelRanges[0])
 
 		meta, rest, diags := b.Body.PartialContent(exportMeta)

@@ -18,19 +18,12 @@ var DefaultNotifyOn = []string{"partial", "failed", "canceled"}
 var notifyMeta = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "on"}}}
 
 func (l *loader) decodeNotifiers(blocks []*hcl.Block) {
-	seen := map[string]*hcl.Block{}
+	seen := map[string]hcl.Range{}
 	for _, b := range blocks {
 		typ, name := b.Labels[0], b.Labels[1]
-		if prev, dup := seen[name]; dup {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Duplicate notifier name",
-				Detail:   fmt.Sprintf("The name %q is already used by the notifier at %s. Give each notify block its own name.", name, prev.DefRange),
-				Subject:  b.LabelRanges[1].Ptr(),
-			})
+		if !l.firstNamed(seen, b, 1, "Duplicate notifier name", "The name %q is already used by the notifier at %s. Give each notify block its own name.") {
 			continue
 		}
-		seen[name] = b
 		meta, rest, diags := b.Body.PartialContent(notifyMeta)
 		l.diags = append(l.diags, diags...)
 		n := &NotifierBlock{On: slices.Clone(DefaultNotifyOn)}

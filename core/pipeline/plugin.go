@@ -19,19 +19,12 @@ var pluginSchema = &hcl.BodySchema{
 // decodePlugins decodes the plugin blocks that declare third-party plugin
 // binaries. A relative path starts at the pipeline file's folder.
 func (l *loader) decodePlugins(blocks []*hcl.Block) {
-	seen := map[string]*PluginDecl{}
+	seen := map[string]hcl.Range{}
 	for _, b := range blocks {
 		d := &PluginDecl{Name: b.Labels[0], DeclRange: b.DefRange}
-		if prev, dup := seen[d.Name]; dup {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Duplicate plugin",
-				Detail:   fmt.Sprintf("Plugin %q is already declared at %s. Remove one of the two blocks.", d.Name, prev.DeclRange),
-				Subject:  b.LabelRanges[0].Ptr(),
-			})
+		if !l.firstNamed(seen, b, 0, "Duplicate plugin", "Plugin %q is already declared at %s. Remove one of the two blocks.") {
 			continue
 		}
-		seen[d.Name] = d
 		content, diags := b.Body.Content(pluginSchema)
 		l.diags = append(l.diags, diags...)
 		if p, _, ok := l.getString(content.Attributes, "path"); ok {

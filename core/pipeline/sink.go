@@ -47,19 +47,12 @@ func (l *loader) decodeSinks(blocks []*hcl.Block, file hcl.Body) {
 		})
 		return
 	}
-	seen := map[string]*hcl.Block{}
+	seen := map[string]hcl.Range{}
 	for _, b := range blocks {
 		typ, name := b.Labels[0], b.Labels[1]
-		if prev, dup := seen[name]; dup {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Duplicate sink name",
-				Detail:   fmt.Sprintf("The name %q is already used by the sink at %s. Sink names appear in reports and logs, so each sink needs its own.", name, prev.DefRange),
-				Subject:  b.LabelRanges[1].Ptr(),
-			})
+		if !l.firstNamed(seen, b, 1, "Duplicate sink name", "The name %q is already used by the sink at %s. Sink names appear in reports and logs, so each sink needs its own.") {
 			continue
 		}
-		seen[name] = b
 		meta, rest, diags := b.Body.PartialContent(sinkMeta)
 		l.diags = append(l.diags, diags...)
 		s := &SinkBlock{
