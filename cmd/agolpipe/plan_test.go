@@ -20,17 +20,7 @@ func TestPlanShowsFiltersZipAndRetention(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts plugin processes")
 	}
-	srv, err := sim.Start(sim.Options{Items: 40, Seed: 11})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	var user, pass string
-	for _, u := range srv.Users() {
-		if u.Kind == "admin" {
-			user, pass = u.Username, u.Password
-		}
-	}
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 11})
 	// The filters' expected effect, from the organization itself: the
 	// most common ordinary item type, and one item of another type.
 	o := srv.Org()
@@ -63,18 +53,10 @@ func TestPlanShowsFiltersZipAndRetention(t *testing.T) {
 	now := time.Now()
 	old := plantManifestRun(t, nas, now.AddDate(0, 0, -40), "success")
 	recent := plantManifestRun(t, nas, now.AddDate(0, 0, -10), "success")
-	file := filepath.Join(dir, "p.hcl")
-	hcl := fmt.Sprintf(`
-source "arcgis" "sim" {
-  url            = %q
-  exclude_ids    = [%q]
+	filters := fmt.Sprintf(`  exclude_ids    = [%q]
   exclude_types  = [%q]
-  exclude_owners = ["nobody-at-all"]
-  auth {
-    username = %q
-    password = env("SIM_PASSWORD")
-  }
-}
+  exclude_owners = ["nobody-at-all"]`, other, common)
+	file := writePipeline(t, dir, simSource(srv, admin, filters)+fmt.Sprintf(`
 sink "local" "nas" {
   path = %q
   retention {
@@ -88,11 +70,7 @@ sink "local" "zipped" {
   required = false
 }
 run { prefix = "SIM" }
-`, srv.PortalURL(), other, common, user, nas, zipped)
-	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SIM_PASSWORD", pass)
+`, nas, zipped))
 
 	code, out := runCLI(t, "plan", file)
 	if code != exitOK {
@@ -122,7 +100,7 @@ run { prefix = "SIM" }
 	if strings.Contains(out, "- "+recent) {
 		t.Errorf("plan says %s (10 days old, within delete_after) would go:\n%s", recent, out)
 	}
-	if strings.Contains(out, pass) {
+	if strings.Contains(out, admin.Password) {
 		t.Error("plan printed the password")
 	}
 	// Plan wrote and deleted nothing.

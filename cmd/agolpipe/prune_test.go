@@ -36,18 +36,6 @@ func plantManifestRun(t *testing.T, sinkDir string, at time.Time, status string)
 	return name
 }
 
-// runCLI runs agolpipe with args in this process (plugins still run as
-// subprocesses) and returns the exit code and what it printed on stdout.
-func runCLI(t *testing.T, args ...string) (int, string) {
-	t.Helper()
-	var out bytes.Buffer
-	rootCmd.SetOut(&out)
-	defer rootCmd.SetOut(nil)
-	rootCmd.SetArgs(args)
-	code := execute()
-	return code, out.String()
-}
-
 // TestPrune runs `agolpipe prune` through the local sink's plugin process
 // against runs planted in a folder: a dry run (by flag, and by dry_run in
 // the block) lists and deletes nothing; a real one deletes exactly the runs

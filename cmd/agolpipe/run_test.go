@@ -13,45 +13,17 @@ import (
 	"github.com/agolpipe/agolpipe/sim"
 )
 
-// TestMain lets this test binary serve built-in plugins: the plugin host
-// re-executes os.Executable() with `plugin serve <kind> <name>`, which is
-// this binary while testing, so the real gRPC road is exercised end to end.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "plugin" {
-		rootCmd.SetArgs(os.Args[1:])
-		os.Exit(execute())
-	}
-	os.Exit(m.Run())
-}
-
 // TestRunAgainstSimulator backs up a simulated organization into two local
 // sinks through plugin subprocesses and checks what lands on disk.
 func TestRunAgainstSimulator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts plugin processes")
 	}
-	srv, err := sim.Start(sim.Options{Items: 12, Seed: 7, LargeFileSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	var user, pass string
-	for _, u := range srv.Users() {
-		if u.Kind == "admin" {
-			user, pass = u.Username, u.Password
-		}
-	}
+	srv, admin := startSim(t, sim.Options{Items: 12, Seed: 7, LargeFileSize: 64 << 10})
+	pass := admin.Password
 	dir := t.TempDir()
 	nas, usb := filepath.Join(dir, "nas"), filepath.Join(dir, "usb")
-	file := filepath.Join(dir, "p.hcl")
-	hcl := fmt.Sprintf(`
-source "arcgis" "sim" {
-  url = %q
-  auth {
-    username = %q
-    password = env("SIM_PASSWORD")
-  }
-}
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
 sink "local" "nas" { path = %q }
 sink "local" "usb" {
   path   = %q
@@ -62,11 +34,7 @@ run {
   concurrency = 3
   retries     = 1
 }
-`, srv.PortalURL(), user, nas, usb)
-	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SIM_PASSWORD", pass)
+`, nas, usb))
 
 	for _, args := range [][]string{{"plan", file}, {"run", file, "--plain", "--log-format", "json"}} {
 		rootCmd.SetArgs(args)
@@ -84,15 +52,7 @@ run {
 	if len(runs) != 1 {
 		t.Fatalf("run folders %v", runs)
 	}
-	fh, err := os.Open(filepath.Join(runs[0], report.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := report.ReadManifest(fh)
-	fh.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := readManifest(t, runs[0])
 	if m.Counts.Discovered == 0 || m.Source.PortalURL == "" || (len(plugins.Exporters) > 0 && len(m.Artifacts) == 0) {
 		t.Fatalf("manifest: %+v", m.Counts)
 	}

@@ -54,28 +54,11 @@ func TestRunZipRetentionOrgMetadata(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts plugin processes")
 	}
-	srv, err := sim.Start(sim.Options{Items: 12, Seed: 7, LargeFileSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	var user, pass string
-	for _, u := range srv.Users() {
-		if u.Kind == "admin" {
-			user, pass = u.Username, u.Password
-		}
-	}
+	srv, admin := startSim(t, sim.Options{Items: 12, Seed: 7, LargeFileSize: 64 << 10})
+	pass := admin.Password
 	dir := t.TempDir()
 	nas, zipped := filepath.Join(dir, "nas"), filepath.Join(dir, "zipped")
-	file := filepath.Join(dir, "p.hcl")
-	hcl := fmt.Sprintf(`
-source "arcgis" "sim" {
-  url = %q
-  auth {
-    username = %q
-    password = env("SIM_PASSWORD")
-  }
-}
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
 sink "local" "nas" {
   path = %q
   retention {
@@ -91,11 +74,7 @@ run {
   concurrency = 3
   retries     = 1
 }
-`, srv.PortalURL(), user, nas, zipped)
-	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SIM_PASSWORD", pass)
+`, nas, zipped))
 	run := func() {
 		t.Helper()
 		rootCmd.SetArgs([]string{"run", file, "--plain"})
@@ -122,15 +101,7 @@ run {
 		entries[f.Name] = true
 	}
 	zr.Close()
-	fh, err := os.Open(filepath.Join(zipped, firstName, report.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := report.ReadManifest(fh)
-	fh.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := readManifest(t, filepath.Join(zipped, firstName))
 	for _, a := range m.Artifacts {
 		if !entries[a.Path] {
 			t.Errorf("artifact %s of the manifest is not in the archive", a.Path)

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/agolpipe/agolpipe/sim"
+)
+
+// TestMain lets this test binary serve built-in plugins: the plugin host
+// re-executes os.Executable() with `plugin serve <kind> <name>`, which is
+// this binary while testing, so the real gRPC road is exercised end to end.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "plugin" {
+		rootCmd.SetArgs(os.Args[1:])
+		os.Exit(execute())
+	}
+	os.Exit(m.Run())
+}
+
+// startSim starts a simulated organization, closed when t ends, and returns
+// it with its administrator, whose password it puts in SIM_PASSWORD for
+// the source block of simSource.
+func startSim(t *testing.T, o sim.Options) (*sim.Server, sim.User) {
+	t.Helper()
+	srv, err := sim.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	admin, ok := demoAdmin(srv)
+	if !ok {
+		t.Fatal("no admin in the simulated org")
+	}
+	t.Setenv("SIM_PASSWORD", admin.Password)
+	return srv, admin
+}
+
+// simSource is a source block named "sim" that signs in to srv as user
+// with env("SIM_PASSWORD"); extra holds more attribute lines for it.
+func simSource(srv *sim.Server, user sim.User, extra string) string {
+	return fmt.Sprintf(`
+source "arcgis" "sim" {
+  url = %q
+%s
+  auth {
+    username = %q
+    password = env("SIM_PASSWORD")
+  }
+}
+`, srv.PortalURL(), extra, user.Username)
+}
+
+// writePipeline writes hcl as the pipeline file p.hcl in dir and returns
+// its path.
+func writePipeline(t *testing.T, dir, hcl string) string {
+	t.Helper()
+	file := filepath.Join(dir, "p.hcl")
+	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// runCLI runs agolpipe with args in this process (plugins still run as
+// subprocesses) and returns the exit code and what it printed on stdout.
+func runCLI(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	rootCmd.SetOut(&out)
+	defer rootCmd.SetOut(nil)
+	rootCmd.SetArgs(args)
+	code := execute()
+	return code, out.String()
+}
