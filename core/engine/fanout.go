@@ -155,7 +155,8 @@ type chanReader struct {
 // SHA256 is the sha256 of the whole artifact, which fan-out computes anyway
 // for the manifest; it is valid once the reader returned io.EOF. The gRPC
 // Put client sends it in its trailer instead of hashing every byte again
-// (grpcplugin.BodySHA256), and the sink checks it against what arrived.
+// (grpcplugin.BodySHA256). The sink does not check it: it checks the hop
+// with the trailer's CRC-32C, and may record this digest as the object's.
 func (r *chanReader) SHA256() []byte {
 	if !r.eof {
 		return nil

@@ -14,7 +14,9 @@ import (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// newCRC is the checksum of an exporter's artifact stream.
+// newCRC is the CRC-32C (Castagnoli) that checks one hop of a chunk stream:
+// an exporter's artifact on its way to the host, and a Put on its way to a
+// sink whose sender announced it (PutHeader.trailer_crc32c).
 func newCRC() hash.Hash { return crc32.New(castagnoli) }
 
 // serveHost serves host as a HostService on broker id for one export and
