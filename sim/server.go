@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -435,8 +434,6 @@ func (w *recorder) Flush() {
 		f.Flush()
 	}
 }
-
-var errNotFound = errors.New("not found")
 
 // route dispatches on the path.
 func (s *Server) route(c *call) {

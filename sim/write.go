@@ -914,9 +914,7 @@ func (s *Server) publish(c *call, username, folder string) {
 		return
 	}
 	svc := &org.Service{Name: pp.Name, Kind: org.FeatureServer, MaxRecordCount: pp.MaxRecordCount, Capabilities: "Query"}
-	for _, l := range layers {
-		svc.Layers = append(svc.Layers, l)
-	}
+	svc.Layers = append(svc.Layers, layers...)
 	it := &org.Item{ID: newID(), Owner: username, Title: pp.Name, Name: pp.Name, Type: "Feature Service",
 		TypeKeywords: []string{"ArcGIS Server", "Data", "Feature Access", "Feature Service", "Service", "Hosted Service"},
 		Tags:         []string{}, Created: now.UnixMilli(), Modified: now.UnixMilli(), Access: org.AccessPrivate, Size: -1,

@@ -106,12 +106,11 @@ type gen struct {
 	n     int
 	names map[string]int
 	// by family, for references
-	fam      map[Family][]*Item
-	owners   []*User
-	hostile  int
-	large    int
-	hosted   string // path prefix of hosted services
-	itemSeed uint64
+	fam     map[Family][]*Item
+	owners  []*User
+	hostile int
+	large   int
+	hosted  string // path prefix of hosted services
 }
 
 // Generate builds a deterministic organization: the same options give the
@@ -205,7 +204,7 @@ func (g *gen) user(username, kind, role, roleID, lic string, privs []string) *Us
 	created := g.between(g.o.Created, g.now-400*day)
 	fn := strings.ReplaceAll(username, "_", " ")
 	u := &User{
-		Username: username, Password: g.password(username), FullName: strings.Title(fn), //nolint:staticcheck // ASCII names
+		Username: username, Password: g.password(username), FullName: titleCase(fn),
 		Email: username + "@simcity.example", Role: role, RoleID: roleID, Privileges: privs, LicenseType: lic,
 		Created: created, Modified: g.between(created, g.now), LastLogin: g.between(g.now-30*day, g.now), Kind: kind,
 	}
@@ -910,4 +909,22 @@ func (it *Item) FileBlob() Blob {
 		b.Kind = BlobGeoJSON
 	}
 	return b
+}
+
+// titleCase upper-cases each ASCII letter that starts a word (follows
+// anything but a letter, digit or underscore), the rule of the deprecated
+// strings.Title, which generated org files depend on byte for byte.
+// Usernames are ASCII, so the Unicode word boundaries strings.Title gets
+// wrong do not arise.
+func titleCase(s string) string {
+	b := []byte(s)
+	prev := byte(' ')
+	for i, c := range b {
+		inWord := prev == '_' || prev >= '0' && prev <= '9' || prev >= 'a' && prev <= 'z' || prev >= 'A' && prev <= 'Z'
+		if !inWord && c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+		prev = c
+	}
+	return string(b)
 }

@@ -251,8 +251,6 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
-
 func atoi(t *testing.T, s string) int {
 	t.Helper()
 	i, err := strconv.Atoi(s)
