@@ -67,6 +67,7 @@ func setGCPercent() {
 
 func execute() int {
 	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		//lint:ignore ST1005 printed as the whole message, with cobra's own usage hint as its last line
 		return withExit(exitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))
 	})
 	err := rootCmd.Execute()

@@ -115,8 +115,7 @@ func (f *fakeExporter) Export(ctx context.Context, req sdk.ExportRequest, h sdk.
 	case strings.HasPrefix(title, "fail"):
 		return sdk.ExportResult{}, sdk.Permanent("export is turned off for this layer")
 	case strings.HasPrefix(title, "panic"):
-		var m map[string]int
-		m["boom"]++
+		panic("fake exporter: panicking on purpose")
 	case strings.HasPrefix(title, "flaky"):
 		// Write one artifact first, so a retry has something to replace.
 		if err := f.write(ctx, out, id, fmt.Sprintf("attempt%d.json", n)); err != nil {

@@ -144,8 +144,11 @@ func TestLogRedacts(t *testing.T) {
 		if strings.Count(s, Redacted) < 3 {
 			t.Errorf("%s log: expected 3 redactions:\n%s", format, s)
 		}
-		if l.Close() != nil || l.Close() != nil {
-			t.Error("Close")
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
 		}
 	}
 	if _, err := NewLog("xml", nil, nil); err == nil {

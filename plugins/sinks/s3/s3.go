@@ -49,8 +49,9 @@ const (
 
 // Sink is the S3 sink. The zero value is unconfigured; use New.
 type Sink struct {
-	cfg      settings
-	client   *s3.Client
+	cfg    settings
+	client *s3.Client
+	//lint:ignore SA1019 feature/s3/manager is deprecated for transfermanager, which is still v0 (no stable API) and would need its own abort handling; revisit when it reaches v1
 	uploader *manager.Uploader
 	location string
 	// pageSize is the listing page size; 0 is the server's (1000). Tests
@@ -225,6 +226,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 		o.Logger = logging.Nop{}
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
+	//lint:ignore SA1019 see Sink.uploader
 	s.uploader = manager.NewUploader(s.client, func(u *manager.Uploader) {
 		u.PartSize = partSize
 		u.Concurrency = conc
@@ -332,6 +334,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		in.ObjectLockMode = types.ObjectLockMode(m)
 		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(time.Duration(*s.cfg.ObjectLockDays) * 24 * time.Hour))
 	}
+	//lint:ignore SA1019 see Sink.uploader
 	_, err := s.uploader.Upload(ctx, in)
 	if err != nil {
 		var mu manager.MultiUploadFailure
