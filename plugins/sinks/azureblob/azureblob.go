@@ -109,7 +109,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 	var diags sdk.Diagnostics
 	var c settings
 	if err := sdk.DecodeConfig(req.Config, &c); err != nil {
-		return sdk.SinkConfigureResponse{}, diags.Errorf(nil, "Invalid azure_blob sink configuration", "%v", err)
+		return sdk.SinkConfigureResponse{}, diags.Errorf(sdk.ConfigErrorPath(err), "Invalid azure_blob sink configuration", "%v", err)
 	}
 	conn, sasURL, account := str(c.ConnectionString), str(c.SASURL), str(c.AccountName)
 	n := 0

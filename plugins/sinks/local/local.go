@@ -68,7 +68,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 	var diags sdk.Diagnostics
 	var c config
 	if err := sdk.DecodeConfig(req.Config, &c); err != nil {
-		return sdk.SinkConfigureResponse{}, diags.Errorf(nil, "Invalid local sink configuration", "%v", err)
+		return sdk.SinkConfigureResponse{}, diags.Errorf(sdk.ConfigErrorPath(err), "Invalid local sink configuration", "%v", err)
 	}
 	p := strings.TrimSpace(c.Path)
 	if p == "" {

@@ -131,7 +131,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 	var diags sdk.Diagnostics
 	var c settings
 	if err := sdk.DecodeConfig(req.Config, &c); err != nil {
-		return sdk.SinkConfigureResponse{}, diags.Errorf(nil, "Invalid s3 sink configuration", "%v", err)
+		return sdk.SinkConfigureResponse{}, diags.Errorf(sdk.ConfigErrorPath(err), "Invalid s3 sink configuration", "%v", err)
 	}
 	c.Bucket = strings.TrimSpace(c.Bucket)
 	if c.Bucket == "" || strings.ContainsAny(c.Bucket, "/ ") {

@@ -152,6 +152,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 		{"bad sse", map[string]cty.Value{"bucket": cty.StringVal("b"), "server_side_encryption": cty.StringVal("rot13")}, "server_side_encryption"},
 		{"lock without days", map[string]cty.Value{"bucket": cty.StringVal("b"), "object_lock_mode": cty.StringVal("COMPLIANCE")}, "object_lock_days"},
 		{"tiny parts", map[string]cty.Value{"bucket": cty.StringVal("b"), "part_size_mib": cty.NumberIntVal(1)}, "part_size_mib"},
+		{"fractional concurrency", map[string]cty.Value{"bucket": cty.StringVal("b"), "concurrency": cty.NumberFloatVal(2.5)}, "concurrency"},
 		{"endpoint not a URL", map[string]cty.Value{"bucket": cty.StringVal("b"), "endpoint": cty.StringVal("localhost:9000")}, "endpoint"},
 	}
 	for _, c := range cases {

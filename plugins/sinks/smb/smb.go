@@ -141,7 +141,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 	var diags sdk.Diagnostics
 	var c settings
 	if err := sdk.DecodeConfig(req.Config, &c); err != nil {
-		return sdk.SinkConfigureResponse{}, diags.Errorf(nil, "Invalid smb sink configuration", "%v", err)
+		return sdk.SinkConfigureResponse{}, diags.Errorf(sdk.ConfigErrorPath(err), "Invalid smb sink configuration", "%v", err)
 	}
 	host, port, share, dir, err := parsePath(c.Path)
 	if err != nil {
