@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -77,4 +78,26 @@ func Configured(t testing.TB, s sdk.Sink, attrs map[string]cty.Value) sdk.Sink {
 		t.Fatalf("Preflight: %v", err)
 	}
 	return s
+}
+
+// WantError fails t unless err is an error of kind whose message mentions
+// what the user should fix (mentions) and shows none of secrets (empty
+// ones are ignored): the checks of a sink's Preflight with bad credentials
+// or a missing bucket.
+func WantError(t testing.TB, err error, kind sdk.ErrorKind, mentions string, secrets ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want a %v error mentioning %q", kind, mentions)
+	}
+	if sdk.KindOf(err) != kind {
+		t.Errorf("kind %v, want %v: %v", sdk.KindOf(err), kind, err)
+	}
+	if !strings.Contains(err.Error(), mentions) {
+		t.Errorf("error does not mention %q: %v", mentions, err)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Errorf("error shows a secret: %v", err)
+		}
+	}
 }

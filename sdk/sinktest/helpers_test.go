@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -57,3 +58,41 @@ func TestPutCut(t *testing.T) {
 		t.Error("PutCut did not cut")
 	}
 }
+
+func TestWantError(t *testing.T) {
+	// A fake testing.TB records what WantError reports.
+	cases := []struct {
+		name  string
+		err   error
+		fails bool
+	}{
+		{"right kind, says what to fix", sdk.Auth("s3 sink: the credentials were refused; check access_key_id"), false},
+		{"no error", nil, true},
+		{"wrong kind", sdk.Retryable("s3 sink: check access_key_id"), true},
+		{"does not say what to fix", sdk.Auth("s3 sink: refused"), true},
+		{"shows the secret", sdk.Auth("s3 sink: check access_key_id (secret s3cr3t)"), true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recordTB{TB: t}
+			done := make(chan struct{})
+			go func() { // Fatalf ends the goroutine, as it ends a test
+				defer close(done)
+				sinktest.WantError(rec, c.err, sdk.KindAuth, "access_key_id", "", "s3cr3t")
+			}()
+			<-done
+			if rec.failed != c.fails {
+				t.Errorf("WantError failed = %v, want %v", rec.failed, c.fails)
+			}
+		})
+	}
+}
+
+type recordTB struct {
+	testing.TB
+	failed bool
+}
+
+func (r *recordTB) Helper()               {}
+func (r *recordTB) Errorf(string, ...any) { r.failed = true }
+func (r *recordTB) Fatalf(string, ...any) { r.failed = true; runtime.Goexit() }

@@ -91,15 +91,7 @@ func TestPreflightWrongCredentials(t *testing.T) {
 				attrs[k] = v
 			}
 			err := configured(t, attrs).Preflight(context.Background())
-			if sdk.KindOf(err) != sdk.KindAuth {
-				t.Fatalf("Preflight with %s: got %v (kind %v), want an auth error", name, err, sdk.KindOf(err))
-			}
-			if strings.Contains(err.Error(), "not-the-secret") || strings.Contains(err.Error(), srv.SecretKey) {
-				t.Errorf("error shows the secret: %v", err)
-			}
-			if !strings.Contains(err.Error(), "access_key_id") {
-				t.Errorf("error does not say what to fix: %v", err)
-			}
+			sinktest.WantError(t, err, sdk.KindAuth, "access_key_id", "not-the-secret", srv.SecretKey)
 		})
 	}
 }
