@@ -38,17 +38,11 @@ type ExporterClient struct {
 
 // NewExporterClient asks the plugin to describe itself and returns the adapter.
 func NewExporterClient(ctx context.Context, c pluginv1.ExporterServiceClient, b *plugin.GRPCBroker) (*ExporterClient, error) {
-	ctx, cancel := describeCtx(ctx)
-	defer cancel()
-	d, err := c.Describe(ctx, &pluginv1.ExporterServiceDescribeRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("describing exporter: %w", fromStatus(err))
-	}
-	schema, err := schemaFromProto(d.GetSchema())
+	d, info, schema, err := describe(ctx, "exporter", c.Describe, &pluginv1.ExporterServiceDescribeRequest{})
 	if err != nil {
 		return nil, err
 	}
-	return &ExporterClient{c: c, broker: b, info: infoFromProto(d.GetInfo()), schema: schema, itemTypes: d.GetItemTypes()}, nil
+	return &ExporterClient{c: c, broker: b, info: info, schema: schema, itemTypes: d.GetItemTypes()}, nil
 }
 
 func (e *ExporterClient) Info() sdk.Info      { return e.info }
@@ -159,12 +153,7 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 }
 
 func (e *ExporterClient) Close() error {
-	var err error
-	e.once.Do(func() {
-		_, err = e.c.Close(context.Background(), &pluginv1.ExporterServiceCloseRequest{})
-		err = fromStatus(err)
-	})
-	return err
+	return closeOnce(&e.once, e.c.Close, &pluginv1.ExporterServiceCloseRequest{})
 }
 
 // ExporterServer serves any sdk.Exporter as an ExporterService. Broker

@@ -2,7 +2,6 @@ package grpcplugin
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
@@ -32,17 +31,11 @@ type NotifierClient struct {
 
 // NewNotifierClient asks the plugin to describe itself and returns the adapter.
 func NewNotifierClient(ctx context.Context, c pluginv1.NotifierServiceClient) (*NotifierClient, error) {
-	ctx, cancel := describeCtx(ctx)
-	defer cancel()
-	d, err := c.Describe(ctx, &pluginv1.NotifierServiceDescribeRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("describing notifier: %w", fromStatus(err))
-	}
-	schema, err := schemaFromProto(d.GetSchema())
+	_, info, schema, err := describe(ctx, "notifier", c.Describe, &pluginv1.NotifierServiceDescribeRequest{})
 	if err != nil {
 		return nil, err
 	}
-	return &NotifierClient{c: c, info: infoFromProto(d.GetInfo()), schema: schema}, nil
+	return &NotifierClient{c: c, info: info, schema: schema}, nil
 }
 
 func (n *NotifierClient) Info() sdk.Info     { return n.info }
@@ -70,12 +63,7 @@ func (n *NotifierClient) Notify(ctx context.Context, req sdk.NotifyRequest) erro
 }
 
 func (n *NotifierClient) Close() error {
-	var err error
-	n.once.Do(func() {
-		_, err = n.c.Close(context.Background(), &pluginv1.NotifierServiceCloseRequest{})
-		err = fromStatus(err)
-	})
-	return err
+	return closeOnce(&n.once, n.c.Close, &pluginv1.NotifierServiceCloseRequest{})
 }
 
 // NotifierServer serves any sdk.Notifier as a NotifierService.

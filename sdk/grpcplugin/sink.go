@@ -39,17 +39,11 @@ type SinkClient struct {
 
 // NewSinkClient asks the plugin to describe itself and returns the adapter.
 func NewSinkClient(ctx context.Context, c pluginv1.SinkServiceClient) (*SinkClient, error) {
-	ctx, cancel := describeCtx(ctx)
-	defer cancel()
-	d, err := c.Describe(ctx, &pluginv1.SinkServiceDescribeRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("describing sink: %w", fromStatus(err))
-	}
-	schema, err := schemaFromProto(d.GetSchema())
+	_, info, schema, err := describe(ctx, "sink", c.Describe, &pluginv1.SinkServiceDescribeRequest{})
 	if err != nil {
 		return nil, err
 	}
-	return &SinkClient{c: c, info: infoFromProto(d.GetInfo()), schema: schema}, nil
+	return &SinkClient{c: c, info: info, schema: schema}, nil
 }
 
 func (s *SinkClient) Info() sdk.Info     { return s.info }
@@ -412,12 +406,7 @@ func (s *SinkClient) Delete(ctx context.Context, path string) error {
 // Close closes the component in the plugin once; the process itself is the
 // launcher's to stop.
 func (s *SinkClient) Close() error {
-	var err error
-	s.once.Do(func() {
-		_, err = s.c.Close(context.Background(), &pluginv1.SinkServiceCloseRequest{})
-		err = fromStatus(err)
-	})
-	return err
+	return closeOnce(&s.once, s.c.Close, &pluginv1.SinkServiceCloseRequest{})
 }
 
 // SinkServer serves any sdk.Sink as a SinkService.

@@ -3,7 +3,6 @@ package grpcplugin
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -39,17 +38,11 @@ type SourceClient struct {
 
 // NewSourceClient asks the plugin to describe itself and returns the adapter.
 func NewSourceClient(ctx context.Context, c pluginv1.SourceServiceClient) (*SourceClient, error) {
-	ctx, cancel := describeCtx(ctx)
-	defer cancel()
-	d, err := c.Describe(ctx, &pluginv1.SourceServiceDescribeRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("describing source: %w", fromStatus(err))
-	}
-	schema, err := schemaFromProto(d.GetSchema())
+	d, info, schema, err := describe(ctx, "source", c.Describe, &pluginv1.SourceServiceDescribeRequest{})
 	if err != nil {
 		return nil, err
 	}
-	return &SourceClient{c: c, info: infoFromProto(d.GetInfo()), schema: schema,
+	return &SourceClient{c: c, info: info, schema: schema,
 		features: sdk.SourceFeatures{OrgMetadata: d.GetFeatures().GetOrgMetadata()}}, nil
 }
 
@@ -167,12 +160,7 @@ func (s *SourceClient) OrgMetadata(ctx context.Context, w io.Writer) error {
 }
 
 func (s *SourceClient) Close() error {
-	var err error
-	s.once.Do(func() {
-		_, err = s.c.Close(context.Background(), &pluginv1.SourceServiceCloseRequest{})
-		err = fromStatus(err)
-	})
-	return err
+	return closeOnce(&s.once, s.c.Close, &pluginv1.SourceServiceCloseRequest{})
 }
 
 // SourceServer serves any sdk.Source as a SourceService.
