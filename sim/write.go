@@ -260,13 +260,8 @@ func (s *Server) itemWrite(c *call, username, id, op string) {
 	c.parse()
 	s.org.Mu.Lock()
 	defer s.org.Mu.Unlock()
-	it := s.org.Item(id)
-	if it == nil || it.Deleted {
-		c.itemNotFound()
-		return
-	}
-	if !c.canEdit(it) {
-		c.forbidden()
+	it := s.editableItem(c, id)
+	if it == nil {
 		return
 	}
 	done := func() {
@@ -402,13 +397,8 @@ func (s *Server) share(c *call, id string, unshare bool) {
 	c.parse()
 	s.org.Mu.Lock()
 	defer s.org.Mu.Unlock()
-	it := s.org.Item(id)
-	if it == nil || it.Deleted {
-		c.itemNotFound()
-		return
-	}
-	if !c.canEdit(it) {
-		c.forbidden()
+	it := s.editableItem(c, id)
+	if it == nil {
 		return
 	}
 	s.applyShareLocked(c, it, unshare)
@@ -655,6 +645,21 @@ func (s *Server) adminService(c *call, sc *svcCall) {
 		c.endpoint = "unknown"
 		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
 	}
+}
+
+// editableItem finds the item the caller may change, or answers the error
+// (not found, or forbidden). The caller holds the org lock for writing.
+func (s *Server) editableItem(c *call, id string) *org.Item {
+	it := s.org.Item(id)
+	if it == nil || it.Deleted {
+		c.itemNotFound()
+		return nil
+	}
+	if !c.canEdit(it) {
+		c.forbidden()
+		return nil
+	}
+	return it
 }
 
 // editableService finds the service item the caller may change, or
