@@ -358,19 +358,24 @@ func (p *parser) unary() (node, error) {
 	return p.primary()
 }
 
+// group parses "( expression )", the current token being the "(".
+func (p *parser) group() (node, error) {
+	p.next()
+	n, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	if p.tok.kind != tRParen {
+		return nil, &Error{p.tok.pos, "missing )"}
+	}
+	p.next()
+	return n, nil
+}
+
 func (p *parser) primary() (node, error) {
 	switch p.tok.kind {
 	case tLParen:
-		p.next()
-		n, err := p.or()
-		if err != nil {
-			return nil, err
-		}
-		if p.tok.kind != tRParen {
-			return nil, &Error{p.tok.pos, "missing )"}
-		}
-		p.next()
-		return n, nil
+		return p.group()
 	case tPhrase:
 		t := termNode{value: strings.ToLower(p.tok.text), phrase: true}
 		p.next()
@@ -420,15 +425,10 @@ func (p *parser) fieldValue(field string) (node, error) {
 		return word(field, w), nil
 	case tLParen:
 		// field:(a OR b): apply the field to each bare term inside.
-		p.next()
-		n, err := p.or()
+		n, err := p.group()
 		if err != nil {
 			return nil, err
 		}
-		if p.tok.kind != tRParen {
-			return nil, &Error{p.tok.pos, "missing )"}
-		}
-		p.next()
 		return withField(n, field), nil
 	case tLBracket:
 		incl := p.tok.text == "["
