@@ -213,8 +213,9 @@ func (e *engine) setResult(i int, f func(*report.Item)) {
 	f(&e.rep.Items[i])
 }
 
-// itemOf rebuilds the sdk.Item; the engine keeps the listed items whole so
-// exporters get Raw and every field.
+// itemOf is the item as the source listed it, Raw and every field, for its
+// exporter. list keeps it only for items to export (and for none in a dry
+// run); for any other the zero Item is returned.
 func (e *engine) itemOf(r report.Item) sdk.Item {
 	e.mu.Lock()
 	defer e.mu.Unlock()
