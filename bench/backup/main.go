@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agolpipe/agolpipe/bench/backup/changes"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sim"
 )
@@ -365,7 +366,7 @@ func manifest(work string) *report.Run {
 	return m
 }
 
-func full(exe string, srv *sim.Server, work string, opt sim.Options, concurrency, changes int, reqLog string) {
+func full(exe string, srv *sim.Server, work string, opt sim.Options, concurrency, nChanges int, reqLog string) {
 	file := pipeline(srv, work, "", "", concurrency)
 	srv.ResetRequests()
 	m := runAgolpipe(exe, os.Stdout, "run", file, "--plain", "--log-format", "json")
@@ -384,7 +385,7 @@ func full(exe string, srv *sim.Server, work string, opt sim.Options, concurrency
 	perItem(rep)
 
 	// Incremental: change items, rerun with modified_within.
-	changed := touch(srv, rep, changes)
+	changed := changes.Make(srv, rep, nChanges)
 	time.Sleep(1100 * time.Millisecond) // a new run folder name
 	file = pipeline(srv, work, "", `modified_within = "1d"`, concurrency)
 	srv.ResetRequests()
@@ -496,45 +497,6 @@ func perItem(rep *report.Run) {
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 		fmt.Printf("    %-28s %5d %8s %8s\n", t, len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
 	}
-}
-
-// touch changes n exported items now: feature services through their
-// layers' last data edit (half of them at most), the others through their
-// modified date. Views and the services views read are left alone so each
-// change touches exactly one item.
-func touch(srv *sim.Server, rep *report.Run, n int) map[string]bool {
-	o := srv.Org()
-	o.Mu.Lock()
-	defer o.Mu.Unlock()
-	viewed := map[string]bool{}
-	for _, it := range o.Items {
-		if it.Service != nil && it.Service.IsView {
-			viewed[it.Service.SourceItemID] = true
-		}
-	}
-	now := time.Now().UnixMilli()
-	changed := map[string]bool{}
-	fs := 0
-	for _, r := range rep.Items {
-		if len(changed) == n {
-			break
-		}
-		it := o.Item(r.ID)
-		if r.Status != "exported" || it == nil || viewed[it.ID] || (it.Service != nil && it.Service.IsView) {
-			continue
-		}
-		if it.Type == "Feature Service" && it.Service != nil {
-			if fs >= n/2 {
-				continue
-			}
-			fs++
-			it.Service.Layers[0].LastEdit = now
-		} else {
-			it.Modified = now
-		}
-		changed[it.ID] = true
-	}
-	return changed
 }
 
 // scan lists a large organization deeply without exporting: every item

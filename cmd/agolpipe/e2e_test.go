@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agolpipe/agolpipe/bench/backup/changes"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
@@ -366,7 +367,16 @@ func TestIncremental(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("full run: exit %d: %+v", code, full.Counts)
 	}
-	changed := touchItems(t, srv, full, 20)
+	changed := changes.Make(srv, full, 20)
+	services := 0
+	for _, it := range full.Items {
+		if changed[it.ID] && it.Type == "Feature Service" {
+			services++
+		}
+	}
+	if len(changed) != 20 || services == 0 {
+		t.Fatalf("changed %d items (%d feature services by their data), want 20 with some services", len(changed), services)
+	}
 
 	time.Sleep(1100 * time.Millisecond) // a new run folder name (seconds)
 	code, incr := e2eRun(t, srv, filepath.Join(dir, "full"), `modified_within = "1d"`)
@@ -394,49 +404,6 @@ func TestIncremental(t *testing.T) {
 		}
 	}
 	verifyArtifacts(t, incr)
-}
-
-// touchItems marks n items exported by a full run as changed now: feature
-// services through their layers' data edits (how the source judges them),
-// the others through their modified date. Hosted views and the services
-// that views read are left alone, so each change touches one item.
-func touchItems(t *testing.T, srv *sim.Server, full *report.Run, n int) map[string]bool {
-	t.Helper()
-	o := srv.Org()
-	o.Mu.Lock()
-	defer o.Mu.Unlock()
-	viewed := map[string]bool{}
-	for _, it := range o.Items {
-		if it.Service != nil && it.Service.IsView {
-			viewed[it.Service.SourceItemID] = true
-		}
-	}
-	now := time.Now().UnixMilli()
-	changed := map[string]bool{}
-	fs := 0
-	for _, rec := range full.Items {
-		if len(changed) == n {
-			break
-		}
-		it := o.Item(rec.ID)
-		if rec.Status != sdk.StatusExported || it == nil || viewed[it.ID] || (it.Service != nil && it.Service.IsView) {
-			continue
-		}
-		if it.Type == "Feature Service" && it.Service != nil {
-			if fs >= n/2 {
-				continue
-			}
-			fs++
-			it.Service.Layers[0].LastEdit = now
-		} else {
-			it.Modified = now
-		}
-		changed[it.ID] = true
-	}
-	if len(changed) != n || fs == 0 {
-		t.Fatalf("found %d items to change (%d feature services), want %d", len(changed), fs, n)
-	}
-	return changed
 }
 
 // TestInterrupt sends SIGINT to an `agolpipe run` subprocess in the middle
