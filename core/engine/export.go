@@ -273,8 +273,12 @@ type artifactWriter struct {
 	exporter string
 	last     bool
 
-	mu        sync.Mutex
-	names     map[string]int
+	mu    sync.Mutex
+	names map[string]int // next occurrence of each artifact name
+	// free holds occurrences of writes that stored nothing (the download
+	// broke, no sink took it): the exporter's retry of that artifact gets
+	// the same name, not "<name>_2".
+	free      map[string][]int
 	artifacts []report.Artifact
 	stored    map[int]map[string]bool
 	retryErr  error
@@ -283,10 +287,13 @@ type artifactWriter struct {
 // Write streams one artifact to every live sink at once (see fanout).
 func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Reader) error {
 	e := w.e
-	w.mu.Lock()
-	occ := w.names[a.Name]
-	w.names[a.Name]++
-	w.mu.Unlock()
+	occ := w.take(a.Name)
+	recorded := false
+	defer func() {
+		if !recorded {
+			w.release(a.Name, occ)
+		}
+	}()
 
 	var targets []target
 	var sinkIdx []int
@@ -343,6 +350,7 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 	}
 	w.mu.Lock()
 	w.artifacts = append(w.artifacts, rec)
+	recorded = true
 	if retryable != nil && !w.last && w.retryErr == nil {
 		w.retryErr = retryable
 	}
@@ -351,6 +359,32 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 		return retryable // stop this attempt early; the item is exported again
 	}
 	return nil
+}
+
+// take gives a write of an artifact named name its occurrence (0 for the
+// first of that name in the item), reusing one a failed write gave back.
+func (w *artifactWriter) take(name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if f := w.free[name]; len(f) > 0 {
+		i := slices.Index(f, slices.Min(f))
+		occ := f[i]
+		w.free[name] = slices.Delete(f, i, i+1)
+		return occ
+	}
+	occ := w.names[name]
+	w.names[name]++
+	return occ
+}
+
+// release gives back the occurrence of a write that stored nothing.
+func (w *artifactWriter) release(name string, occ int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.free == nil {
+		w.free = map[string][]int{}
+	}
+	w.free[name] = append(w.free[name], occ)
 }
 
 // requiredMisses says which required sinks lack an artifact, or "".
