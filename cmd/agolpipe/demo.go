@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agolpipe/agolpipe/examples"
+
 	"github.com/agolpipe/agolpipe/core/engine"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sim"
@@ -57,7 +59,7 @@ Exit status as for 'agolpipe run'.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", "./agolpipe-demo", "folder that receives the backup (created if missing)")
-	f.StringVar(&o.pipeline, "pipeline", filepath.Join("examples", "demo.hcl"), "pipeline file to run against the simulated organization")
+	f.StringVar(&o.pipeline, "pipeline", "", "pipeline file to run against the simulated organization (default: the built-in examples/demo.hcl, copied into --dir)")
 	f.IntVar(&o.items, "items", 300, "number of items in the simulated organization")
 	f.Uint64Var(&o.seed, "seed", 7, "seed of the simulated organization (same seed, same organization)")
 	f.BoolVar(&o.plain, "plain", false, "print progress as plain lines even on a terminal")
@@ -70,8 +72,10 @@ func runDemo(parent context.Context, stdout, stderr io.Writer, o demoOptions) er
 	if o.items < 1 {
 		return withExit(exitUsage, fmt.Errorf("--items %d: want at least 1", o.items))
 	}
-	if _, err := os.Stat(o.pipeline); err != nil {
-		return withExit(exitUsage, fmt.Errorf("demo pipeline %s: %w\nRun the demo from the agolpipe source folder (go run ./cmd/agolpipe demo) or pass --pipeline <file>", o.pipeline, err))
+	if o.pipeline != "" {
+		if _, err := os.Stat(o.pipeline); err != nil {
+			return withExit(exitUsage, fmt.Errorf("--pipeline %s: %w", o.pipeline, err))
+		}
 	}
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
@@ -79,6 +83,14 @@ func runDemo(parent context.Context, stdout, stderr io.Writer, o demoOptions) er
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return withExit(exitUsage, fmt.Errorf("--dir: %w (choose a folder you can write to)", err))
+	}
+	if o.pipeline == "" {
+		// The built-in demo pipeline is written next to the backup so the
+		// user can read, change and rerun exactly what ran.
+		o.pipeline = filepath.Join(dir, "demo.hcl")
+		if err := os.WriteFile(o.pipeline, examples.Demo, 0o644); err != nil {
+			return withExit(exitUsage, fmt.Errorf("writing the demo pipeline: %w", err))
+		}
 	}
 	if parent == nil {
 		parent = context.Background()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agolpipe/agolpipe/examples"
+
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
 )
@@ -21,7 +23,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("starts plugin processes")
 	}
 	dir := t.TempDir()
-	rootCmd.SetArgs([]string{"demo", "--dir", dir, "--items", "40", "--seed", "3", "--plain", "--pipeline", "../../examples/demo.hcl"})
+	rootCmd.SetArgs([]string{"demo", "--dir", dir, "--items", "40", "--seed", "3", "--plain"})
 	var out bytes.Buffer
 	rootCmd.SetOut(&out)
 	code := execute()
@@ -33,6 +35,12 @@ func TestDemo(t *testing.T) {
 	if _, ok := os.LookupEnv(demoPasswordEnv); ok && os.Getenv(demoPasswordEnv) != "" {
 		// The demo must restore the environment it borrowed.
 		t.Errorf("%s left set after the demo", demoPasswordEnv)
+	}
+
+	// Without --pipeline the built-in demo pipeline is copied next to the
+	// backup, byte for byte, so an installed binary needs no source tree.
+	if got, err := os.ReadFile(filepath.Join(dir, "demo.hcl")); err != nil || !bytes.Equal(got, examples.Demo) {
+		t.Errorf("demo.hcl in %s is not the built-in pipeline (err %v)", dir, err)
 	}
 
 	runs, _ := filepath.Glob(filepath.Join(dir, "DEMO_*"))
