@@ -23,6 +23,7 @@ type progress struct {
 
 	mu       sync.Mutex
 	total    int
+	listed   bool // total is final; before, it counts items listed so far
 	done     int
 	bytes    int64
 	byStatus map[string]int
@@ -78,8 +79,14 @@ func (p *progress) event(ev engine.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch ev.Type {
+	case engine.EventQueued:
+		// Items export while the listing goes on: the total grows until
+		// EventListed.
+		if !p.listed {
+			p.total = ev.Total
+		}
 	case engine.EventListed:
-		p.total = ev.Total
+		p.total, p.listed = ev.Total, true
 		p.line(fmt.Sprintf("%d items to export", ev.Total))
 	case engine.EventItemStarted:
 		p.active[ev.Item.ID] = ev.Item.Title
@@ -88,7 +95,11 @@ func (p *progress) event(ev engine.Event) {
 		p.done++
 		p.byStatus[string(ev.Status)]++
 		if !p.live || ev.Status != "exported" {
-			p.line(fmt.Sprintf("[%d/%d] %-8s %s %q (%s)", p.done, p.total, ev.Status, ev.Item.ID, ev.Item.Title, ev.Item.Type))
+			total := fmt.Sprint(p.total)
+			if !p.listed {
+				total += "+"
+			}
+			p.line(fmt.Sprintf("[%d/%s] %-8s %s %q (%s)", p.done, total, ev.Status, ev.Item.ID, ev.Item.Title, ev.Item.Type))
 		}
 	case engine.EventBytes:
 		p.bytes += ev.Bytes
@@ -113,11 +124,15 @@ func (p *progress) line(s string) {
 // long on average as the finished ones.
 func (p *progress) status() string {
 	el := p.now().Sub(p.started)
-	s := fmt.Sprintf("%d/%d items, %s, %d active", p.done, p.total, report.Bytes(p.bytes), len(p.active))
+	total := fmt.Sprint(p.total)
+	if !p.listed {
+		total += " listed so far (listing…)"
+	}
+	s := fmt.Sprintf("%d/%s items, %s, %d active", p.done, total, report.Bytes(p.bytes), len(p.active))
 	if fails := p.byStatus["failed"]; fails > 0 {
 		s += fmt.Sprintf(", %d failed", fails)
 	}
-	if p.done > 0 && p.total > p.done {
+	if p.listed && p.done > 0 && p.total > p.done {
 		eta := time.Duration(float64(el) / float64(p.done) * float64(p.total-p.done))
 		s += ", ETA " + eta.Round(time.Second).String()
 	}

@@ -90,7 +90,8 @@ type Options struct {
 type EventType int
 
 const (
-	// EventListed: listing is done; Total items will be exported.
+	// EventListed: listing is done; Total items will be exported. Items
+	// start exporting before it, as they are listed.
 	EventListed EventType = iota
 	EventItemStarted
 	// EventItemFinished carries the item's final Status.
@@ -101,6 +102,9 @@ const (
 	EventItemProgress
 	// EventReports: the reports are being written.
 	EventReports
+	// EventQueued: listing goes on; Total items to export so far (the
+	// final count comes with EventListed).
+	EventQueued
 )
 
 // Event is one progress report for the live display.
@@ -232,22 +236,88 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	if err := e.connect(ctx); err != nil {
 		return e.fatal(ctx, err, true)
 	}
-	items, err := e.list(ctx)
-	if err != nil {
-		return e.fatal(ctx, err, true)
-	}
 	if e.o.DryRun {
+		if _, err := e.list(ctx, nil); err != nil {
+			return e.fatal(ctx, err, true)
+		}
 		e.rep.Finished = e.now().UTC()
 		e.count()
 		return e.rep, nil
 	}
-	// The org metadata streams to the sinks while items export: it is
-	// independent of them and can take long in a large organization.
+	// The org metadata streams to the sinks while items list and export:
+	// it is independent of them and can take long in a large organization.
 	var meta sync.WaitGroup
 	meta.Go(func() { e.orgMetadata(ctx) })
-	e.exportAll(ctx, items)
+	// Items export as they are listed: listing a large organization takes
+	// seconds to minutes, and waiting for its end left every worker idle.
+	// The listing's own failure stops starting items (lctx), but lets the
+	// ones started finish and keep their results.
+	lctx, stopStarting := context.WithCancel(ctx)
+	defer stopStarting()
+	feed := make(chan int)
+	var pool sync.WaitGroup
+	var deferred []int
+	pool.Go(func() { deferred = e.pool2(ctx, queued(lctx, feed), false) })
+	_, err := e.list(ctx, func(i int) error {
+		select {
+		case feed <- i:
+			return nil
+		case <-lctx.Done():
+			return lctx.Err()
+		}
+	})
+	if err != nil {
+		stopStarting()
+	}
+	close(feed)
+	pool.Wait()
+	if err != nil {
+		meta.Wait()
+		if ctx.Err() == nil && sdk.KindOf(err) != sdk.KindCanceled {
+			// (A cancelled run's finish says "cancelled" for these.)
+			for i := range e.rep.Items {
+				if e.rep.Items[i].Status == "" {
+					e.rep.Items[i].Status, e.rep.Items[i].Reason = report.ItemCanceled, "not started: listing the items failed"
+				}
+			}
+		}
+		return e.fatal(ctx, err, true)
+	}
+	e.collectDeferred(ctx, deferred)
 	meta.Wait()
 	return e.finish(ctx, nil)
+}
+
+// queued hands the indexes received from in to the returned channel in
+// order, holding any number of them, so the listing never waits for a free
+// worker. The returned channel closes when in is closed and drained, or at
+// once when ctx ends (items not handed out then stay not started).
+func queued(ctx context.Context, in <-chan int) <-chan int {
+	out := make(chan int)
+	go func() {
+		defer close(out)
+		var pending []int
+		for in != nil || len(pending) > 0 {
+			var send chan<- int
+			next := -1
+			if len(pending) > 0 {
+				send, next = out, pending[0]
+			}
+			select {
+			case i, ok := <-in:
+				if !ok {
+					in = nil
+					continue
+				}
+				pending = append(pending, i)
+			case send <- next:
+				pending = pending[1:]
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // setupSinks builds each sink's paths and preflights them all in parallel.
@@ -347,7 +417,11 @@ func (e *engine) connect(ctx context.Context) error {
 }
 
 // list records every item the source reports and decides which to export.
-func (e *engine) list(ctx context.Context) ([]int, error) {
+// When export is set it is called, from the listing goroutine, with the
+// index in rep.Items of each item to export as soon as it is listed; an
+// error it returns stops the listing. rep.Items grows under e.mu, as
+// workers may be reading and writing it meanwhile.
+func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error) {
 	req := sdk.ListItemsRequest{}
 	if d := e.p.Run.ModifiedWithin; d > 0 {
 		req.Since = e.now().Add(-d)
@@ -359,9 +433,11 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 	if c := e.rep.Source.ItemCount; c > 0 && c < 10_000_000 {
 		n = int(c) + int(c)/50
 	}
+	e.mu.Lock()
 	e.rep.Items = slices.Grow(e.rep.Items, n)
-	seen := make(map[string]bool, n)
 	e.listed = map[string]sdk.Item{}
+	e.mu.Unlock()
+	seen := make(map[string]bool, n)
 	err := e.policy.Do(ctx, func(ctx context.Context, attempt int) error {
 		// A retried listing starts over; keep what the first pass found.
 		return e.o.Source.ListItems(ctx, req, func(li sdk.ListedItem) error {
@@ -370,6 +446,7 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 			}
 			seen[li.Item.ID] = true
 			it := itemRecord(li.Item)
+			toExport := false
 			switch ex, ok := e.o.Exporters[li.Item.Type]; {
 			case li.Excluded:
 				it.Status, it.Reason = sdk.StatusExcluded, li.Reason
@@ -379,25 +456,44 @@ func (e *engine) list(ctx context.Context) ([]int, error) {
 				it.Status, it.Reason = sdk.StatusSkipped, fmt.Sprintf("no exporter handles item type %q; add an export %q block naming one", li.Item.Type, li.Item.Type)
 			default:
 				it.Exporter, it.Format = ex.Name, ex.Format
-				todo = append(todo, len(e.rep.Items))
-				// Only items to export are kept whole, and only when they
-				// will be: the item JSON as listed (Raw) is half the
-				// memory of a listing, and a 100,000-item plan or a run
-				// leaving most types out does not need it.
-				if !e.o.DryRun {
-					e.listed[li.Item.ID] = li.Item
-				}
+				toExport = true
 			}
+			e.mu.Lock()
+			i := len(e.rep.Items)
 			e.rep.Items = append(e.rep.Items, it)
+			// Only items to export are kept whole, and only when they
+			// will be: the item JSON as listed (Raw) is half the memory
+			// of a listing, and a 100,000-item plan or a run leaving most
+			// types out does not need it.
+			if toExport && !e.o.DryRun {
+				e.listed[li.Item.ID] = li.Item
+			}
+			e.mu.Unlock()
+			if !toExport {
+				return nil
+			}
+			todo = append(todo, i)
+			e.emit(Event{Type: EventQueued, Total: len(todo)})
+			if export != nil {
+				return export(i)
+			}
 			return nil
 		})
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, sdk.Classify(sdk.KindCanceled, ctx.Err())
+		}
 		return nil, withKind(err, "listing items: "+err.Error())
 	}
+	// Reverse dependencies need every item; only the reports read them,
+	// so they are computed now, while workers may be exporting.
+	e.mu.Lock()
 	e.reverseDependencies()
+	n = len(e.rep.Items)
+	e.mu.Unlock()
 	e.listWarnings()
-	e.log.Info("items listed", "discovered", len(e.rep.Items), "to_export", len(todo))
+	e.log.Info("items listed", "discovered", n, "to_export", len(todo))
 	e.emit(Event{Type: EventListed, Total: len(todo)})
 	return todo, nil
 }

@@ -20,13 +20,17 @@ import (
 // makes after its context is done.
 const cleanupTimeout = 2 * time.Minute
 
-// exportAll runs the worker pool over the items to export. Deferred exports
-// (a portal job that outlived its timeout) are collected in a second pass.
-func (e *engine) exportAll(ctx context.Context, todo []int) {
-	deferred := e.pool2(ctx, todo, false)
+// collectDeferred collects, in a second pass of the worker pool, the
+// exports deferred in the first (a portal job that outlived its timeout).
+func (e *engine) collectDeferred(ctx context.Context, deferred []int) {
 	if len(deferred) > 0 && ctx.Err() == nil {
 		e.log.Info("collecting deferred exports", "items", len(deferred))
-		for _, i := range e.pool2(ctx, deferred, true) {
+		idx := make(chan int, len(deferred))
+		for _, i := range deferred {
+			idx <- i
+		}
+		close(idx)
+		for _, i := range e.pool2(ctx, idx, true) {
 			e.setResult(i, func(it *report.Item) {
 				it.Status, it.Reason, it.ErrorKind = sdk.StatusFailed, "the exporter deferred the item again when asked to collect it", "timeout"
 			})
@@ -34,9 +38,10 @@ func (e *engine) exportAll(ctx context.Context, todo []int) {
 	}
 }
 
-// pool2 exports the items with run.concurrency workers and returns the
-// indexes of items whose export was deferred.
-func (e *engine) pool2(ctx context.Context, idx []int, resume bool) []int {
+// pool2 exports the items received from idx, until it is closed, with
+// run.concurrency workers and returns the indexes of items whose export was
+// deferred.
+func (e *engine) pool2(ctx context.Context, idx <-chan int, resume bool) []int {
 	workers := max(e.p.Run.Concurrency, 1)
 	jobs := make(chan int)
 	var mu sync.Mutex
@@ -55,13 +60,15 @@ func (e *engine) pool2(ctx context.Context, idx []int, resume bool) []int {
 			}
 		}()
 	}
-	for _, i := range idx {
+feed:
+	for i := range idx {
 		if ctx.Err() != nil {
 			break // stop starting items; the ones not started stay "canceled"
 		}
 		select {
 		case jobs <- i:
 		case <-ctx.Done():
+			break feed
 		}
 	}
 	close(jobs)
