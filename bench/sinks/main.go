@@ -1,29 +1,39 @@
 // Command sinks benchmarks the built-in sinks against the real test servers
-// (scripts/test-servers.sh start): one artifact streamed into one sink, or
-// fanned out to several sinks at once, reporting wall time, throughput and
-// the process's peak RSS (VmHWM). bench/sinks/run.sh drives it and compares
-// with rclone copying the same file to the same servers.
+// (scripts/test-servers.sh start) on the road of `agolpipe run`: it runs
+// core/engine.Run on a one-item pipeline whose exporter streams one file as
+// one artifact, so the engine's fan-out (one read, bounded per-sink queues,
+// the manifest's sha256) and the reports are in the measurement. With one
+// sink it is the single-sink baseline; with several it is the fan-out, on
+// the same road, so the two compare like with like.
 //
 //	go run ./bench/sinks -sinks s3 -file /tmp/bench-1g.bin
 //	go run ./bench/sinks -sinks local,s3,azure_blob -file /tmp/bench-1g.bin
+//	go run ./bench/sinks -sinks local,s3,azure_blob -file F -agolpipe ./agolpipe
 //
-// The sinks run in this process (no plugin subprocess), so the numbers are
-// the sinks' own cost; the fan-out is this program's harness (one reader,
-// one bounded pipe per sink), the same shape as the engine's fan-out.
+// The source and the exporter are in-process (the exporter reads the file;
+// bench/stream measures the exporter plugin hop). The sinks are in-process
+// by default, or, with -agolpipe, served by that binary as plugin
+// subprocesses as in a real run. It prints wall time, throughput, the peak
+// RSS (VmHWM) and CPU of this process and of each plugin subprocess, the
+// load average at the start, and the CPU time the local test servers
+// (Azurite, versitygw) spent during the run, read from /proc/<pid>/stat of
+// the PIDs in $TEST_INFRA_DIR/run, since they share this machine's cores.
+// bench/sinks/run.sh drives it.
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +44,9 @@ import (
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/agolpipe/agolpipe/core/engine"
+	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/core/pluginhost"
 	"github.com/agolpipe/agolpipe/internal/testservers"
 	"github.com/agolpipe/agolpipe/plugins"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -41,12 +54,18 @@ import (
 
 func main() {
 	sinks := flag.String("sinks", "s3", "comma-separated: local, s3, azure_blob, smb")
-	file := flag.String("file", "", "artifact to upload (required)")
+	file := flag.String("file", "", "artifact to back up (required)")
 	localDir := flag.String("local-dir", "/tmp/bench-sinks-local", "folder for the local sink")
 	bucket := flag.String("bucket", "bench", "S3 bucket / Azure container (created when missing)")
-	keep := flag.Bool("keep", false, "keep the uploaded objects")
+	agolpipe := flag.String("agolpipe", "", "agolpipe binary serving the sinks as plugin subprocesses (default: sinks in this process)")
+	keep := flag.Bool("keep", false, "keep the run's objects in the sinks")
 	printSAS := flag.Bool("azure-sas", false, "print a one-hour SAS URL of the Azurite container (for rclone) and exit")
 	flag.Parse()
+	// This process stands in for `agolpipe run`, so it takes agolpipe's GC
+	// setting (cmd/agolpipe).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	if *printSAS {
 		srv := testservers.AzureBlob(benchTB{})
 		c, err := container.NewClientFromConnectionString(srv.ConnectionString, *bucket, nil)
@@ -58,188 +77,203 @@ func main() {
 		return
 	}
 	if *file == "" {
-		fmt.Fprintln(os.Stderr, "usage: sinks -sinks s3,azure_blob -file BIG")
+		fmt.Fprintln(os.Stderr, "usage: sinks -sinks local,s3,azure_blob -file BIG [-agolpipe BIN]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
 	fi, err := os.Stat(*file)
 	check(err)
-	var names []string
-	var ss []sdk.Sink
-	for _, n := range strings.Split(*sinks, ",") {
-		s := open(ctx, n, *localDir, *bucket)
-		names = append(names, n)
-		ss = append(ss, s)
-	}
-	obj := "bench/" + randHex() + "/" + filepath.Base(*file)
-	f, err := os.Open(*file)
-	check(err)
-	defer f.Close()
 
-	start := time.Now()
-	errs := fanOut(ctx, ss, obj, fi.Size(), f)
-	wall := time.Since(start)
-	for i, e := range errs {
-		if e != nil {
-			fmt.Fprintf(os.Stderr, "sink %s: %v\n", names[i], e)
-			os.Exit(1)
-		}
-	}
-	for i, s := range ss {
-		info, err := s.Stat(ctx, obj)
+	var h *pluginhost.Host
+	if *agolpipe != "" {
+		h, err = pluginhost.New(ctx, pluginhost.Options{Executable: *agolpipe})
 		check(err)
-		if info.Size != fi.Size() {
-			fmt.Fprintf(os.Stderr, "sink %s stored %d bytes, want %d\n", names[i], info.Size, fi.Size())
+		defer h.Close()
+	}
+	var es []engine.Sink
+	var blocks []*pipeline.SinkBlock
+	for _, n := range strings.Split(*sinks, ",") {
+		s, features, attrs := open(ctx, h, n, *localDir, *bucket)
+		b := &pipeline.SinkBlock{Component: pipeline.Component{Type: n, Name: n, Config: attrs}, Required: true, Layout: "type"}
+		blocks = append(blocks, b)
+		es = append(es, engine.Sink{Block: b, Sink: s, Features: features})
+	}
+	p := &pipeline.Pipeline{
+		Filename: "bench.hcl",
+		Source:   &pipeline.Component{Type: "bench", Name: "bench"},
+		Exports:  []*pipeline.Export{{ItemType: "File", Exporter: &pipeline.Component{Type: "bench-file", Name: "bench-file"}}},
+		Sinks:    blocks,
+		Run:      pipeline.Run{Prefix: "bench-" + randHex(), Concurrency: 1, Retries: 0},
+	}
+
+	servers := serverPIDs()
+	load := loadAvg()
+	cpu0 := map[string]float64{}
+	for name, pid := range servers {
+		cpu0[name] = cpuSeconds(pid)
+	}
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+
+	stopPSS := make(chan struct{})
+	pss := make(chan int64)
+	go samplePSS(stopPSS, pss)
+	start := time.Now()
+	rec, err := engine.Run(ctx, engine.Options{
+		Pipeline:  p,
+		Source:    benchSource{size: fi.Size()},
+		Exporters: map[string]engine.Exporter{"File": {Name: "bench-file", Exporter: &fileExporter{file: *file}}},
+		Sinks:     es,
+	})
+	wall := time.Since(start)
+	close(stopPSS)
+	peakPSS := <-pss
+	check(err)
+
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	hostCPU := time.Duration(ru.Utime.Nano() + ru.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()).Seconds()
+	serverCPU := map[string]float64{}
+	for name, pid := range servers {
+		serverCPU[name] = cpuSeconds(pid) - cpu0[name]
+	}
+
+	// The run must have stored the whole file in every sink, else the time
+	// means nothing.
+	if rec.ExitCode != 0 || len(rec.Artifacts) != 1 || rec.Artifacts[0].Size != fi.Size() {
+		fmt.Fprintf(os.Stderr, "error: the run ended with exit code %d, %d artifacts (%s)\n", rec.ExitCode, len(rec.Artifacts), rec.Error)
+		os.Exit(1)
+	}
+	a := rec.Artifacts[0]
+	for i, o := range a.Sinks {
+		if o.Status != "stored" {
+			fmt.Fprintf(os.Stderr, "error: sink %s: %s %s\n", o.Sink, o.Status, o.Error)
 			os.Exit(1)
 		}
-		if !*keep {
-			_ = s.Delete(ctx, obj)
+		st, err := es[i].Sink.Stat(ctx, rec.RunFolder+"/"+o.Path)
+		check(err)
+		if st.Size != fi.Size() {
+			fmt.Fprintf(os.Stderr, "error: sink %s stored %d bytes, want %d\n", o.Sink, st.Size, fi.Size())
+			os.Exit(1)
 		}
-		_ = s.Close()
 	}
+	if !*keep {
+		for _, e := range es {
+			removeRun(ctx, e.Sink, rec.RunFolder+"/")
+		}
+	}
+
 	mib := float64(fi.Size()) / (1 << 20)
-	fmt.Printf("sinks=%s size=%.0fMiB wall=%.2fs throughput=%.1fMiB/s peak_rss=%dMiB\n",
-		*sinks, mib, wall.Seconds(), mib/wall.Seconds(), peakRSSKiB()/1024)
-}
-
-// fanOut reads body once and writes it to every sink concurrently. Each
-// sink has a queue of up to queueChunks chunks of 1 MiB, so a slow sink
-// holds back the reader only when its queue is full: peak buffering is
-// sinks x queueChunks MiB, independent of the artifact size.
-func fanOut(ctx context.Context, ss []sdk.Sink, p string, size int64, body io.Reader) []error {
-	const chunkSize, queueChunks = 1 << 20, 8
-	errs := make([]error, len(ss))
-	queues := make([]chan *chunk, len(ss))
-	stopped := make([]chan struct{}, len(ss))
-	var wg sync.WaitGroup
-	for i, s := range ss {
-		queues[i] = make(chan *chunk, queueChunks)
-		stopped[i] = make(chan struct{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(stopped[i])
-			r := &queueReader{q: queues[i]}
-			_, errs[i] = s.Put(ctx, sdk.PutRequest{Path: p, Size: size, Body: r})
-			r.drain()
-		}()
+	fmt.Printf("sinks=%s road=%s size=%.0fMiB load=%.2f wall=%.2fs throughput=%.1fMiB/s\n",
+		*sinks, road(h), mib, load, wall.Seconds(), mib/wall.Seconds())
+	rss := peakRSS(os.Getpid())
+	fmt.Printf("  host: peak_rss=%.1fMiB cpu=%.2fs\n", float64(rss)/1024, hostCPU)
+	total, pluginCPU := rss, 0.0
+	for _, pid := range children(os.Getpid()) {
+		r, c := peakRSS(pid), cpuSeconds(pid)
+		total += r
+		pluginCPU += c
+		fmt.Printf("  plugin %d: peak_rss=%.1fMiB cpu=%.2fs (since its start)\n", pid, float64(r)/1024, c)
 	}
-	var readErr error
-	for {
-		c := getChunk(chunkSize)
-		n, err := io.ReadFull(body, c.b[:chunkSize])
-		if n > 0 {
-			c.b = c.b[:n]
-			c.refs.Store(int32(len(ss)))
-			for i, q := range queues {
-				select {
-				case q <- c:
-				case <-stopped[i]:
-					c.release()
-				}
-			}
-		} else {
-			putChunk(c)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
+	fmt.Printf("  total peak_rss=%.1fMiB peak_pss=%.1fMiB\n", float64(total)/1024, float64(peakPSS)/1024)
+	for _, name := range []string{"azurite", "versitygw"} {
+		if _, ok := servers[name]; ok {
+			fmt.Printf("  server %s: cpu=%.2fs during the run\n", name, serverCPU[name])
 		}
 	}
-	for _, q := range queues {
-		if readErr != nil {
-			q <- &chunk{err: readErr}
-		}
-		close(q)
-	}
-	wg.Wait()
-	return errs
-}
-
-type chunk struct {
-	b    []byte
-	refs atomic.Int32
-	err  error
-}
-
-var chunkPool sync.Pool
-
-func getChunk(n int) *chunk {
-	if c, ok := chunkPool.Get().(*chunk); ok {
-		c.b = c.b[:cap(c.b)]
-		return c
-	}
-	return &chunk{b: make([]byte, n)}
-}
-
-func putChunk(c *chunk) { chunkPool.Put(c) }
-
-func (c *chunk) release() {
-	if c.refs.Add(-1) == 0 {
-		putChunk(c)
+	// One line for run.sh to read.
+	fmt.Printf("result load=%.2f wall=%.3f rss=%.1f pss=%.1f cpu_host=%.2f cpu_plugins=%.2f cpu_azurite=%.2f cpu_versitygw=%.2f\n",
+		load, wall.Seconds(), float64(total)/1024, float64(peakPSS)/1024, hostCPU, pluginCPU, serverCPU["azurite"], serverCPU["versitygw"])
+	for _, e := range es {
+		_ = e.Sink.Close()
 	}
 }
 
-// queueReader is one sink's view of the shared stream.
-type queueReader struct {
-	q   chan *chunk
-	cur *chunk
-	off int
+func road(h *pluginhost.Host) string {
+	if h == nil {
+		return "engine+in-process-sinks"
+	}
+	return "engine+plugin-sinks"
 }
 
-func (r *queueReader) Read(p []byte) (int, error) {
-	for r.cur == nil || r.off == len(r.cur.b) {
-		if r.cur != nil {
-			r.cur.release()
-			r.cur = nil
-		}
-		c, ok := <-r.q
-		if !ok {
-			return 0, io.EOF
-		}
-		if c.err != nil {
-			return 0, c.err
-		}
-		r.cur, r.off = c, 0
-	}
-	n := copy(p, r.cur.b[r.off:])
-	r.off += n
-	return n, nil
-}
-
-// drain releases what a sink that stopped early never read.
-func (r *queueReader) drain() {
-	if r.cur != nil {
-		r.cur.release()
-		r.cur = nil
-	}
-	for {
-		select {
-		case c, ok := <-r.q:
-			if !ok {
-				return
-			}
-			if c.err == nil {
-				c.release()
-			}
-		default:
-			return
-		}
+// removeRun deletes what the run wrote under its folder in one sink.
+func removeRun(ctx context.Context, s sdk.Sink, folder string) {
+	var paths []string
+	_ = s.List(ctx, sdk.ListRequest{Prefix: folder}, func(o sdk.ObjectInfo) error {
+		paths = append(paths, o.Path)
+		return nil
+	})
+	for _, p := range paths {
+		_ = s.Delete(ctx, p)
 	}
 }
 
-// open configures a sink against the test servers.
-func open(ctx context.Context, name, localDir, bucket string) sdk.Sink {
+// fileExporter streams one file as one artifact; in-process, since the
+// exporter plugin hop is bench/stream's subject, not this benchmark's.
+type fileExporter struct{ file string }
+
+func (e *fileExporter) Info() sdk.Info {
+	return sdk.Info{Kind: sdk.KindExporter, Name: "bench-file", Version: "1.0.0"}
+}
+func (e *fileExporter) Schema() sdk.Schema                                              { return sdk.Schema{} }
+func (e *fileExporter) ItemTypes() []string                                             { return []string{"File"} }
+func (e *fileExporter) Configure(context.Context, sdk.ConfigureRequest) sdk.Diagnostics { return nil }
+func (e *fileExporter) Close() error                                                    { return nil }
+
+func (e *fileExporter) Export(ctx context.Context, _ sdk.ExportRequest, _ sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	f, err := os.Open(e.file)
+	if err != nil {
+		return sdk.ExportResult{}, sdk.Permanent("%v", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return sdk.ExportResult{}, sdk.Permanent("%v", err)
+	}
+	if err := out.Write(ctx, sdk.Artifact{Name: filepath.Base(e.file), MediaType: "application/octet-stream", Size: fi.Size(), Format: "Binary"}, f); err != nil {
+		return sdk.ExportResult{}, err
+	}
+	return sdk.ExportResult{Status: sdk.StatusExported}, nil
+}
+
+// benchSource lists the one item the benchmark exports.
+type benchSource struct{ size int64 }
+
+func (s benchSource) Info() sdk.Info {
+	return sdk.Info{Kind: sdk.KindSource, Name: "bench", Version: "1.0.0"}
+}
+func (s benchSource) Schema() sdk.Schema                                              { return sdk.Schema{} }
+func (s benchSource) Configure(context.Context, sdk.ConfigureRequest) sdk.Diagnostics { return nil }
+func (s benchSource) Connect(context.Context) (sdk.OrgInfo, error) {
+	return sdk.OrgInfo{PortalURL: "https://bench.invalid/portal", OrgID: "bench", OrgName: "Bench", Mode: "online", Username: "bench", ItemCount: 1}, nil
+}
+func (s benchSource) ListItems(_ context.Context, _ sdk.ListItemsRequest, fn func(sdk.ListedItem) error) error {
+	return fn(sdk.ListedItem{Item: sdk.Item{ID: "bench", Title: "1 GiB", Type: "File", Owner: "bench", Size: s.size}})
+}
+func (s benchSource) Do(context.Context, sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	return nil, sdk.NotFound("the benchmark source has no portal")
+}
+func (s benchSource) Close() error { return nil }
+
+// open configures a sink against the test servers, in this process or as
+// a plugin subprocess of h, with the sink's default settings (8 MiB
+// parts/blocks, 4 in flight). It returns the configuration too, for the
+// sink block.
+func open(ctx context.Context, h *pluginhost.Host, name, localDir, bucket string) (sdk.Sink, sdk.SinkFeatures, cty.Value) {
 	t := benchTB{}
-	mk, ok := plugins.Sinks[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "unknown sink %q\n", name)
-		os.Exit(2)
+	var s sdk.Sink
+	if h != nil {
+		var err error
+		s, err = h.Sink(ctx, name)
+		check(err)
+	} else {
+		mk, ok := plugins.Sinks[name]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "unknown sink %q\n", name)
+			os.Exit(2)
+		}
+		s = mk()
 	}
-	s := mk()
 	attrs := map[string]cty.Value{}
 	switch name {
 	case "local":
@@ -264,11 +298,12 @@ func open(ctx context.Context, name, localDir, bucket string) sdk.Sink {
 	}
 	cfg, err := s.Schema().ConfigValue(attrs)
 	check(err)
-	if _, diags := s.Configure(ctx, sdk.ConfigureRequest{Config: cfg}); diags.HasErrors() {
+	resp, diags := s.Configure(ctx, sdk.ConfigureRequest{Config: cfg})
+	if diags.HasErrors() {
 		check(diags.Err())
 	}
 	check(s.Preflight(ctx))
-	return s
+	return s, resp.Features, cfg
 }
 
 // benchTB lets testservers report a missing server outside a test.
@@ -281,19 +316,133 @@ func (benchTB) Skipf(format string, args ...any) {
 }
 func (b benchTB) Fatalf(format string, args ...any) { b.Skipf(format, args...) }
 
-func peakRSSKiB() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+// serverPIDs reads the PIDs of the local test servers that share this
+// machine's cores (scripts/test-servers.sh records them).
+func serverPIDs() map[string]int {
+	dir := os.Getenv("TEST_INFRA_DIR")
+	if dir == "" {
+		dir = "/tmp/test-infra"
+	}
+	out := map[string]int{}
+	for _, name := range []string{"azurite", "versitygw"} {
+		b, err := os.ReadFile(filepath.Join(dir, "run", name+".pid"))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cpuSeconds(pid) >= 0 {
+			out[name] = pid
+		}
+	}
+	return out
+}
+
+// samplePSS sums the proportional set size (Pss) of this process and its
+// plugin subprocesses every 50 ms until stop is closed, then sends the
+// largest sum in KiB. The RSS sum counts the agolpipe binary's file pages
+// once per process although they are one copy in memory; Pss splits shared
+// pages between the processes that map them, so the sum is the physical
+// memory the run used (sampled, so it can miss a short peak).
+func samplePSS(stop <-chan struct{}, out chan<- int64) {
+	var peak int64
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		sum := pssKiB(os.Getpid())
+		for _, pid := range children(os.Getpid()) {
+			sum += pssKiB(pid)
+		}
+		peak = max(peak, sum)
+		select {
+		case <-stop:
+			out <- peak
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pssKiB is the Pss line of /proc/<pid>/smaps_rollup, 0 when unreadable.
+func pssKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var n int64
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &n)
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return n
 		}
 	}
 	return 0
+}
+
+// loadAvg is the one-minute load average.
+func loadAvg() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// children lists the processes whose parent is pid (Linux /proc).
+func children(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f := statFields(child)
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// statFields are the fields of /proc/<pid>/stat after the command name,
+// which may hold spaces: f[0] is the state, f[1] the parent.
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
+// cpuSeconds is the user+system CPU time of a process so far, -1 when it
+// is gone.
+func cpuSeconds(pid int) float64 {
+	f := statFields(pid)
+	if len(f) < 13 {
+		return -1
+	}
+	// utime and stime are fields 14 and 15 of stat, in clock ticks (100/s).
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100
+}
+
+// peakRSS is VmHWM, the process's peak resident set, in KiB.
+func peakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return -1
 }
 
 func randHex() string {
