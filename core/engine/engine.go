@@ -244,10 +244,6 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 		e.count()
 		return e.rep, nil
 	}
-	// The org metadata streams to the sinks while items list and export:
-	// it is independent of them and can take long in a large organization.
-	var meta sync.WaitGroup
-	meta.Go(func() { e.orgMetadata(ctx) })
 	// Items export as they are listed: listing a large organization takes
 	// seconds to minutes, and waiting for its end left every worker idle.
 	// The listing's own failure stops starting items (lctx), but lets the
@@ -266,13 +262,19 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 			return lctx.Err()
 		}
 	})
-	if err != nil {
+	// The org metadata streams to the sinks while items export: it is
+	// independent of them and can take long in a large organization. It
+	// starts only now because a source's sharing section covers the items
+	// of its last whole listing (sdk.OrgMetadataSource).
+	var meta sync.WaitGroup
+	if err == nil {
+		meta.Go(func() { e.orgMetadata(ctx) })
+	} else {
 		stopStarting()
 	}
 	close(feed)
 	pool.Wait()
 	if err != nil {
-		meta.Wait()
 		if ctx.Err() == nil && sdk.KindOf(err) != sdk.KindCanceled {
 			// (A cancelled run's finish says "cancelled" for these.)
 			for i := range e.rep.Items {
