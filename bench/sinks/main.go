@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -59,6 +60,7 @@ func main() {
 	bucket := flag.String("bucket", "bench", "S3 bucket / Azure container (created when missing)")
 	agolpipe := flag.String("agolpipe", "", "agolpipe binary serving the sinks as plugin subprocesses (default: sinks in this process)")
 	keep := flag.Bool("keep", false, "keep the run's objects in the sinks")
+	limit := flag.String("limit", "", "emulate slower links: per-sink MiB/s a sink may read its artifact at, e.g. s3=60,azure_blob=40")
 	printSAS := flag.Bool("azure-sas", false, "print a one-hour SAS URL of the Azurite container (for rclone) and exit")
 	flag.Parse()
 	// This process stands in for `agolpipe run`, so it takes agolpipe's GC
@@ -90,10 +92,14 @@ func main() {
 		check(err)
 		defer h.Close()
 	}
+	limits := parseLimits(*limit)
 	var es []engine.Sink
 	var blocks []*pipeline.SinkBlock
 	for _, n := range strings.Split(*sinks, ",") {
 		s, features, attrs := open(ctx, h, n, *localDir, *bucket)
+		if l := limits[n]; l > 0 {
+			s = throttledSink{Sink: s, bytesPerSec: l * (1 << 20)}
+		}
 		b := &pipeline.SinkBlock{Component: pipeline.Component{Type: n, Name: n, Config: attrs}, Required: true, Layout: "type"}
 		blocks = append(blocks, b)
 		es = append(es, engine.Sink{Block: b, Sink: s, Features: features})
@@ -164,8 +170,8 @@ func main() {
 	}
 
 	mib := float64(fi.Size()) / (1 << 20)
-	fmt.Printf("sinks=%s road=%s size=%.0fMiB load=%.2f wall=%.2fs throughput=%.1fMiB/s\n",
-		*sinks, road(h), mib, load, wall.Seconds(), mib/wall.Seconds())
+	fmt.Printf("sinks=%s road=%s limit=%s size=%.0fMiB load=%.2f wall=%.2fs throughput=%.1fMiB/s\n",
+		*sinks, road(h), *limit, mib, load, wall.Seconds(), mib/wall.Seconds())
 	rss := peakRSS(os.Getpid())
 	fmt.Printf("  host: peak_rss=%.1fMiB cpu=%.2fs\n", float64(rss)/1024, hostCPU)
 	total, pluginCPU := rss, 0.0
@@ -206,6 +212,97 @@ func removeRun(ctx context.Context, s sdk.Sink, folder string) {
 	for _, p := range paths {
 		_ = s.Delete(ctx, p)
 	}
+}
+
+// parseLimits reads -limit: name=MiB/s pairs.
+func parseLimits(s string) map[string]float64 {
+	out := map[string]float64{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv == "" {
+			continue
+		}
+		name, v, ok := strings.Cut(kv, "=")
+		f, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil || f <= 0 {
+			fmt.Fprintf(os.Stderr, "-limit: %q is not name=MiB/s\n", kv)
+			os.Exit(2)
+		}
+		out[name] = f
+	}
+	return out
+}
+
+// throttledSink stands in for a destination behind a slower link: its Put
+// reads the artifact no faster than bytesPerSec, so the sink's own CPU
+// work and the server's spread out as they would over a real network.
+type throttledSink struct {
+	sdk.Sink
+	bytesPerSec float64
+}
+
+func (t throttledSink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	b := &throttledBody{body: req.Body, rate: t.bytesPerSec}
+	req.Body = b
+	if d, ok := b.body.(interface{ SHA256() []byte }); ok {
+		req.Body = digestBody{b, d}
+	}
+	return t.Sink.Put(ctx, req)
+}
+
+// throttledBody paces a body. It keeps the body's optional abilities that
+// change the road the bytes take: io.WriterTo (the fan-out hands its chunks
+// to the Put client without a copy) and, through digestBody, SHA256 (the
+// Put client then does not hash every byte again), so throttling adds
+// sleeps and nothing else.
+type throttledBody struct {
+	body  io.Reader
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+func (b *throttledBody) pace(n int) {
+	if b.start.IsZero() {
+		b.start = time.Now()
+	}
+	b.n += int64(n)
+	due := time.Duration(float64(b.n) / b.rate * float64(time.Second))
+	if d := due - time.Since(b.start); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+func (b *throttledBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.pace(n)
+	return n, err
+}
+
+func (b *throttledBody) WriteTo(w io.Writer) (int64, error) {
+	wt, ok := b.body.(io.WriterTo)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{b})
+	}
+	return wt.WriteTo(pacedWriter{w: w, b: b})
+}
+
+// digestBody is a throttledBody whose body knows its SHA-256.
+type digestBody struct {
+	*throttledBody
+	d interface{ SHA256() []byte }
+}
+
+func (b digestBody) SHA256() []byte { return b.d.SHA256() }
+
+type pacedWriter struct {
+	w io.Writer
+	b *throttledBody
+}
+
+func (p pacedWriter) Write(c []byte) (int, error) {
+	n, err := p.w.Write(c)
+	p.b.pace(n)
+	return n, err
 }
 
 // fileExporter streams one file as one artifact; in-process, since the

@@ -10,6 +10,9 @@
 #   RUNS=3 bench/sinks/run.sh           # SIZE_MIB=1024 RUNS=3 ROAD=plugin by default
 #   ROAD=inprocess bench/sinks/run.sh   # sinks inside the benchmark process
 #   SIZE_MIB=256 RUNS=1 RCLONE=1 bench/sinks/run.sh
+#   LIMIT=s3=50,azure_blob=30 bench/sinks/run.sh   # sinks read at most that
+#                                   # many MiB/s each, in every case: slower
+#                                   # links, as to remote destinations
 #
 # ROAD=plugin serves the sinks from the agolpipe binary as plugin
 # subprocesses, as `agolpipe run` does; peak RSS is then the sum over the
@@ -27,6 +30,7 @@ SIZE_MIB=${SIZE_MIB:-1024}
 RUNS=${RUNS:-3}
 ROAD=${ROAD:-plugin}
 RCLONE=${RCLONE:-0}
+LIMIT=${LIMIT:-}
 FILE=${BENCH_FILE:-/tmp/bench-sinks-${SIZE_MIB}m.bin}
 export TEST_INFRA_DIR=${TEST_INFRA_DIR:-/tmp/test-infra}
 # shellcheck disable=SC1091
@@ -50,7 +54,7 @@ inprocess) road=() ;;
 esac
 
 ours() { # sinks run
-  "$WORK/bench-sinks" -file "$FILE" -local-dir "$WORK/local" -sinks "$1" "${road[@]}" >"$WORK/out.txt"
+  "$WORK/bench-sinks" -file "$FILE" -local-dir "$WORK/local" -sinks "$1" -limit "$LIMIT" "${road[@]}" >"$WORK/out.txt"
   cat "$WORK/out.txt" >&2
   sed -n 's/^result /case='"$1"' run='"$2"' /p' "$WORK/out.txt" >>"$WORK/results.txt"
 }
@@ -76,7 +80,7 @@ rclone_copy() { # remote:path
   env -u AWS_CA_BUNDLE rclone deletefile "$1" >/dev/null 2>&1 || true
 }
 
-echo "road=$ROAD size=${SIZE_MIB}MiB runs=$RUNS file=$FILE" >&2
+echo "road=$ROAD limit=${LIMIT:-none} size=${SIZE_MIB}MiB runs=$RUNS file=$FILE" >&2
 for i in $(seq 1 "$RUNS"); do
   echo "--- run $i" >&2
   ours s3 "$i"
@@ -89,7 +93,7 @@ done
 
 # Per run: the fan-out's wall time over the slowest single sink of the same
 # run; then medians over the runs of every column.
-awk -v mib="$SIZE_MIB" -v road="$ROAD" '
+awk -v mib="$SIZE_MIB" -v road="$ROAD" -v limit="${LIMIT:-none}" '
   {
     for (f = 1; f <= NF; f++) { split($f, kv, "="); r[kv[1]] = kv[2] }
     c = r["case"]; n = r["run"]
@@ -103,7 +107,7 @@ awk -v mib="$SIZE_MIB" -v road="$ROAD" '
   }
   END {
     fan = "local,s3,azure_blob"
-    printf "\nper run (road=%s, %d MiB):\n", road, mib
+    printf "\nper run (road=%s, limit=%s, %d MiB):\n", road, limit, mib
     printf "%-4s %-6s %8s %8s %8s %8s %7s %8s %8s %8s %8s\n", "run", "load", "s3_s", "azure_s", "local_s", "fanout_s", "ratio", "rss_MiB", "pss_MiB", "azurite", "vgw_cpu"
     m = 0
     for (n = 1; n in runs; n++) {
