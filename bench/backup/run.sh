@@ -20,11 +20,13 @@ go build -o "$WORK/backup" ./bench/backup
 
 what=${1:-all}
 if [[ $what == full || $what == all ]]; then
+  mkdir -p "$WORK/full"
   "$WORK/backup" -agolpipe "$WORK/agolpipe" -scenario full -items 2000 -latency 50ms -export-time 2s -concurrency 16 -changes 20 \
     -dir "$WORK/full" | grep -v '^\['
 fi
 if [[ $what == scan || $what == all ]]; then
   for n in 10000 50000 100000; do
+    mkdir -p "$WORK/scan-$n"
     "$WORK/backup" -agolpipe "$WORK/agolpipe" -scenario scan -items "$n" -latency 0 -dir "$WORK/scan-$n"
   done
 fi

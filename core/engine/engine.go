@@ -1,7 +1,7 @@
 // Package engine runs a backup: it preflights the sinks, connects the
-// source, lists the items, exports them with a pool of workers while every
-// artifact streams to all sinks at once, and writes the run's reports into
-// every sink. It works only against the sdk interfaces, so the components
+// source, lists the items and exports each, as soon as it is listed, with a
+// pool of workers while every artifact streams to all sinks at once, and
+// writes the run's reports into every sink. It works only against the sdk interfaces, so the components
 // may be in-process fakes or plugin subprocesses.
 package engine
 
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -440,6 +441,11 @@ func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error
 	e.listed = map[string]sdk.Item{}
 	e.mu.Unlock()
 	seen := make(map[string]bool, n)
+	// Exports start while the listing goes on, so the listing can meet the
+	// temporary items this run's exporters create and delete; they are not
+	// the organization's content.
+	ownTemp := tempExportTitlePrefix + e.rep.RunID + " "
+	temps := 0
 	err := e.policy.Do(ctx, func(ctx context.Context, attempt int) error {
 		// A retried listing starts over; keep what the first pass found.
 		return e.o.Source.ListItems(ctx, req, func(li sdk.ListedItem) error {
@@ -447,6 +453,10 @@ func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error
 				return nil
 			}
 			seen[li.Item.ID] = true
+			if strings.HasPrefix(li.Item.Title, ownTemp) {
+				temps++
+				return nil
+			}
 			it := itemRecord(li.Item)
 			toExport := false
 			switch ex, ok := e.o.Exporters[li.Item.Type]; {
@@ -495,10 +505,15 @@ func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error
 	n = len(e.rep.Items)
 	e.mu.Unlock()
 	e.listWarnings()
-	e.log.Info("items listed", "discovered", n, "to_export", len(todo))
+	e.log.Info("items listed", "discovered", n, "to_export", len(todo), "own_temporary_items_left_out", temps)
 	e.emit(Event{Type: EventListed, Total: len(todo)})
 	return todo, nil
 }
+
+// tempExportTitlePrefix starts the title of the temporary export items an
+// exporter creates, followed by the run id (featureservice.TempTitle; a
+// test checks the two agree).
+const tempExportTitlePrefix = "agolpipe-export "
 
 func itemRecord(i sdk.Item) report.Item {
 	return report.Item{ID: i.ID, Title: i.Title, Type: i.Type, Owner: i.Owner, Folder: i.FolderTitle,

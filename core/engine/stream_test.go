@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -19,6 +20,9 @@ type gatedSource struct {
 	first, rest []sdk.ListedItem
 	gate        chan struct{}
 	fail        error
+	// later, when set, lists more items after the gate (built then, as
+	// they may need what the run has done by then).
+	later func() []sdk.ListedItem
 }
 
 func (s *gatedSource) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn func(sdk.ListedItem) error) error {
@@ -34,7 +38,11 @@ func (s *gatedSource) ListItems(ctx context.Context, req sdk.ListItemsRequest, f
 	case <-time.After(10 * time.Second):
 		return sdk.Permanent("no export started while the listing went on")
 	}
-	for _, it := range s.rest {
+	rest := s.rest
+	if s.later != nil {
+		rest = append(rest, s.later()...)
+	}
+	for _, it := range rest {
 		if err := fn(it); err != nil {
 			return err
 		}
@@ -52,6 +60,13 @@ func TestItemsExportWhileListing(t *testing.T) {
 	}
 	f := newFixture(t, nil)
 	f.opts.Source = src
+	// The temporary export item an exporter of this run made meanwhile is
+	// listed too: it is not the organization's content and is left out.
+	runID := &runIDExporter{Exporter: f.exp}
+	f.opts.Exporters["Web Map"] = Exporter{Name: "fakeexp", Exporter: runID, Format: "JSON"}
+	src.later = func() []sdk.ListedItem {
+		return []sdk.ListedItem{item("tmp1", featureservice.TempTitle(runID.get(), "m1"), "Web Map")}
+	}
 	var mu sync.Mutex
 	var events []string
 	var once sync.Once
@@ -93,7 +108,7 @@ func TestItemsExportWhileListing(t *testing.T) {
 	}
 	for _, d := range f.dirs {
 		m := readManifest(t, d, rep.RunFolder)
-		if m.Counts.Exported != 3 || len(m.Items) != 4 {
+		if m.Counts.Exported != 3 || len(m.Items) != 4 { // m1-m3, n1; not tmp1
 			t.Errorf("%s: manifest counts %+v, %d items", d, m.Counts, len(m.Items))
 		}
 	}
@@ -133,4 +148,24 @@ func TestListingFailureKeepsStartedItems(t *testing.T) {
 			t.Errorf("%s: manifest %s %+v", d, m.Status, m.Counts)
 		}
 	}
+}
+
+// runIDExporter records the run id its exports were asked for.
+type runIDExporter struct {
+	sdk.Exporter
+	mu sync.Mutex
+	id string
+}
+
+func (r *runIDExporter) Export(ctx context.Context, req sdk.ExportRequest, h sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	r.mu.Lock()
+	r.id = req.RunID
+	r.mu.Unlock()
+	return r.Exporter.Export(ctx, req, h, out)
+}
+
+func (r *runIDExporter) get() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.id
 }
