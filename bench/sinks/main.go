@@ -18,7 +18,8 @@
 // load average at the start, and the CPU time the local test servers
 // (Azurite, versitygw) spent during the run, read from /proc/<pid>/stat of
 // the PIDs in $TEST_INFRA_DIR/run, since they share this machine's cores.
-// bench/sinks/run.sh drives it.
+// -limit s3=50,azure_blob=30 paces those sinks' reads (MiB/s) to stand in
+// for remote destinations behind slower links. bench/sinks/run.sh drives it.
 package main
 
 import (
