@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
@@ -137,7 +138,10 @@ func (s *Source) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn fun
 	if produceErr != nil {
 		return produceErr
 	}
-	if n := s.info.ItemCount; n >= 0 && l.n != n {
+	// The count was taken at sign-in, before this run made its temporary
+	// export items, and may include other runs' ones: an item is missing
+	// only when even those cannot make up the difference.
+	if n := s.info.ItemCount; n >= 0 && (l.n+l.temp < n || l.n > n) {
 		s.warn(fmt.Sprintf("completeness check: the listing found %d items but the portal counts %d; some items may be missing from this backup (search index lag, or items %s cannot see). Try scan = \"deep\" if this persists.", l.n, n, s.info.Username))
 	}
 	return nil
@@ -148,9 +152,11 @@ type lister struct {
 	groups map[string][]string // item id -> group ids
 	since  time.Time
 
-	mu      sync.Mutex
-	seen    map[string]bool
-	n       int64
+	mu   sync.Mutex
+	seen map[string]bool
+	n    int64
+	// temp counts temporary export items seen and left out.
+	temp    int64
 	sharing map[string]itemSharing
 	folders map[string]*ownerFolders
 }
@@ -183,14 +189,22 @@ func (l *lister) send(ctx context.Context, out chan<- listed, raw json.RawMessag
 	if err := json.Unmarshal(raw, &ri); err != nil || ri.ID == "" {
 		return nil // not an item (a malformed entry); the completeness check will show it
 	}
+	// Temporary export items (this run's or another's) are agolpipe's own
+	// scratch, not the organization's content: never backed up, and kept
+	// apart from the completeness count because they come and go mid-run.
+	temp := strings.HasPrefix(ri.Title, featureservice.TempTitlePrefix)
 	l.mu.Lock()
 	dup := l.seen[ri.ID]
 	l.seen[ri.ID] = true
 	if !dup {
-		l.n++
+		if temp {
+			l.temp++
+		} else {
+			l.n++
+		}
 	}
 	l.mu.Unlock()
-	if dup {
+	if dup || temp {
 		return nil
 	}
 	it := sdk.Item{

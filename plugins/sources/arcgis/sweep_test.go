@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
+	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
 	"github.com/agolpipe/agolpipe/sim/org"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // TestSimSweepLeftovers: at sign-in, temporary export items of the backup
@@ -62,6 +64,46 @@ func TestSimSweepLeftovers(t *testing.T) {
 			_, info = connect(t, srv, admin, nil)
 			if w := fmt.Sprint(info.Warnings); strings.Contains(w, "temporary export") {
 				t.Errorf("second sign-in reports a sweep again: %s", w)
+			}
+		})
+	}
+}
+
+// TestSimTempItemsAreNotListed: the export items a run makes while the
+// listing is under way (and younger leftovers of other runs) are agolpipe's
+// scratch: never listed for backup, and no false completeness warning
+// because the org's count, taken at sign-in, did not include them.
+func TestSimTempItemsAreNotListed(t *testing.T) {
+	for _, scan := range []string{"quick", "deep"} {
+		t.Run(scan, func(t *testing.T) {
+			srv := startSim(t, sim.Options{Items: 40, Seed: 11})
+			admin := simUser(t, srv, "admin")
+			s, _ := connect(t, srv, admin, map[string]cty.Value{"scan": cty.StringVal(scan)})
+			o := srv.Org()
+			ms := time.Now().UnixMilli()
+			var temps []string
+			for i := range 3 {
+				id := fmt.Sprintf("%031x%d", 0, i)
+				title := featureservice.TempTitle("PROD_2026-01-01_00-00-00-abcd1234", fmt.Sprintf("%032x", i))
+				o.Mu.Lock()
+				o.AddItem(&org.Item{ID: id, Owner: admin.Username, Title: title, Type: "File Geodatabase", Created: ms, Modified: ms,
+					Access: org.AccessPrivate, Data: org.DataStored, Temp: true, Name: id + ".zip"})
+				o.Mu.Unlock()
+				temps = append(temps, id)
+			}
+			l := listAll(t, s, sdk.ListItemsRequest{})
+			for _, id := range temps {
+				if slices.Contains(l.ids(), id) {
+					t.Errorf("temporary export item %s was listed for backup", id)
+				}
+			}
+			if len(l.ids()) == 0 {
+				t.Fatal("nothing listed")
+			}
+			for _, w := range s.ListWarnings() {
+				if strings.Contains(w, "completeness") {
+					t.Errorf("false completeness warning: %s", w)
+				}
 			}
 		})
 	}
