@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -20,12 +19,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/agolpipe/agolpipe/bench/internal/procfs"
 	"github.com/agolpipe/agolpipe/bench/backup/changes"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sim"
@@ -196,31 +195,13 @@ func selfCPU() time.Duration {
 // treeRSS sums VmRSS of pid and all its descendants, from /proc, and
 // gives each process's by its role.
 func treeRSS(root int) (int64, map[string]int64) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, nil
-	}
+	// One pass over /proc builds the whole tree: asking for each process's
+	// children in turn would read every stat file once per process.
 	children := map[int][]int{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	for _, pid := range procfs.Pids() {
+		if ppid := procfs.Parent(pid); ppid >= 0 {
+			children[ppid] = append(children[ppid], pid)
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The ppid is the second field after the parenthesised command.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		children[ppid] = append(children[ppid], pid)
 	}
 	var total int64
 	by := map[string]int64{}
@@ -228,7 +209,7 @@ func treeRSS(root int) (int64, map[string]int64) {
 	for len(stack) > 0 {
 		pid := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		r := vmRSS(pid)
+		r := max(0, procfs.StatusKiB(pid, "VmRSS")) << 10
 		total += r
 		by[role(pid, pid == root)] += r
 		stack = append(stack, children[pid]...)
@@ -250,22 +231,6 @@ func role(pid int, root bool) string {
 		}
 	}
 	return "other"
-}
-
-func vmRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // lowerBound is the shortest wall time any client could achieve for the

@@ -23,7 +23,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,6 +37,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agolpipe/agolpipe/bench/internal/procfs"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
@@ -114,10 +115,10 @@ func main() {
 	}
 
 	servers := serverPIDs()
-	load := loadAvg()
+	load := procfs.LoadAvg()
 	cpu0 := map[string]float64{}
 	for name, pid := range servers {
-		cpu0[name] = cpuSeconds(pid)
+		cpu0[name] = procfs.CPUSeconds(pid)
 	}
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
@@ -142,7 +143,7 @@ func main() {
 	hostCPU := time.Duration(ru.Utime.Nano() + ru.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()).Seconds()
 	serverCPU := map[string]float64{}
 	for name, pid := range servers {
-		serverCPU[name] = cpuSeconds(pid) - cpu0[name]
+		serverCPU[name] = procfs.CPUSeconds(pid) - cpu0[name]
 	}
 
 	// The run must have stored the whole file in every sink, else the time
@@ -173,11 +174,11 @@ func main() {
 	mib := float64(fi.Size()) / (1 << 20)
 	fmt.Printf("sinks=%s road=%s limit=%s size=%.0fMiB load=%.2f wall=%.2fs throughput=%.1fMiB/s\n",
 		*sinks, road(h), *limit, mib, load, wall.Seconds(), mib/wall.Seconds())
-	rss := peakRSS(os.Getpid())
+	rss := procfs.StatusKiB(os.Getpid(), "VmHWM")
 	fmt.Printf("  host: peak_rss=%.1fMiB cpu=%.2fs\n", float64(rss)/1024, hostCPU)
 	total, pluginCPU := rss, 0.0
-	for _, pid := range children(os.Getpid()) {
-		r, c := peakRSS(pid), cpuSeconds(pid)
+	for _, pid := range procfs.Children(os.Getpid()) {
+		r, c := procfs.StatusKiB(pid, "VmHWM"), procfs.CPUSeconds(pid)
 		total += r
 		pluginCPU += c
 		fmt.Printf("  plugin %d: peak_rss=%.1fMiB cpu=%.2fs (since its start)\n", pid, float64(r)/1024, c)
@@ -427,7 +428,7 @@ func serverPIDs() map[string]int {
 		if err != nil {
 			continue
 		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cpuSeconds(pid) >= 0 {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && procfs.CPUSeconds(pid) >= 0 {
 			out[name] = pid
 		}
 	}
@@ -445,9 +446,9 @@ func samplePSS(stop <-chan struct{}, out chan<- int64) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		sum := pssKiB(os.Getpid())
-		for _, pid := range children(os.Getpid()) {
-			sum += pssKiB(pid)
+		sum := max(0, procfs.PssKiB(os.Getpid()))
+		for _, pid := range procfs.Children(os.Getpid()) {
+			sum += max(0, procfs.PssKiB(pid))
 		}
 		peak = max(peak, sum)
 		select {
@@ -457,90 +458,6 @@ func samplePSS(stop <-chan struct{}, out chan<- int64) {
 		case <-t.C:
 		}
 	}
-}
-
-// pssKiB is the Pss line of /proc/<pid>/smaps_rollup, 0 when unreadable.
-func pssKiB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// loadAvg is the one-minute load average.
-func loadAvg() float64 {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return -1
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
-}
-
-// children lists the processes whose parent is pid (Linux /proc).
-func children(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f := statFields(child)
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
-}
-
-// statFields are the fields of /proc/<pid>/stat after the command name,
-// which may hold spaces: f[0] is the state, f[1] the parent.
-func statFields(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-}
-
-// cpuSeconds is the user+system CPU time of a process so far, -1 when it
-// is gone.
-func cpuSeconds(pid int) float64 {
-	f := statFields(pid)
-	if len(f) < 13 {
-		return -1
-	}
-	// utime and stime are fields 14 and 15 of stat, in clock ticks (100/s).
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100
-}
-
-// peakRSS is VmHWM, the process's peak resident set, in KiB.
-func peakRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return -1
 }
 
 func randHex() string {

@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -24,11 +23,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/agolpipe/agolpipe/bench/internal/procfs"
 	"github.com/agolpipe/agolpipe/core/engine"
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/pluginhost"
@@ -181,9 +179,9 @@ func run(file, out, agolpipe, exporter, sum, road string) error {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Printf("rss_kib host %d\n", ru.Maxrss)
 	fmt.Printf("cpu_s host %.2f\n", time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds())
-	for _, pid := range children(os.Getpid()) {
-		fmt.Printf("rss_kib plugin-%d %d\n", pid, peakRSS(pid))
-		fmt.Printf("cpu_s plugin-%d %.2f\n", pid, cpuSeconds(pid))
+	for _, pid := range procfs.Children(os.Getpid()) {
+		fmt.Printf("rss_kib plugin-%d %d\n", pid, procfs.StatusKiB(pid, "VmHWM"))
+		fmt.Printf("cpu_s plugin-%d %.2f\n", pid, procfs.CPUSeconds(pid))
 	}
 	return nil
 }
@@ -217,58 +215,4 @@ func heapAtHalf(file, out, path string) {
 	defer f.Close()
 	runtime.GC() // the profile shows the heap as of the last collection
 	_ = pprof.Lookup("heap").WriteTo(f, 0)
-}
-
-// children lists the processes whose parent is pid (Linux /proc).
-func children(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command name may hold spaces; fields after its ')' are fixed.
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
-}
-
-// cpuSeconds is the user+system CPU time of a process so far.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	// utime and stime are fields 14 and 15 of stat, in clock ticks (100/s).
-	u, _ := strconv.ParseFloat(f[11], 64)
-	k, _ := strconv.ParseFloat(f[12], 64)
-	return (u + k) / 100
-}
-
-// peakRSS is VmHWM, the process's peak resident set, in KiB.
-func peakRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return -1
 }
