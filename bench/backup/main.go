@@ -24,8 +24,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agolpipe/agolpipe/bench/internal/procfs"
 	"github.com/agolpipe/agolpipe/bench/backup/changes"
+	"github.com/agolpipe/agolpipe/bench/internal/procfs"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sim"
 )
