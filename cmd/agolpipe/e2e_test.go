@@ -76,15 +76,10 @@ func writeE2EPipeline(t *testing.T, srv *sim.Server, dir, runExtra string) strin
 		t.Fatal("no admin in the simulated org")
 	}
 	t.Setenv("SIM_PASSWORD", admin.Password)
-	file := filepath.Join(dir, "p.hcl")
-	hcl := fmt.Sprintf(`
-source "arcgis" "sim" {
-  url = %q
-  auth {
-    username = %q
-    password = env("SIM_PASSWORD")
-  }
-}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
 export "Service Definition" {
   exporter            = "file"
   service_definitions = true
@@ -95,14 +90,7 @@ run {
   concurrency = 4
   %s
 }
-`, srv.PortalURL(), admin.Username, filepath.Join(dir, "sink"), runExtra)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return file
+`, filepath.Join(dir, "sink"), runExtra))
 }
 
 // lockedBuffer is a bytes.Buffer a subprocess writes while the test reads.
