@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 
 	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/spf13/cobra"
 )
 
@@ -66,6 +67,9 @@ func setGCPercent() {
 }
 
 func execute() int {
+	// The host's data channel socket (sdk/grpcplugin) is removed on every
+	// return; a process killed outright leaves its private temp folder behind.
+	defer grpcplugin.CloseDataChannel()
 	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		//lint:ignore ST1005 printed as the whole message, with cobra's own usage hint as its last line
 		return withExit(exitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))

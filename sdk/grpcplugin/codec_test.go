@@ -120,7 +120,7 @@ func TestReusedChunksKeepContent(t *testing.T) {
 		sent = append(sent, b)
 	}
 	i := 0
-	r := &trailerReader{what: "x", h: newCRC(), recv: func() ([]byte, *trailer, error) {
+	r := &trailerReader{bodyEnd: bodyEnd{what: "x"}, h: newCRC(), recv: func() ([]byte, *trailer, error) {
 		if i == len(sent) {
 			h := newCRC()
 			for _, b := range sent {

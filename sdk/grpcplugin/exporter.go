@@ -2,6 +2,7 @@ package grpcplugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -94,6 +95,9 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 	}
 	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID,
 		Resume: req.Resume, TimeoutMillis: req.Timeout.Milliseconds(), Format: req.Format}
+	if p := hostDataPort(); p != nil {
+		start.DataAddress = p.addr
+	}
 	if err := stream.Send(&pluginv1.ExportRequest{Msg: &pluginv1.ExportRequest_Start{Start: start}}); err != nil {
 		_, err = stream.Recv()
 		return sdk.ExportResult{}, fromStatus(err)
@@ -112,31 +116,14 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 			return sdk.ExportResult{Status: sdk.ExportStatus(r.GetStatus()), Reason: r.GetReason(), Warnings: r.GetWarnings()}, nil
 		case m.GetArtifactBegin() != nil:
 			a := artifactFromProto(m.GetArtifactBegin())
-			body := &trailerReader{recv: func() ([]byte, *trailer, error) {
-				m, err := stream.Recv()
-				if err != nil {
-					return nil, nil, err
-				}
-				if end := m.GetArtifactEnd(); end != nil {
-					if end.GetError() != "" {
-						return nil, &trailer{err: fromDetail(end.GetError(), end.GetErrorDetail())}, nil
-					}
-					return nil, &trailer{size: end.GetSize(), sum: end.GetCrc32C()}, nil
-				}
-				if m.GetChunk() == nil {
-					return nil, nil, sdk.Permanent("exporter plugin broke the protocol: expected a chunk of %s", a.Name)
-				}
-				return m.GetChunk(), nil, nil
-			}, what: a.Name, h: newCRC()}
-			werr := out.Write(ctx, a, body)
-			if !body.ended && body.err == nil {
-				// The sinks stopped early; skip the rest so the stream
-				// stays in step with the plugin.
-				_, _ = io.Copy(io.Discard, body)
+			body, err := e.artifactBody(ctx, stream, a)
+			if err != nil {
+				return sdk.ExportResult{}, err
 			}
-			if !body.ended {
+			werr := out.Write(ctx, a, body)
+			if err := body.skip(); err != nil {
 				// The stream itself broke (the plugin died or went silent).
-				return sdk.ExportResult{}, body.err
+				return sdk.ExportResult{}, err
 			}
 			ack := &pluginv1.ArtifactAck{}
 			if werr != nil {
@@ -150,6 +137,80 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 			return sdk.ExportResult{}, sdk.Permanent("exporter plugin broke the protocol: unexpected message during the export of item %s", req.Item.ID)
 		}
 	}
+}
+
+// artifactBody is the body of the artifact a just received begin opened:
+// its bytes come on the data channel when the next message says so, else
+// in chunk messages.
+func (e *ExporterClient) artifactBody(ctx context.Context, stream pluginv1.ExporterService_ExportClient, a sdk.Artifact) (artifactBody, error) {
+	first, err := stream.Recv()
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	end := func(m *pluginv1.ExportResponse) (*trailer, error) {
+		end := m.GetArtifactEnd()
+		if end == nil {
+			return nil, sdk.Permanent("exporter plugin broke the protocol: expected a chunk or the end of %s", a.Name)
+		}
+		if end.GetError() != "" {
+			return &trailer{err: fromDetail(end.GetError(), end.GetErrorDetail())}, nil
+		}
+		return &trailer{size: end.GetSize(), sum: end.GetCrc32C()}, nil
+	}
+	if dc := first.GetDataChannel(); dc != nil {
+		p := hostDataPort()
+		if p == nil {
+			return nil, sdk.Permanent("exporter plugin broke the protocol: it sent %s on a data channel the host did not offer", a.Name)
+		}
+		conn, err := p.claim(ctx, dc.GetToken(), nil)
+		if err != nil {
+			return nil, err
+		}
+		stop := closeOnDone(ctx, conn)
+		return &dataReader{bodyEnd: bodyEnd{what: a.Name}, conn: conn, trailer: func() (*trailer, error) {
+			stop()
+			m, err := stream.Recv()
+			if err != nil {
+				return nil, err
+			}
+			return end(m)
+		}}, nil
+	}
+	pending := first
+	return &trailerReader{bodyEnd: bodyEnd{what: a.Name}, h: newCRC(), recv: func() ([]byte, *trailer, error) {
+		m := pending
+		pending = nil
+		if m == nil {
+			var err error
+			if m, err = stream.Recv(); err != nil {
+				return nil, nil, err
+			}
+		}
+		if m.GetChunk() != nil {
+			return m.GetChunk(), nil, nil
+		}
+		t, err := end(m)
+		return nil, t, err
+	}}, nil
+}
+
+// artifactBody is an artifact's body as it arrives from the plugin; skip
+// discards what the host did not read, so the stream stays in step with
+// the plugin, and reports the error that broke the stream, if it did.
+type artifactBody interface {
+	io.Reader
+	skip() error
+}
+
+// skip reads the rest of the chunks (the sinks stopped early).
+func (r *trailerReader) skip() error {
+	if !r.ended && r.err == nil {
+		_, _ = io.Copy(io.Discard, r)
+	}
+	if !r.ended {
+		return r.err
+	}
+	return nil
 }
 
 func (e *ExporterClient) Close() error {
@@ -187,7 +248,7 @@ func (e *ExporterServer) Export(stream pluginv1.ExporterService_ExportServer) er
 	}
 	host := &HostClient{broker: e.Broker, id: start.GetHostBrokerId()}
 	defer host.close()
-	w := &artifactWriter{stream: stream}
+	w := &artifactWriter{stream: stream, dataAddr: start.GetDataAddress()}
 	req := sdk.ExportRequest{Item: itemFromProto(start.GetItem()), RunID: start.GetRunId(), Org: orgFromProto(start.GetOrg()),
 		Resume: start.GetResume(), Timeout: time.Duration(start.GetTimeoutMillis()) * time.Millisecond, Format: start.GetFormat()}
 	res, err := e.Impl.Export(stream.Context(), req, host, w)
@@ -207,6 +268,9 @@ type artifactWriter struct {
 	mu     sync.Mutex
 	stream pluginv1.ExporterService_ExportServer
 	broken error
+	// dataAddr is the host's data channel, "" when it offers none or this
+	// plugin could not reach it.
+	dataAddr string
 }
 
 func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Reader) error {
@@ -221,9 +285,7 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 	if err := w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_ArtifactBegin{ArtifactBegin: artifactToProto(a)}}); err != nil {
 		return w.fail(err)
 	}
-	n, sum, err := sendChunks(body, newCRC(), func(b []byte) error {
-		return w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_Chunk{Chunk: b}})
-	})
+	n, sum, err := w.sendBody(ctx, a, body)
 	end := &pluginv1.ArtifactEnd{Size: n, Crc32C: sum}
 	var bodyErr error
 	switch {
@@ -246,13 +308,49 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 	if ack == nil {
 		return w.fail(sdk.Permanent("host broke the protocol: expected the ack of %s", a.Name))
 	}
-	if bodyErr != nil {
-		return bodyErr
-	}
-	if ack.GetError() != "" {
+	if ack.GetError() != "" && (bodyErr == nil || errors.Is(bodyErr, errHostStopped)) {
 		return fromDetail(ack.GetError(), ack.GetErrorDetail())
 	}
-	return nil
+	return bodyErr
+}
+
+// errHostStopped: the host closed an artifact's data channel before the
+// end, because every sink gave up on it; the ack then carries their error.
+var errHostStopped = errors.New("the host stopped reading the artifact")
+
+// sendBody sends the artifact's bytes on the host's data channel when it
+// offers one and the artifact is large enough, else as chunk messages. It
+// returns the size and, for chunks, the CRC-32C for the trailer; errSend
+// when the host went away.
+func (w *artifactWriter) sendBody(ctx context.Context, a sdk.Artifact, body io.Reader) (int64, []byte, error) {
+	if w.dataAddr != "" && useDataChannel(a.Size) {
+		tok := newDataToken()
+		// Connect before announcing the token: the host then finds the
+		// connection waiting, and a plugin that cannot connect simply
+		// sends chunks.
+		conn, err := dialData(ctx, w.dataAddr, tok)
+		if err != nil {
+			w.dataAddr = ""
+		} else {
+			defer conn.Close()
+			defer closeOnDone(ctx, conn)()
+			if err := w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_DataChannel{DataChannel: &pluginv1.DataChannel{Token: tok}}}); err != nil {
+				return 0, nil, errSend
+			}
+			dw := &dataWriter{conn: conn, h: nopHash{}}
+			err := sendData(dw, body)
+			if errors.Is(err, errSend) {
+				// The host closed the channel: the sinks gave up on this
+				// artifact. End it as failed; the ack says why.
+				err = sdk.Classify(sdk.KindPermanent, fmt.Errorf("%s: %w", a.Name, errHostStopped))
+			}
+			conn.Close() // the end of the bytes
+			return dw.n, nil, err
+		}
+	}
+	return sendChunks(body, newCRC(), func(b []byte) error {
+		return w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_Chunk{Chunk: b}})
+	})
 }
 
 // fail remembers that the stream is unusable, so later writes fail at once.

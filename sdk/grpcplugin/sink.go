@@ -9,7 +9,9 @@ import (
 	"hash"
 	"io"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -35,6 +37,10 @@ type SinkClient struct {
 	info   sdk.Info
 	schema sdk.Schema
 	once   sync.Once
+	// dataChannel: the server reads objects from the host's data channel
+	// (it said so at Configure); noData: it could not reach it, so chunks
+	// it is from then on.
+	dataChannel, noData atomic.Bool
 }
 
 // NewSinkClient asks the plugin to describe itself and returns the adapter.
@@ -59,6 +65,7 @@ func (s *SinkClient) Configure(ctx context.Context, req sdk.ConfigureRequest) (s
 		return sdk.SinkConfigureResponse{}, diagsFromError("Sink plugin failed to configure", fromStatus(err))
 	}
 	f := resp.GetFeatures()
+	s.dataChannel.Store(f.GetDataChannel())
 	return sdk.SinkConfigureResponse{Features: sdk.SinkFeatures{MaxPathLength: int(f.GetMaxPathLength()), RangeGet: f.GetRangeGet(), Location: f.GetLocation()}}, diagsFromProto(resp.GetDiagnostics())
 }
 
@@ -67,12 +74,108 @@ func (s *SinkClient) Preflight(ctx context.Context) error {
 	return fromStatus(err)
 }
 
-// Put streams req.Body to the plugin in chunks and closes the stream with
-// a trailer of size, CRC-32C (which the sink checks) and sha256 (which the
-// sink may record: the body's own when it is a BodySHA256, else computed
-// here). If Body fails, the stream is cancelled without a trailer, so the
-// sink stores nothing; the error is Body's.
+// Put streams req.Body to the plugin, on the host's data channel when the
+// plugin reads from one and the object is large enough, else in chunks.
 func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	if s.dataChannel.Load() && !s.noData.Load() && useDataChannel(req.Size) {
+		if p := hostDataPort(); p != nil {
+			resp, err, fallBack := s.putData(ctx, p, req)
+			if !fallBack {
+				return resp, err
+			}
+			s.noData.Store(true)
+		}
+	}
+	return s.putChunks(ctx, req)
+}
+
+// putData streams req.Body on the data channel: the header carries a fresh
+// token, the plugin connects and presents it, the bytes follow raw, and the
+// trailer (size, sha256) closes the gRPC stream as in putChunks. fallBack
+// is true when the plugin could not connect and nothing was read from the
+// body: the caller then sends it in chunks.
+func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutRequest) (_ sdk.PutResponse, _ error, fallBack bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.c.Put(ctx)
+	if err != nil {
+		return sdk.PutResponse{}, fromStatus(err), false
+	}
+	tok := newDataToken()
+	// The server answers only at the end, or early when it fails; waiting
+	// for it beside the transfer is what lets a failed sink stop the wait
+	// for its connection and the writes.
+	var resp pluginv1.PutResponse
+	var respErr error
+	answered := make(chan struct{})
+	go func() {
+		respErr = stream.RecvMsg(&resp)
+		close(answered)
+	}()
+	serverErr := func() error {
+		<-answered
+		if respErr == nil {
+			return sdk.Permanent("sink ended the upload of %s before it was complete", req.Path)
+		}
+		return fromStatus(respErr)
+	}
+	hdr := &pluginv1.PutHeader{Path: req.Path, MediaType: req.MediaType, Size: req.Size, DataAddress: p.addr, DataToken: tok}
+	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: hdr}}); err != nil {
+		return sdk.PutResponse{}, serverErr(), false
+	}
+	conn, err := p.claim(ctx, tok, answered)
+	if errors.Is(err, errDataAborted) {
+		err = serverErr()
+		return sdk.PutResponse{}, err, strings.Contains(err.Error(), errNoDataChannel)
+	}
+	if err != nil {
+		return sdk.PutResponse{}, err, false
+	}
+	defer conn.Close()
+	defer closeOnDone(ctx, conn)()
+	var h hash.Hash = nopHash{}
+	digest, hasDigest := req.Body.(BodySHA256)
+	if !hasDigest {
+		h = sha256.New()
+	}
+	w := &dataWriter{conn: conn, h: h}
+	err = sendData(w, req.Body)
+	if errors.Is(err, errSend) {
+		return sdk.PutResponse{}, serverErr(), false
+	}
+	if err != nil {
+		cancel() // no trailer: the sink sees a broken stream and keeps nothing
+		return sdk.PutResponse{}, err, false
+	}
+	// End of bytes; the sink now waits for the trailer.
+	conn.Close()
+	sum := h.Sum(nil)
+	if hasDigest {
+		sum = digest.SHA256()
+	}
+	if len(sum) != sha256.Size {
+		cancel()
+		return sdk.PutResponse{}, sdk.Permanent("the body of %s ended without its sha256", req.Path), false
+	}
+	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: w.n, Sha256: sum}}}); err != nil {
+		return sdk.PutResponse{}, serverErr(), false
+	}
+	if err := stream.CloseSend(); err != nil {
+		return sdk.PutResponse{}, serverErr(), false
+	}
+	<-answered
+	if respErr != nil {
+		return sdk.PutResponse{}, fromStatus(respErr), false
+	}
+	return sdk.PutResponse{Size: resp.GetSize()}, nil, false
+}
+
+// putChunks streams req.Body to the plugin in chunks and closes the stream
+// with a trailer of size, CRC-32C (which the sink checks) and sha256 (which
+// the sink may record: the body's own when it is a BodySHA256, else
+// computed here). If Body fails, the stream is cancelled without a
+// trailer, so the sink stores nothing; the error is Body's.
+func (s *SinkClient) putChunks(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := s.c.Put(ctx)
@@ -426,7 +529,8 @@ func (s *SinkServer) Configure(ctx context.Context, req *pluginv1.SinkServiceCon
 	}
 	resp, diags := s.Impl.Configure(ctx, sdk.ConfigureRequest{Config: v})
 	f := resp.Features
-	return &pluginv1.SinkServiceConfigureResponse{Diagnostics: diagsToProto(diags), Features: &pluginv1.SinkFeatures{MaxPathLength: int64(f.MaxPathLength), RangeGet: f.RangeGet, Location: f.Location}}, nil
+	return &pluginv1.SinkServiceConfigureResponse{Diagnostics: diagsToProto(diags), Features: &pluginv1.SinkFeatures{MaxPathLength: int64(f.MaxPathLength), RangeGet: f.RangeGet, Location: f.Location,
+		DataChannel: true}}, nil
 }
 
 func (s *SinkServer) Preflight(ctx context.Context, _ *pluginv1.PreflightRequest) (*pluginv1.PreflightResponse, error) {
@@ -442,6 +546,47 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 	if hdr == nil {
 		return toStatus(sdk.Permanent("Put stream did not start with a header"))
 	}
+	var body receivedBody
+	if tok := hdr.GetDataToken(); len(tok) > 0 {
+		conn, err := dialData(stream.Context(), hdr.GetDataAddress(), tok)
+		if err != nil {
+			// The host falls back to chunks when it sees this.
+			return toStatus(sdk.Retryable("%s: %v", errNoDataChannel, err))
+		}
+		defer conn.Close()
+		defer closeOnDone(stream.Context(), conn)()
+		body = &dataReader{bodyEnd: bodyEnd{what: hdr.GetPath()}, conn: conn, trailer: func() (*trailer, error) {
+			m, err := stream.Recv()
+			if err != nil {
+				return nil, err
+			}
+			t := m.GetTrailer()
+			if t == nil {
+				return nil, sdk.Permanent("host broke the protocol: a chunk of %s arrived on the gRPC stream while the data channel was open", hdr.GetPath())
+			}
+			return &trailer{size: t.GetSize(), sha256: t.GetSha256()}, nil
+		}, accept: func(t *trailer) bool { return len(t.sha256) == sha256.Size }}
+	} else {
+		body = s.chunkBody(stream, hdr)
+	}
+	resp, err := s.Impl.Put(stream.Context(), sdk.PutRequest{Path: hdr.GetPath(), MediaType: hdr.GetMediaType(), Size: hdr.GetSize(), Body: body})
+	if err != nil {
+		return toStatus(err)
+	}
+	if !body.complete() {
+		// The sink did not read to the end: a sink bug, and the object it
+		// stored is not the one that was sent.
+		return toStatus(sdk.Permanent("sink returned from Put of %s before reading the whole body", hdr.GetPath()))
+	}
+	return stream.SendAndClose(&pluginv1.PutResponse{Size: resp.Size})
+}
+
+// errNoDataChannel starts the error a sink server returns when it cannot
+// reach the host's data channel; the host then sends the object in chunks.
+const errNoDataChannel = "data channel unavailable"
+
+// chunkBody is the body of a Put whose bytes come in chunk messages.
+func (s *SinkServer) chunkBody(stream pluginv1.SinkService_PutServer, hdr *pluginv1.PutHeader) *trailerReader {
 	// Check the hop with the CRC-32C when the sender announced it, else
 	// (an older sender) with the sha256, which then has to be computed.
 	useCRC := hdr.GetTrailerCrc32C()
@@ -449,7 +594,7 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 	if useCRC {
 		h = newCRC()
 	}
-	body := &putBody{trailerReader: &trailerReader{recv: func() ([]byte, *trailer, error) {
+	return &trailerReader{bodyEnd: bodyEnd{what: hdr.GetPath()}, h: h, recv: func() ([]byte, *trailer, error) {
 		m, err := stream.Recv()
 		if err != nil {
 			return nil, nil, err
@@ -466,30 +611,7 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 			return nil, tr, nil
 		}
 		return m.GetChunk(), nil, nil
-	}, what: hdr.GetPath(), h: h}}
-	resp, err := s.Impl.Put(stream.Context(), sdk.PutRequest{Path: hdr.GetPath(), MediaType: hdr.GetMediaType(), Size: hdr.GetSize(), Body: body})
-	if err != nil {
-		return toStatus(err)
-	}
-	if !body.done {
-		// The sink did not read to the end: a sink bug, and the object it
-		// stored is not the one that was sent.
-		return toStatus(sdk.Permanent("sink returned from Put of %s before reading the whole body", hdr.GetPath()))
-	}
-	return stream.SendAndClose(&pluginv1.PutResponse{Size: resp.Size})
-}
-
-// putBody is the body a SinkServer hands to its sink: a trailerReader
-// that also answers the sender's sha256 once the stream checked out.
-type putBody struct{ *trailerReader }
-
-// SHA256 is the sender's digest of the body, nil until Read or WriteTo
-// returned io.EOF (or nil) at the end of a checked stream.
-func (b *putBody) SHA256() []byte {
-	if !b.done {
-		return nil
-	}
-	return b.sha256
+	}}
 }
 
 // trailer ends a chunk stream: the sender's size and checksum, or err when
@@ -502,26 +624,31 @@ type trailer struct {
 	err    error
 }
 
+// receivedBody is a body that arrived from the other process, in chunks or
+// on a data channel: it ends in io.EOF only when the trailer matched, and
+// then answers the sender's sha256.
+type receivedBody interface {
+	io.Reader
+	io.WriterTo
+	BodySHA256
+	complete() bool
+}
+
+func (e *bodyEnd) complete() bool { return e.done }
+
 // trailerReader turns a chunk stream closed by a trailer into an io.Reader
 // that returns io.EOF only when the trailer matched what arrived. Any other
 // end (cancellation, a broken connection, a stream closed early) is an
 // error, so the component reading it never mistakes a truncated body for a
 // whole one.
 type trailerReader struct {
+	bodyEnd
 	recv func() ([]byte, *trailer, error)
-	what string
 	h    hash.Hash
-	n    int64
 	buf  []byte
 	// chunk is the whole chunk buf is the unread end of; it goes back to
 	// the pool when it is used up.
 	chunk []byte
-	err   error
-	// done: the trailer matched; ended: the trailer (matching or not, or
-	// the sender's error) was consumed, so the stream is at a boundary.
-	done, ended bool
-	// sha256 is the trailer's digest to record, once done.
-	sha256 []byte
 }
 
 func (r *trailerReader) Read(p []byte) (int, error) {
@@ -566,25 +693,13 @@ func (r *trailerReader) next() bool {
 			return false
 		}
 		b, t, err := r.recv()
-		switch {
-		case err == io.EOF:
-			r.err = sdk.Classify(sdk.KindCanceled, fmt.Errorf("stream of %s ended after %d bytes without its trailer: %w", r.what, r.n, io.ErrUnexpectedEOF))
-		case err != nil:
-			r.err = fromStatus(err)
-		case t != nil && t.err != nil:
-			r.err, r.ended = t.err, true
-		case t != nil:
-			r.ended = true
-			if t.size != r.n || !bytes.Equal(t.sum, r.h.Sum(nil)) {
-				r.err = sdk.Permanent("stream of %s arrived damaged: got %d bytes, sender sent %d (or checksums differ)", r.what, r.n, t.size)
-			} else {
-				r.err, r.done, r.sha256 = io.EOF, true, t.sha256
-			}
-		default:
-			r.h.Write(b)
-			r.n += int64(len(b))
-			r.buf, r.chunk = b, b
+		if err != nil || t != nil {
+			r.settle(t, err, t != nil && bytes.Equal(t.sum, r.h.Sum(nil)))
+			continue
 		}
+		r.h.Write(b)
+		r.n += int64(len(b))
+		r.buf, r.chunk = b, b
 	}
 	return true
 }

@@ -1121,6 +1121,60 @@ func (x *KeyValues) GetValues() []string {
 	return nil
 }
 
+// DataChannel says that an artifact's bytes travel on a data channel
+// instead of as chunk messages: a local stream socket of the host's
+// (the address the host offered), opened by the plugin, which writes the
+// token first. The bytes follow raw, without framing, and the end of the
+// stream is the end of the bytes; size, and any error, still come in the
+// trailer message on the gRPC stream. The host offers a data channel only
+// on the machine it runs on (a Unix-domain socket in a directory only its
+// user can reach); the token, sent over the mTLS gRPC stream, proves the
+// connection belongs to this transfer.
+type DataChannel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// token is 32 random bytes, used once.
+	Token         []byte `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataChannel) Reset() {
+	*x = DataChannel{}
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataChannel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataChannel) ProtoMessage() {}
+
+func (x *DataChannel) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataChannel.ProtoReflect.Descriptor instead.
+func (*DataChannel) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DataChannel) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 // Artifact describes one file an exporter produces (sdk.Artifact).
 type Artifact struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1135,7 +1189,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1201,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1214,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Artifact) GetName() string {
@@ -1289,7 +1343,9 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\x06header\x18\x02 \x03(\v2\x1d.agolpipe.plugin.v1.KeyValuesR\x06header\"5\n" +
 	"\tKeyValues\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\tR\x06values\"i\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"#\n" +
+	"\vDataChannel\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\"i\n" +
 	"\bArtifact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
@@ -1310,7 +1366,7 @@ func file_agolpipe_plugin_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_agolpipe_plugin_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_agolpipe_plugin_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_agolpipe_plugin_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_agolpipe_plugin_v1_common_proto_goTypes = []any{
 	(NestedBlock_Nesting)(0),   // 0: agolpipe.plugin.v1.NestedBlock.Nesting
 	(Diagnostic_Severity)(0),   // 1: agolpipe.plugin.v1.Diagnostic.Severity
@@ -1327,7 +1383,8 @@ var file_agolpipe_plugin_v1_common_proto_goTypes = []any{
 	(*HttpRequest)(nil),        // 12: agolpipe.plugin.v1.HttpRequest
 	(*HttpResponseHeader)(nil), // 13: agolpipe.plugin.v1.HttpResponseHeader
 	(*KeyValues)(nil),          // 14: agolpipe.plugin.v1.KeyValues
-	(*Artifact)(nil),           // 15: agolpipe.plugin.v1.Artifact
+	(*DataChannel)(nil),        // 15: agolpipe.plugin.v1.DataChannel
+	(*Artifact)(nil),           // 16: agolpipe.plugin.v1.Artifact
 }
 var file_agolpipe_plugin_v1_common_proto_depIdxs = []int32{
 	5,  // 0: agolpipe.plugin.v1.Schema.attributes:type_name -> agolpipe.plugin.v1.Attribute
@@ -1358,7 +1415,7 @@ func file_agolpipe_plugin_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agolpipe_plugin_v1_common_proto_rawDesc), len(file_agolpipe_plugin_v1_common_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -305,7 +305,11 @@ type ExportStart struct {
 	// deferred; 0 means no limit.
 	TimeoutMillis int64 `protobuf:"varint,6,opt,name=timeout_millis,json=timeoutMillis,proto3" json:"timeout_millis,omitempty"`
 	// format is the preferred export format; empty for the default.
-	Format        string `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
+	Format string `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
+	// data_address is the host's data channel (network "unix"); empty when
+	// the host offers none. The plugin may send any artifact's bytes there
+	// (data_channel after artifact_begin) or as chunks.
+	DataAddress   string `protobuf:"bytes,8,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -389,6 +393,13 @@ func (x *ExportStart) GetFormat() string {
 	return ""
 }
 
+func (x *ExportStart) GetDataAddress() string {
+	if x != nil {
+		return x.DataAddress
+	}
+	return ""
+}
+
 // ArtifactAck answers an ArtifactEnd: the artifact reached every sink, or
 // error says why not.
 type ArtifactAck struct {
@@ -453,6 +464,7 @@ type ExportResponse struct {
 	//	*ExportResponse_Chunk
 	//	*ExportResponse_ArtifactEnd
 	//	*ExportResponse_Result
+	//	*ExportResponse_DataChannel
 	Msg           isExportResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -531,6 +543,15 @@ func (x *ExportResponse) GetResult() *ExportResult {
 	return nil
 }
 
+func (x *ExportResponse) GetDataChannel() *DataChannel {
+	if x != nil {
+		if x, ok := x.Msg.(*ExportResponse_DataChannel); ok {
+			return x.DataChannel
+		}
+	}
+	return nil
+}
+
 type isExportResponse_Msg interface {
 	isExportResponse_Msg()
 }
@@ -551,6 +572,15 @@ type ExportResponse_Result struct {
 	Result *ExportResult `protobuf:"bytes,4,opt,name=result,proto3,oneof"`
 }
 
+type ExportResponse_DataChannel struct {
+	// data_channel follows artifact_begin when the artifact's bytes come on
+	// the data channel: the plugin has already connected and written the
+	// token. No chunk follows; artifact_end closes the artifact as usual
+	// (its crc32c may then be empty: a local stream socket neither loses
+	// nor reorders bytes, and size still catches truncation).
+	DataChannel *DataChannel `protobuf:"bytes,5,opt,name=data_channel,json=dataChannel,proto3,oneof"`
+}
+
 func (*ExportResponse_ArtifactBegin) isExportResponse_Msg() {}
 
 func (*ExportResponse_Chunk) isExportResponse_Msg() {}
@@ -558,6 +588,8 @@ func (*ExportResponse_Chunk) isExportResponse_Msg() {}
 func (*ExportResponse_ArtifactEnd) isExportResponse_Msg() {}
 
 func (*ExportResponse_Result) isExportResponse_Msg() {}
+
+func (*ExportResponse_DataChannel) isExportResponse_Msg() {}
 
 // ArtifactEnd closes an artifact; the host checks size and CRC-32C against
 // what arrived before the sinks see end of body. The checksum guards the
@@ -786,7 +818,7 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\rExportRequest\x127\n" +
 	"\x05start\x18\x01 \x01(\v2\x1f.agolpipe.plugin.v1.ExportStartH\x00R\x05start\x123\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1f.agolpipe.plugin.v1.ArtifactAckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\xfe\x01\n" +
+	"\x03msg\"\xa1\x02\n" +
 	"\vExportStart\x12,\n" +
 	"\x04item\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.ItemR\x04item\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12-\n" +
@@ -794,15 +826,17 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x0ehost_broker_id\x18\x04 \x01(\rR\fhostBrokerId\x12\x16\n" +
 	"\x06resume\x18\x05 \x01(\bR\x06resume\x12%\n" +
 	"\x0etimeout_millis\x18\x06 \x01(\x03R\rtimeoutMillis\x12\x16\n" +
-	"\x06format\x18\a \x01(\tR\x06format\"g\n" +
+	"\x06format\x18\a \x01(\tR\x06format\x12!\n" +
+	"\fdata_address\x18\b \x01(\tR\vdataAddress\"g\n" +
 	"\vArtifactAck\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12B\n" +
-	"\ferror_detail\x18\x02 \x01(\v2\x1f.agolpipe.plugin.v1.ErrorDetailR\verrorDetail\"\xf8\x01\n" +
+	"\ferror_detail\x18\x02 \x01(\v2\x1f.agolpipe.plugin.v1.ErrorDetailR\verrorDetail\"\xbe\x02\n" +
 	"\x0eExportResponse\x12E\n" +
 	"\x0eartifact_begin\x18\x01 \x01(\v2\x1c.agolpipe.plugin.v1.ArtifactH\x00R\rartifactBegin\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunk\x12D\n" +
 	"\fartifact_end\x18\x03 \x01(\v2\x1f.agolpipe.plugin.v1.ArtifactEndH\x00R\vartifactEnd\x12:\n" +
-	"\x06result\x18\x04 \x01(\v2 .agolpipe.plugin.v1.ExportResultH\x00R\x06resultB\x05\n" +
+	"\x06result\x18\x04 \x01(\v2 .agolpipe.plugin.v1.ExportResultH\x00R\x06result\x12D\n" +
+	"\fdata_channel\x18\x05 \x01(\v2\x1f.agolpipe.plugin.v1.DataChannelH\x00R\vdataChannelB\x05\n" +
 	"\x03msg\"\x93\x01\n" +
 	"\vArtifactEnd\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
@@ -855,6 +889,7 @@ var file_agolpipe_plugin_v1_exporter_proto_goTypes = []any{
 	(*OrgInfo)(nil),                          // 17: agolpipe.plugin.v1.OrgInfo
 	(*ErrorDetail)(nil),                      // 18: agolpipe.plugin.v1.ErrorDetail
 	(*Artifact)(nil),                         // 19: agolpipe.plugin.v1.Artifact
+	(*DataChannel)(nil),                      // 20: agolpipe.plugin.v1.DataChannel
 }
 var file_agolpipe_plugin_v1_exporter_proto_depIdxs = []int32{
 	12, // 0: agolpipe.plugin.v1.ExporterServiceDescribeResponse.info:type_name -> agolpipe.plugin.v1.Info
@@ -869,20 +904,21 @@ var file_agolpipe_plugin_v1_exporter_proto_depIdxs = []int32{
 	19, // 9: agolpipe.plugin.v1.ExportResponse.artifact_begin:type_name -> agolpipe.plugin.v1.Artifact
 	8,  // 10: agolpipe.plugin.v1.ExportResponse.artifact_end:type_name -> agolpipe.plugin.v1.ArtifactEnd
 	9,  // 11: agolpipe.plugin.v1.ExportResponse.result:type_name -> agolpipe.plugin.v1.ExportResult
-	18, // 12: agolpipe.plugin.v1.ArtifactEnd.error_detail:type_name -> agolpipe.plugin.v1.ErrorDetail
-	0,  // 13: agolpipe.plugin.v1.ExporterService.Describe:input_type -> agolpipe.plugin.v1.ExporterServiceDescribeRequest
-	2,  // 14: agolpipe.plugin.v1.ExporterService.Configure:input_type -> agolpipe.plugin.v1.ExporterServiceConfigureRequest
-	4,  // 15: agolpipe.plugin.v1.ExporterService.Export:input_type -> agolpipe.plugin.v1.ExportRequest
-	10, // 16: agolpipe.plugin.v1.ExporterService.Close:input_type -> agolpipe.plugin.v1.ExporterServiceCloseRequest
-	1,  // 17: agolpipe.plugin.v1.ExporterService.Describe:output_type -> agolpipe.plugin.v1.ExporterServiceDescribeResponse
-	3,  // 18: agolpipe.plugin.v1.ExporterService.Configure:output_type -> agolpipe.plugin.v1.ExporterServiceConfigureResponse
-	7,  // 19: agolpipe.plugin.v1.ExporterService.Export:output_type -> agolpipe.plugin.v1.ExportResponse
-	11, // 20: agolpipe.plugin.v1.ExporterService.Close:output_type -> agolpipe.plugin.v1.ExporterServiceCloseResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	20, // 12: agolpipe.plugin.v1.ExportResponse.data_channel:type_name -> agolpipe.plugin.v1.DataChannel
+	18, // 13: agolpipe.plugin.v1.ArtifactEnd.error_detail:type_name -> agolpipe.plugin.v1.ErrorDetail
+	0,  // 14: agolpipe.plugin.v1.ExporterService.Describe:input_type -> agolpipe.plugin.v1.ExporterServiceDescribeRequest
+	2,  // 15: agolpipe.plugin.v1.ExporterService.Configure:input_type -> agolpipe.plugin.v1.ExporterServiceConfigureRequest
+	4,  // 16: agolpipe.plugin.v1.ExporterService.Export:input_type -> agolpipe.plugin.v1.ExportRequest
+	10, // 17: agolpipe.plugin.v1.ExporterService.Close:input_type -> agolpipe.plugin.v1.ExporterServiceCloseRequest
+	1,  // 18: agolpipe.plugin.v1.ExporterService.Describe:output_type -> agolpipe.plugin.v1.ExporterServiceDescribeResponse
+	3,  // 19: agolpipe.plugin.v1.ExporterService.Configure:output_type -> agolpipe.plugin.v1.ExporterServiceConfigureResponse
+	7,  // 20: agolpipe.plugin.v1.ExporterService.Export:output_type -> agolpipe.plugin.v1.ExportResponse
+	11, // 21: agolpipe.plugin.v1.ExporterService.Close:output_type -> agolpipe.plugin.v1.ExporterServiceCloseResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_agolpipe_plugin_v1_exporter_proto_init() }
@@ -900,6 +936,7 @@ func file_agolpipe_plugin_v1_exporter_proto_init() {
 		(*ExportResponse_Chunk)(nil),
 		(*ExportResponse_ArtifactEnd)(nil),
 		(*ExportResponse_Result)(nil),
+		(*ExportResponse_DataChannel)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

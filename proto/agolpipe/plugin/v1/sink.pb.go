@@ -213,6 +213,9 @@ type SinkFeatures struct {
 	MaxPathLength int64                  `protobuf:"varint,1,opt,name=max_path_length,json=maxPathLength,proto3" json:"max_path_length,omitempty"`
 	RangeGet      bool                   `protobuf:"varint,2,opt,name=range_get,json=rangeGet,proto3" json:"range_get,omitempty"`
 	Location      string                 `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
+	// data_channel: the server reads PutHeader.data_token (set by the
+	// SinkServer adapter, not by the sink itself).
+	DataChannel   bool `protobuf:"varint,4,opt,name=data_channel,json=dataChannel,proto3" json:"data_channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -266,6 +269,13 @@ func (x *SinkFeatures) GetLocation() string {
 		return x.Location
 	}
 	return ""
+}
+
+func (x *SinkFeatures) GetDataChannel() bool {
+	if x != nil {
+		return x.DataChannel
+	}
+	return false
 }
 
 type PreflightRequest struct {
@@ -450,6 +460,14 @@ type PutHeader struct {
 	// SHA-256. A sender that leaves it false (an older agolpipe) gets the
 	// SHA-256 check; the server must know which before the first chunk.
 	TrailerCrc32C bool `protobuf:"varint,4,opt,name=trailer_crc32c,json=trailerCrc32c,proto3" json:"trailer_crc32c,omitempty"`
+	// data_address and data_token, set only when the server announced
+	// SinkFeatures.data_channel: the server connects to the host's data
+	// channel at data_address and writes data_token first; the object's
+	// bytes then arrive there, raw, until the host closes it, and no chunk
+	// message is sent. The trailer follows on this stream as usual (crc32c
+	// may be empty; size and sha256 are set).
+	DataAddress   string `protobuf:"bytes,5,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
+	DataToken     []byte `protobuf:"bytes,6,opt,name=data_token,json=dataToken,proto3" json:"data_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -510,6 +528,20 @@ func (x *PutHeader) GetTrailerCrc32C() bool {
 		return x.TrailerCrc32C
 	}
 	return false
+}
+
+func (x *PutHeader) GetDataAddress() string {
+	if x != nil {
+		return x.DataAddress
+	}
+	return ""
+}
+
+func (x *PutHeader) GetDataToken() []byte {
+	if x != nil {
+		return x.DataToken
+	}
+	return nil
 }
 
 // PutTrailer closes a Put stream. The server checks size and one checksum
@@ -1214,11 +1246,12 @@ const file_agolpipe_plugin_v1_sink_proto_rawDesc = "" +
 	"\x06config\x18\x01 \x01(\v2 .agolpipe.plugin.v1.DynamicValueR\x06config\"\x9e\x01\n" +
 	"\x1cSinkServiceConfigureResponse\x12@\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.DiagnosticR\vdiagnostics\x12<\n" +
-	"\bfeatures\x18\x02 \x01(\v2 .agolpipe.plugin.v1.SinkFeaturesR\bfeatures\"o\n" +
+	"\bfeatures\x18\x02 \x01(\v2 .agolpipe.plugin.v1.SinkFeaturesR\bfeatures\"\x92\x01\n" +
 	"\fSinkFeatures\x12&\n" +
 	"\x0fmax_path_length\x18\x01 \x01(\x03R\rmaxPathLength\x12\x1b\n" +
 	"\trange_get\x18\x02 \x01(\bR\brangeGet\x12\x1a\n" +
-	"\blocation\x18\x03 \x01(\tR\blocation\"\x12\n" +
+	"\blocation\x18\x03 \x01(\tR\blocation\x12!\n" +
+	"\fdata_channel\x18\x04 \x01(\bR\vdataChannel\"\x12\n" +
 	"\x10PreflightRequest\"\x13\n" +
 	"\x11PreflightResponse\"\xa0\x01\n" +
 	"\n" +
@@ -1226,13 +1259,16 @@ const file_agolpipe_plugin_v1_sink_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x1d.agolpipe.plugin.v1.PutHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunk\x12:\n" +
 	"\atrailer\x18\x03 \x01(\v2\x1e.agolpipe.plugin.v1.PutTrailerH\x00R\atrailerB\x05\n" +
-	"\x03msg\"y\n" +
+	"\x03msg\"\xbb\x01\n" +
 	"\tPutHeader\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x03R\x04size\x12%\n" +
-	"\x0etrailer_crc32c\x18\x04 \x01(\bR\rtrailerCrc32c\"P\n" +
+	"\x0etrailer_crc32c\x18\x04 \x01(\bR\rtrailerCrc32c\x12!\n" +
+	"\fdata_address\x18\x05 \x01(\tR\vdataAddress\x12\x1d\n" +
+	"\n" +
+	"data_token\x18\x06 \x01(\fR\tdataToken\"P\n" +
 	"\n" +
 	"PutTrailer\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +

@@ -1,0 +1,258 @@
+package grpcplugin_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin/grpctest"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// configuredSink is a sink over gRPC that went through Configure, where the
+// server announces that it reads from the data channel.
+func configuredSink(t *testing.T, impl sdk.Sink) sdk.Sink {
+	t.Helper()
+	s := grpctest.Sink(t, impl)
+	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: sinkConfig("x")}); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	return s
+}
+
+// transfers runs fn and returns how many transfers took the data channel.
+func transfers(fn func()) int64 {
+	before := grpcplugin.DataChannelTransfers()
+	fn()
+	return grpcplugin.DataChannelTransfers() - before
+}
+
+func TestDataChannelPutRoundTrip(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(0)()
+	for _, tc := range []struct {
+		name     string
+		size     int64
+		announce int64
+	}{
+		{"one byte", 1, 1},
+		{"several chunks", 3*grpcplugin.ChunkSize + 5, 3*grpcplugin.ChunkSize + 5},
+		{"unknown size", 2*grpcplugin.ChunkSize + 9, -1},
+		{"empty", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := &digestSink{MemSink: grpctest.NewMemSink()}
+			s := configuredSink(t, mem)
+			content, _ := io.ReadAll(grpctest.Content(tc.name, tc.size))
+			var put sdk.PutResponse
+			var err error
+			n := transfers(func() {
+				put, err = s.Put(context.Background(), sdk.PutRequest{Path: "run/o.bin", Size: tc.announce, Body: bytes.NewReader(content)})
+			})
+			if err != nil || put.Size != tc.size {
+				t.Fatalf("put: %v %+v", err, put)
+			}
+			if n != 1 {
+				t.Fatalf("%d transfers took the data channel, want 1", n)
+			}
+			got, ok := mem.Object("run/o.bin")
+			if !ok || !bytes.Equal(got, content) {
+				t.Fatalf("stored %v, %d bytes, want %d identical", ok, len(got), len(content))
+			}
+			want := sha256.Sum256(content)
+			if !bytes.Equal(mem.sum, want[:]) {
+				t.Fatalf("the sink recorded sha256 %x, want %x", mem.sum, want)
+			}
+		})
+	}
+}
+
+// TestDataChannelOnlyForLargeObjects: below DataChannelMin the bytes stay
+// on the gRPC stream; unknown sizes take the channel.
+func TestDataChannelOnlyForLargeObjects(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(1 << 20)()
+	s := configuredSink(t, grpctest.NewMemSink())
+	put := func(announce int64) int64 {
+		return transfers(func() {
+			if _, err := s.Put(context.Background(), sdk.PutRequest{Path: "o", Size: announce, Body: grpctest.Content("x", 10)}); err != nil && announce >= 0 {
+				t.Fatal(err)
+			}
+		})
+	}
+	if n := put(10); n != 0 {
+		t.Fatalf("a 10-byte object took the data channel (%d)", n)
+	}
+	// Announcing 2 MiB and sending 10 bytes takes the channel; the engine
+	// (not the Put client) checks announced sizes, so this is stored.
+	if n := put(2 << 20); n != 1 {
+		t.Fatalf("a 2 MiB object did not take the data channel (%d)", n)
+	}
+	if n := put(-1); n != 1 {
+		t.Fatalf("an object of unknown size did not take the data channel (%d)", n)
+	}
+}
+
+func TestDataChannelPutBrokenOrCancelledLeavesNothing(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(0)()
+	mem := grpctest.NewMemSink()
+	s := configuredSink(t, mem)
+	bodyErr := sdk.Retryable("download of item abc broke")
+	_, err := s.Put(context.Background(), sdk.PutRequest{Path: "broken.bin", Size: -1, Body: &failingReader{r: grpctest.Content("b", 2*grpcplugin.ChunkSize+7), err: bodyErr}})
+	if !errors.Is(err, bodyErr) {
+		t.Fatalf("Put returned %v, want the body's own error", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = io.CopyN(pw, grpctest.Content("c", 1<<20), 1<<20)
+		cancel() // the run is interrupted mid-upload
+		time.Sleep(50 * time.Millisecond)
+		_ = pw.CloseWithError(context.Canceled)
+	}()
+	if _, err := s.Put(ctx, sdk.PutRequest{Path: "cancelled.bin", Size: 10 << 20, Body: pr}); err == nil {
+		t.Fatal("cancelled Put succeeded")
+	}
+	time.Sleep(100 * time.Millisecond) // let the server side finish its Put
+	for _, p := range []string{"broken.bin", "cancelled.bin"} {
+		if _, ok := mem.Object(p); ok {
+			t.Fatalf("%s: a Put that did not end well left an object behind", p)
+		}
+	}
+	// The channel is still good for the next object.
+	if _, err := s.Put(context.Background(), sdk.PutRequest{Path: "next.bin", Size: 5, Body: strings.NewReader("after")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quittingSink reads part of a body and fails, like a bucket that refuses
+// the upload half-way.
+type quittingSink struct {
+	*grpctest.MemSink
+	after int64
+}
+
+func (s *quittingSink) Put(_ context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	if _, err := io.CopyN(io.Discard, req.Body, s.after); err != nil {
+		return sdk.PutResponse{}, err
+	}
+	return sdk.PutResponse{}, sdk.Auth("sink s3: the session token expired while writing %s", req.Path)
+}
+
+// TestDataChannelSinkQuitsMidway: the host is blocked writing into the
+// channel when the sink gives up; it must come back with the sink's error,
+// not hang and not report a broken pipe.
+func TestDataChannelSinkQuitsMidway(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(0)()
+	s := configuredSink(t, &quittingSink{MemSink: grpctest.NewMemSink(), after: 1 << 20})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Put(context.Background(), sdk.PutRequest{Path: "big.bin", Size: 64 << 20, Body: grpctest.Content("q", 64<<20)})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if sdk.KindOf(err) != sdk.KindAuth || !strings.Contains(err.Error(), "session token expired while writing big.bin") {
+			t.Fatalf("Put returned %v, want the sink's auth error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Put hung after the sink gave up")
+	}
+}
+
+// TestDataChannelFallsBackToChunks: a plugin that cannot reach the host's
+// data channel gets the object in chunks, and the client stops offering it.
+func TestDataChannelFallsBackToChunks(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(0)()
+	mem := grpctest.NewMemSink()
+	s := configuredSink(t, mem)
+	restore := grpcplugin.BreakDataAddress()
+	defer restore()
+	content, _ := io.ReadAll(grpctest.Content("f", 3*grpcplugin.ChunkSize))
+	n := transfers(func() {
+		if _, err := s.Put(context.Background(), sdk.PutRequest{Path: "f.bin", Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got, _ := mem.Object("f.bin"); n != 0 || !bytes.Equal(got, content) {
+		t.Fatalf("fallback: %d data channel transfers, %d bytes stored of %d", n, len(got), len(content))
+	}
+	// The server refused the channel before calling the sink, so the sink
+	// itself saw one Put: the one in chunks.
+	if mem.Puts != 1 {
+		t.Fatalf("the sink saw %d Puts, want 1", mem.Puts)
+	}
+}
+
+func TestDataChannelExporter(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(0)()
+	ctx := context.Background()
+	e := grpctest.Exporter(t, &grpctest.FakeExporter{})
+	if d := e.Configure(ctx, sdk.ConfigureRequest{Config: cty.ObjectVal(map[string]cty.Value{"crash_on": cty.NullVal(cty.String)})}); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	mem := grpctest.NewMemSink()
+	host := &recordingHost{src: &grpctest.FakeSource{}}
+	item := sdk.Item{ID: "abc", Size: 5*grpcplugin.ChunkSize + 3, URL: "content/items/abc/data"}
+	var res sdk.ExportResult
+	var err error
+	n := transfers(func() {
+		res, err = e.Export(ctx, sdk.ExportRequest{Item: item}, host, &sinkWriter{sink: mem, prefix: "abc/"})
+	})
+	if err != nil || res.Status != sdk.StatusExported {
+		t.Fatalf("export: %v %+v", err, res)
+	}
+	if n != 2 { // data.bin and portal.json
+		t.Fatalf("%d artifacts took the data channel, want 2", n)
+	}
+	want, _ := io.ReadAll(grpctest.Content("abc", item.Size))
+	if got, _ := mem.Object("abc/data.bin"); !bytes.Equal(got, want) {
+		t.Fatalf("data.bin: %d bytes stored, want %d identical", len(got), len(want))
+	}
+	if portal, _ := mem.Object("abc/portal.json"); !strings.Contains(string(portal), `"url":"content/items/abc/data"`) {
+		t.Fatalf("portal.json: %s", portal)
+	}
+
+	// The host stops reading after 10 bytes (the sink failed): the plugin's
+	// Write gets the sink's error, and the export stream stays in step.
+	_, err = e.Export(ctx, sdk.ExportRequest{Item: sdk.Item{ID: "def", Size: 8 << 20}}, host, &sinkWriter{sink: mem, failOn: "data.bin"})
+	if sdk.KindOf(err) != sdk.KindRetryable || !strings.Contains(err.Error(), "disk full while writing data.bin") {
+		t.Fatalf("the sink's error did not reach the exporter's Write and back: %v", err)
+	}
+	if _, err := e.Export(ctx, sdk.ExportRequest{Item: sdk.Item{ID: "ghi", Size: 10}}, host, &sinkWriter{sink: mem}); err != nil {
+		t.Fatalf("next export: %v", err)
+	}
+	if got, _ := mem.Object("data.bin"); int64(len(got)) != 10 {
+		t.Fatalf("next export stored %d bytes, want 10", len(got))
+	}
+}
+
+// failingExporter's artifact breaks half-way, like a download that drops.
+type failingExporter struct{ grpctest.FakeExporter }
+
+func (e *failingExporter) Export(ctx context.Context, req sdk.ExportRequest, _ sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	body := &failingReader{r: grpctest.Content("x", 3<<20), err: sdk.Retryable("replica download of %s broke", req.Item.ID)}
+	if err := out.Write(ctx, sdk.Artifact{Name: "data.bin", Size: 6 << 20}, body); err != nil {
+		return sdk.ExportResult{}, err
+	}
+	return sdk.ExportResult{Status: sdk.StatusExported}, nil
+}
+
+func TestDataChannelExporterBodyFails(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(0)()
+	e := grpctest.Exporter(t, &failingExporter{})
+	mem := grpctest.NewMemSink()
+	_, err := e.Export(context.Background(), sdk.ExportRequest{Item: sdk.Item{ID: "xyz"}}, &recordingHost{src: &grpctest.FakeSource{}}, &sinkWriter{sink: mem})
+	if sdk.KindOf(err) != sdk.KindRetryable || !strings.Contains(err.Error(), "replica download of xyz broke") {
+		t.Fatalf("export returned %v, want the body's retryable error", err)
+	}
+	if mem.Len() != 0 {
+		t.Fatal("a broken artifact was stored")
+	}
+}
