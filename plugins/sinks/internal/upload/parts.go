@@ -1,0 +1,175 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// Parts splits a body into parts for a multipart (S3) or block (Azure)
+// upload and stores up to Concurrency of them at once.
+//
+// Its part buffers are what a streamed upload costs in memory: at most
+// Concurrency buffers of Size bytes per Upload, taken only as the body
+// needs them and reused part after part. On Linux they are mapped outside
+// the Go heap, so they neither raise the garbage collector's heap target
+// (with GOGC=50, heap buffers let half their size again in garbage pile
+// up) nor stay resident after Upload returns.
+type Parts struct {
+	Size        int // bytes per part; the last part may be shorter
+	Concurrency int // parts stored at once, and buffers held
+}
+
+// Target is where one Upload stores its parts. Upload calls Single, or
+// Begin, then Part for every part, then Commit; nothing after the first
+// error. Part runs on up to Concurrency goroutines at once and must not
+// keep body after it returns.
+type Target interface {
+	// Single stores a body shorter than one part (maybe empty) in one request.
+	Single(ctx context.Context, body []byte) error
+	// Begin starts a multipart upload, before the first Part.
+	Begin(ctx context.Context) error
+	// Part stores part num (1, 2, ...), Size bytes except the last.
+	Part(ctx context.Context, num int, body []byte) error
+	// Commit makes the parts 1..n one object.
+	Commit(ctx context.Context, n int) error
+}
+
+// Upload reads r to its end and stores it through t. It returns the first
+// error of reading r or of t. It does not clean up a failed multipart
+// upload: that is the caller's, once Begin has succeeded.
+func (p Parts) Upload(ctx context.Context, r io.Reader, t Target) error {
+	pool := newBufferPool(p.Size, max(p.Concurrency, 1))
+	defer pool.release()
+	buf, err := pool.get(ctx) // the pool is empty: no wait
+	if err != nil {
+		return err
+	}
+	n, last, err := fill(r, buf)
+	if err != nil {
+		return err
+	}
+	if last && n < len(buf) {
+		return t.Single(ctx, buf[:n])
+	}
+	if err := t.Begin(ctx); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
+	}
+	num := 0
+	for {
+		num++
+		wg.Add(1)
+		go func(num int, buf []byte, n int) {
+			defer wg.Done()
+			if err := t.Part(ctx, num, buf[:n]); err != nil {
+				fail(err)
+			}
+			pool.put(buf)
+		}(num, buf, n)
+		if last {
+			break
+		}
+		// Waits for a part to be stored once Concurrency are in flight.
+		if buf, err = pool.get(ctx); err != nil {
+			fail(err)
+			break
+		}
+		if n, last, err = fill(r, buf); err != nil {
+			pool.put(buf)
+			fail(err)
+			break
+		}
+		if n == 0 { // the body ended on a part boundary
+			pool.put(buf)
+			break
+		}
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return t.Commit(ctx, num)
+}
+
+// fill reads r until buf is full or r ends; last says r ended.
+func fill(r io.Reader, buf []byte) (n int, last bool, err error) {
+	n, err = io.ReadFull(r, buf)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return n, true, nil
+	}
+	return n, false, err
+}
+
+// bufferPool hands out up to max buffers of one size to one Upload, making
+// them as they are first needed.
+type bufferPool struct {
+	size  int
+	free  chan []byte
+	quota chan struct{} // one token per buffer not made yet
+	made  [][]byte
+	mu    sync.Mutex
+}
+
+// buffersMade counts the buffers every Upload has taken, for the test
+// that bounds them.
+var buffersMade atomic.Int64
+
+func newBufferPool(size, max int) *bufferPool {
+	p := &bufferPool{size: size, free: make(chan []byte, max), quota: make(chan struct{}, max)}
+	for range max {
+		p.quota <- struct{}{}
+	}
+	return p
+}
+
+// get returns a free buffer, makes one while under max, or waits for one
+// to be put back.
+func (p *bufferPool) get(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-p.free:
+		return b, nil
+	default:
+	}
+	select {
+	case b := <-p.free:
+		return b, nil
+	case <-p.quota:
+		b, err := takeBuffer(p.size)
+		if err != nil {
+			p.quota <- struct{}{}
+			return nil, fmt.Errorf("allocating a %d MiB part buffer: %w", p.size>>20, err)
+		}
+		buffersMade.Add(1)
+		p.mu.Lock()
+		p.made = append(p.made, b)
+		p.mu.Unlock()
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *bufferPool) put(b []byte) { p.free <- b }
+
+// release hands every buffer made back for other Uploads, once no part
+// holds one.
+func (p *bufferPool) release() {
+	for _, b := range p.made {
+		giveBuffer(b)
+	}
+	p.made = nil
+}

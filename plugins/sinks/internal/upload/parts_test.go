@@ -1,0 +1,162 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+	"unsafe"
+)
+
+// recorder is a Target that keeps what it was given and checks the order
+// of the calls and how many parts are in flight.
+type recorder struct {
+	mu       sync.Mutex
+	single   []byte
+	begun    bool
+	parts    map[int][]byte
+	buffers  map[*byte]bool // distinct part buffers seen
+	inFlight int
+	peak     int
+	commit   int
+	failPart int // a Part with this number fails
+	delay    time.Duration
+}
+
+var errPart = errors.New("part refused")
+
+func (r *recorder) Single(_ context.Context, b []byte) error {
+	r.single = bytes.Clone(b)
+	return nil
+}
+
+func (r *recorder) Begin(context.Context) error {
+	r.begun = true
+	r.parts, r.buffers = map[int][]byte{}, map[*byte]bool{}
+	return nil
+}
+
+func (r *recorder) Part(ctx context.Context, num int, b []byte) error {
+	r.mu.Lock()
+	r.inFlight++
+	r.peak = max(r.peak, r.inFlight)
+	r.parts[num] = bytes.Clone(b)
+	r.buffers[unsafe.SliceData(b)] = true
+	r.mu.Unlock()
+	defer func() { r.mu.Lock(); r.inFlight--; r.mu.Unlock() }()
+	if num == r.failPart {
+		return errPart
+	}
+	select {
+	case <-time.After(r.delay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *recorder) Commit(_ context.Context, n int) error {
+	r.commit = n
+	return nil
+}
+
+func (r *recorder) joined() []byte {
+	var out []byte
+	for i := 1; i <= len(r.parts); i++ {
+		out = append(out, r.parts[i]...)
+	}
+	return out
+}
+
+func TestPartsUpload(t *testing.T) {
+	const size = 64 << 10
+	body := make([]byte, 20*size+123)
+	_, _ = rand.Read(body)
+	cases := []struct {
+		name        string
+		len         int
+		concurrency int
+		single      bool
+		parts       int
+	}{
+		{"empty body is one single request", 0, 3, true, 0},
+		{"body under one part is one single request", size - 1, 3, true, 0},
+		{"body of exactly one part is a one-part upload", size, 3, false, 1},
+		{"body ending on a part boundary", 4 * size, 3, false, 4},
+		{"21 parts, 3 at once", 20*size + 123, 3, false, 21},
+		{"21 parts, one at a time", 20*size + 123, 1, false, 21},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := &recorder{delay: time.Millisecond}
+			made := buffersMade.Load()
+			// HalfReader: parts are filled by many short reads, as from a stream.
+			err := Parts{Size: size, Concurrency: c.concurrency}.Upload(context.Background(), iotest.HalfReader(bytes.NewReader(body[:c.len])), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.single {
+				if r.begun || !bytes.Equal(r.single, body[:c.len]) {
+					t.Fatalf("want one single request of %d bytes; begun=%v single=%d bytes", c.len, r.begun, len(r.single))
+				}
+				return
+			}
+			if r.commit != c.parts || len(r.parts) != c.parts {
+				t.Fatalf("committed %d parts, stored %d, want %d", r.commit, len(r.parts), c.parts)
+			}
+			if !bytes.Equal(r.joined(), body[:c.len]) {
+				t.Fatal("the parts joined are not the body")
+			}
+			// The memory bound: never more than Concurrency buffers, reused.
+			if n := buffersMade.Load() - made; n > int64(c.concurrency) {
+				t.Errorf("%d buffers taken for %d parts, want <= concurrency %d", n, c.parts, c.concurrency)
+			}
+			if len(r.buffers) > c.concurrency {
+				t.Errorf("parts came in %d distinct buffers, want <= %d", len(r.buffers), c.concurrency)
+			}
+			if r.peak > c.concurrency {
+				t.Errorf("%d parts in flight at once, want <= %d", r.peak, c.concurrency)
+			}
+		})
+	}
+}
+
+func TestPartsUploadFailure(t *testing.T) {
+	const size = 4 << 10
+	body := bytes.Repeat([]byte("x"), 10*size)
+	t.Run("a failed part stops the upload without commit", func(t *testing.T) {
+		r := &recorder{failPart: 3, delay: 5 * time.Millisecond}
+		err := Parts{Size: size, Concurrency: 2}.Upload(context.Background(), bytes.NewReader(body), r)
+		if !errors.Is(err, errPart) {
+			t.Fatalf("err %v, want %v", err, errPart)
+		}
+		if r.commit != 0 {
+			t.Fatal("committed after a failed part")
+		}
+		if len(r.parts) == 10 {
+			t.Error("every part was still sent after part 3 failed")
+		}
+	})
+	t.Run("a body that breaks is the error, not committed", func(t *testing.T) {
+		broke := errors.New("exporter stream broke")
+		r := &recorder{}
+		err := Parts{Size: size, Concurrency: 2}.Upload(context.Background(), io.MultiReader(bytes.NewReader(body[:3*size+5]), iotest.ErrReader(broke)), r)
+		if !errors.Is(err, broke) || r.commit != 0 {
+			t.Fatalf("err %v commit %d, want %v and no commit", err, r.commit, broke)
+		}
+	})
+	t.Run("a cancelled context stops waiting for a buffer", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &recorder{delay: time.Hour}
+		time.AfterFunc(20*time.Millisecond, cancel)
+		err := Parts{Size: size, Concurrency: 2}.Upload(ctx, bytes.NewReader(body), r)
+		if !errors.Is(err, context.Canceled) || r.commit != 0 {
+			t.Fatalf("err %v commit %d, want context.Canceled and no commit", err, r.commit)
+		}
+	})
+}
