@@ -19,7 +19,8 @@
 // (Azurite, versitygw) spent during the run, read from /proc/<pid>/stat of
 // the PIDs in $TEST_INFRA_DIR/run, since they share this machine's cores.
 // -limit s3=50,azure_blob=30 paces those sinks' reads (MiB/s) to stand in
-// for remote destinations behind slower links. bench/sinks/run.sh drives it.
+// for remote destinations behind slower links; -set s3.part_size_mib=5
+// overrides a sink's default settings. bench/sinks/run.sh drives it.
 package main
 
 import (
@@ -32,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +65,7 @@ func main() {
 	agolpipe := flag.String("agolpipe", "", "agolpipe binary serving the sinks as plugin subprocesses (default: sinks in this process)")
 	keep := flag.Bool("keep", false, "keep the run's objects in the sinks")
 	limit := flag.String("limit", "", "emulate slower links: per-sink MiB/s a sink may read its artifact at, e.g. s3=60,azure_blob=40")
+	set := flag.String("set", "", "sink settings over the defaults, e.g. s3.part_size_mib=5,s3.concurrency=3,azure_blob.block_size_mib=4")
 	printSAS := flag.Bool("azure-sas", false, "print a one-hour SAS URL of the Azurite container (for rclone) and exit")
 	flag.Parse()
 	// This process stands in for `agolpipe run`, so it takes agolpipe's GC
@@ -95,10 +98,11 @@ func main() {
 		defer h.Close()
 	}
 	limits := parseLimits(*limit)
+	settings := parseSettings(*set)
 	var es []engine.Sink
 	var blocks []*pipeline.SinkBlock
 	for _, n := range strings.Split(*sinks, ",") {
-		s, features, attrs := open(ctx, h, n, *localDir, *bucket)
+		s, features, attrs := open(ctx, h, n, *localDir, *bucket, settings[n])
 		if l := limits[n]; l > 0 {
 			s = throttledSink{Sink: s, bytesPerSec: l * (1 << 20)}
 		}
@@ -172,16 +176,26 @@ func main() {
 	}
 
 	mib := float64(fi.Size()) / (1 << 20)
-	fmt.Printf("sinks=%s road=%s limit=%s size=%.0fMiB load=%.2f wall=%.2fs throughput=%.1fMiB/s\n",
-		*sinks, road(h), *limit, mib, load, wall.Seconds(), mib/wall.Seconds())
+	fmt.Printf("sinks=%s road=%s limit=%s set=%s size=%.0fMiB load=%.2f wall=%.2fs throughput=%.1fMiB/s\n",
+		*sinks, road(h), *limit, *set, mib, load, wall.Seconds(), mib/wall.Seconds())
 	rss := procfs.StatusKiB(os.Getpid(), "VmHWM")
 	fmt.Printf("  host: peak_rss=%.1fMiB cpu=%.2fs\n", float64(rss)/1024, hostCPU)
 	total, pluginCPU := rss, 0.0
-	for _, pid := range procfs.Children(os.Getpid()) {
+	// The plugins started in the order of -sinks, so their pids rise in it.
+	names := strings.Split(*sinks, ",")
+	pids := procfs.Children(os.Getpid())
+	sort.Ints(pids)
+	perSink := map[string]float64{}
+	for i, pid := range pids {
 		r, c := procfs.StatusKiB(pid, "VmHWM"), procfs.CPUSeconds(pid)
 		total += r
 		pluginCPU += c
-		fmt.Printf("  plugin %d: peak_rss=%.1fMiB cpu=%.2fs (since its start)\n", pid, float64(r)/1024, c)
+		name := "?"
+		if len(pids) == len(names) {
+			name = names[i]
+			perSink[name] = float64(r) / 1024
+		}
+		fmt.Printf("  plugin %d (%s): peak_rss=%.1fMiB cpu=%.2fs (since its start)\n", pid, name, float64(r)/1024, c)
 	}
 	fmt.Printf("  total peak_rss=%.1fMiB peak_pss=%.1fMiB\n", float64(total)/1024, float64(peakPSS)/1024)
 	for _, name := range []string{"azurite", "versitygw"} {
@@ -190,8 +204,14 @@ func main() {
 		}
 	}
 	// One line for run.sh to read.
-	fmt.Printf("result load=%.2f wall=%.3f rss=%.1f pss=%.1f cpu_host=%.2f cpu_plugins=%.2f cpu_azurite=%.2f cpu_versitygw=%.2f\n",
-		load, wall.Seconds(), float64(total)/1024, float64(peakPSS)/1024, hostCPU, pluginCPU, serverCPU["azurite"], serverCPU["versitygw"])
+	fmt.Printf("result load=%.2f wall=%.3f rss=%.1f pss=%.1f cpu_host=%.2f cpu_plugins=%.2f cpu_azurite=%.2f cpu_versitygw=%.2f host_rss=%.1f",
+		load, wall.Seconds(), float64(total)/1024, float64(peakPSS)/1024, hostCPU, pluginCPU, serverCPU["azurite"], serverCPU["versitygw"], float64(rss)/1024)
+	for _, n := range names {
+		if r, ok := perSink[n]; ok {
+			fmt.Printf(" rss_%s=%.1f", n, r)
+		}
+	}
+	fmt.Println()
 	for _, e := range es {
 		_ = e.Sink.Close()
 	}
@@ -230,6 +250,34 @@ func parseLimits(s string) map[string]float64 {
 			os.Exit(2)
 		}
 		out[name] = f
+	}
+	return out
+}
+
+// parseSettings reads -set: sink.attribute=value pairs, by sink. A value
+// that parses as an integer is a number, true/false a bool, else a string.
+func parseSettings(s string) map[string]map[string]cty.Value {
+	out := map[string]map[string]cty.Value{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		sink, attr, ok2 := strings.Cut(k, ".")
+		if !ok || !ok2 {
+			fmt.Fprintf(os.Stderr, "-set: %q is not sink.attribute=value\n", kv)
+			os.Exit(2)
+		}
+		val := cty.StringVal(v)
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			val = cty.NumberIntVal(n)
+		} else if b, err := strconv.ParseBool(v); err == nil {
+			val = cty.BoolVal(b)
+		}
+		if out[sink] == nil {
+			out[sink] = map[string]cty.Value{}
+		}
+		out[sink][attr] = val
 	}
 	return out
 }
@@ -355,10 +403,10 @@ func (s benchSource) Do(context.Context, sdk.PortalRequest) (*sdk.PortalResponse
 func (s benchSource) Close() error { return nil }
 
 // open configures a sink against the test servers, in this process or as
-// a plugin subprocess of h, with the sink's default settings (8 MiB
-// parts/blocks, 4 in flight). It returns the configuration too, for the
-// sink block.
-func open(ctx context.Context, h *pluginhost.Host, name, localDir, bucket string) (sdk.Sink, sdk.SinkFeatures, cty.Value) {
+// a plugin subprocess of h, with the sink's default settings unless set
+// overrides some (-set). It returns the configuration too, for the sink
+// block.
+func open(ctx context.Context, h *pluginhost.Host, name, localDir, bucket string, set map[string]cty.Value) (sdk.Sink, sdk.SinkFeatures, cty.Value) {
 	t := benchTB{}
 	var s sdk.Sink
 	if h != nil {
@@ -394,6 +442,9 @@ func open(ctx context.Context, h *pluginhost.Host, name, localDir, bucket string
 		srv := testservers.SMB(t)
 		attrs = map[string]cty.Value{"path": cty.StringVal(`\\` + srv.Host + `\` + srv.Share + `\bench`), "user": cty.StringVal(srv.User),
 			"password": cty.StringVal(srv.Pass), "port": cty.NumberIntVal(int64(srv.Port))}
+	}
+	for k, v := range set {
+		attrs[k] = v
 	}
 	cfg, err := s.Schema().ConfigValue(attrs)
 	check(err)
