@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/agolpipe/agolpipe/sdk"
@@ -309,9 +310,25 @@ func (r *dataReader) Read(p []byte) (int, error) {
 	return 0, r.err
 }
 
-// WriteTo copies the channel to w in large pieces (the io.WriterTo a sink
-// such as the local one uses to write each piece with one system call).
+// WriteTo copies the channel to w. A writer that can take the bytes
+// straight from the socket (io.ReaderFrom: a file, where Linux splices
+// socket to page cache without passing them through this process) is
+// given the connection; others get large pieces (the local sink writes
+// each with one system call).
 func (r *dataReader) WriteTo(w io.Writer) (int64, error) {
+	if r.err != nil {
+		return 0, noEOF(r.err)
+	}
+	if rf, ok := w.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r.conn)
+		r.n += n
+		if err != nil {
+			r.err = sdk.Retryable("data channel of %s broke after %d bytes: %v", r.what, r.n, err)
+			return n, r.err
+		}
+		r.finish()
+		return n, noEOF(r.err)
+	}
 	buf := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(buf)
 	var total int64
@@ -324,13 +341,18 @@ func (r *dataReader) WriteTo(w io.Writer) (int64, error) {
 				return total, werr
 			}
 		}
-		if err == io.EOF {
-			return total, nil
-		}
 		if err != nil {
-			return total, err
+			return total, noEOF(err)
 		}
 	}
+}
+
+// noEOF is WriteTo's error for a reader's: nil at the (checked) end.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return nil
+	}
+	return err
 }
 
 // finish receives the trailer after the connection's end and settles the
@@ -424,16 +446,26 @@ func (w *dataWriter) Write(p []byte) (int, error) {
 
 // sendData copies body to the channel in large pieces. A body that hands
 // out its own pieces (io.WriterTo, such as core's fan-out) is not copied
-// once more; files are read (their WriteTo uses 32 KiB pieces).
+// once more; a file is sent by the kernel (sendfile(2) on Linux) when
+// nothing needs to see its bytes, else read in large pieces (its WriteTo
+// would use 32 KiB).
 func sendData(w *dataWriter, body io.Reader) error {
-	if wt, ok := body.(io.WriterTo); ok {
-		if _, isFile := body.(*os.File); !isFile {
-			_, err := wt.WriteTo(w)
-			if w.failed {
+	if f, isFile := body.(*os.File); isFile {
+		if _, noHash := w.h.(nopHash); noHash {
+			n, err := io.Copy(w.conn, f)
+			w.n += n
+			if err != nil && isPeerGone(err) {
+				w.failed = true
 				return errSend
 			}
 			return err
 		}
+	} else if wt, ok := body.(io.WriterTo); ok {
+		_, err := wt.WriteTo(w)
+		if w.failed {
+			return errSend
+		}
+		return err
 	}
 	buf := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(buf)
@@ -451,4 +483,10 @@ func sendData(w *dataWriter, body io.Reader) error {
 			return err
 		}
 	}
+}
+
+// isPeerGone says whether a write failed because the other end closed the
+// channel (as opposed to the body failing).
+func isPeerGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
 }

@@ -445,6 +445,20 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
+// ReadFrom lets a body that can move its bytes into the file without
+// passing them through this process do so: the data channel from the host
+// is a socket, which Linux splices into the page cache. Cancellation still
+// stops it: the channel is closed when the Put's context ends.
+func (c ctxWriter) ReadFrom(r io.Reader) (int64, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if rf, ok := c.w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c}, r)
+}
+
 func randomHex() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
