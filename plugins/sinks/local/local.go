@@ -150,7 +150,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 			os.Remove(tmpName)
 		}
 	}()
-	n, err := ctxReader{ctx: ctx, r: req.Body}.WriteTo(tmp)
+	n, err := ctxReader{ctx: ctx, r: req.Body}.WriteTo(&writeback{f: tmp})
 	if err != nil {
 		if ctx.Err() != nil {
 			return sdk.PutResponse{}, sdk.Classify(sdk.KindCanceled, ctx.Err())
