@@ -1,7 +1,7 @@
 // Package s3 is the Amazon S3 sink (and S3-compatible stores: MinIO,
 // versitygw, Wasabi, Ceph RGW...). Artifacts stream into multipart uploads
-// of bounded part size and concurrency, so memory stays at about
-// part_size x (concurrency+1) whatever the artifact size.
+// of bounded part size and concurrency (upload.Parts), so memory stays at
+// part_size x concurrency whatever the artifact size.
 //
 // Atomicity comes from S3 itself: a multipart upload is invisible until
 // CompleteMultipartUpload, and a failed or cancelled Put aborts it. When the
@@ -11,6 +11,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,7 +30,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -44,16 +45,18 @@ import (
 const (
 	defaultPartSize    = 8 << 20
 	defaultConcurrency = 4
-	minPartSize        = manager.MinUploadPartSize // 5 MiB, S3's own minimum
+	minPartSize        = 5 << 20 // S3's own minimum, but for the last part
 )
 
 // Sink is the S3 sink. The zero value is unconfigured; use New.
 type Sink struct {
 	cfg    settings
 	client *s3.Client
-	//lint:ignore SA1019 feature/s3/manager is deprecated for transfermanager, which is still v0 (no stable API) and would need its own abort handling; revisit when it reaches v1
-	uploader *manager.Uploader
-	location string
+	// partSize and concurrency bound a Put's memory: upload.Parts holds at
+	// most concurrency buffers of partSize bytes.
+	partSize    int
+	concurrency int
+	location    string
 	// pageSize is the listing page size; 0 is the server's (1000). Tests
 	// set it small so every listing crosses pages.
 	pageSize int32
@@ -226,13 +229,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 		o.Logger = logging.Nop{}
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	//lint:ignore SA1019 see Sink.uploader
-	s.uploader = manager.NewUploader(s.client, func(u *manager.Uploader) {
-		u.PartSize = partSize
-		u.Concurrency = conc
-		// We abort ourselves, with a context that survives cancellation.
-		u.LeavePartsOnError = true
-	})
+	s.partSize, s.concurrency = int(partSize), conc
 	c.Prefix = aws.String(strings.Trim(str(c.Prefix), "/"))
 	s.cfg = c
 	s.location = "s3://" + c.Bucket + "/" + *c.Prefix
@@ -315,31 +312,12 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	if err := s.ready(); err != nil {
 		return sdk.PutResponse{}, err
 	}
-	key := s.key(req.Path)
+	m := &multipart{client: s.client, cfg: &s.cfg, key: s.key(req.Path), mediaType: req.MediaType}
 	body := &upload.Body{R: req.Body}
-	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key, Body: body}
-	if req.MediaType != "" {
-		in.ContentType = aws.String(req.MediaType)
-	}
-	if sc := str(s.cfg.StorageClass); sc != "" {
-		in.StorageClass = types.StorageClass(strings.ToUpper(sc))
-	}
-	if sse := str(s.cfg.SSE); sse != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(sse)
-		if k := str(s.cfg.KMSKeyID); k != "" {
-			in.SSEKMSKeyId = aws.String(k)
-		}
-	}
-	if m := strings.ToUpper(str(s.cfg.ObjectLockMode)); m != "" {
-		in.ObjectLockMode = types.ObjectLockMode(m)
-		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(time.Duration(*s.cfg.ObjectLockDays) * 24 * time.Hour))
-	}
-	//lint:ignore SA1019 see Sink.uploader
-	_, err := s.uploader.Upload(ctx, in)
+	err := upload.Parts{Size: partSize(s.partSize, req.Size), Concurrency: s.concurrency}.Upload(ctx, body, m)
 	if err != nil {
-		var mu manager.MultiUploadFailure
-		if errors.As(err, &mu) && mu.UploadID() != "" {
-			s.abort(ctx, key, mu.UploadID())
+		if m.uploadID != "" {
+			s.abort(ctx, m.key, m.uploadID)
 		}
 		if err := body.ReadError("s3", req.Path); err != nil {
 			return sdk.PutResponse{}, err
@@ -347,6 +325,104 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		return sdk.PutResponse{}, classify(ctx, err, "upload "+req.Path)
 	}
 	return sdk.PutResponse{Size: body.Size()}, nil
+}
+
+// partSize is the configured part size, or larger when an artifact of
+// known size would need more than S3's 10,000 parts with it.
+func partSize(configured int, size int64) int {
+	const maxParts = 10000
+	if need := (size + maxParts - 1) / maxParts; need > int64(configured) {
+		return int((need + 1<<20 - 1) &^ (1<<20 - 1)) // whole MiB
+	}
+	return configured
+}
+
+// multipart stores one object as upload.Parts hands it over: one
+// PutObject, or a multipart upload whose parts carry a CRC32 checksum as
+// the SDK's own uploader sends them.
+type multipart struct {
+	client    *s3.Client
+	cfg       *settings
+	key       string
+	mediaType string
+	uploadID  string // set by Begin; the caller aborts it on failure
+
+	mu    sync.Mutex
+	parts []types.CompletedPart
+}
+
+func (m *multipart) Single(ctx context.Context, body []byte) error {
+	in := m.object()
+	in.Body, in.ContentLength = bytes.NewReader(body), aws.Int64(int64(len(body)))
+	_, err := m.client.PutObject(ctx, in)
+	return err
+}
+
+func (m *multipart) Begin(ctx context.Context) error {
+	o := m.object()
+	out, err := m.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: o.Bucket, Key: o.Key, ContentType: o.ContentType, StorageClass: o.StorageClass,
+		ServerSideEncryption: o.ServerSideEncryption, SSEKMSKeyId: o.SSEKMSKeyId,
+		ObjectLockMode: o.ObjectLockMode, ObjectLockRetainUntilDate: o.ObjectLockRetainUntilDate,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+	})
+	if err != nil {
+		return err
+	}
+	m.uploadID = aws.ToString(out.UploadId)
+	return nil
+}
+
+func (m *multipart) Part(ctx context.Context, num int, body []byte) error {
+	out, err := m.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: &m.cfg.Bucket, Key: &m.key, UploadId: &m.uploadID, PartNumber: aws.Int32(int32(num)),
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+	})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.parts = append(m.parts, types.CompletedPart{PartNumber: aws.Int32(int32(num)), ETag: out.ETag,
+		ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
+		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *multipart) Commit(ctx context.Context, n int) error {
+	if len(m.parts) != n {
+		return fmt.Errorf("%d parts stored, %d expected", len(m.parts), n)
+	}
+	// S3 wants the parts in order; they finish in any.
+	slices.SortFunc(m.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
+	_, err := m.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &m.cfg.Bucket, Key: &m.key, UploadId: &m.uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: m.parts},
+	})
+	return err
+}
+
+// object is the object's own settings, those of a PutObject and of a
+// CreateMultipartUpload alike.
+func (m *multipart) object() *s3.PutObjectInput {
+	c := m.cfg
+	in := &s3.PutObjectInput{Bucket: &c.Bucket, Key: &m.key}
+	if m.mediaType != "" {
+		in.ContentType = aws.String(m.mediaType)
+	}
+	if sc := str(c.StorageClass); sc != "" {
+		in.StorageClass = types.StorageClass(strings.ToUpper(sc))
+	}
+	if sse := str(c.SSE); sse != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(sse)
+		if k := str(c.KMSKeyID); k != "" {
+			in.SSEKMSKeyId = aws.String(k)
+		}
+	}
+	if mode := strings.ToUpper(str(c.ObjectLockMode)); mode != "" {
+		in.ObjectLockMode = types.ObjectLockMode(mode)
+		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(time.Duration(*c.ObjectLockDays) * 24 * time.Hour))
+	}
+	return in
 }
 
 // abort removes the parts of a failed multipart upload. It runs on a
