@@ -11,8 +11,11 @@
 package azureblob
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +30,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -46,11 +50,13 @@ const (
 
 // Sink is the Azure Blob sink. The zero value is unconfigured; use New.
 type Sink struct {
-	client      *container.Client
-	prefix      string
-	location    string
-	tier        *blob.AccessTier
-	blockSize   int64
+	client   *container.Client
+	prefix   string
+	location string
+	tier     *blob.AccessTier
+	// blockSize and concurrency bound a Put's memory: upload.Parts holds at
+	// most concurrency buffers of blockSize bytes.
+	blockSize   int
 	concurrency int
 	sasExpiry   time.Time // zero when not a SAS or unknown
 	// pageSize is the listing page size; 0 is the server's (5000). Tests
@@ -127,7 +133,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 		if *c.BlockSizeMiB < 1 || *c.BlockSizeMiB > 4000 {
 			diags = diags.Errorf([]string{"block_size_mib"}, "Block size out of range", "Azure accepts blocks of 1 to 4000 MiB; got %d.", *c.BlockSizeMiB)
 		}
-		s.blockSize = int64(*c.BlockSizeMiB) << 20
+		s.blockSize = *c.BlockSizeMiB << 20
 	}
 	s.concurrency = defaultConcurrency
 	if c.Concurrency != nil {
@@ -298,17 +304,19 @@ func (s *Sink) Preflight(ctx context.Context) error {
 	return nil
 }
 
-// Put implements sdk.Sink with a streamed block upload.
+// Put implements sdk.Sink with a streamed block upload: one Upload for
+// bodies under one block, else staged blocks and a committed block list.
 func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
 	if err := s.ready(); err != nil {
 		return sdk.PutResponse{}, err
 	}
-	body := &upload.Body{R: req.Body}
-	o := &blockblob.UploadStreamOptions{BlockSize: s.blockSize, Concurrency: s.concurrency, AccessTier: s.tier}
+	blocks := &blocks{client: s.client.NewBlockBlobClient(s.name(req.Path)), tier: s.tier}
 	if req.MediaType != "" {
-		o.HTTPHeaders = &blob.HTTPHeaders{BlobContentType: &req.MediaType}
+		blocks.headers = &blob.HTTPHeaders{BlobContentType: &req.MediaType}
 	}
-	_, err := s.client.NewBlockBlobClient(s.name(req.Path)).UploadStream(ctx, body, o)
+	_, _ = rand.Read(blocks.idPrefix[:])
+	body := &upload.Body{R: req.Body}
+	err := upload.Parts{Size: blockSize(s.blockSize, req.Size), Concurrency: s.concurrency}.Upload(ctx, body, blocks)
 	if err != nil {
 		if err := body.ReadError("azure_blob", req.Path); err != nil {
 			return sdk.PutResponse{}, err
@@ -316,6 +324,56 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		return sdk.PutResponse{}, classify(ctx, err, "upload "+req.Path)
 	}
 	return sdk.PutResponse{Size: body.Size()}, nil
+}
+
+// blockSize is the configured block size, or larger when an artifact of
+// known size would need more than a blob's 50,000 blocks with it.
+func blockSize(configured int, size int64) int {
+	const maxBlocks = 50000
+	if need := (size + maxBlocks - 1) / maxBlocks; need > int64(configured) {
+		return int((need + 1<<20 - 1) &^ (1<<20 - 1)) // whole MiB
+	}
+	return configured
+}
+
+// blocks stores one blob as upload.Parts hands it over. Uncommitted blocks
+// of a failed Put are invisible and Azure drops them after a week, so
+// nothing needs aborting.
+type blocks struct {
+	client   *blockblob.Client
+	tier     *blob.AccessTier
+	headers  *blob.HTTPHeaders
+	idPrefix [16]byte // random per Put, so two Puts of one blob never share a block id
+}
+
+func (b *blocks) Single(ctx context.Context, body []byte) error {
+	_, err := b.client.Upload(ctx, streaming.NopCloser(bytes.NewReader(body)), &blockblob.UploadOptions{Tier: b.tier, HTTPHeaders: b.headers})
+	return err
+}
+
+func (b *blocks) Begin(context.Context) error { return nil }
+
+func (b *blocks) Part(ctx context.Context, num int, body []byte) error {
+	_, err := b.client.StageBlock(ctx, b.id(num), streaming.NopCloser(bytes.NewReader(body)), nil)
+	return err
+}
+
+func (b *blocks) Commit(ctx context.Context, n int) error {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = b.id(i + 1)
+	}
+	_, err := b.client.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{Tier: b.tier, HTTPHeaders: b.headers})
+	return err
+}
+
+// id is block num's id: the Put's prefix and the number, base64 (every id
+// of a blob must have the same length).
+func (b *blocks) id(num int) string {
+	var raw [20]byte
+	copy(raw[:], b.idPrefix[:])
+	binary.BigEndian.PutUint32(raw[16:], uint32(num))
+	return base64.StdEncoding.EncodeToString(raw[:])
 }
 
 // Stat implements sdk.Sink.
