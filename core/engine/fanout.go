@@ -12,10 +12,10 @@ import (
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
-// Fan-out tuning. Each sink has a queue of sinkQueue chunks of chunkSize
-// bytes, so one artifact in flight holds at most about
-// sinks x (sinkQueue+1) x chunkSize bytes, whatever its size: a 50 GiB file
-// geodatabase streams through a few MiB.
+// Fan-out tuning. Each sink, and the sha256, has a queue of sinkQueue
+// chunks of chunkSize bytes, so one artifact in flight holds at most about
+// (sinks+1) x (sinkQueue+1) x chunkSize bytes, whatever its size: a 50 GiB
+// file geodatabase streams through a few MiB.
 const (
 	defaultChunkSize = 256 << 10
 	defaultSinkQueue = 4
@@ -86,7 +86,19 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 		}()
 	}
 
+	// The sha256 is computed beside the sinks, as one more reader of every
+	// chunk: reading the next chunk then overlaps hashing this one, which
+	// matters because hashing is the largest cost core adds to each byte.
 	h := sha256.New()
+	hq := make(chan *chunk, queue)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for c := range hq {
+			h.Write((*c.buf)[:c.n])
+			c.release()
+		}
+	}()
 	var srcErr error
 	for {
 		if int(finished.Load()) == len(targets) {
@@ -95,10 +107,10 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 		bp := pool.Get().(*[]byte)
 		n, err := io.ReadFull(body, (*bp)[:chunkSize])
 		if n > 0 {
-			h.Write((*bp)[:n])
 			res.size += int64(n)
 			c := &chunk{buf: bp, n: n, pool: pool}
-			c.refs.Store(int32(len(targets)))
+			c.refs.Store(int32(len(targets) + 1))
+			hq <- c
 			for _, q := range queues {
 				select {
 				case q <- c:
@@ -128,6 +140,8 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 		failed.Store(errBox{srcErr})
 		cancel()
 	}
+	close(hq)
+	<-hashed
 	sum = h.Sum(nil)
 	for _, q := range queues {
 		close(q) // happens after failed.Store, so readers see the failure
