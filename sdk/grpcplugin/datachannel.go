@@ -414,9 +414,9 @@ func (e *bodyEnd) settle(t *trailer, err error, sumOK bool) {
 	}
 }
 
-// SHA256 is the sender's digest of the body, nil until the body ended
+// digest is the sender's sha256 of the body, nil until the body ended
 // with a matching trailer.
-func (e *bodyEnd) SHA256() []byte {
+func (e *bodyEnd) digest() []byte {
 	if !e.done {
 		return nil
 	}

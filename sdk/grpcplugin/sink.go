@@ -569,7 +569,7 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 	} else {
 		body = s.chunkBody(stream, hdr)
 	}
-	resp, err := s.Impl.Put(stream.Context(), sdk.PutRequest{Path: hdr.GetPath(), MediaType: hdr.GetMediaType(), Size: hdr.GetSize(), Body: body})
+	resp, err := s.Impl.Put(stream.Context(), sdk.PutRequest{Path: hdr.GetPath(), MediaType: hdr.GetMediaType(), Size: hdr.GetSize(), Body: putBody{body}})
 	if err != nil {
 		return toStatus(err)
 	}
@@ -626,13 +626,20 @@ type trailer struct {
 
 // receivedBody is a body that arrived from the other process, in chunks or
 // on a data channel: it ends in io.EOF only when the trailer matched, and
-// then answers the sender's sha256.
+// then knows the sender's sha256, if the sender sent one.
 type receivedBody interface {
 	io.Reader
 	io.WriterTo
-	BodySHA256
 	complete() bool
+	digest() []byte
 }
+
+// putBody is the body a SinkServer hands to its sink: it answers the
+// sender's sha256 (BodySHA256) once the stream checked out. Only this body
+// does: an exporter's artifact carries no sha256, core computes it.
+type putBody struct{ receivedBody }
+
+func (b putBody) SHA256() []byte { return b.digest() }
 
 func (e *bodyEnd) complete() bool { return e.done }
 
