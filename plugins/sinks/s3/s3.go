@@ -40,11 +40,14 @@ import (
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
-// Defaults for the streamed upload: 8 MiB parts, 4 in flight, so at most
-// about 40 MiB of buffers per Put.
+// Defaults for the streamed upload: 5 MiB parts (S3's minimum), 3 in
+// flight, so 15 MiB of part buffers per Put. They keep a fan-out of several
+// sink processes small (bench/sinks) and were still many times rclone's
+// speed against versitygw; a store far away may want more in flight, which
+// part_size_mib and concurrency give.
 const (
-	defaultPartSize    = 8 << 20
-	defaultConcurrency = 4
+	defaultPartSize    = 5 << 20
+	defaultConcurrency = 3
 	minPartSize        = 5 << 20 // S3's own minimum, but for the last part
 )
 
@@ -117,8 +120,8 @@ func (s *Sink) Schema() sdk.Schema {
 		{Name: "kms_key_id", Type: sdk.TypeString, Description: `KMS key id or ARN for server_side_encryption = "aws:kms".`},
 		{Name: "object_lock_mode", Type: sdk.TypeString, Description: `"GOVERNANCE" or "COMPLIANCE": keep each object immutable for object_lock_days (the bucket needs object lock enabled).`},
 		{Name: "object_lock_days", Type: sdk.TypeNumber, Description: "Days each object stays locked; required with object_lock_mode."},
-		{Name: "part_size_mib", Type: sdk.TypeNumber, Description: "Multipart part size in MiB (default 8, minimum 5). Memory per Put is about part size x (concurrency+1)."},
-		{Name: "concurrency", Type: sdk.TypeNumber, Description: "Parts uploaded in parallel per Put (default 4)."},
+		{Name: "part_size_mib", Type: sdk.TypeNumber, Description: "Multipart part size in MiB (default 5, the minimum; raised by itself when an artifact would need more than 10,000 parts). Memory per Put is part size x concurrency."},
+		{Name: "concurrency", Type: sdk.TypeNumber, Description: "Parts uploaded in parallel per Put (default 3). The default is sized for memory; over a slow or distant link more parts in flight (e.g. 8) may be faster, at one part of memory each."},
 	}}
 }
 
