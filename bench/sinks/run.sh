@@ -13,6 +13,8 @@
 #   LIMIT=s3=50,azure_blob=30 bench/sinks/run.sh   # sinks read at most that
 #                                   # many MiB/s each, in every case: slower
 #                                   # links, as to remote destinations
+#   SET=s3.part_size_mib=8,s3.concurrency=4 bench/sinks/run.sh   # sink
+#                                   # settings over the defaults, every case
 #
 # ROAD=plugin serves the sinks from the agolpipe binary as plugin
 # subprocesses, as `agolpipe run` does; peak RSS is then the sum over the
@@ -31,6 +33,7 @@ RUNS=${RUNS:-3}
 ROAD=${ROAD:-plugin}
 RCLONE=${RCLONE:-0}
 LIMIT=${LIMIT:-}
+SET=${SET:-}
 FILE=${BENCH_FILE:-/tmp/bench-sinks-${SIZE_MIB}m.bin}
 export TEST_INFRA_DIR=${TEST_INFRA_DIR:-/tmp/test-infra}
 # shellcheck disable=SC1091
@@ -54,7 +57,7 @@ inprocess) road=() ;;
 esac
 
 ours() { # sinks run
-  "$WORK/bench-sinks" -file "$FILE" -local-dir "$WORK/local" -sinks "$1" -limit "$LIMIT" "${road[@]}" >"$WORK/out.txt"
+  "$WORK/bench-sinks" -file "$FILE" -local-dir "$WORK/local" -sinks "$1" -limit "$LIMIT" -set "$SET" "${road[@]}" >"$WORK/out.txt"
   cat "$WORK/out.txt" >&2
   sed -n 's/^result /case='"$1"' run='"$2"' /p' "$WORK/out.txt" >>"$WORK/results.txt"
 }
@@ -80,7 +83,7 @@ rclone_copy() { # remote:path
   env -u AWS_CA_BUNDLE rclone deletefile "$1" >/dev/null 2>&1 || true
 }
 
-echo "road=$ROAD limit=${LIMIT:-none} size=${SIZE_MIB}MiB runs=$RUNS file=$FILE" >&2
+echo "road=$ROAD limit=${LIMIT:-none} set=${SET:-defaults} size=${SIZE_MIB}MiB runs=$RUNS file=$FILE" >&2
 for i in $(seq 1 "$RUNS"); do
   echo "--- run $i" >&2
   ours s3 "$i"
@@ -121,6 +124,7 @@ awk -v mib="$SIZE_MIB" -v road="$ROAD" -v limit="${LIMIT:-none}" '
       a_s3[m] = v["s3", n, "wall"]; a_az[m] = v["azure_blob", n, "wall"]; a_loc[m] = v["local", n, "wall"]
       a_rss[m] = v[fan, n, "rss"]; a_pss[m] = v[fan, n, "pss"]; a_azc[m] = v[fan, n, "cpu_azurite"]; a_vgc[m] = v[fan, n, "cpu_versitygw"]
       a_hc[m] = v[fan, n, "cpu_host"] + v[fan, n, "cpu_plugins"]
+      a_fh[m] = v[fan, n, "host_rss"]; a_fl[m] = v[fan, n, "rss_local"]; a_fs[m] = v[fan, n, "rss_s3"]; a_fa[m] = v[fan, n, "rss_azure_blob"]
       a_s3rss[m] = v["s3", n, "rss"]; a_azrss[m] = v["azure_blob", n, "rss"]; a_locrss[m] = v["local", n, "rss"]
     }
     printf "median of %d runs:\n", m
@@ -132,6 +136,7 @@ awk -v mib="$SIZE_MIB" -v road="$ROAD" -v limit="${LIMIT:-none}" '
     printf "  fan-out                  %.2f s (%.0f MiB/s)\n", median(a_fan, m), mib / median(a_fan, m)
     printf "  ratio fan-out / slowest  %.2fx (target <= 1.3x)\n", median(a_ratio, m)
     printf "  fan-out peak RSS         %.1f MiB (sum of VmHWM; target <= 150 MB = 143.1 MiB)\n", median(a_rss, m)
+    printf "  fan-out peak RSS by process: host %.1f, local %.1f, s3 %.1f, azure_blob %.1f MiB\n", median(a_fh, m), median(a_fl, m), median(a_fs, m), median(a_fa, m)
     printf "  fan-out peak PSS         %.1f MiB (sampled sum of Pss)\n", median(a_pss, m)
     printf "  fan-out CPU: agolpipe %.2f s, azurite %.2f s, versitygw %.2f s\n", median(a_hc, m), median(a_azc, m), median(a_vgc, m)
   }' "$WORK/results.txt"
