@@ -16,13 +16,26 @@
 // prints JSON of what it serves (with schemas) and `<bin> serve <kind>
 // <name>` serves one. The host launches plugins with Launch.
 //
-// Bytes always stream: Put and Export send chunks of at most ChunkSize with
-// a trailer carrying the size and a CRC-32C, and the receiving side sees
-// end of body only after the trailer matched, so a truncated or damaged
-// stream is always an error. A Put trailer also carries the SHA-256 core
-// computed once for the manifest (BodySHA256); the sink may record it and
-// does not hash the bytes again. Chunks are
-// received into reused buffers (see the chunk codec): a received body's
-// WriteTo passes them to Write, which must not keep them (as io.Writer
-// requires).
+// Bytes always stream, on one of two roads, chosen per artifact by the
+// adapters (a plugin author sees an io.Reader either way):
+//
+//   - the data channel (datachannel.go): for artifacts of at least
+//     DataChannelMin bytes or of unknown size, the host offers a Unix
+//     socket in a directory only its user can reach; the plugin connects,
+//     presents a one-time 32-byte token it received (or sent) over the
+//     mTLS gRPC stream, and the bytes flow raw, with one kernel copy per
+//     side and no TLS record per 16 KiB. It is how artifacts move at disk
+//     speed on a small machine (bench/stream). AGOLPIPE_DATA_CHANNEL=off
+//     switches it off; a plugin that cannot connect falls back to chunks.
+//   - chunk messages on the gRPC stream, of at most ChunkSize, for small
+//     artifacts and as the fallback.
+//
+// Either way a trailer on the gRPC stream closes the bytes with their size
+// (and, for chunks, a CRC-32C), and the receiving side sees end of body
+// only after the trailer matched, so a truncated or damaged stream is
+// always an error. A Put trailer also carries the SHA-256 core computed
+// once for the manifest (BodySHA256); the sink may record it and does not
+// hash the bytes again. Chunks are received into reused buffers (see the
+// chunk codec): a received body's WriteTo passes them to Write, which must
+// not keep them (as io.Writer requires).
 package grpcplugin
