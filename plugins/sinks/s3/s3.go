@@ -430,11 +430,21 @@ func (m *multipart) object() *s3.PutObjectInput {
 
 // abort removes the parts of a failed multipart upload. It runs on a
 // context that survives the caller's cancellation, or a cancelled run would
-// leave its parts behind.
+// leave its parts behind. A part cancelled mid-request can still be stored
+// by the server after the abort, so, as S3 advises, abort repeats while
+// the upload still lists parts.
 func (s *Sink) abort(ctx context.Context, key, uploadID string) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID})
+	for try := range 4 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 250 * time.Millisecond)
+		}
+		_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID})
+		if _, err := s.client.ListParts(actx, &s3.ListPartsInput{Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID}); err != nil {
+			return // gone (NoSuchUpload), or the server cannot say: the lifecycle rule is the backstop
+		}
+	}
 }
 
 // Stat implements sdk.Sink.

@@ -59,15 +59,21 @@ func (p Parts) Upload(ctx context.Context, r io.Reader, t Target) error {
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// A failure stops the reading of new parts but lets the parts in flight
+	// end on their own: a request cancelled mid-body can still be stored by
+	// the server after the caller's abort (S3 documents it), leaving parts
+	// behind.
+	stop, stopReading := context.WithCancel(ctx)
+	defer stopReading()
 	var (
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
 	)
 	fail := func(err error) {
-		once.Do(func() { first = err; cancel() })
+		if err != nil {
+			once.Do(func() { first = err; stopReading() })
+		}
 	}
 	num := 0
 	for {
@@ -84,8 +90,11 @@ func (p Parts) Upload(ctx context.Context, r io.Reader, t Target) error {
 			break
 		}
 		// Waits for a part to be stored once Concurrency are in flight.
-		if buf, err = pool.get(ctx); err != nil {
-			fail(err)
+		if buf, err = pool.get(stop); err != nil || stop.Err() != nil {
+			if err == nil {
+				pool.put(buf)
+			}
+			fail(ctx.Err()) // nil, and ignored, when a part failed
 			break
 		}
 		if n, last, err = fill(r, buf); err != nil {

@@ -26,6 +26,7 @@ type recorder struct {
 	commit   int
 	failPart int // a Part with this number fails
 	delay    time.Duration
+	canceled int // Parts whose context was cancelled while they ran
 }
 
 var errPart = errors.New("part refused")
@@ -56,6 +57,9 @@ func (r *recorder) Part(ctx context.Context, num int, b []byte) error {
 	case <-time.After(r.delay):
 		return nil
 	case <-ctx.Done():
+		r.mu.Lock()
+		r.canceled++
+		r.mu.Unlock()
 		return ctx.Err()
 	}
 }
@@ -129,8 +133,8 @@ func TestPartsUpload(t *testing.T) {
 func TestPartsUploadFailure(t *testing.T) {
 	const size = 4 << 10
 	body := bytes.Repeat([]byte("x"), 10*size)
-	t.Run("a failed part stops the upload without commit", func(t *testing.T) {
-		r := &recorder{failPart: 3, delay: 5 * time.Millisecond}
+	t.Run("a failed part stops the upload without commit, the parts in flight end", func(t *testing.T) {
+		r := &recorder{failPart: 3, delay: 20 * time.Millisecond}
 		err := Parts{Size: size, Concurrency: 2}.Upload(context.Background(), bytes.NewReader(body), r)
 		if !errors.Is(err, errPart) {
 			t.Fatalf("err %v, want %v", err, errPart)
@@ -140,6 +144,10 @@ func TestPartsUploadFailure(t *testing.T) {
 		}
 		if len(r.parts) == 10 {
 			t.Error("every part was still sent after part 3 failed")
+		}
+		// A part cancelled mid-request may be stored after the abort.
+		if r.canceled != 0 {
+			t.Errorf("%d parts in flight were cancelled, want them left to end", r.canceled)
 		}
 	})
 	t.Run("a body that breaks is the error, not committed", func(t *testing.T) {
