@@ -444,7 +444,7 @@ func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error
 	// Exports start while the listing goes on, so the listing can meet the
 	// temporary items this run's exporters create and delete; they are not
 	// the organization's content.
-	ownTemp := tempExportTitlePrefix + e.rep.RunID + " "
+	ownTemp := sdk.TempExportTitle(e.rep.RunID, "")
 	temps := 0
 	err := e.policy.Do(ctx, func(ctx context.Context, attempt int) error {
 		// A retried listing starts over; keep what the first pass found.
@@ -509,11 +509,6 @@ func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error
 	e.emit(Event{Type: EventListed, Total: len(todo)})
 	return todo, nil
 }
-
-// tempExportTitlePrefix starts the title of the temporary export items an
-// exporter creates, followed by the run id (featureservice.TempTitle; a
-// test checks the two agree).
-const tempExportTitlePrefix = "agolpipe-export "
 
 func itemRecord(i sdk.Item) report.Item {
 	return report.Item{ID: i.ID, Title: i.Title, Type: i.Type, Owner: i.Owner, Folder: i.FolderTitle,

@@ -15,14 +15,10 @@ import (
 )
 
 // TempTitle is the title of the temporary export items of one item in one
-// run. A sweep of leftovers (crashed runs) matches the "agolpipe-export "
-// prefix and the run id.
-func TempTitle(runID, itemID string) string {
-	return "agolpipe-export " + runID + " " + itemID
-}
-
-// TempTitlePrefix starts the title of every temporary export item.
-const TempTitlePrefix = "agolpipe-export "
+// run (sdk.TempExportTitle): the engine leaves this run's own out of the
+// listing, and the source's sweep of leftovers (crashed runs) matches the
+// prefix.
+func TempTitle(runID, itemID string) string { return sdk.TempExportTitle(runID, itemID) }
 
 // start submits the export of p.chain[0].
 func (e *Exporter) start(ctx context.Context, s *exportkit.Session, p *pending, format string) error {

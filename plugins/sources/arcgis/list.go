@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
@@ -192,7 +191,7 @@ func (l *lister) send(ctx context.Context, out chan<- listed, raw json.RawMessag
 	// Temporary export items (this run's or another's) are agolpipe's own
 	// scratch, not the organization's content: never backed up, and kept
 	// apart from the completeness count because they come and go mid-run.
-	temp := strings.HasPrefix(ri.Title, featureservice.TempTitlePrefix)
+	temp := strings.HasPrefix(ri.Title, sdk.TempExportTitlePrefix)
 	l.mu.Lock()
 	dup := l.seen[ri.ID]
 	l.seen[ri.ID] = true

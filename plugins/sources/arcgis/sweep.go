@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
@@ -21,13 +20,13 @@ const LeftoverAge = 72 * time.Hour
 // or were killed left in the signed-in user's content (exports run as that
 // user, so that is where they are), older than LeftoverAge. They are
 // recognised by the title prefix the feature service exporter gives them
-// (featureservice.TempTitlePrefix, defined there once). On ArcGIS Online
+// (sdk.TempExportTitlePrefix). On ArcGIS Online
 // they are deleted with permanentDelete so they do not sit in the recycle
 // bin. It never fails the sign-in: what it did or could not do comes back
 // as lines for Results.txt.
 func (s *Source) sweepLeftovers(ctx context.Context, username, mode string) []string {
 	cutoff := s.now().Add(-LeftoverAge)
-	prefix := strings.TrimSpace(featureservice.TempTitlePrefix)
+	prefix := strings.TrimSpace(sdk.TempExportTitlePrefix)
 	q := fmt.Sprintf(`owner:%s AND title:%s AND created:[0 TO %d]`, quote(username), quote(prefix), cutoff.UnixMilli())
 	type hit struct {
 		ID      string `json:"id"`
@@ -46,11 +45,11 @@ func (s *Source) sweepLeftovers(ctx context.Context, username, mode string) []st
 			if sdk.KindOf(err) == sdk.KindCanceled {
 				return nil
 			}
-			return []string{fmt.Sprintf("could not look for temporary export items left by earlier runs (%v); delete items titled %q older than 3 days by hand if any remain", err, featureservice.TempTitlePrefix+"...")}
+			return []string{fmt.Sprintf("could not look for temporary export items left by earlier runs (%v); delete items titled %q older than 3 days by hand if any remain", err, sdk.TempExportTitlePrefix+"...")}
 		}
 		for _, h := range page.Results {
 			// The search is a hint; the title prefix, owner and age decide.
-			if strings.HasPrefix(h.Title, featureservice.TempTitlePrefix) && h.Owner == username && h.Created > 0 && time.UnixMilli(h.Created).Before(cutoff) {
+			if strings.HasPrefix(h.Title, sdk.TempExportTitlePrefix) && h.Owner == username && h.Created > 0 && time.UnixMilli(h.Created).Before(cutoff) {
 				found = append(found, h)
 			}
 		}
