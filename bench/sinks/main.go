@@ -487,14 +487,18 @@ func serverPIDs() map[string]int {
 }
 
 // samplePSS sums the proportional set size (Pss) of this process and its
-// plugin subprocesses every 50 ms until stop is closed, then sends the
-// largest sum in KiB. The RSS sum counts the agolpipe binary's file pages
+// plugin subprocesses every 250 ms until stop is closed, then sends the
+// largest sum in KiB. Not more often: the kernel walks every page table of
+// a process to answer smaps_rollup, and at 50 ms the four processes'
+// samples cost ~0.9 CPU-s of a 11 s fan-out (perf: smaps_account), CPU the
+// measured run then lacked. The memory of a fan-out is a plateau (part
+// buffers and queues are taken at the start), so 250 ms still finds it. The RSS sum counts the agolpipe binary's file pages
 // once per process although they are one copy in memory; Pss splits shared
 // pages between the processes that map them, so the sum is the physical
 // memory the run used (sampled, so it can miss a short peak).
 func samplePSS(stop <-chan struct{}, out chan<- int64) {
 	var peak int64
-	t := time.NewTicker(50 * time.Millisecond)
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		sum := max(0, procfs.PssKiB(os.Getpid()))
