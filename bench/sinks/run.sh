@@ -57,6 +57,11 @@ inprocess) road=() ;;
 esac
 
 ours() { # sinks run
+  # Each case starts with the page cache clean: without this it pays for
+  # writing back the gigabytes the previous case left dirty (the servers
+  # and the local sink all write to this disk), and later cases ran slower
+  # than earlier ones of the same run.
+  sync
   "$WORK/bench-sinks" -file "$FILE" -local-dir "$WORK/local" -sinks "$1" -limit "$LIMIT" -set "$SET" "${road[@]}" >"$WORK/out.txt"
   cat "$WORK/out.txt" >&2
   sed -n 's/^result /case='"$1"' run='"$2"' /p' "$WORK/out.txt" >>"$WORK/results.txt"
@@ -75,6 +80,7 @@ fi
 rclone_copy() { # remote:path
   [ "$RCLONE" = 1 ] || return 0
   local t0 t1
+  sync
   t0=$(date +%s.%N)
   # AWS_CA_BUNDLE makes rclone's S3 client refuse its own transport; loopback is plain http.
   env -u AWS_CA_BUNDLE rclone copyto --no-check-dest --s3-no-check-bucket "$FILE" "$1" >/dev/null 2>&1
