@@ -111,7 +111,7 @@ func hostDataPort() *dataPort {
 func CloseDataChannel() {
 	portMu.Lock()
 	p := port
-	port = nil
+	port, portTried = nil, false // a later host in this process starts afresh
 	portMu.Unlock()
 	if p == nil {
 		return
@@ -195,8 +195,13 @@ func (p *dataPort) hello(c net.Conn) {
 	})
 }
 
-// dataTransfers counts transfers that took the data channel (for tests).
+// dataTransfers counts transfers that took the data channel.
 var dataTransfers atomic.Int64
+
+// DataChannelTransfers is how many artifact transfers (either hop) this
+// process received on its data channel so far; the rest went in gRPC
+// chunks.
+func DataChannelTransfers() int64 { return dataTransfers.Load() }
 
 // errDataAborted: the peer ended its gRPC stream before it connected.
 var errDataAborted = errors.New("the plugin ended the transfer before it opened the data channel")

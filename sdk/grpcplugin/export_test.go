@@ -10,9 +10,6 @@ func SetDataChannelMin(n int64) (restore func()) {
 	return func() { DataChannelMin = old }
 }
 
-// DataChannelTransfers is how many transfers took the data channel so far.
-func DataChannelTransfers() int64 { return dataTransfers.Load() }
-
 // BreakDataAddress makes the host offer a data channel address nobody can
 // connect to, until restore is called.
 func BreakDataAddress() (restore func()) {
