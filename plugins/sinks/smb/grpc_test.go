@@ -10,7 +10,8 @@ import (
 )
 
 // The same suite through the plugin protocol's real gRPC adapters, the road
-// every run takes (configuration as msgpack, bodies as chunk streams,
+// every run takes (configuration as msgpack, bodies on the data channel
+// from 1 MiB up and as chunk streams below,
 // errors with their kind on the wire).
 func TestConformanceOverGRPC(t *testing.T) {
 	srv := testservers.SMB(t)
