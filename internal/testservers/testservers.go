@@ -1,14 +1,16 @@
 // Package testservers tells integration tests where the real test servers
-// are: Azurite (Azure Blob), versitygw (S3), Samba (SMB) and Mailpit (SMTP),
-// started on 127.0.0.1 by scripts/test-servers.sh.
+// are: Azurite (Azure Blob), versitygw and MinIO (S3), Samba (SMB) and
+// Mailpit (SMTP), started on 127.0.0.1 by scripts/test-servers.sh.
 //
 // Settings come from the process environment first, then from the env file
 // that the start script writes ($TEST_INFRA_DIR/env, default
 // /tmp/test-infra/env). A test asks for a server with AzureBlob(t), S3(t),
-// SMB(t) or Mail(t): when the server is not configured or not listening the
-// test is skipped with a message that says how to start it, unless
-// AGOLPIPE_REQUIRE_TEST_SERVERS=1 (set by CI), in which case it fails, so a
-// CI run can never pass by skipping everything.
+// MinIO(t), SMB(t) or Mail(t), or runs once per S3 server with EachS3: when
+// the server is not configured or not listening the test is skipped with a
+// message that says how to start it, unless AGOLPIPE_REQUIRE_TEST_SERVERS=1
+// (set by CI), in which case it fails, so a CI run can never pass by
+// skipping everything. MinIO is optional (its build takes minutes): it is
+// required only with AGOLPIPE_REQUIRE_MINIO=1.
 package testservers
 
 import (
@@ -29,6 +31,11 @@ import (
 
 // RequireEnv is the variable that turns a missing server into a failure.
 const RequireEnv = "AGOLPIPE_REQUIRE_TEST_SERVERS"
+
+// RequireMinIOEnv is the variable that turns a missing MinIO into a
+// failure. MinIO is not one of the default servers, so RequireEnv alone
+// only skips its tests.
+const RequireMinIOEnv = "AGOLPIPE_REQUIRE_MINIO"
 
 const startHint = "start the test servers with `scripts/test-servers.sh start` (or set the variables yourself)"
 
@@ -90,6 +97,16 @@ func Missing(t testing.TB, why string) {
 	t.Skipf("test server unavailable: %s; %s", why, startHint)
 }
 
+// missingOptional skips t because an optional server (one that the default
+// start does not bring up) is not available, or fails it when requireEnv=1.
+func missingOptional(t testing.TB, requireEnv, why, hint string) {
+	t.Helper()
+	if os.Getenv(requireEnv) == "1" {
+		t.Fatalf("test server required (%s=1) but unavailable: %s; %s", requireEnv, why, hint)
+	}
+	t.Skipf("optional test server unavailable: %s; %s", why, hint)
+}
+
 // reachable reports whether something listens at host:port.
 func reachable(hostport string) error {
 	c, err := net.DialTimeout("tcp", hostport, 2*time.Second)
@@ -139,32 +156,81 @@ func AzureBlob(t testing.TB) Azure {
 	return a
 }
 
-// S3Server describes the S3-compatible server (versitygw).
+// S3Server describes an S3-compatible server.
 type S3Server struct {
+	// Name is the server's kind ("versitygw", "minio"), the name of its
+	// subtest under EachS3.
+	Name      string
 	Endpoint  string // http://127.0.0.1:PORT
 	Region    string
 	AccessKey string
 	SecretKey string
 }
 
-// S3 returns the S3 server settings, or skips/fails t.
+// S3 returns the settings of versitygw, the S3 server every test run has,
+// or skips/fails t.
 func S3(t testing.TB) S3Server {
 	t.Helper()
-	s := S3Server{Endpoint: Getenv("S3_ENDPOINT"), Region: Getenv("S3_REGION"), AccessKey: Getenv("S3_ACCESS_KEY"), SecretKey: Getenv("S3_SECRET_KEY")}
+	s := S3Server{Name: "versitygw", Endpoint: Getenv("S3_ENDPOINT"), Region: Getenv("S3_REGION"), AccessKey: Getenv("S3_ACCESS_KEY"), SecretKey: Getenv("S3_SECRET_KEY")}
 	if s.Endpoint == "" || s.AccessKey == "" || s.SecretKey == "" {
 		Missing(t, "S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY are not all set (versitygw)")
 	}
+	if why := s.check(); why != "" {
+		Missing(t, why)
+	}
+	return s
+}
+
+const minioHint = "install and start it with `TEST_SERVERS=minio scripts/test-servers.sh start` (a Go build of about 5 minutes the first time)"
+
+// MinIO returns the settings of MinIO (MINIO_ENDPOINT, MINIO_ACCESS_KEY,
+// MINIO_SECRET_KEY), or skips t: MinIO is optional, and fails t only when
+// RequireMinIOEnv is 1.
+func MinIO(t testing.TB) S3Server {
+	t.Helper()
+	s := S3Server{Name: "minio", Endpoint: Getenv("MINIO_ENDPOINT"), Region: Getenv("MINIO_REGION"), AccessKey: Getenv("MINIO_ACCESS_KEY"), SecretKey: Getenv("MINIO_SECRET_KEY")}
+	if s.Endpoint == "" || s.AccessKey == "" || s.SecretKey == "" {
+		missingOptional(t, RequireMinIOEnv, "MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY are not all set (MinIO)", minioHint)
+	}
+	if why := s.check(); why != "" {
+		missingOptional(t, RequireMinIOEnv, why, minioHint)
+	}
+	return s
+}
+
+// check defaults the region and says what is wrong with the endpoint, or "".
+func (s *S3Server) check() string {
 	if s.Region == "" {
 		s.Region = "us-east-1"
 	}
 	u, err := url.Parse(s.Endpoint)
 	if err != nil || u.Host == "" {
-		Missing(t, fmt.Sprintf("S3_ENDPOINT %q is not a URL", s.Endpoint))
+		return fmt.Sprintf("%s endpoint %q is not a URL", s.Name, s.Endpoint)
 	}
 	if err := reachable(u.Host); err != nil {
-		Missing(t, fmt.Sprintf("S3 server not listening at %s: %v", u.Host, err))
+		return fmt.Sprintf("%s not listening at %s: %v", s.Name, u.Host, err)
 	}
-	return s
+	return ""
+}
+
+// S3Servers lists every S3-compatible test server, by name, with the
+// function that returns its settings or skips t.
+var S3Servers = []struct {
+	Name string
+	Get  func(testing.TB) S3Server
+}{
+	{"versitygw", S3},
+	{"minio", MinIO},
+}
+
+// EachS3 runs fn once per S3 server of S3Servers, as a subtest named by the
+// server, so one test body covers them all; a server that is missing skips
+// (or fails) its own subtest only.
+func EachS3(t *testing.T, fn func(t *testing.T, srv S3Server)) {
+	t.Helper()
+	for _, s := range S3Servers {
+		t.Run(s.Name, func(t *testing.T) { fn(t, s.Get(t)) })
+	}
 }
 
 // SMBServer describes the Samba share.
