@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/agolpipe/agolpipe/internal/testservers"
@@ -23,24 +25,31 @@ import (
 )
 
 var (
-	bucketOnce sync.Once
-	bucketName string
-	bucketErr  error
+	bucketMu sync.Mutex
+	buckets  = map[string]string{} // server name -> bucket of this process
 )
 
-// testBucket creates one bucket per test process on the shared server.
+// testBucket creates one bucket per test process on each shared server.
 func testBucket(t *testing.T, srv testservers.S3Server) string {
 	t.Helper()
-	bucketOnce.Do(func() {
-		bucketName = "agolpipe-test-" + testservers.RandHex(4)
-		c := s3.New(s3.Options{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
-			Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
-		_, bucketErr = c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucketName})
-	})
-	if bucketErr != nil {
-		t.Fatalf("create test bucket: %v", bucketErr)
+	bucketMu.Lock()
+	defer bucketMu.Unlock()
+	if b, ok := buckets[srv.Name]; ok {
+		return b
 	}
-	return bucketName
+	b := "agolpipe-test-" + testservers.RandHex(4)
+	if _, err := rawClient(srv).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &b}); err != nil {
+		t.Fatalf("create test bucket on %s: %v", srv.Name, err)
+	}
+	buckets[srv.Name] = b
+	return b
+}
+
+// rawClient reaches srv with the SDK directly, to set up buckets and look
+// behind the sink's back.
+func rawClient(srv testservers.S3Server) *s3.Client {
+	return s3.New(s3.Options{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
 }
 
 func baseAttrs(t *testing.T, srv testservers.S3Server, endpoint string) map[string]cty.Value {
@@ -67,19 +76,23 @@ func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
 }
 
 func TestConformance(t *testing.T) {
-	srv := testservers.S3(t)
-	sinktest.Run(t, func(t *testing.T) sdk.Sink {
-		s := configured(t, baseAttrs(t, srv, srv.Endpoint))
-		s.pageSize = 3 // every listing of the suite crosses pages
-		if err := s.Preflight(context.Background()); err != nil {
-			t.Fatalf("Preflight: %v", err)
-		}
-		return s
-	}, sinktest.Options{BoundarySizes: []int64{5<<20 - 1, 5 << 20, 5<<20 + 1, 10<<20 + 1}})
+	testservers.EachS3(t, func(t *testing.T, srv testservers.S3Server) {
+		sinktest.Run(t, func(t *testing.T) sdk.Sink {
+			s := configured(t, baseAttrs(t, srv, srv.Endpoint))
+			s.pageSize = 3 // every listing of the suite crosses pages
+			if err := s.Preflight(context.Background()); err != nil {
+				t.Fatalf("Preflight: %v", err)
+			}
+			return s
+		}, sinktest.Options{BoundarySizes: []int64{5<<20 - 1, 5 << 20, 5<<20 + 1, 10<<20 + 1}})
+	})
 }
 
 func TestPreflightWrongCredentials(t *testing.T) {
-	srv := testservers.S3(t)
+	testservers.EachS3(t, testPreflightWrongCredentials)
+}
+
+func testPreflightWrongCredentials(t *testing.T, srv testservers.S3Server) {
 	cases := map[string]map[string]cty.Value{
 		"wrong secret":       {"secret_access_key": cty.StringVal("not-the-secret")},
 		"unknown access key": {"access_key_id": cty.StringVal("nobody"), "secret_access_key": cty.StringVal("x")},
@@ -97,7 +110,10 @@ func TestPreflightWrongCredentials(t *testing.T) {
 }
 
 func TestPreflightMissingBucket(t *testing.T) {
-	srv := testservers.S3(t)
+	testservers.EachS3(t, testPreflightMissingBucket)
+}
+
+func testPreflightMissingBucket(t *testing.T, srv testservers.S3Server) {
 	attrs := baseAttrs(t, srv, srv.Endpoint)
 	attrs["bucket"] = cty.StringVal("agolpipe-no-such-bucket-" + testservers.RandHex(3))
 	err := configured(t, attrs).Preflight(context.Background())
@@ -110,7 +126,10 @@ func TestPreflightMissingBucket(t *testing.T) {
 // multipart upload is in flight: Put fails with a retryable error and no
 // object is visible once the server is back.
 func TestServerKilledMidUpload(t *testing.T) {
-	srv := testservers.S3(t)
+	testservers.EachS3(t, testServerKilledMidUpload)
+}
+
+func testServerKilledMidUpload(t *testing.T, srv testservers.S3Server) {
 	u, _ := url.Parse(srv.Endpoint)
 	proxy := testservers.NewProxy(t, u.Host)
 	attrs := baseAttrs(t, srv, "http://"+proxy.Addr())
@@ -187,16 +206,19 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// Object lock, storage class and encryption headers reach the server: the
-// stored object reports the retention the sink asked for.
-func TestObjectLockAndStorageClass(t *testing.T) {
-	srv := testservers.S3(t)
+// Object lock reaches the server, on a single PutObject and on a multipart
+// upload alike, next to a storage class header: each stored object reports
+// the retention the sink asked for.
+func TestObjectLock(t *testing.T) {
+	testservers.EachS3(t, testObjectLock)
+}
+
+func testObjectLock(t *testing.T, srv testservers.S3Server) {
 	ctx := context.Background()
-	c := s3.New(s3.Options{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
+	c := rawClient(srv)
 	bucket := "agolpipe-lock-" + testservers.RandHex(4)
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket, ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
-		t.Skipf("this S3 server cannot create an object-lock bucket: %v", err)
+		t.Skipf("%s cannot create an object-lock bucket: %v", srv.Name, err)
 	}
 	attrs := baseAttrs(t, srv, srv.Endpoint)
 	attrs["bucket"] = cty.StringVal(bucket)
@@ -207,27 +229,101 @@ func TestObjectLockAndStorageClass(t *testing.T) {
 	if err := s.Preflight(ctx); err != nil {
 		t.Fatalf("Preflight: %v", err)
 	}
-	if _, err := s.Put(ctx, sdk.PutRequest{Path: "locked.txt", Size: 6, Body: strings.NewReader("locked")}); err != nil {
-		t.Fatalf("Put with object lock: %v", err)
+	for _, size := range []int64{6, 6 << 20} { // one PutObject, then a multipart upload
+		path := fmt.Sprintf("locked-%d.bin", size)
+		if _, err := s.Put(ctx, sdk.PutRequest{Path: path, Size: size, Body: io.LimitReader(rand.Reader, size)}); err != nil {
+			t.Fatalf("Put %d bytes with object lock: %v", size, err)
+		}
+		key := s.key(path)
+		out, err := c.GetObjectRetention(ctx, &s3.GetObjectRetentionInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			t.Fatalf("GetObjectRetention of %s: %v", path, err)
+		}
+		if out.Retention == nil || string(out.Retention.Mode) != "GOVERNANCE" || out.Retention.RetainUntilDate == nil {
+			t.Fatalf("%s: retention %+v, want GOVERNANCE with a date", path, out.Retention)
+		}
+		until := *out.Retention.RetainUntilDate
+		if d := time.Until(until); d < 47*time.Hour || d > 49*time.Hour {
+			t.Errorf("%s: retained until %v (%v from now), want about 2 days", path, until, d)
+		}
 	}
-	key := s.key("locked.txt")
-	out, err := c.GetObjectRetention(ctx, &s3.GetObjectRetentionInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		t.Fatalf("GetObjectRetention: %v", err)
+}
+
+// Storage class and server-side encryption reach the server, on a single
+// PutObject and on a multipart upload alike. Each setting is first tried
+// with the SDK directly: a server that refuses it, or accepts it but does
+// not keep it (versitygw stores every object as STANDARD and unencrypted),
+// cannot show whether the sink sent it, so that case is skipped with the
+// server's answer as the reason.
+func TestObjectSettings(t *testing.T) {
+	cases := []struct {
+		attr, value string
+		direct      func(*s3.PutObjectInput)
+		reported    func(*s3.HeadObjectOutput) string
+	}{
+		{"storage_class", "REDUCED_REDUNDANCY",
+			func(in *s3.PutObjectInput) { in.StorageClass = types.StorageClassReducedRedundancy },
+			func(h *s3.HeadObjectOutput) string { return string(h.StorageClass) }},
+		{"server_side_encryption", "AES256",
+			func(in *s3.PutObjectInput) { in.ServerSideEncryption = types.ServerSideEncryptionAes256 },
+			func(h *s3.HeadObjectOutput) string { return string(h.ServerSideEncryption) }},
 	}
-	if out.Retention == nil || string(out.Retention.Mode) != "GOVERNANCE" || out.Retention.RetainUntilDate == nil {
-		t.Fatalf("retention %+v, want GOVERNANCE with a date", out.Retention)
-	}
-	until := *out.Retention.RetainUntilDate
-	if d := time.Until(until); d < 47*time.Hour || d > 49*time.Hour {
-		t.Errorf("retained until %v (%v from now), want about 2 days", until, d)
-	}
+	testservers.EachS3(t, func(t *testing.T, srv testservers.S3Server) {
+		for _, c := range cases {
+			t.Run(c.attr, func(t *testing.T) {
+				ctx := context.Background()
+				raw := rawClient(srv)
+				attrs := baseAttrs(t, srv, srv.Endpoint)
+				bucket := testBucket(t, srv)
+				probe := attrs["prefix"].AsString() + "/direct"
+				in := &s3.PutObjectInput{Bucket: &bucket, Key: &probe, Body: strings.NewReader("x")}
+				c.direct(in)
+				if _, err := raw.PutObject(ctx, in); err != nil {
+					t.Skipf("%s refuses %s = %s from the SDK itself: %v", srv.Name, c.attr, c.value, err)
+				}
+				h, err := raw.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &probe})
+				if err != nil {
+					t.Fatalf("HeadObject of the direct probe: %v", err)
+				}
+				_, _ = raw.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &probe})
+				if got := c.reported(h); got != c.value {
+					t.Skipf("%s accepts %s = %s but reports %q for the object, so the sink's header cannot be checked", srv.Name, c.attr, c.value, got)
+				}
+				attrs[c.attr] = cty.StringVal(c.value)
+				s := configured(t, attrs)
+				if err := s.Preflight(ctx); err != nil {
+					t.Fatalf("Preflight: %v", err)
+				}
+				for _, size := range []int64{6, 6 << 20} { // one PutObject, then a multipart upload
+					path := fmt.Sprintf("o-%d.bin", size)
+					if _, err := s.Put(ctx, sdk.PutRequest{Path: path, Size: size, Body: io.LimitReader(rand.Reader, size)}); err != nil {
+						t.Fatalf("Put %d bytes with %s = %s: %v", size, c.attr, c.value, err)
+					}
+					key := s.key(path)
+					h, err := raw.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+					if err != nil {
+						t.Fatalf("HeadObject %s: %v", path, err)
+					}
+					if got := c.reported(h); got != c.value {
+						t.Errorf("%s (%d bytes): %s is %q, want %q", path, size, c.attr, got, c.value)
+					}
+					if got := aws.ToInt64(h.ContentLength); got != size {
+						t.Errorf("%s: %d bytes stored, want %d", path, got, size)
+					}
+					_ = s.Delete(ctx, path)
+				}
+			})
+		}
+	})
 }
 
 // A failed or cancelled multipart upload is aborted: no incomplete upload
 // keeps its parts (and their storage cost) on the server.
 func TestFailedUploadIsAborted(t *testing.T) {
-	srv := testservers.S3(t)
+	testservers.EachS3(t, testFailedUploadIsAborted)
+}
+
+func testFailedUploadIsAborted(t *testing.T, srv testservers.S3Server) {
 	s := configured(t, baseAttrs(t, srv, srv.Endpoint))
 	ctx := context.Background()
 	_, err := s.Put(ctx, sdk.PutRequest{Path: "fail/body.bin", Size: -1, Body: io.MultiReader(io.LimitReader(rand.Reader, 12<<20), iotest.ErrReader(errors.New("exporter stream broke")))})
