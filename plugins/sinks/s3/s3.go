@@ -294,15 +294,26 @@ func (s *Sink) Preflight(ctx context.Context) error {
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	probe := s.key(".agolpipe-preflight-" + hex.EncodeToString(rnd[:]))
+	// The test object carries the storage class and encryption every
+	// artifact will, so a store that refuses them (MinIO without a KMS
+	// answers SSE with 501 NotImplemented) stops the run here rather than
+	// at each Put. Not the object lock: a locked test object could not be
+	// deleted.
+	in := (&multipart{cfg: &s.cfg, key: s.key(".agolpipe-preflight-" + hex.EncodeToString(rnd[:]))}).object()
+	in.ObjectLockMode, in.ObjectLockRetainUntilDate = "", nil
 	body := "agolpipe preflight\n"
-	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &b, Key: &probe, Body: strings.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}); err != nil {
+	in.Body, in.ContentLength = strings.NewReader(body), aws.Int64(int64(len(body)))
+	if _, err := s.client.PutObject(ctx, in); err != nil {
 		err = classify(ctx, err, "test write")
-		if sdk.KindOf(err) == sdk.KindAuth {
+		switch {
+		case sdk.KindOf(err) == sdk.KindAuth:
 			return fmt.Errorf("s3 sink %s: the credentials may not write to the bucket; grant s3:PutObject and s3:DeleteObject on it: %w", s.location, err)
+		case sdk.KindOf(err) == sdk.KindPermanent && (in.StorageClass != "" || in.ServerSideEncryption != ""):
+			return fmt.Errorf("s3 sink %s: the store refused a test object with this sink's storage_class/server_side_encryption/kms_key_id; change or remove them (some stores support only some classes, or encryption only with a KMS configured): %w", s.location, err)
 		}
 		return fmt.Errorf("s3 sink %s: %w", s.location, err)
 	}
+	probe := aws.ToString(in.Key)
 	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b, Key: &probe}); err != nil {
 		return fmt.Errorf("s3 sink %s: test write succeeded but deleting it failed; retention needs s3:DeleteObject: %w", s.location, classify(ctx, err, "delete test object"))
 	}
@@ -542,7 +553,11 @@ var (
 		"Forbidden":          true,
 	}
 	notFoundCodes = map[string]bool{"NoSuchKey": true, "NotFound": true, "NoSuchBucket": true, "NoSuchUpload": true}
-	retryCodes    = map[string]bool{
+	// permanentCodes are answers that a retry cannot change although some
+	// come with a 5xx status: MinIO answers SSE without a KMS with 501
+	// NotImplemented.
+	permanentCodes = map[string]bool{"NotImplemented": true, "InvalidStorageClass": true}
+	retryCodes     = map[string]bool{
 		"SlowDown": true, "InternalError": true, "ServiceUnavailable": true, "RequestTimeout": true,
 		"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
 	}
@@ -571,6 +586,8 @@ func classify(ctx context.Context, err error, what string) error {
 			return wrap(sdk.KindAuth)
 		case retryCodes[code]:
 			return wrap(sdk.KindRetryable)
+		case permanentCodes[code]:
+			return wrap(sdk.KindPermanent)
 		}
 	}
 	var re *awshttp.ResponseError

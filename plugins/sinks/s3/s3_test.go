@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,9 +15,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/agolpipe/agolpipe/internal/testservers"
@@ -204,6 +208,14 @@ func TestClassify(t *testing.T) {
 	if k := sdk.KindOf(classify(cctx, context.Canceled, "x")); k != sdk.KindCanceled {
 		t.Errorf("cancelled: %v", k)
 	}
+	// MinIO's answer to SSE without a KMS: a 501 that no retry changes.
+	notImpl := &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusNotImplemented}},
+		Err:      &smithy.GenericAPIError{Code: "NotImplemented", Message: "Server side encryption specified but KMS is not configured"},
+	}}
+	if k := sdk.KindOf(classify(ctx, notImpl, "x")); k != sdk.KindPermanent {
+		t.Errorf("NotImplemented: %v, want permanent", k)
+	}
 }
 
 // Object lock reaches the server, on a single PutObject and on a multipart
@@ -254,7 +266,8 @@ func testObjectLock(t *testing.T, srv testservers.S3Server) {
 // with the SDK directly: a server that refuses it, or accepts it but does
 // not keep it (versitygw stores every object as STANDARD and unencrypted),
 // cannot show whether the sink sent it, so that case is skipped with the
-// server's answer as the reason.
+// server's answer as the reason; a refused setting must still fail the
+// sink's Preflight as permanent.
 func TestObjectSettings(t *testing.T) {
 	cases := []struct {
 		attr, value string
@@ -278,8 +291,14 @@ func TestObjectSettings(t *testing.T) {
 				probe := attrs["prefix"].AsString() + "/direct"
 				in := &s3.PutObjectInput{Bucket: &bucket, Key: &probe, Body: strings.NewReader("x")}
 				c.direct(in)
+				attrs[c.attr] = cty.StringVal(c.value)
 				if _, err := raw.PutObject(ctx, in); err != nil {
-					t.Skipf("%s refuses %s = %s from the SDK itself: %v", srv.Name, c.attr, c.value, err)
+					// Then the sink must say so at Preflight, as a
+					// permanent error naming the setting: retrying a
+					// setting the store refuses cannot succeed.
+					perr := configured(t, attrs).Preflight(ctx)
+					sinktest.WantError(t, perr, sdk.KindPermanent, c.attr)
+					t.Skipf("%s refuses %s = %s (Preflight says so); nothing stored to check: %v", srv.Name, c.attr, c.value, err)
 				}
 				h, err := raw.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &probe})
 				if err != nil {
@@ -289,7 +308,6 @@ func TestObjectSettings(t *testing.T) {
 				if got := c.reported(h); got != c.value {
 					t.Skipf("%s accepts %s = %s but reports %q for the object, so the sink's header cannot be checked", srv.Name, c.attr, c.value, got)
 				}
-				attrs[c.attr] = cty.StringVal(c.value)
 				s := configured(t, attrs)
 				if err := s.Preflight(ctx); err != nil {
 					t.Fatalf("Preflight: %v", err)
