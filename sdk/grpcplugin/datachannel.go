@@ -506,7 +506,11 @@ func sendData(w *dataWriter, body io.Reader) error {
 }
 
 // isPeerGone says whether a write failed because the other end closed the
-// channel (as opposed to the body failing).
+// channel (as opposed to the body failing). Linux's sendfile reports EPIPE
+// or ECONNRESET; elsewhere the copy goes through the connection's Write,
+// whose errors are *net.OpError "write" (Windows has its own errno values).
 func isPeerGone(err error) bool {
-	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+	var op *net.OpError
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &op) && op.Op == "write"
 }
