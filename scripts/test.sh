@@ -2,7 +2,7 @@
 # The test command of the README, and what CI runs (.ci/run calls it).
 #
 # On a fresh machine it installs what the tests need (Go modules, the test
-# servers Azurite, versitygw, Samba and Mailpit, buf, Node packages for the
+# servers Azurite, versitygw, MinIO, Samba and Mailpit, buf, Node packages for the
 # Esri client test), starts the servers on 127.0.0.1, runs every check, and
 # stops the servers it started. Nothing here reaches beyond the Go module
 # proxy, npm and Debian's packages.
@@ -16,6 +16,8 @@ export AGOLPIPE_SHARED=${AGOLPIPE_SHARED:-$repo/../shared}
 export TEST_INFRA_DIR=${TEST_INFRA_DIR:-/tmp/test-infra}
 # With these set, a test whose server or tool is missing fails instead of skipping.
 export AGOLPIPE_REQUIRE_TEST_SERVERS=1 AGOLPIPE_REQUIRE_NODE=1
+# MinIO is optional for a developer's go test, but started here, so required.
+export AGOLPIPE_REQUIRE_MINIO=1
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
 step() { printf '\n=== %s\n' "$*"; }
