@@ -277,13 +277,17 @@ func TestObjectSettings(t *testing.T) {
 		{"storage_class", "REDUCED_REDUNDANCY",
 			func(in *s3.PutObjectInput) { in.StorageClass = types.StorageClassReducedRedundancy },
 			func(h *s3.HeadObjectOutput) string { return string(h.StorageClass) }},
+		// Refused by MinIO (InvalidStorageClass), kept by no server here.
+		{"storage_class", "STANDARD_IA",
+			func(in *s3.PutObjectInput) { in.StorageClass = types.StorageClassStandardIa },
+			func(h *s3.HeadObjectOutput) string { return string(h.StorageClass) }},
 		{"server_side_encryption", "AES256",
 			func(in *s3.PutObjectInput) { in.ServerSideEncryption = types.ServerSideEncryptionAes256 },
 			func(h *s3.HeadObjectOutput) string { return string(h.ServerSideEncryption) }},
 	}
 	testservers.EachS3(t, func(t *testing.T, srv testservers.S3Server) {
 		for _, c := range cases {
-			t.Run(c.attr, func(t *testing.T) {
+			t.Run(c.attr+"="+c.value, func(t *testing.T) {
 				ctx := context.Background()
 				raw := rawClient(srv)
 				attrs := baseAttrs(t, srv, srv.Endpoint)
