@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -254,5 +257,60 @@ func TestDataChannelExporterBodyFails(t *testing.T) {
 	}
 	if mem.Len() != 0 {
 		t.Fatal("a broken artifact was stored")
+	}
+}
+
+// fileExporter sends a file as its artifact (the kernel copies it to the
+// data channel: sendfile on Linux) and reports what its Write returned.
+type fileExporter struct {
+	grpctest.FakeExporter
+	path     string
+	writeErr chan error
+}
+
+func (e *fileExporter) Export(ctx context.Context, _ sdk.ExportRequest, _ sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	f, err := os.Open(e.path)
+	if err != nil {
+		return sdk.ExportResult{}, err
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	err = out.Write(ctx, sdk.Artifact{Name: "data.bin", Size: fi.Size()}, f)
+	e.writeErr <- err
+	if err != nil {
+		return sdk.ExportResult{}, err
+	}
+	return sdk.ExportResult{Status: sdk.StatusExported}, nil
+}
+
+// TestDataChannelExporterFileBody: a file body arrives whole, and when the
+// host stops reading it half-way the plugin's Write gets the sinks' error
+// (from the ack), not the broken pipe of its own copy.
+func TestDataChannelExporterFileBody(t *testing.T) {
+	defer grpcplugin.SetDataChannelMin(0)()
+	path := filepath.Join(t.TempDir(), "export.zip")
+	content, _ := io.ReadAll(grpctest.Content("file", 8<<20))
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	impl := &fileExporter{path: path, writeErr: make(chan error, 2)}
+	e := grpctest.Exporter(t, impl)
+	host := &recordingHost{src: &grpctest.FakeSource{}}
+
+	mem := grpctest.NewMemSink()
+	if _, err := e.Export(context.Background(), sdk.ExportRequest{Item: sdk.Item{ID: "f1"}}, host, &sinkWriter{sink: mem}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mem.Object("data.bin"); !bytes.Equal(got, content) {
+		t.Fatalf("stored %d bytes, want the file's %d", len(got), len(content))
+	}
+	<-impl.writeErr
+
+	_, err := e.Export(context.Background(), sdk.ExportRequest{Item: sdk.Item{ID: "f2"}}, host, &sinkWriter{sink: mem, failOn: "data.bin"})
+	if !strings.Contains(fmt.Sprint(err), "disk full while writing data.bin") {
+		t.Fatalf("host saw %v, want the sink's error", err)
+	}
+	if werr := <-impl.writeErr; sdk.KindOf(werr) != sdk.KindRetryable || !strings.Contains(werr.Error(), "disk full while writing data.bin") {
+		t.Fatalf("the plugin's Write returned %v, want the sinks' retryable error from the ack", werr)
 	}
 }
