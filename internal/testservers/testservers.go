@@ -9,8 +9,9 @@
 // the server is not configured or not listening the test is skipped with a
 // message that says how to start it, unless AGOLPIPE_REQUIRE_TEST_SERVERS=1
 // (set by CI), in which case it fails, so a CI run can never pass by
-// skipping everything. MinIO is optional (its build takes minutes): it is
-// required only with AGOLPIPE_REQUIRE_MINIO=1.
+// skipping everything. MinIO is optional for a developer (its first build
+// takes minutes, and TEST_SERVERS can leave it out): only
+// AGOLPIPE_REQUIRE_MINIO=1, which scripts/test.sh sets, makes it required.
 package testservers
 
 import (
@@ -33,8 +34,7 @@ import (
 const RequireEnv = "AGOLPIPE_REQUIRE_TEST_SERVERS"
 
 // RequireMinIOEnv is the variable that turns a missing MinIO into a
-// failure. MinIO is not one of the default servers, so RequireEnv alone
-// only skips its tests.
+// failure. MinIO is optional, so RequireEnv alone only skips its tests.
 const RequireMinIOEnv = "AGOLPIPE_REQUIRE_MINIO"
 
 const startHint = "start the test servers with `scripts/test-servers.sh start` (or set the variables yourself)"
@@ -97,8 +97,8 @@ func Missing(t testing.TB, why string) {
 	t.Skipf("test server unavailable: %s; %s", why, startHint)
 }
 
-// missingOptional skips t because an optional server (one that the default
-// start does not bring up) is not available, or fails it when requireEnv=1.
+// missingOptional skips t because an optional server (one a developer may
+// leave out of the start) is not available, or fails it when requireEnv=1.
 func missingOptional(t testing.TB, requireEnv, why, hint string) {
 	t.Helper()
 	if os.Getenv(requireEnv) == "1" {
@@ -181,7 +181,7 @@ func S3(t testing.TB) S3Server {
 	return s
 }
 
-const minioHint = "install and start it with `TEST_SERVERS=minio scripts/test-servers.sh start` (a Go build of about 5 minutes the first time)"
+const minioHint = "install and start it with `TEST_SERVERS=minio scripts/test-servers.sh start` (a Go build of about 4 minutes the first time)"
 
 // MinIO returns the settings of MinIO (MINIO_ENDPOINT, MINIO_ACCESS_KEY,
 // MINIO_SECRET_KEY), or skips t: MinIO is optional, and fails t only when
