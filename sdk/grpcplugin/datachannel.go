@@ -56,9 +56,9 @@ const (
 )
 
 // DataChannelMin is the smallest artifact (by announced size) sent on the
-// data channel; smaller ones, and those of unknown size below it, are not
-// worth a connection. Unknown sizes (-1) always use the channel. A
-// variable so that tests can send everything on it.
+// data channel; smaller ones are not worth a connection and go in chunks.
+// An artifact of unknown size (-1) always takes the channel. A variable so
+// that tests can send everything on it.
 var DataChannelMin int64 = 1 << 20
 
 // DataChannelEnv is the environment variable that switches the data channel
