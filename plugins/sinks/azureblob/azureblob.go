@@ -320,7 +320,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	}
 	_, _ = rand.Read(blocks.idPrefix[:])
 	body := &upload.Body{R: req.Body}
-	err := upload.Parts{Size: blockSize(s.blockSize, req.Size), Concurrency: s.concurrency}.Upload(ctx, body, blocks)
+	err := upload.Parts{Size: upload.PartSize(s.blockSize, req.Size, maxBlocks), Concurrency: s.concurrency}.Upload(ctx, body, blocks)
 	if err != nil {
 		if err := body.ReadError("azure_blob", req.Path); err != nil {
 			return sdk.PutResponse{}, err
@@ -330,15 +330,8 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	return sdk.PutResponse{Size: body.Size()}, nil
 }
 
-// blockSize is the configured block size, or larger when an artifact of
-// known size would need more than a blob's 50,000 blocks with it.
-func blockSize(configured int, size int64) int {
-	const maxBlocks = 50000
-	if need := (size + maxBlocks - 1) / maxBlocks; need > int64(configured) {
-		return int((need + 1<<20 - 1) &^ (1<<20 - 1)) // whole MiB
-	}
-	return configured
-}
+// maxBlocks is Azure's limit of committed blocks per blob.
+const maxBlocks = 50000
 
 // blocks stores one blob as upload.Parts hands it over. Uncommitted blocks
 // of a failed Put are invisible and Azure drops them after a week, so

@@ -218,25 +218,3 @@ func TestScrub(t *testing.T) {
 	}
 }
 
-// An artifact of known size never needs more than a blob's 50,000 blocks.
-func TestBlockSize(t *testing.T) {
-	cases := []struct {
-		configured int
-		size       int64
-		want       int
-	}{
-		{4 << 20, 0, 4 << 20},             // size unknown
-		{4 << 20, 1 << 30, 4 << 20},       // 256 blocks
-		{4 << 20, 200_000 << 20, 4 << 20}, // exactly 50,000 blocks
-		{4 << 20, 200_001 << 20, 5 << 20}, // one more MiB: 5 MiB blocks
-	}
-	for _, c := range cases {
-		got := blockSize(c.configured, c.size)
-		if got != c.want {
-			t.Errorf("blockSize(%d MiB, %d) = %d, want %d", c.configured>>20, c.size, got, c.want)
-		}
-		if c.size > 0 && (c.size+int64(got)-1)/int64(got) > 50000 {
-			t.Errorf("blockSize(%d MiB, %d) = %d needs more than 50,000 blocks", c.configured>>20, c.size, got)
-		}
-	}
-}

@@ -328,7 +328,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	}
 	m := &multipart{client: s.client, cfg: &s.cfg, key: s.key(req.Path), mediaType: req.MediaType}
 	body := &upload.Body{R: req.Body}
-	err := upload.Parts{Size: partSize(s.partSize, req.Size), Concurrency: s.concurrency}.Upload(ctx, body, m)
+	err := upload.Parts{Size: upload.PartSize(s.partSize, req.Size, maxParts), Concurrency: s.concurrency}.Upload(ctx, body, m)
 	if err != nil {
 		if m.uploadID != "" {
 			s.abort(ctx, m.key, m.uploadID)
@@ -341,15 +341,8 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	return sdk.PutResponse{Size: body.Size()}, nil
 }
 
-// partSize is the configured part size, or larger when an artifact of
-// known size would need more than S3's 10,000 parts with it.
-func partSize(configured int, size int64) int {
-	const maxParts = 10000
-	if need := (size + maxParts - 1) / maxParts; need > int64(configured) {
-		return int((need + 1<<20 - 1) &^ (1<<20 - 1)) // whole MiB
-	}
-	return configured
-}
+// maxParts is S3's limit of parts per multipart upload.
+const maxParts = 10000
 
 // multipart stores one object as upload.Parts hands it over: one
 // PutObject, or a multipart upload whose parts carry a CRC32 checksum as

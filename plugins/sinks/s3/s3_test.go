@@ -367,26 +367,3 @@ func testFailedUploadIsAborted(t *testing.T, srv testservers.S3Server) {
 	}
 }
 
-// An artifact of known size never needs more than S3's 10,000 parts.
-func TestPartSize(t *testing.T) {
-	cases := []struct {
-		configured int
-		size       int64
-		want       int
-	}{
-		{8 << 20, 0, 8 << 20},            // size unknown
-		{8 << 20, 1 << 30, 8 << 20},      // 128 parts
-		{8 << 20, 80_000 << 20, 8 << 20}, // exactly 10,000 parts
-		{8 << 20, 80_001 << 20, 9 << 20}, // one more MiB: 9 MiB parts
-		{5 << 20, 200 << 30, 21 << 20},   // 200 GiB
-	}
-	for _, c := range cases {
-		got := partSize(c.configured, c.size)
-		if got != c.want {
-			t.Errorf("partSize(%d MiB, %d) = %d, want %d", c.configured>>20, c.size, got, c.want)
-		}
-		if c.size > 0 && (c.size+int64(got)-1)/int64(got) > 10000 {
-			t.Errorf("partSize(%d MiB, %d) = %d needs more than 10,000 parts", c.configured>>20, c.size, got)
-		}
-	}
-}

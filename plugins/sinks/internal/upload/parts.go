@@ -23,6 +23,17 @@ type Parts struct {
 	Concurrency int // parts stored at once, and buffers held
 }
 
+// PartSize is the configured part size, or larger (in whole MiB) when an
+// object of known size would need more than maxParts parts with it: S3
+// takes at most 10,000 parts per upload, Azure 50,000 blocks per blob.
+// size < 0 means unknown.
+func PartSize(configured int, size int64, maxParts int64) int {
+	if need := (size + maxParts - 1) / maxParts; need > int64(configured) {
+		return int((need + 1<<20 - 1) &^ (1<<20 - 1))
+	}
+	return configured
+}
+
 // Target is where one Upload stores its parts. Upload calls Single, or
 // Begin, then Part for every part, then Commit; nothing after the first
 // error. Part runs on up to Concurrency goroutines at once and must not

@@ -168,3 +168,33 @@ func TestPartsUploadFailure(t *testing.T) {
 		}
 	})
 }
+
+// An object of known size never needs more parts than the store allows:
+// S3 10,000 parts, Azure 50,000 blocks.
+func TestPartSize(t *testing.T) {
+	cases := []struct {
+		configured int
+		size       int64
+		maxParts   int64
+		want       int
+	}{
+		{8 << 20, -1, 10000, 8 << 20},            // size unknown
+		{8 << 20, 0, 10000, 8 << 20},             // empty
+		{8 << 20, 1 << 30, 10000, 8 << 20},       // 128 parts
+		{8 << 20, 80_000 << 20, 10000, 8 << 20},  // exactly 10,000 parts
+		{8 << 20, 80_001 << 20, 10000, 9 << 20},  // one more MiB: 9 MiB parts
+		{5 << 20, 200 << 30, 10000, 21 << 20},    // 200 GiB
+		{4 << 20, 1 << 30, 50000, 4 << 20},       // 256 blocks
+		{4 << 20, 200_000 << 20, 50000, 4 << 20}, // exactly 50,000 blocks
+		{4 << 20, 200_001 << 20, 50000, 5 << 20}, // one more MiB: 5 MiB blocks
+	}
+	for _, c := range cases {
+		got := PartSize(c.configured, c.size, c.maxParts)
+		if got != c.want {
+			t.Errorf("PartSize(%d MiB, %d, %d) = %d, want %d", c.configured>>20, c.size, c.maxParts, got, c.want)
+		}
+		if c.size > 0 && (c.size+int64(got)-1)/int64(got) > c.maxParts {
+			t.Errorf("PartSize(%d MiB, %d, %d) = %d needs more than %d parts", c.configured>>20, c.size, c.maxParts, got, c.maxParts)
+		}
+	}
+}
