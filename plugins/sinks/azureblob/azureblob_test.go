@@ -217,4 +217,3 @@ func TestScrub(t *testing.T) {
 		}
 	}
 }
-

@@ -366,4 +366,3 @@ func testFailedUploadIsAborted(t *testing.T, srv testservers.S3Server) {
 		t.Errorf("incomplete upload left behind: %s", aws.ToString(u.Key))
 	}
 }
-
