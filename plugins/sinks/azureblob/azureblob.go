@@ -63,6 +63,9 @@ type Sink struct {
 	blockSize   int
 	concurrency int
 	sasExpiry   time.Time // zero when not a SAS or unknown
+	// authHint says what to check when the store refuses the credentials;
+	// it depends on which of the three ways to sign in was configured.
+	authHint string
 	// pageSize is the listing page size; 0 is the server's (5000). Tests
 	// set it small so every listing crosses pages.
 	pageSize int32
@@ -81,6 +84,7 @@ type settings struct {
 	SASURL           *string `cty:"sas_url"`
 	AccountName      *string `cty:"account_name"`
 	Endpoint         *string `cty:"endpoint"`
+	NoDiscovery      *bool   `cty:"disable_instance_discovery"`
 	AccessTier       *string `cty:"access_tier"`
 	BlockSizeMiB     *int    `cty:"block_size_mib"`
 	Concurrency      *int    `cty:"concurrency"`
@@ -108,6 +112,7 @@ func (s *Sink) Schema() sdk.Schema {
 		{Name: "sas_url", Type: sdk.TypeString, Sensitive: true, Description: "SAS URL of the container (or of the account, with container set). Needs read, write, delete and list permissions."},
 		{Name: "account_name", Type: sdk.TypeString, Description: "Storage account name, signed in with DefaultAzureCredential (AZURE_* environment, managed identity, Azure CLI)."},
 		{Name: "endpoint", Type: sdk.TypeString, Description: "Blob service URL for account_name when it is not https://<account>.blob.core.windows.net (sovereign clouds, Azurite)."},
+		{Name: "disable_instance_discovery", Type: sdk.TypeBool, Description: "With account_name: skip Microsoft Entra instance discovery, the request to login.microsoftonline.com that vets an AZURE_AUTHORITY_HOST it does not know. Only for disconnected or private clouds (Azure Stack) whose authority host you trust."},
 		{Name: "access_tier", Type: sdk.TypeString, Description: "Hot, Cool, Cold or Archive. Default: the account's default tier."},
 		{Name: "block_size_mib", Type: sdk.TypeNumber, Description: "Block size in MiB (default 8; raised by itself when an artifact would need more than 50,000 blocks). Memory per Put is block size x concurrency."},
 		{Name: "concurrency", Type: sdk.TypeNumber, Description: "Blocks uploaded in parallel per Put (default 2). The default is sized for memory; over a slow or distant link more blocks in flight (e.g. 8) may be faster, at one block of memory each."},
@@ -163,6 +168,11 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 		Retry:     policy.RetryOptions{MaxRetries: 3, RetryDelay: 500 * time.Millisecond, MaxRetryDelay: 10 * time.Second},
 		Telemetry: policy.TelemetryOptions{Disabled: true},
 	}}
+	noDiscovery := c.NoDiscovery != nil && *c.NoDiscovery
+	if noDiscovery && account == "" {
+		diags = diags.Errorf([]string{"disable_instance_discovery"}, "Instance discovery applies to account_name only",
+			"disable_instance_discovery changes how DefaultAzureCredential signs in; remove it, or use account_name instead of connection_string or sas_url.")
+	}
 	var err error
 	switch {
 	case conn != "":
@@ -176,6 +186,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 			diags = diags.Errorf([]string{"connection_string"}, "Invalid connection string",
 				"It must look like DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=core.windows.net (copy it from the storage account's Access keys page).")
 		}
+		s.authHint = "check the account key in connection_string"
 		if v, ok := connValue(conn, "SharedAccessSignature"); ok {
 			s.sasExpiry = sasExpiry(v)
 		}
@@ -187,6 +198,7 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 			break
 		}
 		s.sasExpiry = sasExpiry(u.RawQuery)
+		s.authHint = "check sas_url"
 		path := strings.Trim(u.Path, "/")
 		switch {
 		case path == "" && name == "":
@@ -208,7 +220,8 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 		if ep == "" {
 			ep = "https://" + account + ".blob.core.windows.net"
 		}
-		cred, cerr := azidentity.NewDefaultAzureCredential(nil)
+		s.authHint = "check the Microsoft Entra sign-in of DefaultAzureCredential (AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, managed identity or az login) and that it holds the Storage Blob Data Contributor role on the container"
+		cred, cerr := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{DisableInstanceDiscovery: noDiscovery})
 		if cerr != nil {
 			diags = diags.Errorf([]string{"account_name"}, "No Azure credential available", "%v", scrub(cerr.Error()))
 			break
@@ -294,7 +307,7 @@ func (s *Sink) Preflight(ctx context.Context) error {
 		case bloberror.HasCode(err, bloberror.ContainerNotFound):
 			return sdk.Permanent("azure_blob sink %s: the container does not exist; create it or fix container: %w", s.location, err)
 		case sdk.KindOf(err) == sdk.KindAuth:
-			hint := "check the account key in connection_string"
+			hint := s.authHint
 			if !s.sasExpiry.IsZero() {
 				hint = fmt.Sprintf("check the SAS (expires %s; it needs read, write, delete and list permissions)", s.sasExpiry.Format(time.RFC3339))
 			}

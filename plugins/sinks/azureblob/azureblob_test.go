@@ -198,6 +198,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 		{"sas without sig", map[string]cty.Value{"sas_url": cty.StringVal("https://a.blob.core.windows.net/c")}},
 		{"bad tier", map[string]cty.Value{"account_name": cty.StringVal("a"), "container": cty.StringVal("c"), "access_tier": cty.StringVal("Lukewarm")}},
 		{"connection string without container", map[string]cty.Value{"connection_string": cty.StringVal("AccountName=a;AccountKey=Zm9v")}},
+		{"instance discovery without account_name", map[string]cty.Value{"connection_string": cty.StringVal("AccountName=a;AccountKey=Zm9v"), "container": cty.StringVal("c"), "disable_instance_discovery": cty.True}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
