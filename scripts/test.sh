@@ -54,6 +54,12 @@ for os in linux windows darwin; do
   done
 done
 
+step "tests compile and vet for windows and darwin (bench/ is Linux-only: /proc)"
+for os in windows darwin; do
+  GOOS=$os go vet $(go list ./... | grep -v /bench/)
+  echo "ok $os"
+done
+
 step "tests"
 go test -timeout 40m -count=1 "$@" ./...
 
