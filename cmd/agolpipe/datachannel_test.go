@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/agolpipe/agolpipe/core/report"
@@ -78,5 +80,53 @@ func TestDataChannelRoadsAgree(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(tmp, "agolpipe-data-*")); len(left) > 0 {
 		t.Fatalf("the data channel's socket folder outlived the run: %v", left)
+	}
+}
+
+// TestDataChannelUnavailableIsLogged: when the host cannot open its data
+// channel (here: a TMPDIR too deep for a Unix socket path, yet short enough
+// for go-plugin's own socket), the run still stores everything, through
+// gRPC, and run.log says why it took the slower road and what to change.
+func TestDataChannelUnavailableIsLogged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	deep := t.TempDir()
+	deep = filepath.Join(deep, strings.Repeat("d", max(1, 85-len(deep)-1)))
+	if err := os.MkdirAll(deep, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", deep)
+	o := e2eOrg(sim.Options{})
+	o.Items = 20
+	o.LargeFileSize = 2 << 20
+	srv, err := sim.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	before := grpcplugin.DataChannelTransfers()
+	code, m := e2eRun(t, srv, t.TempDir(), "")
+	if code != exitOK {
+		t.Fatalf("exit %d (%s)", code, m.Status)
+	}
+	if n := grpcplugin.DataChannelTransfers() - before; n != 0 {
+		t.Fatalf("%d transfers took a data channel that could not be opened", n)
+	}
+	if verifyArtifacts(t, m) == 0 {
+		t.Fatal("no artifact stored")
+	}
+	var runPath string
+	for _, s := range m.Sinks {
+		runPath = s.RunPath
+	}
+	log, err := os.ReadFile(filepath.Join(runPath, "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"artifact bytes will go through gRPC", "set TMPDIR to a short, writable local folder"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("run.log lacks %q", want)
+		}
 	}
 }

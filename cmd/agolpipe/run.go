@@ -18,6 +18,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/pluginhost"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
@@ -169,6 +170,12 @@ func setup(ctx context.Context, file string, vars, varFiles []string, logFormat 
 	s.log = log
 	s.closer = append(s.closer, log.Close)
 	hostOut.set(log.Writer())
+	if !dryRun {
+		if err := grpcplugin.DataChannelReady(); err != nil {
+			log.Logger().Warn("artifact bytes will go through gRPC, at well under half the speed of the data channel",
+				"reason", err.Error(), "fix", "set TMPDIR to a short, writable local folder (the data channel is a Unix socket in a private folder there; socket paths are limited to about 100 characters)")
+		}
+	}
 
 	s.opts = engine.Options{Pipeline: p, Log: log, DryRun: dryRun, Exporters: map[string]engine.Exporter{}}
 	var cdiags hcl.Diagnostics

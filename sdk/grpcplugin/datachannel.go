@@ -81,8 +81,9 @@ var (
 	portMu sync.Mutex
 	port   *dataPort
 	// portTried: the host tried to listen once; a failure is not retried
-	// (chunks over gRPC work everywhere).
+	// (chunks over gRPC work everywhere). portErr is why it failed.
 	portTried bool
+	portErr   error
 )
 
 // hostDataPort returns the host's data channel listener, starting it on
@@ -100,10 +101,24 @@ func hostDataPort() *dataPort {
 	}
 	p, err := listenData()
 	if err != nil {
+		portErr = err
 		return nil
 	}
 	port = p
 	return port
+}
+
+// DataChannelReady starts the host's data channel if it is not running and
+// says why it cannot run, if it cannot (nil also when AGOLPIPE_DATA_CHANNEL
+// switched it off on purpose). A host calls it before a run so that the
+// slower road is explained in the run's log rather than only felt.
+func DataChannelReady() error {
+	if hostDataPort() != nil || os.Getenv(DataChannelEnv) == "off" {
+		return nil
+	}
+	portMu.Lock()
+	defer portMu.Unlock()
+	return portErr
 }
 
 // CloseDataChannel stops the host's data channel listener and removes its
@@ -111,7 +126,7 @@ func hostDataPort() *dataPort {
 func CloseDataChannel() {
 	portMu.Lock()
 	p := port
-	port, portTried = nil, false // a later host in this process starts afresh
+	port, portTried, portErr = nil, false, nil // a later host in this process starts afresh
 	portMu.Unlock()
 	if p == nil {
 		return
