@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"os"
@@ -458,66 +459,25 @@ func (e *bodyEnd) digest() []byte {
 	return e.sha256
 }
 
-// dataWriter is the sending end of a data channel: it counts and hashes
-// what it writes and remembers that a write failed (the receiver went
-// away), as opposed to the body failing.
-type dataWriter struct {
-	conn   net.Conn
-	h      interface{ Write([]byte) (int, error) }
-	n      int64
-	failed bool
-}
-
-func (w *dataWriter) Write(p []byte) (int, error) {
-	w.h.Write(p)
-	k, err := w.conn.Write(p)
-	w.n += int64(k)
-	if err != nil {
-		w.failed = true
-		return k, errSend
-	}
-	return k, nil
-}
-
-// sendData copies body to the channel in large pieces. A body that hands
-// out its own pieces (io.WriterTo, such as core's fan-out) is not copied
-// once more; a file is sent by the kernel (sendfile(2) on Linux) when
-// nothing needs to see its bytes, else read in large pieces (its WriteTo
-// would use 32 KiB).
-func sendData(w *dataWriter, body io.Reader) error {
+// sendData sends body on a data channel and returns the bytes sent and
+// h's sum of them (errSend when the receiver went away). A file is copied
+// by the kernel (sendfile(2) on Linux) when nothing needs to see its bytes;
+// anything else takes sendChunks' road, the same pieces chunk messages
+// carry, written to the socket instead of sent as messages.
+func sendData(conn net.Conn, body io.Reader, h hash.Hash) (int64, []byte, error) {
 	if f, isFile := body.(*os.File); isFile {
-		if _, noHash := w.h.(nopHash); noHash {
-			n, err := io.Copy(w.conn, f)
-			w.n += n
+		if _, noHash := h.(nopHash); noHash {
+			n, err := io.Copy(conn, f)
 			if err != nil && isPeerGone(err) {
-				w.failed = true
-				return errSend
+				return n, nil, errSend
 			}
-			return err
+			return n, nil, err
 		}
-	} else if wt, ok := body.(io.WriterTo); ok {
-		_, err := wt.WriteTo(w)
-		if w.failed {
-			return errSend
-		}
+	}
+	return sendChunks(body, h, func(b []byte) error {
+		_, err := conn.Write(b)
 		return err
-	}
-	buf := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(buf)
-	for {
-		n, err := body.Read(*buf)
-		if n > 0 {
-			if _, werr := w.Write((*buf)[:n]); werr != nil {
-				return werr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	})
 }
 
 // isPeerGone says whether a write failed because the other end closed the

@@ -148,14 +148,14 @@ func (e *ExporterClient) artifactBody(ctx context.Context, stream pluginv1.Expor
 		return nil, fromStatus(err)
 	}
 	end := func(m *pluginv1.ExportResponse) (*trailer, error) {
-		end := m.GetArtifactEnd()
-		if end == nil {
+		e := m.GetArtifactEnd()
+		if e == nil {
 			return nil, sdk.Permanent("exporter plugin broke the protocol: expected a chunk or the end of %s", a.Name)
 		}
-		if end.GetError() != "" {
-			return &trailer{err: fromDetail(end.GetError(), end.GetErrorDetail())}, nil
+		if e.GetError() != "" {
+			return &trailer{err: fromDetail(e.GetError(), e.GetErrorDetail())}, nil
 		}
-		return &trailer{size: end.GetSize(), sum: end.GetCrc32C()}, nil
+		return &trailer{size: e.GetSize(), sum: e.GetCrc32C()}, nil
 	}
 	if dc := first.GetDataChannel(); dc != nil {
 		p := hostDataPort()
@@ -337,15 +337,14 @@ func (w *artifactWriter) sendBody(ctx context.Context, a sdk.Artifact, body io.R
 			if err := w.stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_DataChannel{DataChannel: &pluginv1.DataChannel{Token: tok}}}); err != nil {
 				return 0, nil, errSend
 			}
-			dw := &dataWriter{conn: conn, h: nopHash{}}
-			err := sendData(dw, body)
+			n, _, err := sendData(conn, body, nopHash{})
 			if errors.Is(err, errSend) {
 				// The host closed the channel: the sinks gave up on this
 				// artifact. End it as failed; the ack says why.
 				err = sdk.Classify(sdk.KindPermanent, fmt.Errorf("%s: %w", a.Name, errHostStopped))
 			}
 			conn.Close() // the end of the bytes
-			return dw.n, nil, err
+			return n, nil, err
 		}
 	}
 	return sendChunks(body, newCRC(), func(b []byte) error {

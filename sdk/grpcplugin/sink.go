@@ -138,8 +138,7 @@ func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutReques
 	if !hasDigest {
 		h = sha256.New()
 	}
-	w := &dataWriter{conn: conn, h: h}
-	err = sendData(w, req.Body)
+	n, sum, err := sendData(conn, req.Body, h)
 	if errors.Is(err, errSend) {
 		return sdk.PutResponse{}, serverErr(), false
 	}
@@ -149,7 +148,6 @@ func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutReques
 	}
 	// End of bytes; the sink now waits for the trailer.
 	conn.Close()
-	sum := h.Sum(nil)
 	if hasDigest {
 		sum = digest.SHA256()
 	}
@@ -157,7 +155,7 @@ func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutReques
 		cancel()
 		return sdk.PutResponse{}, sdk.Permanent("the body of %s ended without its sha256", req.Path), false
 	}
-	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: w.n, Sha256: sum}}}); err != nil {
+	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: n, Sha256: sum}}}); err != nil {
 		return sdk.PutResponse{}, serverErr(), false
 	}
 	if err := stream.CloseSend(); err != nil {
