@@ -492,7 +492,8 @@ func serverPIDs() map[string]int {
 // a process to answer smaps_rollup, and at 50 ms the four processes'
 // samples cost ~0.9 CPU-s of a 11 s fan-out (perf: smaps_account), CPU the
 // measured run then lacked. The memory of a fan-out is a plateau (part
-// buffers and queues are taken at the start), so 250 ms still finds it. The RSS sum counts the agolpipe binary's file pages
+// buffers and queues are taken at the start), so 250 ms still finds it.
+// The RSS sum counts the agolpipe binary's file pages
 // once per process although they are one copy in memory; Pss splits shared
 // pages between the processes that map them, so the sum is the physical
 // memory the run used (sampled, so it can miss a short peak).
