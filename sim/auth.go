@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"html"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -211,6 +213,14 @@ func (s *Server) serverInfo(c *call) {
 	})
 }
 
+// builtinClients are the client ids every ArcGIS portal knows without a
+// registered application: ArcGIS Online's own web sign-in (used by the
+// ArcGIS API for Python for built-in users with the implicit grant) and
+// ArcGIS Pro's (the API for Python's authorization-code sign-in).
+var builtinClients = map[string]bool{"arcgisonline": true, "arcgispro": true}
+
+// app returns the OAuth application of clientID: a registered one, or a
+// built-in client (no secret, redirects only to the portal itself or oob).
 func (s *Server) app(clientID string) *org.App {
 	s.org.Mu.RLock()
 	defer s.org.Mu.RUnlock()
@@ -219,13 +229,25 @@ func (s *Server) app(clientID string) *org.App {
 			return a
 		}
 	}
+	if builtinClients[clientID] {
+		return &org.App{ClientID: clientID}
+	}
 	return nil
 }
 
 // redirectAllowed checks redirect_uri against the app's registrations:
 // exact match, the oob URN, or a loopback address on any port and path
-// (RFC 8252 section 7.3).
-func redirectAllowed(a *org.App, uri string) bool {
+// (RFC 8252 section 7.3). Built-in clients redirect to the portal's own
+// host (either scheme: the API for Python names https even for a plain
+// http portal, and only reads the token from the redirect's fragment).
+func (s *Server) redirectAllowed(a *org.App, uri string) bool {
+	if builtinClients[a.ClientID] {
+		if uri == oob {
+			return true
+		}
+		u, err := url.Parse(uri)
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host == strings.TrimPrefix(strings.TrimPrefix(s.origin, "https://"), "http://")
+	}
 	for _, r := range a.RedirectURIs {
 		if r == uri {
 			return true
@@ -247,7 +269,21 @@ func redirectAllowed(a *org.App, uri string) bool {
 
 const oob = "urn:ietf:wg:oauth:2.0:oob"
 
-// authorize: GET shows the sign-in page; POST signs in and issues a code.
+// pendingAuth is an authorize request waiting for the user to sign in; its
+// key is the oauth_state the sign-in page carries.
+type pendingAuth struct {
+	clientID, redirect, responseType, state string
+	challenge, method                       string
+	expiration                              int // minutes, as asked
+	expires                                 time.Time
+}
+
+// authorize: GET shows the sign-in page, whose form posts the oauth_state
+// to /sharing/oauth2/signin as ArcGIS's does (the page also carries it in
+// "var oAuthInfo = {...}" for scripted clients). A POST with username and
+// password signs in directly (a simulator shortcut for tests).
+// response_type is code or token (the implicit grant: the access token
+// comes back in the redirect's fragment).
 func (s *Server) authorize(c *call) {
 	clientID, redirect := c.param("client_id"), c.param("redirect_uri")
 	a := s.app(clientID)
@@ -256,59 +292,151 @@ func (s *Server) authorize(c *call) {
 		c.oauthPage("Invalid client_id", "<p>Invalid client_id.</p>")
 		return
 	}
-	if !redirectAllowed(a, redirect) {
+	if !s.redirectAllowed(a, redirect) {
 		c.w.WriteHeader(http.StatusBadRequest)
 		c.oauthPage("Invalid redirect_uri", "<p>Invalid redirect_uri.</p>")
 		return
 	}
-	if rt := c.param("response_type"); rt != "code" {
+	rt := c.param("response_type")
+	if rt != "code" && rt != "token" {
 		c.w.WriteHeader(http.StatusBadRequest)
-		c.oauthPage("Unsupported response_type", "<p>Only response_type=code is supported.</p>")
+		c.oauthPage("Unsupported response_type", "<p>response_type must be code or token.</p>")
 		return
 	}
-	hidden := ""
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "state", "code_challenge", "code_challenge_method", "expiration"} {
-		hidden += fmt.Sprintf(`<input type="hidden" name="%s" value="%s">`, k, html.EscapeString(c.param(k)))
-	}
-	form := `<form method="post"><label>Username <input name="username"></label><label>Password <input type="password" name="password"></label>` + hidden + `<button type="submit">Sign In</button></form>`
-	if c.r.Method != http.MethodPost {
-		c.oauthPage("Sign in", form)
+	if rt == "token" && redirect == oob {
+		// The implicit grant hands the token over in a redirect.
+		c.w.WriteHeader(http.StatusBadRequest)
+		c.oauthPage("Invalid redirect_uri", "<p>response_type=token needs a redirect_uri to send the token to.</p>")
 		return
 	}
+	p := &pendingAuth{clientID: clientID, redirect: redirect, responseType: rt, state: c.param("state"),
+		challenge: c.param("code_challenge"), method: c.param("code_challenge_method"),
+		expiration: c.intParam("expiration", 0), expires: time.Now().Add(10 * time.Minute)}
+	var msgs []string
+	if c.r.Method == http.MethodPost && c.param("username") != "" {
+		if u := s.checkPassword(c.param("username"), c.param("password")); u != nil {
+			s.grant(c, p, u)
+			return
+		}
+		msgs = []string{"Invalid username or password."}
+	}
+	st := randomToken(24)
+	s.mu.Lock()
+	now := time.Now()
+	for k, old := range s.states {
+		if now.After(old.expires) {
+			delete(s.states, k)
+		}
+	}
+	s.states[st] = p
+	s.mu.Unlock()
+	s.signInPage(c, st, msgs)
+}
+
+// checkPassword returns the enabled user with this username and password.
+func (s *Server) checkPassword(username, password string) *org.User {
 	s.org.Mu.RLock()
-	u := s.org.User(c.param("username"))
-	s.org.Mu.RUnlock()
-	if u == nil || u.Password != c.param("password") || u.Disabled {
-		c.w.WriteHeader(http.StatusUnauthorized)
-		c.oauthPage("Sign in", `<p class="error">Invalid username or password.</p>`+form)
+	defer s.org.Mu.RUnlock()
+	u := s.org.User(username)
+	if u == nil || password == "" || u.Password != password || u.Disabled {
+		return nil
+	}
+	return u
+}
+
+// signInPage writes the OAuth sign-in page for oauth_state st.
+func (s *Server) signInPage(c *call, st string, messages []string) {
+	if messages == nil {
+		messages = []string{}
+	}
+	info, _ := json.Marshal(map[string]any{"oauth_state": st, "locale": "en-US", "style": "light", "persist": false,
+		"messages": messages, "appTitle": "ArcGIS (simulated)"})
+	msg := ""
+	for _, m := range messages {
+		msg += `<p class="error">` + html.EscapeString(m) + `</p>`
+	}
+	c.oauthPage("Sign in", msg+`<script>var oAuthInfo = `+string(info)+`;</script>`+
+		`<form method="post" action="`+html.EscapeString(s.portal+"/sharing/oauth2/signin")+`">`+
+		`<label>Username <input name="username"></label><label>Password <input type="password" name="password"></label>`+
+		`<input type="hidden" name="oauth_state" value="`+st+`"><button type="submit">Sign In</button></form>`)
+}
+
+// signIn: POST /sharing/oauth2/signin with oauth_state, username and
+// password, as the sign-in page posts it. Wrong credentials show the page
+// again with the message in oAuthInfo.messages; success ends the
+// authorization like ArcGIS: a redirect carrying the code (query) or the
+// token (fragment), or for the oob redirect a page titled
+// "SUCCESS code=<code>".
+func (s *Server) signIn(c *call) {
+	if c.r.Method != http.MethodPost {
+		c.w.WriteHeader(http.StatusMethodNotAllowed)
+		c.oauthPage("Sign in", "<p>Sign in with POST.</p>")
 		return
 	}
+	st := c.param("oauth_state")
+	s.mu.Lock()
+	p := s.states[st]
+	if p != nil && time.Now().After(p.expires) {
+		delete(s.states, st)
+		p = nil
+	}
+	s.mu.Unlock()
+	if p == nil {
+		c.w.WriteHeader(http.StatusBadRequest)
+		c.oauthPage("Invalid oauth_state", "<p>The sign-in page expired or is unknown; start again from oauth2/authorize.</p>")
+		return
+	}
+	u := s.checkPassword(c.param("username"), c.param("password"))
+	if u == nil {
+		s.signInPage(c, st, []string{"Invalid username or password."})
+		return
+	}
+	s.mu.Lock()
+	delete(s.states, st) // single use
+	s.mu.Unlock()
+	s.grant(c, p, u)
+}
+
+// grant ends an authorization for user u.
+func (s *Server) grant(c *call, p *pendingAuth, u *org.User) {
 	c.user = u
+	sep := "?"
+	if strings.Contains(p.redirect, "?") {
+		sep = "&"
+	}
+	if p.responseType == "token" {
+		// Implicit grant: the access token in the fragment, lifetime from
+		// expiration (minutes; default two hours).
+		tok, exp := s.newSession(u, s.ttl(p.expiration, 2*time.Hour), p.clientID)
+		f := url.Values{"access_token": {tok}, "expires_in": {strconv.Itoa(int(time.Until(exp).Seconds()))},
+			"username": {u.Username}, "ssl": {strconv.FormatBool(s.opt.TLS)}, "persist": {"false"}}
+		if p.state != "" {
+			f.Set("state", p.state)
+		}
+		http.Redirect(c.w, c.r, p.redirect+"#"+f.Encode(), http.StatusFound)
+		return
+	}
 	refresh := defaultRefreshTTL
-	if m := c.intParam("expiration", 0); m > 0 {
-		refresh = time.Duration(m) * time.Minute
+	if p.expiration > 0 {
+		refresh = time.Duration(p.expiration) * time.Minute
 	}
 	if refresh > 90*24*time.Hour {
 		refresh = 90 * 24 * time.Hour
 	}
 	code := randomToken(24)
 	s.mu.Lock()
-	s.codes[code] = &authCode{user: u, clientID: clientID, redirect: redirect, challenge: c.param("code_challenge"),
-		method: c.param("code_challenge_method"), refresh: refresh, expires: time.Now().Add(10 * time.Minute)}
+	s.codes[code] = &authCode{user: u, clientID: p.clientID, redirect: p.redirect, challenge: p.challenge,
+		method: p.method, refresh: refresh, expires: time.Now().Add(10 * time.Minute)}
 	s.mu.Unlock()
-	if redirect == oob {
-		c.oauthPage("Authorization code", `<p>Copy this code and paste it into the application:</p><input id="code" readonly value="`+code+`"><pre class="code">`+code+`</pre>`)
+	if p.redirect == oob {
+		c.oauthPage("SUCCESS code="+code, `<p>Copy this code and paste it into the application:</p><input id="code" readonly value="`+code+`"><pre class="code">`+code+`</pre>`)
 		return
 	}
 	q := url.Values{"code": {code}}
-	if st := c.param("state"); st != "" {
-		q.Set("state", st)
+	if p.state != "" {
+		q.Set("state", p.state)
 	}
-	sep := "?"
-	if strings.Contains(redirect, "?") {
-		sep = "&"
-	}
-	http.Redirect(c.w, c.r, redirect+sep+q.Encode(), http.StatusFound)
+	http.Redirect(c.w, c.r, p.redirect+sep+q.Encode(), http.StatusFound)
 }
 
 func (c *call) oauthPage(title, body string) {
@@ -397,7 +525,7 @@ func (s *Server) token(c *call) {
 		}
 		c.value(resp)
 	case "client_credentials":
-		if c.param("client_secret") != a.ClientSecret {
+		if a.ClientSecret == "" || c.param("client_secret") != a.ClientSecret {
 			c.oauthError(400, "invalid_client", "Invalid client_secret")
 			return
 		}

@@ -559,9 +559,15 @@ func TestExportTiles(t *testing.T) {
 				t.Fatalf("%s small export: %v", kind, ok)
 			}
 			res := admin.get(base + "/jobs/" + ok["jobId"].(string) + "/results/out_service_url")
-			_, b := admin.do(http.MethodGet, res["value"].(string), url.Values{})
-			if !bytes.HasPrefix(b, []byte("PK")) {
-				t.Errorf("%s tile package: %.10q", kind, b)
+			folder := admin.get(res["value"].(string))
+			files, _ := folder["files"].([]any)
+			if len(files) != 1 {
+				t.Fatalf("%s output folder %v: %v", kind, res["value"], folder)
+			}
+			f, _ := files[0].(map[string]any)
+			_, b := admin.do(http.MethodGet, f["url"].(string), url.Values{})
+			if !bytes.HasPrefix(b, []byte("PK")) || int64(len(b)) != int64(num(f["size"])) {
+				t.Errorf("%s tile package: %d bytes (listed %v): %.10q", kind, len(b), f["size"], b)
 			}
 			all := make([]int, it.Service.Levels+1)
 			for l := range all {

@@ -34,7 +34,7 @@ func (s *Server) appendItem(e *enc, c *call, it *org.Item, view itemView) {
 	e.ks("title", it.Title)
 	e.ks("type", it.Type)
 	e.k("typeKeywords")
-	e.strs(it.TypeKeywords)
+	e.strs(it.Keywords())
 	e.k("description")
 	e.strOrNull(it.Description)
 	e.k("tags")

@@ -8,6 +8,22 @@ import (
 	"github.com/agolpipe/agolpipe/sim/query"
 )
 
+// portalVersion is the sharing API's release: ArcGIS Online's numbering,
+// which Portal for ArcGIS shares (Enterprise 11.3 answers "2024.1" and
+// names its own version in enterpriseVersion).
+const portalVersion = "2024.1"
+
+// sharingRoot: GET /sharing/rest?f=json, the portal's version; Enterprise
+// (11.3 and later) adds its version and build.
+func (s *Server) sharingRoot(c *call) {
+	v := map[string]any{"currentVersion": portalVersion}
+	if s.opt.Mode == "enterprise" {
+		v["enterpriseVersion"] = "11.3.0"
+		v["enterpriseBuild"] = "51526"
+	}
+	c.value(v)
+}
+
 // portalSelf: GET /sharing/rest/portals/self.
 func (s *Server) portalSelf(c *call) {
 	o := s.org
@@ -36,13 +52,13 @@ func (s *Server) portalSelf(c *call) {
 		"urlKey": o.URLKey, "useStandardizedQuery": true, "useVectorBasemaps": true, "vectorBasemapGalleryGroupQuery": "",
 		"subscriptionInfo": map[string]any{"id": o.ID, "type": "Organization", "state": "active", "maxUsers": 500},
 		"isHubEnabled":     false, "ipCntryCode": "US", "httpPort": 80, "httpsPort": 443, "supportsOAuth": true,
-		"currentVersion": "2024.1", "allowedOrigins": []string{}, "mfaAdmins": []string{}, "contacts": []string{o.Users[0].Username},
+		"currentVersion": portalVersion, "allowedOrigins": []string{}, "mfaAdmins": []string{}, "contacts": []string{o.Users[0].Username},
 		"mfaEnabled": false, "user": map[string]any{}, "appInfo": map[string]any{},
 	}
 	if !online {
 		v["portalMode"] = "singletenant"
 		v["portalName"] = "ArcGIS Enterprise"
-		v["currentVersion"] = "11.3"
+		v["currentVersion"] = portalVersion
 		v["urlKey"] = nil
 		v["customBaseUrl"] = nil
 	}

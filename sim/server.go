@@ -132,6 +132,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	codes    map[string]*authCode
+	states   map[string]*pendingAuth
 	refresh  map[string]*refreshToken
 	apiKeys  map[string]*session
 	reqs     []Request
@@ -180,7 +181,7 @@ func Start(opt Options) (*Server, error) {
 	}
 	s := &Server{
 		opt: opt, org: o,
-		sessions: map[string]*session{}, codes: map[string]*authCode{}, refresh: map[string]*refreshToken{},
+		sessions: map[string]*session{}, codes: map[string]*authCode{}, states: map[string]*pendingAuth{}, refresh: map[string]*refreshToken{},
 		apiKeys: map[string]*session{}, jobs: map[string]*job{},
 	}
 	for _, it := range o.Items {
@@ -443,6 +444,10 @@ func (s *Server) route(c *call) {
 			s.sharing(c, rest)
 			return
 		}
+		if p == "/portal/sharing/oauth2/signin" {
+			s.do(c, "oauth2/signin", false, s.signIn)
+			return
+		}
 		if rest, ok := strings.CutPrefix(p, "/server/rest"); ok {
 			s.serverREST(c, rest, "/server")
 			return
@@ -450,6 +455,11 @@ func (s *Server) route(c *call) {
 	} else {
 		if rest, ok := strings.CutPrefix(p, "/sharing/rest"); ok {
 			s.sharing(c, rest)
+			return
+		}
+		// The OAuth sign-in form posts outside the REST API, as on ArcGIS.
+		if p == "/sharing/oauth2/signin" {
+			s.do(c, "oauth2/signin", false, s.signIn)
 			return
 		}
 		prefix := "/" + s.org.ID + "/arcgis"

@@ -20,6 +20,11 @@ func (s *Server) sharing(c *call, rest string) {
 	segs := strings.Split(strings.Trim(rest, "/"), "/")
 	head := segs[0]
 	switch head {
+	case "":
+		// The sharing API root: only the portal's version (clients such as
+		// the ArcGIS API for Python read it before anything else).
+		s.do(c, "root", true, s.sharingRoot)
+		return
 	case "generateToken":
 		s.do(c, "generateToken", false, s.generateToken)
 		return
@@ -126,6 +131,14 @@ func (s *Server) content(c *call, segs []string) bool {
 			s.do(c, "relatedItems", true, func(c *call) { s.relatedItems(c, id) })
 		case "groups":
 			s.do(c, "item/groups", true, func(c *call) { s.itemGroups(c, id) })
+		case "dependencies":
+			if s.opt.Mode != "enterprise" || len(rest) > 2 || (len(rest) == 2 && rest[1] != "listDependentsTo") {
+				// Item dependencies are a Portal for ArcGIS resource;
+				// ArcGIS Online does not have it.
+				return false
+			}
+			reverse := len(rest) == 2
+			s.do(c, "item/dependencies", true, func(c *call) { s.itemDependencies(c, id, reverse) })
 		case "share", "unshare":
 			op := rest[0]
 			s.doWrite(c, op, func(c *call) { s.share(c, id, op == "unshare") })
@@ -195,7 +208,7 @@ func (s *Server) userItem(c *call, user, folder, id, op string) {
 func (s *Server) do(c *call, endpoint string, jsonOnly bool, h func(*call)) {
 	c.endpoint = endpoint
 	switch endpoint {
-	case "generateToken", "authorize", "oauth2/token", "revokeToken", "info":
+	case "generateToken", "authorize", "oauth2/token", "oauth2/signin", "revokeToken", "info":
 	default:
 		if !c.authenticate() {
 			return
@@ -310,7 +323,7 @@ func (s *Server) inject(c *call) bool {
 		}
 	} else {
 		switch c.endpoint {
-		case "generateToken", "authorize", "oauth2/token", "revokeToken", "info", "rest/info":
+		case "generateToken", "authorize", "oauth2/token", "oauth2/signin", "revokeToken", "info", "rest/info":
 			return false
 		}
 	}

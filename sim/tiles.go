@@ -21,16 +21,65 @@ func (s *Server) tileServer(c *call, sc *svcCall) {
 	case len(r) == 1 && (r[0] == "exportTiles" || r[0] == "estimateExportTilesSize"):
 		op := r[0]
 		s.do(c, op, true, func(c *call) { s.exportTiles(c, sc, op == "estimateExportTilesSize") })
-	case len(r) == 2 && r[0] == "jobs":
-		s.do(c, "tiles/job", true, func(c *call) { s.tileJob(c, sc, r[1]) })
-	case len(r) == 4 && r[0] == "jobs" && r[2] == "results":
-		s.do(c, "tiles/result", true, func(c *call) { s.tileResult(c, sc, r[1], r[3]) })
+	case len(r) == 1 && sc.kind == org.MapServer && isLayerID(r[0]):
+		s.do(c, "tiles/layer", true, func(c *call) { s.tileLayer(c, sc, r[0]) })
+	case len(r) >= 2 && (r[0] == "exportTiles" || r[0] == "estimateExportTilesSize") && r[1] == "jobs":
+		// The operation-scoped job URL Esri documents beside <service>/jobs
+		// (<service>/exportTiles/jobs/<id>/results/<param>): the same jobs.
+		s.tileJobRoutes(c, sc, r[1:])
+	case len(r) >= 2 && r[0] == "jobs":
+		s.tileJobRoutes(c, sc, r)
+	case len(r) == 2 && r[0] == "downloads":
+		s.do(c, "tiles/output", true, func(c *call) { s.tileOutput(c, sc, r[1]) })
 	case len(r) == 3 && r[0] == "downloads":
 		s.do(c, "tiles/download", false, func(c *call) { s.tileDownload(c, sc, r[1]) })
 	default:
 		c.endpoint = "unknown"
 		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
 	}
+}
+
+// tileJobRoutes serves jobs/<id> and jobs/<id>/results/<param>.
+func (s *Server) tileJobRoutes(c *call, sc *svcCall, r []string) {
+	switch {
+	case len(r) == 2:
+		s.do(c, "tiles/job", true, func(c *call) { s.tileJob(c, sc, r[1]) })
+	case len(r) == 4 && r[2] == "results":
+		s.do(c, "tiles/result", true, func(c *call) { s.tileResult(c, sc, r[1], r[3]) })
+	default:
+		c.endpoint = "unknown"
+		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
+	}
+}
+
+func isLayerID(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && strconv.Itoa(n) == s
+}
+
+// tileLayer: <MapServer>/<layer id>, the layer the service root lists (a
+// hosted tile layer has one raster layer, id 0).
+func (s *Server) tileLayer(c *call, sc *svcCall, id string) {
+	if !s.lookup(c, sc) {
+		return
+	}
+	defer s.org.Mu.RUnlock()
+	if id != "0" {
+		c.fail(400, "Invalid or missing input parameters.", "", []string{"Requested layer (" + id + ") not found."})
+		return
+	}
+	it, svc := sc.item, sc.item.Service
+	c.value(map[string]any{
+		"currentVersion": 11.3, "id": 0, "name": svc.Name, "type": "Raster Layer", "description": it.Description,
+		"geometryType": nil, "sourceSpatialReference": sr, "copyrightText": "", "parentLayer": nil, "subLayers": []any{},
+		"minScale": 0, "maxScale": 0, "defaultVisibility": true, "extent": mercExtent(it.Extent),
+		"hasAttachments": false, "htmlPopupType": "esriServerHTMLPopupTypeNone", "displayField": "", "typeIdField": nil,
+		"subtypeFieldName": nil, "subtypeField": nil, "defaultSubtypeCode": nil, "fields": nil, "geometryField": nil,
+		"indexes": []any{}, "subtypes": []any{}, "relationships": []any{}, "canModifyLayer": false, "canScaleSymbols": false,
+		"hasLabels": false, "capabilities": "Map", "supportsStatistics": false, "supportsAdvancedQueries": false,
+		"supportedQueryFormats": "JSON, geoJSON, PBF", "isDataVersioned": false, "ownershipBasedAccessControlForFeatures": map[string]any{"allowOthersToQuery": true},
+		"useStandardizedQueries": true, "supportsDatumTransformation": true, "serviceItemId": it.ID,
+	})
 }
 
 func (s *Server) tileRoot(c *call, sc *svcCall) {
@@ -181,12 +230,44 @@ func (s *Server) tileResult(c *call, sc *svcCall, id, param string) {
 		c.fail(400, "Invalid job id or result parameter.", "", nil)
 		return
 	}
-	ext := ".tpkx"
-	if sc.kind == org.VectorTileServer {
-		ext = ".vtpk"
-	}
+	// As ArcGIS documents it: a GPString naming the job's output folder,
+	// whose JSON lists the package file(s) to download.
 	c.value(map[string]any{"paramName": "out_service_url", "dataType": "GPString",
-		"value": sc.base + "/downloads/" + j.ID + "/" + sc.name + ext})
+		"value": sc.base + "/downloads/" + j.ID})
+}
+
+// tilePackageName is the file name of a job's tile package.
+func tilePackageName(sc *svcCall) string {
+	if sc.kind == org.VectorTileServer {
+		return sc.name + ".vtpk"
+	}
+	return sc.name + ".tpkx"
+}
+
+// tilePackageSize is the size of a finished job's package.
+func tilePackageSize(j *job) int64 {
+	size := int64(j.Layers[0].Rows) * 12 << 10
+	if size > 256<<20 {
+		size = 256 << 20
+	}
+	return size
+}
+
+// tileOutput: the output folder a finished job's result names, listing
+// its files ({"files":[{"name","url","size"}],"folders":[]}).
+func (s *Server) tileOutput(c *call, sc *svcCall, id string) {
+	if !s.lookup(c, sc) {
+		return
+	}
+	s.org.Mu.RUnlock()
+	j := s.job(id)
+	if j == nil || j.Type != "exportTiles" || jobState(j) != "completed" || len(j.Layers) == 0 {
+		c.failStatus(http.StatusNotFound, 404, "Folder not found.", "", nil)
+		return
+	}
+	name := tilePackageName(sc)
+	c.value(map[string]any{"folders": []any{}, "files": []any{map[string]any{
+		"name": name, "url": sc.base + "/downloads/" + j.ID + "/" + name, "size": tilePackageSize(j)}}})
 }
 
 func (s *Server) tileDownload(c *call, sc *svcCall, id string) {
@@ -207,10 +288,7 @@ func (s *Server) tileDownload(c *call, sc *svcCall, id string) {
 		c.failStatus(http.StatusNotFound, 404, "File not found.", "", nil)
 		return
 	}
-	size := int64(j.Layers[0].Rows) * 12 << 10
-	if size > 256<<20 {
-		size = 256 << 20
-	}
+	size := tilePackageSize(j)
 	c.w.Header().Set("Content-Type", "application/octet-stream")
 	http.ServeContent(c.w, c.r, "", mod, org.Blob{Seed: seed, Size: size, Magic: "PK\x03\x04"}.Reader())
 }

@@ -248,6 +248,22 @@ type ExportLayer struct {
 	Rows     int    `json:"rows"`
 }
 
+// Keywords returns the typeKeywords the portal shows: the stored ones, plus
+// "Metadata" when the item has metadata, which ArcGIS adds itself when
+// metadata is saved (clients such as the ArcGIS API for Python test it
+// before asking for metadata.xml).
+func (it *Item) Keywords() []string {
+	if !it.HasMetadata {
+		return it.TypeKeywords
+	}
+	for _, k := range it.TypeKeywords {
+		if k == "Metadata" {
+			return it.TypeKeywords
+		}
+	}
+	return append(append(make([]string, 0, len(it.TypeKeywords)+1), it.TypeKeywords...), "Metadata")
+}
+
 // Index rebuilds the lookup maps; call it after changing Items, Users or
 // Groups wholesale (Generate and Load do).
 func (o *Org) Index() {

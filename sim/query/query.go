@@ -180,7 +180,7 @@ func (n termNode) match(it *org.Item, orgID string) bool {
 		}
 		return strings.Contains(lt, n.value)
 	case "typekeywords":
-		return n.anyEqual(it.TypeKeywords)
+		return n.anyEqual(it.Keywords())
 	case "tags":
 		return n.anyEqual(it.Tags)
 	case "title":
@@ -201,7 +201,7 @@ func (n termNode) match(it *org.Item, orgID string) bool {
 		}
 		return false
 	case "":
-		return n.textMatch(it.Title) || n.anyEqual(it.Tags) || n.textMatch(it.Snippet) || n.anyEqual(it.TypeKeywords)
+		return n.textMatch(it.Title) || n.anyEqual(it.Tags) || n.textMatch(it.Snippet) || n.anyEqual(it.Keywords())
 	}
 	return false
 }

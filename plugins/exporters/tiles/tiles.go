@@ -204,7 +204,12 @@ func (e *Exporter) resultURL(ctx context.Context, s *exportkit.Session, jobURL s
 		}
 		var str string
 		if json.Unmarshal(res.Value, &str) == nil && str != "" {
-			return str, nil
+			if isPackage(str) {
+				return str, nil
+			}
+			// ArcGIS documents the value as the job's output folder (a
+			// GPString); the folder's JSON lists the package to download.
+			return e.packageInFolder(ctx, s, str)
 		}
 		var obj struct {
 			URL string `json:"url"`
@@ -214,6 +219,35 @@ func (e *Exporter) resultURL(ctx context.Context, s *exportkit.Session, jobURL s
 		}
 	}
 	return "", sdk.Permanent("exportTiles succeeded but named no download")
+}
+
+// isPackage reports whether a download address names a tile package file.
+func isPackage(raw string) bool {
+	switch strings.ToLower(path.Ext(urlPath(raw))) {
+	case ".tpk", ".tpkx", ".vtpk":
+		return true
+	}
+	return false
+}
+
+// packageInFolder reads an exportTiles output folder
+// ({"files":[{"name","url"}]}) and returns the tile package's address.
+func (e *Exporter) packageInFolder(ctx context.Context, s *exportkit.Session, folder string) (string, error) {
+	var dir struct {
+		Files []struct {
+			Name string `json:"name"`
+			URL  string `json:"url"`
+		} `json:"files"`
+	}
+	if err := s.GetJSON(ctx, arcgisrest.JSON(folder, nil), &dir); err != nil {
+		return "", err
+	}
+	for _, f := range dir.Files {
+		if f.URL != "" && (isPackage(f.URL) || isPackage(f.Name)) {
+			return f.URL, nil
+		}
+	}
+	return "", sdk.Permanent("exportTiles succeeded but its output folder %s lists no tile package (%d files)", urlPath(folder), len(dir.Files))
 }
 
 // pkgItem is a search result for a tile package item.
