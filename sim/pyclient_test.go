@@ -181,7 +181,7 @@ func TestPythonAPIItemDependencies(t *testing.T) {
 		}
 	}
 	// The reverse: the first referenced item lists the web map.
-	back := admin.get("/sharing/rest/content/items/" + got[0] + "/dependencies/listDependentsTo", "num", "100")
+	back := admin.get("/sharing/rest/content/items/"+got[0]+"/dependencies/listDependentsTo", "num", "100")
 	found := false
 	for _, d := range back["list"].([]any) {
 		found = found || d.(map[string]any)["id"] == wm.ID
