@@ -105,7 +105,9 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 			break // every sink has given up; reading on is wasted work
 		}
 		bp := pool.Get().(*[]byte)
-		n, err := io.ReadFull(body, (*bp)[:chunkSize])
+		// Only the body's own io.EOF is its end: io.ReadFull would turn a
+		// body cut short (io.ErrUnexpectedEOF) into a clean end.
+		n, err := sdk.FillChunk(body, (*bp)[:chunkSize])
 		if n > 0 {
 			res.size += int64(n)
 			c := &chunk{buf: bp, n: n, pool: pool}
@@ -121,7 +123,7 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 		} else {
 			pool.Put(bp)
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {

@@ -285,7 +285,14 @@ func (nopHash) BlockSize() int              { return 1 }
 // their WriteTo goes through 32 KiB buffers, and reading into the chunk
 // buffer is the one copy a file needs. send must be done with the slice
 // when it returns: gRPC serializes a message before Send returns. A read
-// error is returned as is; a send error as errSend.
+// error is returned as is (see shortBody for io.ErrUnexpectedEOF); a send
+// error as errSend.
+//
+// Only the reader's own io.EOF ends the bytes cleanly. io.ReadFull is not
+// used: it reports a short last piece as io.ErrUnexpectedEOF, which made a
+// body that really ended early (net/http's "shorter than its
+// Content-Length") indistinguishable from a clean end, and truncated
+// downloads were stored as good.
 func sendChunks(r io.Reader, h hash.Hash, send func([]byte) error) (int64, []byte, error) {
 	if wt, ok := r.(io.WriterTo); ok {
 		if _, isFile := r.(*os.File); !isFile {
@@ -296,7 +303,7 @@ func sendChunks(r io.Reader, h hash.Hash, send func([]byte) error) (int64, []byt
 	defer chunkPool.Put(buf)
 	var n int64
 	for {
-		k, err := io.ReadFull(r, *buf)
+		k, err := sdk.FillChunk(r, *buf)
 		if k > 0 {
 			h.Write((*buf)[:k])
 			n += int64(k)
@@ -304,13 +311,23 @@ func sendChunks(r io.Reader, h hash.Hash, send func([]byte) error) (int64, []byt
 				return n, nil, errSend
 			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			return n, h.Sum(nil), nil
 		}
 		if err != nil {
-			return n, nil, err
+			return n, nil, shortBody(err, n)
 		}
 	}
+}
+
+// shortBody classifies a body that ended before its end as retryable (the
+// cause is a connection cut or a server that stopped early, which a new
+// attempt usually gets past); an error already classified keeps its kind.
+func shortBody(err error, n int64) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) && !isClassified(err) {
+		return sdk.Classify(sdk.KindRetryable, fmt.Errorf("the body ended after %d bytes, before its announced end: %w", n, err))
+	}
+	return err
 }
 
 func sendWriterTo(wt io.WriterTo, h hash.Hash, send func([]byte) error) (int64, []byte, error) {
@@ -324,7 +341,7 @@ func sendWriterTo(wt io.WriterTo, h hash.Hash, send func([]byte) error) (int64, 
 	case w.failed:
 		return n, nil, errSend
 	case err != nil:
-		return n, nil, err
+		return n, nil, shortBody(err, n)
 	}
 	return n, h.Sum(nil), nil
 }

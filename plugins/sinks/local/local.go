@@ -410,7 +410,7 @@ func (c ctxReader) WriteTo(w io.Writer) (int64, error) {
 	buf := make([]byte, copyBuffer)
 	var n int64
 	for {
-		k, err := io.ReadFull(c, buf)
+		k, err := sdk.FillChunk(c, buf) // not io.ReadFull: a cut body is not an end
 		if k > 0 {
 			m, werr := w.Write(buf[:k])
 			n += int64(m)
@@ -418,7 +418,7 @@ func (c ctxReader) WriteTo(w io.Writer) (int64, error) {
 				return n, werr
 			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			return n, nil
 		}
 		if err != nil {

@@ -2,11 +2,12 @@ package upload
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/agolpipe/agolpipe/sdk"
 )
 
 // Parts splits a body into parts for a multipart (S3) or block (Azure)
@@ -127,8 +128,10 @@ func (p Parts) Upload(ctx context.Context, r io.Reader, t Target) error {
 
 // fill reads r until buf is full or r ends; last says r ended.
 func fill(r io.Reader, buf []byte) (n int, last bool, err error) {
-	n, err = io.ReadFull(r, buf)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	// Not io.ReadFull: its io.ErrUnexpectedEOF for a short last part is
+	// also what a body cut short returns, and that must fail the upload.
+	n, err = sdk.FillChunk(r, buf)
+	if err == io.EOF {
 		return n, true, nil
 	}
 	return n, false, err
