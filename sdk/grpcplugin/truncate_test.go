@@ -154,4 +154,3 @@ func (e *portalReadingExporter) Export(ctx context.Context, req sdk.ExportReques
 	}
 	return sdk.ExportResult{Status: sdk.StatusExported}, nil
 }
-
