@@ -39,12 +39,52 @@ func (k ErrorKind) String() string {
 	return "permanent"
 }
 
+// Reason says what happened, beyond the kind, where the host or a plugin
+// acts on it: an exporter falls back when the portal refuses an operation,
+// the host slows down when throttled, a sink that is full is not retried.
+// It travels across the plugin boundary (ErrorDetail.Reason), so no
+// decision ever depends on an error's text.
+type Reason int
+
+const (
+	// ReasonNone: nothing beyond the kind.
+	ReasonNone Reason = iota
+	// ReasonForbidden: the server refused the operation to these
+	// credentials (an ArcGIS error 403 in a JSON answer). Permanent for this
+	// user; another road (query instead of export) may still work.
+	ReasonForbidden
+	// ReasonThrottled: the server asked to slow down (HTTP 429, ArcGIS's
+	// HTML 403 answer to bursts). Retryable after a backoff.
+	ReasonThrottled
+	// ReasonUnreachable: nothing answered at the address (connection
+	// refused, unknown host, no route).
+	ReasonUnreachable
+	// ReasonNoSpace: the storage is full (no space left, quota reached).
+	ReasonNoSpace
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonForbidden:
+		return "forbidden"
+	case ReasonThrottled:
+		return "throttled"
+	case ReasonUnreachable:
+		return "unreachable"
+	case ReasonNoSpace:
+		return "no space"
+	}
+	return ""
+}
+
 // Error is a classified error. RetryAfter, when non-zero, is the delay the
-// remote side asked for (HTTP Retry-After).
+// remote side asked for (HTTP Retry-After); Reason, when set, says what
+// happened beyond the kind.
 type Error struct {
 	Kind       ErrorKind
 	Err        error
 	RetryAfter time.Duration
+	Reason     Reason
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -56,6 +96,14 @@ func Classify(kind ErrorKind, err error) error {
 		return nil
 	}
 	return &Error{Kind: kind, Err: err}
+}
+
+// WithReason wraps err with a kind and a reason. A nil err stays nil.
+func WithReason(kind ErrorKind, reason Reason, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: kind, Err: err, Reason: reason}
 }
 
 // Retryable, Permanent, Auth and NotFound build classified errors.
@@ -102,4 +150,21 @@ func RetryAfterOf(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// ReasonOf returns the reason of the outermost classification in err's chain
+// that has one: a wrapper that re-classifies an error (a better message, a
+// different kind) keeps the reason found underneath.
+func ReasonOf(err error) Reason {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return ReasonNone
+		}
+		if e.Reason != ReasonNone {
+			return e.Reason
+		}
+		err = e.Err
+	}
+	return ReasonNone
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +27,11 @@ type simReady struct {
 	// OAuthClientID is the registered app that accepts the oob and
 	// loopback redirects.
 	OAuthClientID string `json:"oauth_client_id"`
+	// APIKeys are the API keys the simulator accepts (simulator test keys,
+	// like the passwords): read-only, they see public and organization
+	// content and may not export, which is how a user tries API-key
+	// sign-in and the query fallback from the command line.
+	APIKeys []string `json:"api_keys"`
 }
 
 func init() {
@@ -78,8 +84,19 @@ The passwords printed are the simulator's own fake test passwords.`,
 			for _, u := range users {
 				fmt.Fprintf(out, "  %-28s %-24s %s (%s)\n", u.Username, u.Password, u.Role, u.Kind)
 			}
+			keys := srv.APIKeys()
+			sort.Strings(keys)
+			if len(keys) > 0 {
+				fmt.Fprintln(out, "API keys (simulator test keys; read-only: public and organization content, no export):")
+				for _, k := range keys {
+					fmt.Fprintf(out, "  %s\n", k)
+				}
+			}
 			if readyFile != "" {
-				ready := simReady{PortalURL: srv.PortalURL(), OrgID: srv.OrgID(), Users: users, ItemCount: items, CAFile: srv.CAFile(), OAuthClientID: srv.OAuthClientID()}
+				ready := simReady{PortalURL: srv.PortalURL(), OrgID: srv.OrgID(), Users: users, ItemCount: items, CAFile: srv.CAFile(), OAuthClientID: srv.OAuthClientID(), APIKeys: keys}
+				if ready.APIKeys == nil {
+					ready.APIKeys = []string{}
+				}
 				if err := writeReady(readyFile, ready); err != nil {
 					return withExit(exitUsage, fmt.Errorf("--ready-file: %w", err))
 				}
@@ -107,7 +124,7 @@ The passwords printed are the simulator's own fake test passwords.`,
 	f.BoolVar(&opt.Throttle, "throttle", false, "answer bursts of feature queries with 429 and bursts of writes with 403")
 	f.StringVar(&opt.OrgFile, "org-file", "", "load the organization from a JSON scenario instead of generating it")
 	f.Int64Var(&opt.LargeFileSize, "large-file-size", 0, "size in bytes of the generated large files (default 96 MiB)")
-	f.StringVar(&readyFile, "ready-file", "", "write portal URL, org id, users and item count as JSON here once listening")
+	f.StringVar(&readyFile, "ready-file", "", "write portal URL, org id, users, API keys and item count as JSON here once listening")
 	rootCmd.AddCommand(cmd)
 }
 

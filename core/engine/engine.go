@@ -390,9 +390,9 @@ func (e *engine) setupSinks(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// withKind keeps err's classification under a better message.
+// withKind keeps err's classification (kind, reason) under a better message.
 func withKind(err error, msg string) error {
-	return &sdk.Error{Kind: sdk.KindOf(err), Err: errors.New(msg), RetryAfter: sdk.RetryAfterOf(err)}
+	return &sdk.Error{Kind: sdk.KindOf(err), Err: errors.New(msg), RetryAfter: sdk.RetryAfterOf(err), Reason: sdk.ReasonOf(err)}
 }
 
 func (e *engine) connect(ctx context.Context) error {

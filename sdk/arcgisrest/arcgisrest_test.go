@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -96,7 +97,9 @@ func TestCheckBodyShapes(t *testing.T) {
 		{"504", 504, nil, `gateway timeout`, sdk.KindRetryable, 0},
 		{"404", 404, nil, `not here`, sdk.KindNotFound, 0},
 		{"401", 401, nil, ``, sdk.KindAuth, 0},
-		{"403 html", 403, nil, `<html>Forbidden</html>`, sdk.KindPermanent, 0},
+		{"403 html (burst throttling)", 403, nil, `<html><body><h1>403 Forbidden</h1></body></html>`, sdk.KindRetryable, 0},
+		{"403 bare (burst throttling)", 403, nil, ``, sdk.KindRetryable, 0},
+		{"403 json at HTTP 403", 403, nil, `{"error":{"code":403,"message":"You do not have permissions to access this resource or perform this operation."}}`, sdk.KindPermanent, 0},
 		{"code as string", 200, nil, `{"error":{"code":"498","message":"Invalid token."}}`, sdk.KindAuth, 0},
 		{"details null", 200, nil, `{"error":{"code":400,"message":"x","details":null}}`, sdk.KindPermanent, 0},
 		{"group not found", 200, nil, `{"error":{"code":400,"message":"Item or group does not exist or is inaccessible: abc"}}`, sdk.KindNotFound, 0},
@@ -120,6 +123,57 @@ func TestCheckBodyShapes(t *testing.T) {
 				t.Errorf("retry after = %v, want %v", got, tc.retry)
 			}
 		})
+	}
+}
+
+// TestCheckBodyReasons: the reasons decisions are taken on (fallback,
+// backoff) come from the answer's shape and code, in every form ArcGIS
+// uses: the fixture's 403, 429 with or without Retry-After, JSON or HTML,
+// and the HTML 403 page of ArcGIS Online's burst protection.
+func TestCheckBodyReasons(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   []byte
+		want   sdk.Reason
+	}{
+		{"fixture 403", 200, fixture(t, "error-403-no-permission.json"), sdk.ReasonForbidden},
+		{"fixture 403 at HTTP 403", 403, fixture(t, "error-403-no-permission.json"), sdk.ReasonForbidden},
+		{"429 json", 200, []byte(`{"error":{"code":429,"message":"Too many requests. Please try again later."}}`), sdk.ReasonThrottled},
+		{"429 json at HTTP 429", 429, []byte(`{"error":{"code":429,"message":"Too many requests"}}`), sdk.ReasonThrottled},
+		{"429 html", 429, []byte(`<html>slow down</html>`), sdk.ReasonThrottled},
+		{"403 html burst", 403, []byte(`<html><body><h1>403 Forbidden</h1></body></html>`), sdk.ReasonThrottled},
+		{"503", 503, nil, sdk.ReasonNone},
+		{"400", 200, fixture(t, "error-400-missing-type-title.json"), sdk.ReasonNone},
+		{"498", 200, fixture(t, "error-498-invalid-token.json"), sdk.ReasonNone},
+	}
+	for _, tc := range tests {
+		err := CheckBody(tc.status, http.Header{}, tc.body, "")
+		if got := sdk.ReasonOf(err); got != tc.want {
+			t.Errorf("%s: reason %v, want %v (%v)", tc.name, got, tc.want, err)
+		}
+	}
+}
+
+// TestClassifyTransportUnreachable: a refused connection is "unreachable"
+// (retryable, named as such), not a refusal by the portal.
+func TestClassifyTransportUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, err = http.Get("http://" + addr + "/sharing/rest?token=SECRET")
+	cerr := ClassifyTransport(err)
+	if sdk.KindOf(cerr) != sdk.KindRetryable || sdk.ReasonOf(cerr) != sdk.ReasonUnreachable {
+		t.Errorf("refused connection: kind %v reason %v (%v)", sdk.KindOf(cerr), sdk.ReasonOf(cerr), cerr)
+	}
+	if strings.Contains(cerr.Error(), "SECRET") {
+		t.Errorf("token in %q", cerr)
+	}
+	if r := sdk.ReasonOf(ClassifyTransport(io.ErrUnexpectedEOF)); r != sdk.ReasonNone {
+		t.Errorf("a cut body is %v", r)
 	}
 }
 

@@ -43,6 +43,11 @@ type Error struct {
 	Details     []string
 	// URL is the request URL with credentials removed; empty when unknown.
 	URL string
+	// NoErrorBody: the answer failed by its HTTP status alone, without an
+	// ArcGIS error body (an HTML page, or nothing). ArcGIS Online answers
+	// bursts of requests so (HTTP 403 with an HTML page), while a real
+	// refusal comes as a JSON error.
+	NoErrorBody bool
 }
 
 func (e *Error) Error() string {
@@ -140,6 +145,7 @@ func check(status int, header http.Header, body []byte, rawURL string, statusRul
 	if !found {
 		return nil
 	}
+	e.NoErrorBody = e.Code == 0 && e.Message == ""
 	if e.Code == 0 {
 		e.Code = status
 	}
@@ -152,16 +158,20 @@ func check(status int, header http.Header, body []byte, rawURL string, statusRul
 	return Classify(e, header)
 }
 
-// Classify wraps a portal error with its kind, once, so that the host decides
-// retries in one place:
+// Classify wraps a portal error with its kind (and reason), once, so that
+// the host decides retries and fallbacks in one place:
 //   - 498 (invalid or expired token), 499 (token required), 401: auth;
-//   - 429, 500, 502, 503, 504: retryable, with Retry-After when the portal
-//     sent one (500 "Item does not have a file." is not found instead);
+//   - 429 in any form, and HTTP 403 without an ArcGIS error body (the HTML
+//     page ArcGIS Online answers bursts with): retryable, reason throttled;
+//   - 500, 502, 503, 504: retryable, with Retry-After when the portal sent
+//     one (500 "Item does not have a file." is not found instead);
 //   - 404, and 400 with messageCode CONT_0001 or "does not exist or is
 //     inaccessible": not found;
-//   - everything else, 403 included: permanent, with the portal's message.
+//   - 403 as an ArcGIS error (JSON): permanent, reason forbidden (the
+//     operation is refused to these credentials);
+//   - everything else: permanent, with the portal's message.
 func Classify(e *Error, header http.Header) error {
-	kind := sdk.KindPermanent
+	kind, reason := sdk.KindPermanent, sdk.ReasonNone
 	msg := strings.ToLower(e.Message)
 	code := e.Code
 	if code < 400 {
@@ -172,14 +182,18 @@ func Classify(e *Error, header http.Header) error {
 		kind = sdk.KindAuth
 	case strings.Contains(msg, "does not have a file"):
 		kind = sdk.KindNotFound
-	case code == 429 || code == 500 || code == 502 || code == 503 || code == 504,
-		e.HTTPStatus == 429 || e.HTTPStatus == 502 || e.HTTPStatus == 503 || e.HTTPStatus == 504:
+	case code == 429 || e.HTTPStatus == 429, e.HTTPStatus == 403 && e.NoErrorBody:
+		kind, reason = sdk.KindRetryable, sdk.ReasonThrottled
+	case code == 500 || code == 502 || code == 503 || code == 504,
+		e.HTTPStatus == 502 || e.HTTPStatus == 503 || e.HTTPStatus == 504:
 		kind = sdk.KindRetryable
 	case code == 404 || e.HTTPStatus == 404 || e.MessageCode == "CONT_0001" ||
 		strings.Contains(msg, "does not exist or is inaccessible"):
 		kind = sdk.KindNotFound
+	case code == 403:
+		reason = sdk.ReasonForbidden
 	}
-	se := &sdk.Error{Kind: kind, Err: e}
+	se := &sdk.Error{Kind: kind, Err: e, Reason: reason}
 	if kind == sdk.KindRetryable {
 		se.RetryAfter = RetryAfter(header, time.Now())
 	}
@@ -209,9 +223,11 @@ func ClassifyTransport(err error) error {
 	switch {
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:") && strings.Contains(msg, "certificate"):
 		return &sdk.Error{Kind: sdk.KindPermanent, Err: fmt.Errorf("%w (check ca_file, or that the portal URL is right)", err)}
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
+	case unreachable(err):
+		return &sdk.Error{Kind: sdk.KindRetryable, Err: fmt.Errorf("%w (nothing answers there: check that the portal is up and its URL)", err), Reason: sdk.ReasonUnreachable}
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		strings.Contains(msg, "EOF"), strings.Contains(msg, "connection reset"), strings.Contains(msg, "broken pipe"),
-		strings.Contains(msg, "timeout"), strings.Contains(msg, "connection refused"):
+		strings.Contains(msg, "timeout"):
 		return &sdk.Error{Kind: sdk.KindRetryable, Err: err}
 	}
 	var ne net.Error
@@ -223,6 +239,17 @@ func ClassifyTransport(err error) error {
 		return &sdk.Error{Kind: sdk.KindRetryable, Err: err}
 	}
 	return &sdk.Error{Kind: sdk.KindPermanent, Err: err}
+}
+
+// unreachable reports a connection that never opened: refused, unknown
+// host, no route. (A reset or a timeout is a fault of an open connection.)
+func unreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		strings.Contains(err.Error(), "connection refused") // a transport that does not wrap the errno
 }
 
 // secretInText finds credential parameters inside any message text.

@@ -35,8 +35,19 @@ var kindProto = map[sdk.ErrorKind]pluginv1.ErrorDetail_Kind{
 	sdk.KindCanceled:  pluginv1.ErrorDetail_KIND_CANCELED,
 }
 
+// reasonProto maps each reason to its protocol value; a reason missing here
+// would silently travel as unspecified, which TestReasonsRoundTrip catches.
+var reasonProto = map[sdk.Reason]pluginv1.ErrorDetail_Reason{
+	sdk.ReasonNone:        pluginv1.ErrorDetail_REASON_UNSPECIFIED,
+	sdk.ReasonForbidden:   pluginv1.ErrorDetail_REASON_FORBIDDEN,
+	sdk.ReasonThrottled:   pluginv1.ErrorDetail_REASON_THROTTLED,
+	sdk.ReasonUnreachable: pluginv1.ErrorDetail_REASON_UNREACHABLE,
+	sdk.ReasonNoSpace:     pluginv1.ErrorDetail_REASON_NO_SPACE,
+}
+
 func errorDetail(err error) *pluginv1.ErrorDetail {
-	return &pluginv1.ErrorDetail{Kind: kindProto[sdk.KindOf(err)], RetryAfterMillis: sdk.RetryAfterOf(err).Milliseconds()}
+	return &pluginv1.ErrorDetail{Kind: kindProto[sdk.KindOf(err)], RetryAfterMillis: sdk.RetryAfterOf(err).Milliseconds(),
+		Reason: reasonProto[sdk.ReasonOf(err)]}
 }
 
 // toStatus turns an error from a component into a gRPC status error that
@@ -100,11 +111,17 @@ func fromDetail(msg string, ed *pluginv1.ErrorDetail) error {
 			kind = k
 		}
 	}
+	reason := sdk.ReasonNone // a value this side does not know stays unspecified
+	for r, p := range reasonProto {
+		if p == ed.GetReason() {
+			reason = r
+		}
+	}
 	var inner error = errors.New(msg)
 	if kind == sdk.KindCanceled {
 		inner = &wireError{msg: msg, is: context.Canceled}
 	}
-	return &sdk.Error{Kind: kind, Err: inner, RetryAfter: time.Duration(ed.GetRetryAfterMillis()) * time.Millisecond}
+	return &sdk.Error{Kind: kind, Err: inner, RetryAfter: time.Duration(ed.GetRetryAfterMillis()) * time.Millisecond, Reason: reason}
 }
 
 // wireError keeps the remote message while matching a local sentinel.

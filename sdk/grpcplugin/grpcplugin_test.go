@@ -208,7 +208,37 @@ func (k kindSink) Stat(_ context.Context, path string) (sdk.ObjectInfo, error) {
 	case "canceled":
 		return sdk.ObjectInfo{}, context.Canceled
 	}
+	var r int
+	if _, err := fmt.Sscanf(path, "reason-%d", &r); err == nil {
+		// A reason under a wrapper that re-classifies it, as a plugin's
+		// own "where" wrappers do.
+		inner := sdk.WithReason(sdk.KindRetryable, sdk.Reason(r), errors.New("the cause"))
+		return sdk.ObjectInfo{}, &sdk.Error{Kind: sdk.KindPermanent, Err: fmt.Errorf("stat %s: %w", path, inner)}
+	}
 	return sdk.ObjectInfo{}, errors.New("disk on fire")
+}
+
+// TestReasonsRoundTrip: every reason crosses the plugin boundary, under a
+// wrapper that re-classifies the error, with its kind and message.
+func TestReasonsRoundTrip(t *testing.T) {
+	s := grpctest.Sink(t, kindSink{grpctest.NewMemSink()})
+	n := 0
+	for r := sdk.ReasonNone + 1; r.String() != ""; r++ {
+		n++
+		_, err := s.Stat(context.Background(), fmt.Sprintf("reason-%d", r))
+		if got := sdk.ReasonOf(err); got != r {
+			t.Errorf("reason %v arrived as %v (%v)", r, got, err)
+		}
+		if sdk.KindOf(err) != sdk.KindPermanent || !strings.Contains(err.Error(), "the cause") {
+			t.Errorf("reason %v: kind %v, message %q", r, sdk.KindOf(err), err)
+		}
+	}
+	if n < 4 {
+		t.Errorf("only %d reasons known", n)
+	}
+	if _, err := s.Stat(context.Background(), "retryable"); sdk.ReasonOf(err) != sdk.ReasonNone {
+		t.Errorf("an error without a reason arrived with %v", sdk.ReasonOf(err))
+	}
 }
 
 func TestErrorKindsTable(t *testing.T) {

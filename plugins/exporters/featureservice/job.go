@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
@@ -59,15 +58,12 @@ func (e *Exporter) start(ctx context.Context, s *exportkit.Session, p *pending, 
 }
 
 // refusedErr reports whether the portal refused the export to this user
-// (not the owner nor an admin, or export disabled on the service).
+// (not the owner nor an admin, a read-only API key, or export disabled on
+// the service). The answer reaches the exporter through the host and the
+// source, two plugin boundaries, so it is decided on the typed reason the
+// source classified, never on the portal's message text.
 func refusedErr(err error) bool {
-	pe, ok := arcgisrest.PortalError(err)
-	if !ok {
-		return false
-	}
-	msg := strings.ToLower(pe.Message)
-	return pe.Code == 403 || pe.HTTPStatus == 403 || strings.Contains(msg, "permission") || strings.Contains(msg, "not authorized") ||
-		strings.Contains(msg, "export is not allowed") || strings.Contains(msg, "extract")
+	return sdk.ReasonOf(err) == sdk.ReasonForbidden
 }
 
 // wait polls the running export until it ends or the timeout passes. done

@@ -186,6 +186,73 @@ func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{6, 0}
 }
 
+// Reason mirrors sdk.Reason: what happened, beyond the kind, when the
+// host or a plugin acts on it. A peer that does not know a value treats
+// it as unspecified and decides on the kind alone.
+type ErrorDetail_Reason int32
+
+const (
+	ErrorDetail_REASON_UNSPECIFIED ErrorDetail_Reason = 0
+	// The server refused the operation to these credentials (an ArcGIS
+	// error 403 in a JSON answer: a read-only API key asking for an export,
+	// a user who is not the owner). The same user fails the same way: an
+	// exporter with a fallback (feature_service -> query) takes it.
+	ErrorDetail_REASON_FORBIDDEN ErrorDetail_Reason = 1
+	// The server asked to slow down (HTTP 429, or ArcGIS's HTML 403 answer
+	// to bursts): retried after a backoff, and concurrency is lowered.
+	ErrorDetail_REASON_THROTTLED ErrorDetail_Reason = 2
+	// Nothing answered at the address (connection refused, unknown host,
+	// no route): the portal or store is down or the URL is wrong.
+	ErrorDetail_REASON_UNREACHABLE ErrorDetail_Reason = 3
+	// The storage is full (no space left on the device, a quota reached).
+	ErrorDetail_REASON_NO_SPACE ErrorDetail_Reason = 4
+)
+
+// Enum value maps for ErrorDetail_Reason.
+var (
+	ErrorDetail_Reason_name = map[int32]string{
+		0: "REASON_UNSPECIFIED",
+		1: "REASON_FORBIDDEN",
+		2: "REASON_THROTTLED",
+		3: "REASON_UNREACHABLE",
+		4: "REASON_NO_SPACE",
+	}
+	ErrorDetail_Reason_value = map[string]int32{
+		"REASON_UNSPECIFIED": 0,
+		"REASON_FORBIDDEN":   1,
+		"REASON_THROTTLED":   2,
+		"REASON_UNREACHABLE": 3,
+		"REASON_NO_SPACE":    4,
+	}
+)
+
+func (x ErrorDetail_Reason) Enum() *ErrorDetail_Reason {
+	p := new(ErrorDetail_Reason)
+	*p = x
+	return p
+}
+
+func (x ErrorDetail_Reason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrorDetail_Reason) Descriptor() protoreflect.EnumDescriptor {
+	return file_agolpipe_plugin_v1_common_proto_enumTypes[3].Descriptor()
+}
+
+func (ErrorDetail_Reason) Type() protoreflect.EnumType {
+	return &file_agolpipe_plugin_v1_common_proto_enumTypes[3]
+}
+
+func (x ErrorDetail_Reason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrorDetail_Reason.Descriptor instead.
+func (ErrorDetail_Reason) EnumDescriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{6, 1}
+}
+
 // Info describes a component, as `agolpipe plugins` lists it.
 type Info struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -594,11 +661,13 @@ func (x *Diagnostic) GetAttributePath() []string {
 }
 
 // ErrorDetail rides in a gRPC status's details so a classified error keeps
-// its exact kind and the delay the remote side asked for.
+// its exact kind, the delay the remote side asked for and, where a decision
+// depends on it, the reason: nothing on either side matches message text.
 type ErrorDetail struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Kind             ErrorDetail_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=agolpipe.plugin.v1.ErrorDetail_Kind" json:"kind,omitempty"`
 	RetryAfterMillis int64                  `protobuf:"varint,2,opt,name=retry_after_millis,json=retryAfterMillis,proto3" json:"retry_after_millis,omitempty"`
+	Reason           ErrorDetail_Reason     `protobuf:"varint,3,opt,name=reason,proto3,enum=agolpipe.plugin.v1.ErrorDetail_Reason" json:"reason,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -645,6 +714,13 @@ func (x *ErrorDetail) GetRetryAfterMillis() int64 {
 		return x.RetryAfterMillis
 	}
 	return 0
+}
+
+func (x *ErrorDetail) GetReason() ErrorDetail_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return ErrorDetail_REASON_UNSPECIFIED
 }
 
 // Item is one item of an ArcGIS organization (sdk.Item).
@@ -1288,17 +1364,24 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x01\x12\x14\n" +
-	"\x10SEVERITY_WARNING\x10\x02\"\xf1\x01\n" +
+	"\x10SEVERITY_WARNING\x10\x02\"\xac\x03\n" +
 	"\vErrorDetail\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.agolpipe.plugin.v1.ErrorDetail.KindR\x04kind\x12,\n" +
-	"\x12retry_after_millis\x18\x02 \x01(\x03R\x10retryAfterMillis\"z\n" +
+	"\x12retry_after_millis\x18\x02 \x01(\x03R\x10retryAfterMillis\x12>\n" +
+	"\x06reason\x18\x03 \x01(\x0e2&.agolpipe.plugin.v1.ErrorDetail.ReasonR\x06reason\"z\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eKIND_PERMANENT\x10\x01\x12\x12\n" +
 	"\x0eKIND_RETRYABLE\x10\x02\x12\r\n" +
 	"\tKIND_AUTH\x10\x03\x12\x12\n" +
 	"\x0eKIND_NOT_FOUND\x10\x04\x12\x11\n" +
-	"\rKIND_CANCELED\x10\x05\"\x96\x04\n" +
+	"\rKIND_CANCELED\x10\x05\"y\n" +
+	"\x06Reason\x12\x16\n" +
+	"\x12REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10REASON_FORBIDDEN\x10\x01\x12\x14\n" +
+	"\x10REASON_THROTTLED\x10\x02\x12\x16\n" +
+	"\x12REASON_UNREACHABLE\x10\x03\x12\x13\n" +
+	"\x0fREASON_NO_SPACE\x10\x04\"\x96\x04\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
@@ -1365,43 +1448,45 @@ func file_agolpipe_plugin_v1_common_proto_rawDescGZIP() []byte {
 	return file_agolpipe_plugin_v1_common_proto_rawDescData
 }
 
-var file_agolpipe_plugin_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_agolpipe_plugin_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_agolpipe_plugin_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_agolpipe_plugin_v1_common_proto_goTypes = []any{
 	(NestedBlock_Nesting)(0),   // 0: agolpipe.plugin.v1.NestedBlock.Nesting
 	(Diagnostic_Severity)(0),   // 1: agolpipe.plugin.v1.Diagnostic.Severity
 	(ErrorDetail_Kind)(0),      // 2: agolpipe.plugin.v1.ErrorDetail.Kind
-	(*Info)(nil),               // 3: agolpipe.plugin.v1.Info
-	(*Schema)(nil),             // 4: agolpipe.plugin.v1.Schema
-	(*Attribute)(nil),          // 5: agolpipe.plugin.v1.Attribute
-	(*NestedBlock)(nil),        // 6: agolpipe.plugin.v1.NestedBlock
-	(*DynamicValue)(nil),       // 7: agolpipe.plugin.v1.DynamicValue
-	(*Diagnostic)(nil),         // 8: agolpipe.plugin.v1.Diagnostic
-	(*ErrorDetail)(nil),        // 9: agolpipe.plugin.v1.ErrorDetail
-	(*Item)(nil),               // 10: agolpipe.plugin.v1.Item
-	(*OrgInfo)(nil),            // 11: agolpipe.plugin.v1.OrgInfo
-	(*HttpRequest)(nil),        // 12: agolpipe.plugin.v1.HttpRequest
-	(*HttpResponseHeader)(nil), // 13: agolpipe.plugin.v1.HttpResponseHeader
-	(*KeyValues)(nil),          // 14: agolpipe.plugin.v1.KeyValues
-	(*DataChannel)(nil),        // 15: agolpipe.plugin.v1.DataChannel
-	(*Artifact)(nil),           // 16: agolpipe.plugin.v1.Artifact
+	(ErrorDetail_Reason)(0),    // 3: agolpipe.plugin.v1.ErrorDetail.Reason
+	(*Info)(nil),               // 4: agolpipe.plugin.v1.Info
+	(*Schema)(nil),             // 5: agolpipe.plugin.v1.Schema
+	(*Attribute)(nil),          // 6: agolpipe.plugin.v1.Attribute
+	(*NestedBlock)(nil),        // 7: agolpipe.plugin.v1.NestedBlock
+	(*DynamicValue)(nil),       // 8: agolpipe.plugin.v1.DynamicValue
+	(*Diagnostic)(nil),         // 9: agolpipe.plugin.v1.Diagnostic
+	(*ErrorDetail)(nil),        // 10: agolpipe.plugin.v1.ErrorDetail
+	(*Item)(nil),               // 11: agolpipe.plugin.v1.Item
+	(*OrgInfo)(nil),            // 12: agolpipe.plugin.v1.OrgInfo
+	(*HttpRequest)(nil),        // 13: agolpipe.plugin.v1.HttpRequest
+	(*HttpResponseHeader)(nil), // 14: agolpipe.plugin.v1.HttpResponseHeader
+	(*KeyValues)(nil),          // 15: agolpipe.plugin.v1.KeyValues
+	(*DataChannel)(nil),        // 16: agolpipe.plugin.v1.DataChannel
+	(*Artifact)(nil),           // 17: agolpipe.plugin.v1.Artifact
 }
 var file_agolpipe_plugin_v1_common_proto_depIdxs = []int32{
-	5,  // 0: agolpipe.plugin.v1.Schema.attributes:type_name -> agolpipe.plugin.v1.Attribute
-	6,  // 1: agolpipe.plugin.v1.Schema.blocks:type_name -> agolpipe.plugin.v1.NestedBlock
+	6,  // 0: agolpipe.plugin.v1.Schema.attributes:type_name -> agolpipe.plugin.v1.Attribute
+	7,  // 1: agolpipe.plugin.v1.Schema.blocks:type_name -> agolpipe.plugin.v1.NestedBlock
 	0,  // 2: agolpipe.plugin.v1.NestedBlock.nesting:type_name -> agolpipe.plugin.v1.NestedBlock.Nesting
-	4,  // 3: agolpipe.plugin.v1.NestedBlock.schema:type_name -> agolpipe.plugin.v1.Schema
+	5,  // 3: agolpipe.plugin.v1.NestedBlock.schema:type_name -> agolpipe.plugin.v1.Schema
 	1,  // 4: agolpipe.plugin.v1.Diagnostic.severity:type_name -> agolpipe.plugin.v1.Diagnostic.Severity
 	2,  // 5: agolpipe.plugin.v1.ErrorDetail.kind:type_name -> agolpipe.plugin.v1.ErrorDetail.Kind
-	14, // 6: agolpipe.plugin.v1.HttpRequest.query:type_name -> agolpipe.plugin.v1.KeyValues
-	14, // 7: agolpipe.plugin.v1.HttpRequest.form:type_name -> agolpipe.plugin.v1.KeyValues
-	14, // 8: agolpipe.plugin.v1.HttpRequest.header:type_name -> agolpipe.plugin.v1.KeyValues
-	14, // 9: agolpipe.plugin.v1.HttpResponseHeader.header:type_name -> agolpipe.plugin.v1.KeyValues
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	3,  // 6: agolpipe.plugin.v1.ErrorDetail.reason:type_name -> agolpipe.plugin.v1.ErrorDetail.Reason
+	15, // 7: agolpipe.plugin.v1.HttpRequest.query:type_name -> agolpipe.plugin.v1.KeyValues
+	15, // 8: agolpipe.plugin.v1.HttpRequest.form:type_name -> agolpipe.plugin.v1.KeyValues
+	15, // 9: agolpipe.plugin.v1.HttpRequest.header:type_name -> agolpipe.plugin.v1.KeyValues
+	15, // 10: agolpipe.plugin.v1.HttpResponseHeader.header:type_name -> agolpipe.plugin.v1.KeyValues
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_agolpipe_plugin_v1_common_proto_init() }
@@ -1414,7 +1499,7 @@ func file_agolpipe_plugin_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agolpipe_plugin_v1_common_proto_rawDesc), len(file_agolpipe_plugin_v1_common_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,

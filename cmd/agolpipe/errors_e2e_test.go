@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// startSimCLI runs `agolpipe sim` as a subprocess (this test binary acting
+// as the CLI) with args and returns what its ready file says. The
+// simulator is stopped, by its PID, when t ends.
+func startSimCLI(t *testing.T, args ...string) simReady {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := filepath.Join(t.TempDir(), "sim.json")
+	cmd := exec.Command(exe, append([]string{"sim", "--listen", "127.0.0.1:0", "--ready-file", ready}, args...)...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }() //nolint:errcheck // the exit is checked through done
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill() //nolint:errcheck
+			<-done
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(ready)
+		if err == nil {
+			var r simReady
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatalf("ready file: %v\n%s", err, b)
+			}
+			return r
+		}
+		select {
+		case <-done:
+			t.Fatalf("agolpipe sim exited before it was ready:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agolpipe sim not ready in 30 s:\n%s", out.String())
+		}
+	}
+}
+
+// runCLIProcess runs agolpipe with args as a subprocess, bounded by limit,
+// and returns its exit code, its output and how long it took.
+func runCLIProcess(t *testing.T, limit time.Duration, env []string, args ...string) (int, string, time.Duration) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(append(os.Environ(), cliEnv+"=1"), env...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }() //nolint:errcheck // ProcessState says how it ended
+	select {
+	case <-done:
+	case <-time.After(limit):
+		cmd.Process.Kill() //nolint:errcheck
+		<-done
+		t.Fatalf("agolpipe %s still running after %s:\n%s", strings.Join(args, " "), limit, out.String())
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), time.Since(start)
+}
+
+// lastRun reads the manifest of the newest run folder under sinkDir.
+func lastRun(t *testing.T, sinkDir, out string) (*report.Run, string) {
+	t.Helper()
+	runs, _ := filepath.Glob(filepath.Join(sinkDir, "*_*"))
+	sort.Strings(runs)
+	if len(runs) == 0 {
+		t.Fatalf("no run folder in %s\n%s", sinkDir, out)
+	}
+	return readManifest(t, runs[len(runs)-1]), runs[len(runs)-1]
+}
+
+// TestQueryFallbackWithReadOnlyAPIKey signs in with an API key from the
+// simulator's ready file, as a user would from the command line. The
+// portal refuses the export API to the key (an ArcGIS 403); that answer
+// crosses two plugin boundaries (source -> host -> feature_service
+// exporter), and with fallback_query (the default) every hosted feature
+// service must be saved through query as GeoJSON instead of failing.
+func TestQueryFallbackWithReadOnlyAPIKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	ready := startSimCLI(t, "--items", "80", "--seed", "11", "--export-time", "200ms", "--large-file-size", "65536")
+	if len(ready.APIKeys) == 0 {
+		t.Fatalf("the ready file lists no api_keys: %+v", ready)
+	}
+	dir := t.TempDir()
+	sink := filepath.Join(dir, "sink")
+	file := writePipeline(t, dir, fmt.Sprintf(`
+source "arcgis" "sim" {
+  url     = %q
+  api_key = env("SIM_API_KEY")
+  types   = ["Feature Service"]
+}
+sink "local" "disk" { path = %q }
+run {
+  prefix      = "KEY"
+  concurrency = 4
+}
+`, ready.PortalURL, sink))
+	code, out, _ := runCLIProcess(t, 3*time.Minute, []string{"SIM_API_KEY=" + ready.APIKeys[0]}, "run", file, "--plain")
+	if strings.Contains(out, ready.APIKeys[0]) {
+		t.Errorf("the API key is in the console output")
+	}
+	m, runDir := lastRun(t, sink, out)
+	if code != exitOK && code != exitPartial {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	fallbacks := 0
+	for _, it := range m.Items {
+		if it.Type != "Feature Service" || it.Status == sdk.StatusExcluded || it.Status == sdk.StatusSkipped {
+			continue
+		}
+		if it.Status == sdk.StatusFailed {
+			t.Errorf("item %s (%s) failed: %s", it.ID, it.Title, it.Reason)
+			continue
+		}
+		if strings.Contains(it.Reason, "saved as GeoJSON through query") {
+			fallbacks++
+		}
+	}
+	if fallbacks == 0 {
+		t.Fatalf("no feature service went through the query fallback; items: %+v\n%s", m.Items, out)
+	}
+	geojson := 0
+	for _, a := range m.Artifacts {
+		if strings.HasSuffix(a.Name, ".geojson") {
+			geojson++
+		}
+	}
+	if geojson == 0 {
+		t.Errorf("no GeoJSON artifact in the manifest")
+	}
+	verifyArtifacts(t, m)
+	b, err := os.ReadFile(filepath.Join(runDir, report.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), ready.APIKeys[0]) {
+		t.Errorf("the API key is in run.log")
+	}
+}
