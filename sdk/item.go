@@ -32,8 +32,9 @@ type Item struct {
 	// Dependencies are ids of items this item refers to (web map -> layers,
 	// app -> map), as found by the source.
 	Dependencies []string
-	// DataModified is the last data edit of a feature service (its layers'
-	// lastEditDate), zero when unknown; incremental runs judge services by it.
+	// DataModified is the last data or schema edit of a feature service (its
+	// layers' editingInfo), zero when unknown; incremental runs take a
+	// service as changed when this or Modified falls in the window.
 	DataModified time.Time
 	Raw          json.RawMessage
 }

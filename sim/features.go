@@ -242,7 +242,7 @@ func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 			m = map[string]any{}
 		}
 		m["id"], m["name"] = l.ID, l.Name
-		m["editingInfo"] = map[string]any{"lastEditDate": l.LastEdit, "schemaLastEditDate": l.SchemaEdit, "dataLastEditDate": l.LastEdit}
+		m["editingInfo"] = map[string]any{"lastEditDate": max(l.LastEdit, l.SchemaEdit), "schemaLastEditDate": l.SchemaEdit, "dataLastEditDate": l.LastEdit}
 		m["serviceItemId"] = it.ID
 		if _, ok := m["maxRecordCount"]; !ok {
 			m["maxRecordCount"] = svc.MaxRecordCount
@@ -277,7 +277,7 @@ func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 		"supportsStatistics": true, "supportsAdvancedQueries": true, "supportsValidateSQL": true, "supportsCalculate": true,
 		"advancedQueryCapabilities": map[string]any{"supportsPagination": true, "supportsTrueCurve": true, "supportsQueryWithDistance": true,
 			"supportsReturningQueryExtent": true, "supportsStatistics": true, "supportsOrderBy": true, "supportsDistinct": true, "supportsSqlExpression": true},
-		"editingInfo": map[string]any{"lastEditDate": l.LastEdit, "schemaLastEditDate": l.SchemaEdit, "dataLastEditDate": l.LastEdit},
+		"editingInfo": map[string]any{"lastEditDate": max(l.LastEdit, l.SchemaEdit), "schemaLastEditDate": l.SchemaEdit, "dataLastEditDate": l.LastEdit},
 		"hasM":        false, "hasZ": false, "allowGeometryUpdates": true, "allowTrueCurvesUpdates": false, "onlyAllowTrueCurveUpdatesByTrueCurveClients": true,
 		"hasAttachments": l.HasAttachments, "supportsAttachmentsByUploadId": true, "supportsApplyEditsWithGlobalIds": true,
 		"supportsQueryAttachments": true, "htmlPopupType": "esriServerHTMLPopupTypeAsHTMLText",

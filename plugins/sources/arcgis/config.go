@@ -33,7 +33,7 @@ var schema = sdk.Schema{
 		{Name: "types", Type: sdk.TypeListString, Description: `Back up only these item types ("Feature Service", "Web Map", ...).`},
 		{Name: "exclude_types", Type: sdk.TypeListString, Description: "Leave out these item types."},
 		{Name: "exclude_ids", Type: sdk.TypeListString, Description: "Leave out these item ids."},
-		{Name: "modified_within", Type: sdk.TypeString, Description: `Only items changed in this window, e.g. "7d" or "36h" (ArcGIS Online only; a 6 h safety margin is added; feature services are judged by their last data edit).`},
+		{Name: "modified_within", Type: sdk.TypeString, Description: `Only items changed in this window, e.g. "7d" or "36h" (ArcGIS Online only; a 6 h safety margin is added; a hosted feature service also counts as changed when its layers' data or schema changed).`},
 		{Name: "page_size", Type: sdk.TypeNumber, Description: "Items per listing request, 1-100 (default 100)."},
 		{Name: "dependencies", Type: sdk.TypeBool, Description: "Find each item's dependencies (relationships, item ids in map and app JSON). Default true."},
 		{Name: "token_minutes", Type: sdk.TypeNumber, Description: "Lifetime asked for user tokens, in minutes (default 120); tokens are renewed before they expire."},

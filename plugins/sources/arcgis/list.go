@@ -509,13 +509,21 @@ func (l *lister) finish(ctx context.Context, li listed) (sdk.ListedItem, error) 
 		it.DataModified, dataUnknown = dm, err != nil
 	}
 	if !l.since.IsZero() && !dataUnknown {
-		changed := it.Modified
-		what := "item modified"
+		// An item changed when its item record (title, description,
+		// popups and other /data, resources: all move modified) or, for a
+		// hosted feature service, its layers' data or schema changed — the
+		// later of the two dates decides; neither replaces the other.
+		changed, what := it.Modified, "item modified "+it.Modified.Format(time.RFC3339)
 		if isHostedFeatureService(&it) && !it.DataModified.IsZero() {
-			changed, what = it.DataModified, "last data edit"
+			what += " and last data/schema edit " + it.DataModified.Format(time.RFC3339) + " are"
+			if it.DataModified.After(changed) {
+				changed = it.DataModified
+			}
+		} else {
+			what += " is"
 		}
 		if changed.Before(l.since) {
-			return sdk.ListedItem{Item: it, Excluded: true, Reason: fmt.Sprintf("unchanged: %s %s is before %s (modified_within, with a 6 h margin)", what, changed.Format(time.RFC3339), l.since.UTC().Format(time.RFC3339))}, nil
+			return sdk.ListedItem{Item: it, Excluded: true, Reason: fmt.Sprintf("unchanged: %s before %s (modified_within, with a 6 h margin)", what, l.since.UTC().Format(time.RFC3339))}, nil
 		}
 	}
 	if l.s.cfg.Deps {
@@ -532,8 +540,8 @@ func isHostedFeatureService(it *sdk.Item) bool {
 	return it.Type == "Feature Service" && it.URL != "" && strings.Contains(it.URL, "/FeatureServer")
 }
 
-// dataModified is the latest editingInfo.lastEditDate of a feature
-// service's layers and tables, zero when the service does not say.
+// dataModified is the latest data or schema edit (editingInfo) of a
+// feature service's layers and tables, zero when the service does not say.
 func (s *Source) dataModified(ctx context.Context, serviceURL string) (time.Time, error) {
 	if u, err := url.Parse(serviceURL); err == nil && s.info.Mode == "enterprise" {
 		s.c.trust(u.Host) // the hosting server of this portal
@@ -547,9 +555,9 @@ func (s *Source) dataModified(ctx context.Context, serviceURL string) (time.Time
 	}
 	var max int64
 	for _, x := range append(r.Layers, r.Tables...) {
-		if x.EditingInfo.LastEditDate > max {
-			max = x.EditingInfo.LastEditDate
-		}
+		// lastEditDate covers data and schema; older servers report only
+		// some of the three.
+		max = slices.Max([]int64{max, x.EditingInfo.LastEditDate, x.EditingInfo.SchemaLastEditDate, x.EditingInfo.DataLastEditDate})
 	}
 	if max == 0 {
 		return time.Time{}, nil
@@ -559,7 +567,9 @@ func (s *Source) dataModified(ctx context.Context, serviceURL string) (time.Time
 
 type layerEdit struct {
 	EditingInfo struct {
-		LastEditDate int64 `json:"lastEditDate"`
+		LastEditDate       int64 `json:"lastEditDate"`
+		SchemaLastEditDate int64 `json:"schemaLastEditDate"`
+		DataLastEditDate   int64 `json:"dataLastEditDate"`
 	} `json:"editingInfo"`
 }
 

@@ -533,9 +533,14 @@ func TestSimModifiedWithin(t *testing.T) {
 		if it.Deleted {
 			continue
 		}
-		changed := it.Modified
-		if it.Type == "Feature Service" && it.Service != nil && strings.Contains(it.URL, "/FeatureServer") && it.Service.LastEdit() > 0 {
-			changed = it.Service.LastEdit()
+		// Changed: the item record, or a hosted service's layers' data or
+		// schema, whichever is later.
+		changed, edited := it.Modified, int64(0)
+		if it.Type == "Feature Service" && it.Service != nil && strings.Contains(it.URL, "/FeatureServer") {
+			for _, ly := range it.Service.Layers {
+				edited = max(edited, ly.LastEdit, ly.SchemaEdit)
+			}
+			changed = max(changed, edited)
 		}
 		_, included := l.in[it.ID]
 		reason, excluded := l.out[it.ID]
@@ -553,8 +558,8 @@ func TestSimModifiedWithin(t *testing.T) {
 			in++
 			if changed != it.Modified && it.Modified < since.UnixMilli() {
 				byData++
-				if l.in[it.ID].DataModified.UnixMilli() != changed {
-					t.Errorf("%s: DataModified %v, want %v", it.ID, l.in[it.ID].DataModified, time.UnixMilli(changed))
+				if l.in[it.ID].DataModified.UnixMilli() != edited {
+					t.Errorf("%s: DataModified %v, want %v", it.ID, l.in[it.ID].DataModified, time.UnixMilli(edited))
 				}
 			}
 		case strings.HasPrefix(reason, "unchanged"):
