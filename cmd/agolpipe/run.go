@@ -368,6 +368,12 @@ func printSummary(w io.Writer, r *report.Run) {
 		}
 		fmt.Fprintf(w, "  %s %s (%s): %s, %d stored, %d missed\n", mark, s.Name, s.Type, s.Outcome, s.Stored, s.Missed)
 		fmt.Fprintf(w, "    %s\n", s.RunPath)
+		if s.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", s.Error)
+		}
+		for _, warn := range s.Warnings {
+			fmt.Fprintf(w, "    warning: %s\n", warn)
+		}
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)

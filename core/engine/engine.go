@@ -153,6 +153,9 @@ type engine struct {
 
 	listed  map[string]sdk.Item // items to export, by id, as the source listed them
 	results string              // Results.txt, for notifiers
+	// only, while restoreLost runs, limits each item's export to the sinks
+	// that lost its artifacts (by item id, sink index); nil otherwise.
+	only map[string]map[int]bool
 
 	mu sync.Mutex // guards rep.Items[i] results, rep.Artifacts, rep.Warnings
 }
@@ -288,6 +291,7 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	}
 	e.collectDeferred(ctx, deferred)
 	meta.Wait()
+	e.restoreLost(ctx)
 	return e.finish(ctx, nil)
 }
 
@@ -531,6 +535,7 @@ func (e *engine) fatal(ctx context.Context, err error, writeReports bool) (*repo
 		e.rep.ExitCode = ExitUsage
 	}
 	e.rep.Finished = e.now().UTC()
+	e.settleZips()
 	e.count()
 	if writeReports && !e.o.DryRun {
 		e.writeReports(ctx)
@@ -550,6 +555,7 @@ func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
 		}
 	}
 	e.rep.Finished = e.now().UTC()
+	e.settleZips()
 	e.count()
 	c := e.rep.Counts
 	requiredMissed := false

@@ -306,7 +306,7 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 	var sinkIdx []int
 	rec := report.Artifact{Name: a.Name, ItemID: w.item.ID, ItemType: w.item.Type, Exporter: w.exporter, Format: a.Format, MediaType: a.MediaType}
 	for _, s := range e.sinks {
-		if !s.alive {
+		if !s.alive || !e.targetsOnly(w.item.ID, s.idx) {
 			continue
 		}
 		p, err := s.builder.Artifact(w.item, a.Name, occ)

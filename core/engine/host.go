@@ -68,12 +68,22 @@ func (e *engine) writeReports(ctx context.Context) bool {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var parts int
+			if s.zip != nil {
+				parts = len(s.zip.Parts())
+			}
 			err := e.putReports(cctx, s, inv.Bytes(), res.Bytes())
 			if s.zip != nil {
+				if err == nil && len(s.zip.Parts()) != parts {
+					// The reports went into a new part: the one holding
+					// the artifacts they describe was lost meanwhile.
+					err = fmt.Errorf("the sink restarted while the reports were written, and archive %s with the run's artifacts was lost", s.zip.Parts()[parts-1].Path)
+				}
 				if err == nil {
 					err = e.finishZip(cctx, s)
 				} else {
 					s.zip.Abort(err)
+					e.removeBeside(cctx, s)
 				}
 			}
 			e.mu.Lock()
@@ -94,6 +104,27 @@ func (e *engine) writeReports(ctx context.Context) bool {
 		}()
 	}
 	wg.Wait()
+	// A zipped sink without its archive holds none of the run.
+	lostAll := false
+	e.mu.Lock()
+	for i, s := range e.sinks {
+		if s.zip == nil || !s.alive || e.rep.Sinks[i].Reports {
+			continue
+		}
+		for k := range e.rep.Artifacts {
+			for j := range e.rep.Artifacts[k].Sinks {
+				o := &e.rep.Artifacts[k].Sinks[j]
+				if o.Sink == s.name && o.Status == report.Stored {
+					o.Status, o.Archive, o.Error = report.Missed, "", "the run's archive could not be finished"
+					lostAll = true
+				}
+			}
+		}
+	}
+	if lostAll {
+		e.count()
+	}
+	e.mu.Unlock()
 	return ok
 }
 

@@ -27,15 +27,21 @@ func (e *engine) zipSink(inner sdk.Sink) *ziprun.Sink {
 // verify recognise runs by it).
 func (e *engine) finishZip(ctx context.Context, s *sinkState) error {
 	if _, err := s.zip.Finish(ctx); err != nil {
-		for _, name := range []string{report.ManifestFile, report.ResultsFile} {
-			if derr := s.inner.Delete(ctx, e.rep.RunFolder+"/"+name); derr != nil && !sdk.IsNotFound(derr) {
-				e.log.Error("could not remove a report stored beside a failed archive", "sink", s.name, "file", name, "error", derr)
-			}
-		}
+		e.removeBeside(ctx, s)
 		return err
 	}
 	e.log.Info("archive written", "sink", s.name, "archive", s.zip.ArchivePath())
 	return nil
+}
+
+// removeBeside deletes the reports stored beside a zipped sink's archive
+// that will not be finished.
+func (e *engine) removeBeside(ctx context.Context, s *sinkState) {
+	for _, name := range []string{report.ManifestFile, report.ResultsFile} {
+		if derr := s.inner.Delete(ctx, e.rep.RunFolder+"/"+name); derr != nil && !sdk.IsNotFound(derr) {
+			e.log.Error("could not remove a report stored beside a failed archive", "sink", s.name, "file", name, "error", derr)
+		}
+	}
 }
 
 // abortZips drops every archive that was not finished (a run that stopped

@@ -115,8 +115,14 @@ type Sink struct {
 	MaxPath  int      `json:"max_path_length,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	// Archive is the run's zip archive, relative to the sink's root, when
-	// the sink has zip = true; RunPath then names the archive too.
+	// the sink has zip = true; RunPath then names the archive too. It is
+	// the archive that holds the reports (the last part).
 	Archive string `json:"archive,omitempty"`
+	// Archives lists, when the run needed more than one archive (the sink
+	// restarted and the part being written was lost), every part in the
+	// order written, lost ones included; each artifact's SinkOutcome names
+	// the part holding it, and Warnings say which parts were lost.
+	Archives []string `json:"archives,omitempty"`
 	// Retention is what the sink's retention block did after the run. It
 	// is decided after manifest.json is written, so it appears in
 	// Results.txt, run.log and the record Run returns, not in the manifest.
@@ -204,6 +210,9 @@ type SinkOutcome struct {
 	// Status is "stored" or "failed".
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
+	// Archive is, for a sink with zip = true, the archive (relative to the
+	// sink's root) whose entry Path is this artifact.
+	Archive string `json:"archive,omitempty"`
 }
 
 // Outcome statuses of an artifact in a sink.

@@ -44,6 +44,16 @@
 // see the unlisted entries too. The archive's comment says how many there
 // are and their size. After Finish the archive is sealed: Delete of an
 // entry fails.
+//
+// Parts. When the archive's upload breaks before Finish with a retryable
+// error (the sink's plugin crashed and was restarted), everything streamed
+// into it is lost: the inner sink's Put is atomic, so nothing of it became
+// visible. The Put that meets the break fails retryable, and the next Put
+// starts a new part, R/R.part2.zip, and so on (at most maxLostParts lost
+// parts, then the break is final). The entries of a lost part no longer
+// exist (Locate does not find them): the caller stores them again. Parts
+// lists every part and which were lost. A permanent break (the disk is
+// full) is not retried in a new part: every later Put fails with it.
 package ziprun
 
 import (
@@ -80,8 +90,10 @@ type Options struct {
 type Sink struct {
 	inner   sdk.Sink
 	run     string // run folder, no trailing slash
-	archive string
+	archive string // the part being written
+	first   string // the first part's name; later parts derive from it
 	beside  map[string]bool
+	parts   []Part
 
 	mu      sync.Mutex // serialises entries
 	state   sync.Mutex // guards the fields below
@@ -101,8 +113,30 @@ type Sink struct {
 // zip.Writer lists at Close, and what Stat answers.
 type entry struct {
 	index int
+	part  string // the archive holding it
 	info  sdk.ObjectInfo
 }
+
+// Part is one archive of the run in the inner sink.
+type Part struct {
+	// Path is the archive's path in the inner sink.
+	Path string
+	// Lost says the part's upload broke before it was finished, so the
+	// sink holds none of it; Cause is why.
+	Lost  bool
+	Cause string
+	// Entries is how many entries were written into a lost part.
+	Entries int
+}
+
+// maxLostParts bounds how many parts a run may lose before a break of the
+// upload is final: a sink that keeps crashing does not get a new part for
+// ever.
+const maxLostParts = 3
+
+// lostWait bounds how long a Put whose write failed waits for the upload
+// to say why (it says so right after it closes the pipe).
+const lostWait = 30 * time.Second
 
 type putResult struct {
 	resp sdk.PutResponse
@@ -118,6 +152,8 @@ func New(inner sdk.Sink, run string, opts Options) *Sink {
 	if s.archive == "" {
 		s.archive = run + "/" + path.Base(run) + ".zip"
 	}
+	s.first = s.archive
+	s.parts = []Part{{Path: s.archive}}
 	names := opts.Beside
 	if names == nil {
 		names = []string{ManifestName}
@@ -128,8 +164,122 @@ func New(inner sdk.Sink, run string, opts Options) *Sink {
 	return s
 }
 
-// ArchivePath is where the archive lands in the inner sink.
-func (s *Sink) ArchivePath() string { return s.archive }
+// ArchivePath is where the archive being written (the last part) lands in
+// the inner sink.
+func (s *Sink) ArchivePath() string {
+	s.state.Lock()
+	defer s.state.Unlock()
+	return s.archive
+}
+
+// Parts lists the run's archives in the order they were started, lost ones
+// included.
+func (s *Sink) Parts() []Part {
+	s.state.Lock()
+	defer s.state.Unlock()
+	return append([]Part(nil), s.parts...)
+}
+
+// Locate says which archive holds the entry stored at p (a path in the run
+// folder, as Put was given), or false when none does: it was never stored,
+// was deleted, or its part was lost.
+func (s *Sink) Locate(p string) (string, bool) {
+	s.state.Lock()
+	defer s.state.Unlock()
+	e, ok := s.entries[p]
+	if !ok {
+		return "", false
+	}
+	return e.part, true
+}
+
+// partName is the path of part n (1-based): R/R.zip, R/R.part2.zip, ...
+func partName(first string, n int) string {
+	if n <= 1 {
+		return first
+	}
+	ext := path.Ext(first)
+	return strings.TrimSuffix(first, ext) + fmt.Sprintf(".part%d", n) + ext
+}
+
+// uploadEnded returns the upload's outcome if it ended, waiting up to wait.
+// The caller holds s.mu and not s.state.
+func (s *Sink) uploadEnded(wait time.Duration) (putResult, bool) {
+	s.state.Lock()
+	res, started, done := s.result, s.started, s.done
+	s.state.Unlock()
+	if !started || done || res == nil {
+		return putResult{}, false
+	}
+	if wait <= 0 {
+		select {
+		case r := <-res:
+			res <- r
+			return r, true
+		default:
+			return putResult{}, false
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case r := <-res:
+		res <- r
+		return r, true
+	case <-t.C:
+		return putResult{}, false
+	}
+}
+
+// lose records the part being written as lost when its upload ended before
+// Finish, and, when the break was retryable and the run has not lost too
+// many parts, lets the next Put start a new part. It returns the error
+// that explains the loss to the Put that met it (nil when the upload has
+// not ended). The caller holds s.mu and not s.state.
+func (s *Sink) lose(wait time.Duration) error {
+	r, ended := s.uploadEnded(wait)
+	if !ended {
+		return nil
+	}
+	cause := r.err
+	if cause == nil {
+		cause = errors.New("the sink ended the archive's upload before it was finished")
+	}
+	s.state.Lock()
+	defer s.state.Unlock()
+	cur := &s.parts[len(s.parts)-1]
+	if cur.Lost {
+		return s.lostErr(cause)
+	}
+	cur.Lost, cur.Cause = true, cause.Error()
+	for p, e := range s.entries {
+		if e.part == s.archive {
+			delete(s.entries, p)
+			cur.Entries++
+		}
+	}
+	lost := 0
+	for _, p := range s.parts {
+		if p.Lost {
+			lost++
+		}
+	}
+	if sdk.KindOf(cause) != sdk.KindRetryable || lost >= maxLostParts {
+		return s.lostErr(cause)
+	}
+	// A fresh part: the next Put starts its upload.
+	s.archive = partName(s.first, len(s.parts)+1)
+	s.parts = append(s.parts, Part{Path: s.archive})
+	s.started, s.zw, s.dw, s.pw, s.result = false, nil, nil, nil, nil
+	s.next, s.unlist = 0, map[int]int64{}
+	return sdk.Classify(sdk.KindRetryable, fmt.Errorf("ziprun: the upload of archive %s broke (%w); its %d entries are lost and the run goes on in %s", cur.Path, cause, cur.Entries, s.archive))
+}
+
+// lostErr is the error of every Put after a final break. The caller holds
+// s.state.
+func (s *Sink) lostErr(cause error) error {
+	return sdk.Classify(sdk.KindOf(cause), fmt.Errorf("ziprun: the upload of archive %s broke: %w", s.archive, cause))
+}
 
 // start begins the streaming Put of the archive. It runs on a context that
 // outlives any single artifact's Put: the archive's upload spans the run.
@@ -195,13 +345,18 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// An upload that broke since the last Put: lose its part and start a
+	// new one (or fail, when the break is final).
+	if err := s.lose(0); err != nil && s.finalBreak() {
+		return sdk.PutResponse{}, err
+	}
 	s.state.Lock()
 	if s.done || s.closed {
 		s.state.Unlock()
 		return sdk.PutResponse{}, sdk.Permanent("ziprun: archive %s is already finished; cannot add %s", s.archive, name)
 	}
 	s.start()
-	zw := s.zw
+	zw, part := s.zw, s.archive
 	s.state.Unlock()
 
 	method := zip.Deflate
@@ -220,7 +375,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		s.next++
 		s.state.Unlock()
 		if _, err := zw.CreateHeader(&zip.FileHeader{Name: dir + "/", Method: zip.Store, Modified: time.Now()}); err != nil {
-			return sdk.PutResponse{}, s.uploadErr(err)
+			return sdk.PutResponse{}, s.writeErr(ctx, err)
 		}
 		s.state.Lock()
 	}
@@ -229,7 +384,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	s.state.Unlock()
 	w, err := zw.CreateHeader(fh)
 	if err != nil {
-		return sdk.PutResponse{}, s.uploadErr(err)
+		return sdk.PutResponse{}, s.writeErr(ctx, err)
 	}
 
 	body := req.Body
@@ -273,9 +428,12 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 		s.unlist[index] = n
 		s.state.Unlock()
 		if ctx.Err() != nil {
-			return sdk.PutResponse{}, sdk.Classify(sdk.KindCanceled, fmt.Errorf("ziprun: adding %s to %s: %w", name, s.archive, err))
+			return sdk.PutResponse{}, sdk.Classify(sdk.KindCanceled, fmt.Errorf("ziprun: adding %s to %s: %w", name, part, err))
 		}
-		return sdk.PutResponse{}, fmt.Errorf("ziprun: adding %s to %s: %w", name, s.archive, err)
+		if lerr := s.lose(lostWait); lerr != nil {
+			return sdk.PutResponse{}, lerr
+		}
+		return sdk.PutResponse{}, fmt.Errorf("ziprun: adding %s to %s: %w", name, part, err)
 	}
 	if beside.err != nil {
 		return sdk.PutResponse{}, fmt.Errorf("ziprun: storing %s beside the archive: %w", req.Path, beside.err)
@@ -284,7 +442,7 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	if old, ok := s.entries[req.Path]; ok {
 		s.unlist[old.index] = old.info.Size // replaced: the last Put wins
 	}
-	s.entries[req.Path] = entry{index: index, info: sdk.ObjectInfo{Path: req.Path, Size: n, Modified: fh.Modified}}
+	s.entries[req.Path] = entry{index: index, part: part, info: sdk.ObjectInfo{Path: req.Path, Size: n, Modified: fh.Modified}}
 	s.state.Unlock()
 	return sdk.PutResponse{Size: n}, nil
 }
@@ -301,10 +459,25 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// uploadErr explains a write error of the zip stream: the archive's upload
-// failed, which every later Put would hit too.
-func (s *Sink) uploadErr(err error) error {
+// writeErr explains a write error of the zip stream: the archive's upload
+// failed. When it ended, its part is lost (see lose).
+func (s *Sink) writeErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		if lerr := s.lose(lostWait); lerr != nil {
+			return lerr
+		}
+	}
+	s.state.Lock()
+	defer s.state.Unlock()
 	return sdk.Classify(sdk.KindOf(err), fmt.Errorf("ziprun: writing archive %s: %w", s.archive, err))
+}
+
+// finalBreak says whether the part being written is lost for good (no new
+// part follows). The caller holds s.mu and not s.state.
+func (s *Sink) finalBreak() bool {
+	s.state.Lock()
+	defer s.state.Unlock()
+	return s.parts[len(s.parts)-1].Lost
 }
 
 // Finish writes the archive's central directory and waits for its upload;

@@ -596,3 +596,96 @@ func TestUnlistRefusesWhatItDoesNotRecognise(t *testing.T) {
 		}
 	}
 }
+
+// breakingSink is a MemSink whose first archive upload fails with cause
+// once brk is closed, as the upload to a sink plugin that was killed does.
+type breakingSink struct {
+	*sinktest.MemSink
+	brk   chan struct{}
+	cause error
+	once  sync.Once
+}
+
+func (b *breakingSink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
+	first := false
+	if strings.HasSuffix(req.Path, ".zip") {
+		b.once.Do(func() { first = true })
+	}
+	if !first {
+		return b.MemSink.Put(ctx, req)
+	}
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, req.Body); close(done) }()
+	select {
+	case <-b.brk:
+		return sdk.PutResponse{}, b.cause
+	case <-done:
+		return sdk.PutResponse{}, errors.New("the archive ended before the break")
+	}
+}
+
+// TestLostPartStartsANewOne: an archive upload that breaks with a
+// retryable error (the sink's plugin restarted) loses its part; the run
+// goes on in R/R.part2.zip, Locate no longer finds the lost entries, and
+// Parts says what happened. A permanent break is final.
+func TestLostPartStartsANewOne(t *testing.T) {
+	mem := &breakingSink{MemSink: sinktest.NewMemSink(), brk: make(chan struct{}), cause: sdk.Retryable("sink plugin crashed")}
+	z := New(mem, run, Options{Beside: []string{}})
+	put(t, z, run+"/t/a.bin", randomBytes(5000, 1))
+	put(t, z, run+"/t/b.bin", randomBytes(5000, 2))
+	if p, ok := z.Locate(run + "/t/a.bin"); !ok || p != run+"/"+run+".zip" {
+		t.Fatalf("Locate a.bin before the break: %q %v", p, ok)
+	}
+	close(mem.brk)
+	c := randomBytes(300000, 3)
+	var err error
+	for range 2 { // the Put that meets the break fails retryable; the next goes into part 2
+		_, err = z.Put(context.Background(), sdk.PutRequest{Path: run + "/t/c.bin", Size: int64(len(c)), Body: bytes.NewReader(c)})
+		if err == nil {
+			break
+		}
+		if sdk.KindOf(err) != sdk.KindRetryable {
+			t.Fatalf("Put after the break: %v (kind %v), want retryable", err, sdk.KindOf(err))
+		}
+	}
+	if err != nil {
+		t.Fatalf("Put after the break, twice: %v", err)
+	}
+	part2 := run + "/" + run + ".part2.zip"
+	if _, ok := z.Locate(run + "/t/a.bin"); ok {
+		t.Error("an entry of the lost part is still located")
+	}
+	if p, ok := z.Locate(run + "/t/c.bin"); !ok || p != part2 {
+		t.Errorf("Locate c.bin: %q %v, want %s", p, ok, part2)
+	}
+	if _, err := z.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := readZip(t, mem.MemSink, part2)
+	if len(entries) != 1 || !bytes.Equal(entries["t/c.bin"], c) {
+		t.Errorf("part 2 holds %v", keys(entries))
+	}
+	parts := z.Parts()
+	if len(parts) != 2 || !parts[0].Lost || parts[0].Entries != 2 || parts[1].Lost || !strings.Contains(parts[0].Cause, "crashed") {
+		t.Errorf("parts: %+v", parts)
+	}
+	if got := mem.Paths(); strings.Join(got, ",") != part2 {
+		t.Errorf("sink holds %v", got)
+	}
+
+	// A permanent break (a full disk) is not retried in a new part.
+	full := &breakingSink{MemSink: sinktest.NewMemSink(), brk: make(chan struct{}), cause: sdk.Permanent("no space left on device")}
+	z2 := New(full, run, Options{Beside: []string{}})
+	defer z2.Close()
+	put(t, z2, run+"/t/a.bin", randomBytes(5000, 1))
+	close(full.brk)
+	for range 3 {
+		_, err = z2.Put(context.Background(), sdk.PutRequest{Path: run + "/t/c.bin", Size: int64(len(c)), Body: bytes.NewReader(c)})
+		if err == nil || sdk.KindOf(err) != sdk.KindPermanent {
+			t.Fatalf("Put after a permanent break: %v (kind %v), want permanent", err, sdk.KindOf(err))
+		}
+	}
+	if len(z2.Parts()) != 1 {
+		t.Errorf("a permanent break started a new part: %+v", z2.Parts())
+	}
+}

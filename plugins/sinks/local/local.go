@@ -138,7 +138,8 @@ func (s *Sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, er
 	if err := os.MkdirAll(osPath(dir), 0o755); err != nil {
 		return sdk.PutResponse{}, classify(err, "create folder for "+req.Path)
 	}
-	tmp, err := os.CreateTemp(osPath(dir), tempPrefix+"*")
+	removeOrphans(dir)
+	tmp, err := os.CreateTemp(osPath(dir), tempPattern())
 	if err != nil {
 		return sdk.PutResponse{}, classify(err, "create temp file for "+req.Path)
 	}
