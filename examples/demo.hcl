@@ -22,7 +22,7 @@ variable "username" {
 }
 
 variable "backup_dir" {
-  description = "Folder that receives the run folders."
+  description = "Folder that receives the backup: one folder per sink inside it."
   default     = "./agolpipe-demo"
 }
 
@@ -80,8 +80,11 @@ export "Notebook" {
 # `agolpipe plugins`) with its defaults.
 
 # The main copy: one run folder per run, items in folders by item id.
+# Each sink gets a folder of its own, side by side: two sinks on one folder
+# would be one copy, not two, and a folder inside another sink's folder
+# would mix their runs (validate refuses both).
 sink "local" "backup" {
-  path = var.backup_dir
+  path = format("%s/by-type", var.backup_dir)
 }
 
 # A second copy arranged the way people browse: owner, then item type.

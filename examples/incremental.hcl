@@ -1,5 +1,9 @@
 # An hourly incremental run: only items changed in the last day, into their
-# own run folders, deleted after two weeks. Pair it with a full nightly run.
+# own run folders, deleted after two weeks. Pair it with a full nightly run
+# (examples/nightly.hcl): its runs go to <BACKUP_ROOT>/nightly, these to
+# <BACKUP_ROOT>/incremental, side by side, so neither pipeline's folder
+# holds the other's runs. (Retention deletes only runs of its own pipeline
+# and sink in any case: see "Retention" in the README.)
 
 variable "org" {
   default = "https://myorg.maps.arcgis.com"

@@ -13,7 +13,7 @@ variable "org" {
 }
 
 variable "backup_root" {
-  description = "Folder (or UNC path) that receives the run folders."
+  description = "Folder (or UNC path) that holds the backups: this pipeline's runs go to its nightly folder, examples/incremental.hcl's to its incremental folder."
   default     = "/mnt/gis-backups"
 }
 
@@ -37,8 +37,12 @@ export "Notebook" {
   skip = true
 }
 
+# The nightly runs get a folder of their own. Retention only ever deletes
+# runs of this pipeline in this folder, but keep every pipeline in its own
+# folder, side by side (never one inside another), so each one's runs stay
+# easy to find and to restore from.
 sink "local" "nas" {
-  path   = var.backup_root
+  path   = format("%s/nightly", var.backup_root)
   layout = "owner/folder/type"
   retention {
     delete_after = "90d"

@@ -43,7 +43,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo.hcl in %s is not the built-in pipeline (err %v)", dir, err)
 	}
 
-	runs, _ := filepath.Glob(filepath.Join(dir, "DEMO_*"))
+	runs, _ := filepath.Glob(filepath.Join(dir, "by-type", "DEMO_*"))
 	if len(runs) != 1 {
 		t.Fatalf("run folders in %s: %v", dir, runs)
 	}

@@ -62,7 +62,7 @@ listed; 2 for configuration errors.`,
 			previews := map[string]retentionPreview{}
 			for _, sk := range s.opts.Sinks {
 				if sk.Block.Retention != nil {
-					rec, err := previewRetention(ctx, sk.Sink, sk.Block.Retention, folder, now)
+					rec, err := previewRetention(ctx, sk.Sink, s.opts.Pipeline, sk.Block, folder, now)
 					if ctx.Err() != nil {
 						return withExit(exitCanceled, ctx.Err())
 					}
@@ -90,21 +90,26 @@ type retentionPreview struct {
 // runs after a run that left a complete backup), so the plan shows the runs
 // retention would delete after it. It only lists and reads; the policy's
 // own dry_run does not matter here.
-func previewRetention(ctx context.Context, sk sdk.Sink, b *pipeline.Retention, folder string, now time.Time) (*report.Retention, error) {
-	runs, _, ignored, err := retention.Find(ctx, sk, retention.Options{Now: now})
+// It shows every run with the reason it is kept or deleted, and the runs
+// of other pipelines it leaves alone, so the policy can be checked before
+// it deletes anything.
+func previewRetention(ctx context.Context, sk sdk.Sink, p *pipeline.Pipeline, b *pipeline.SinkBlock, folder string, now time.Time) (*report.Retention, error) {
+	runs, _, others, ignored, err := retention.Find(ctx, sk, retention.Options{Now: now, PipelineID: p.ID(), Sink: b.Name})
 	if err != nil {
 		return nil, err
 	}
-	planned := retention.Run{Folder: folder, Manifest: retention.Manifest{RunFolder: folder, Started: now, Status: report.StatusSuccess}}
-	keep, del := retention.Select(append([]retention.Run{planned}, runs...), retention.FromPipeline(b), now, nil)
-	res := retention.Result{DryRun: true, Kept: keep, Deleted: del, Ignored: ignored}
+	planned := retention.Run{Folder: folder + " (this run)", Manifest: retention.Manifest{RunFolder: folder, PipelineID: p.ID(), Sink: b.Name, Started: now, Status: report.StatusSuccess}}
+	if d := p.Run.ModifiedWithin; d > 0 {
+		since := now.Add(-d)
+		planned.Manifest.ModifiedSince = &since
+	}
+	keep, del := retention.Select(append([]retention.Run{planned}, runs...), retention.FromPipeline(b.Retention), now, nil)
+	res := retention.Result{DryRun: true, Kept: keep, Deleted: del, Ignored: ignored, Others: others}
 	for _, r := range del {
 		res.DeletedObjects += r.Objects
 		res.DeletedBytes += r.Bytes
 	}
-	rec := engine.RetentionRecord(res)
-	rec.KeptRuns = nil
-	return rec, nil
+	return engine.RetentionRecord(res), nil
 }
 
 // policyText says a retention block in its own words.
@@ -233,7 +238,7 @@ func writePlan(w io.Writer, o engine.Options, r *report.Run, folder string, prev
 		case pv.err != nil:
 			fmt.Fprintf(w, "    could not list the sink to preview retention: %v\n", pv.err)
 		case pv.rec != nil:
-			fmt.Fprintf(w, "    after this run, if it succeeds (runs in the sink now):\n")
+			fmt.Fprintf(w, "    after this run, if it succeeds (runs of pipeline %q, sink %q, in the sink now):\n", o.Pipeline.ID(), b.Name)
 			_ = report.WriteRetention(w, "      ", pv.rec)
 		}
 	}

@@ -51,8 +51,9 @@ func TestPlanShowsFiltersZipAndRetention(t *testing.T) {
 	dir := t.TempDir()
 	nas, zipped := filepath.Join(dir, "nas"), filepath.Join(dir, "zipped")
 	now := time.Now()
-	old := plantManifestRun(t, nas, now.AddDate(0, 0, -40), "success")
-	recent := plantManifestRun(t, nas, now.AddDate(0, 0, -10), "success")
+	id := "SIM arcgis " + strings.ToLower(srv.PortalURL())
+	old := plantManifestRun(t, nas, now.AddDate(0, 0, -40), "success", id)
+	recent := plantManifestRun(t, nas, now.AddDate(0, 0, -10), "success", id)
 	filters := fmt.Sprintf(`  exclude_ids    = [%q]
   exclude_types  = [%q]
   exclude_owners = ["nobody-at-all"]`, other, common)
@@ -84,10 +85,12 @@ run { prefix = "SIM" }
 		"  nas (local, required, layout type): " + nas + "\n",
 		"    zip: off: artifacts as files under SIM_",
 		"    retention: delete_after 30d, keep_monthly 1\n",
-		"    after this run, if it succeeds (runs in the sink now):\n",
+		fmt.Sprintf("    after this run, if it succeeds (runs of pipeline %q, sink \"nas\", in the sink now):\n", id),
 		"      Retention: would delete (dry_run) 1 run(s), 2 object(s), ",
 		"; kept 2 run(s)\n",
 		"        - " + old + " (started ",
+		"        - " + recent + " (started ", "success): kept: younger than delete_after",
+		" (this run) (started ", "success): kept: newest complete full run",
 		"  zipped (local, optional, layout type): " + zipped + "\n",
 		"    zip: on: one archive SIM_",
 		"    retention: none",
@@ -97,7 +100,7 @@ run { prefix = "SIM" }
 			t.Errorf("plan output lacks %q:\n%s", w, out)
 		}
 	}
-	if strings.Contains(out, "- "+recent) {
+	if strings.Contains(out, "- "+recent) && !strings.Contains(out, "- "+recent+" (started "+now.AddDate(0, 0, -10).UTC().Format("2006-01-02 15:04 MST")+", success): kept") {
 		t.Errorf("plan says %s (10 days old, within delete_after) would go:\n%s", recent, out)
 	}
 	if strings.Contains(out, admin.Password) {

@@ -24,9 +24,13 @@ func init() {
 		Short: "Apply the sinks' retention policies now, without running a backup",
 		Long: `Prune applies the retention block of every sink in a pipeline file:
 runs older than delete_after are deleted unless keep_daily, keep_weekly or
-keep_monthly keeps them. Only runs agolpipe wrote are ever deleted, recognised
-by their manifest.json; nothing else in a sink is touched, the sink's root
-never, and the newest complete run is always kept.
+keep_monthly keeps them. Only runs this pipeline wrote into this sink are
+ever deleted, recognised by their manifest.json (its pipeline_id and sink);
+runs of other pipelines in the same folder, folders deeper down and
+everything else in a sink are never touched, the sink's root never, and the
+newest complete full run (and every full run a kept incremental run builds
+on) is always kept. Every run is listed with the reason it is kept or
+deleted.
 
 With --dry-run (or dry_run = true in a retention block) prune only lists
 what it would delete.
@@ -72,13 +76,13 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 					_ = sk.Close()
 					return withExit(exitUsage, nil)
 				}
-				res, err := retention.Apply(ctx, sk, policy, retention.Options{})
+				res, err := retention.Apply(ctx, sk, policy, retention.Options{PipelineID: p.ID(), Sink: b.Name})
 				_ = sk.Close()
 				rec := engine.RetentionRecord(res)
 				if err != nil {
 					rec.Error = err.Error()
 				}
-				fmt.Fprintf(out, "sink %q (%s, %s):\n", b.Name, b.Type, resp.Features.Location)
+				fmt.Fprintf(out, "sink %q (%s, %s), runs of pipeline %q:\n", b.Name, b.Type, resp.Features.Location, p.ID())
 				if werr := report.WriteRetention(out, "  ", rec); werr != nil {
 					return werr
 				}

@@ -201,6 +201,11 @@ func setup(ctx context.Context, file string, vars, varFiles []string, logFormat 
 		cdiags = append(cdiags, b.Component.Diagnostics(d)...)
 		s.opts.Sinks = append(s.opts.Sinks, engine.Sink{Block: b, Sink: sk, Features: resp.Features})
 	}
+	locs := make([]string, len(s.opts.Sinks))
+	for i, sk := range s.opts.Sinks {
+		locs[i] = sk.Features.Location
+	}
+	cdiags = append(cdiags, pipeline.CheckSinkLocations(p.Sinks, locs)...)
 	if !dryRun {
 		for _, b := range p.Notifiers {
 			n, err := host.Notifier(ctx, b.Type)

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/core/pluginhost"
+	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -37,6 +40,9 @@ Exit status: 0 when the pipeline is valid (warnings may be shown),
 				return withExit(exitUsage, err)
 			}
 			defer host.Close()
+			if !diags.HasErrors() {
+				diags = append(diags, sinkOverlaps(cmd.Context(), p, host)...)
+			}
 			if len(diags) > 0 {
 				color := isatty.IsTerminal(os.Stderr.Fd())
 				if err := pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, color); err != nil {
@@ -85,4 +91,23 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// sinkOverlaps configures every sink (Configure contacts nothing and writes
+// nothing) to learn where it writes, and refuses sinks on one folder or on
+// nested folders (pipeline.CheckSinkLocations), as run and plan do.
+func sinkOverlaps(ctx context.Context, p *pipeline.Pipeline, host *pluginhost.Host) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	locs := make([]string, len(p.Sinks))
+	for i, b := range p.Sinks {
+		sk, err := host.Sink(ctx, b.Type)
+		if err != nil {
+			continue // reported by the load already, or a plugin that will not start: run says so
+		}
+		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
+		_ = sk.Close()
+		diags = append(diags, b.Component.Diagnostics(d)...)
+		locs[i] = resp.Features.Location
+	}
+	return append(diags, pipeline.CheckSinkLocations(p.Sinks, locs)...)
 }

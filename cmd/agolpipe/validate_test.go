@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,4 +80,58 @@ func captureStderr(t *testing.T, fn func()) string {
 	os.Stderr = old
 	w.Close()
 	return <-done
+}
+
+// TestValidateRefusesOverlappingSinks: two sinks on one folder (one copy
+// reported as two) and a sink folder nested in another's (the shipped
+// examples' old layout, which let one retention meet the other's runs) are
+// errors naming both sinks and where they are; sinks side by side pass.
+// It goes through the sink plugins' own Configure, so each sink's path is
+// compared as the sink resolves it (relative paths, trailing slashes).
+func TestValidateRefusesOverlappingSinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	cases := []struct {
+		name, a, b string
+		want       []string // empty: valid
+	}{
+		{"same folder", dir + "/backups", "./backups/", []string{`Sink "b" writes to ` + dir + `/backups, the same folder as sink "a"`, "p.hcl line 6", "p.hcl:3"}},
+		{"nested", dir + "/backups", dir + "/backups/incremental", []string{`Sink "b" writes to ` + dir + `/backups/incremental, a folder inside the folder of sink "a"`, dir + "/backups/nightly and " + dir + "/backups/incremental"}},
+		{"nested the other way", dir + "/backups/incremental", dir + "/backups", []string{`the folder that holds the folder of sink "a"`}},
+		{"side by side", dir + "/backups/nightly", dir + "/backups/nightly-copy", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := writePipeline(t, dir, fmt.Sprintf(`source "arcgis" "prod" { url = "https://gis.example.invalid/portal" }
+
+sink "local" "a" {
+  path = %q
+}
+sink "local" "b" {
+  path = %q
+}
+`, tc.a, tc.b))
+			rootCmd.SetArgs([]string{"validate", f})
+			var code int
+			stderr := captureStderr(t, func() { code = execute() })
+			if len(tc.want) == 0 {
+				if code != exitOK {
+					t.Fatalf("exit %d, want 0:\n%s", code, stderr)
+				}
+				return
+			}
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, stderr)
+			}
+			flat := strings.Join(strings.Fields(stderr), " ") // the diagnostics wrap at 100 columns
+			for _, w := range append(tc.want, "Sinks overlap") {
+				if !strings.Contains(flat, w) {
+					t.Errorf("diagnostics lack %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -223,11 +224,17 @@ func (e *engine) emit(ev Event) {
 func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	start := e.now()
 	folder := objectpath.RunFolder(e.p.Run.Prefix, start)
+	host, _ := os.Hostname()
 	e.rep = &report.Run{
 		SchemaVersion: report.SchemaVersion, AgolpipeVersion: version.Version,
-		RunID: folder + "-" + randomHex(4), RunFolder: folder,
+		RunID: folder + "-" + randomHex(4), RunFolder: folder, PipelineID: e.p.ID(),
+		Host: host, PID: os.Getpid(),
 		Pipeline: report.Pipeline{File: e.p.Filename, SHA256: e.p.Hash},
 		Started:  start.UTC(), Items: []report.Item{}, Artifacts: []report.Artifact{},
+	}
+	if d := e.p.Run.ModifiedWithin; d > 0 {
+		since := start.Add(-d).UTC()
+		e.rep.ModifiedSince = &since
 	}
 	if c := e.p.Source; c != nil {
 		e.rep.Source = report.Source{Type: c.Type, Name: c.Name, ItemCount: -1}
@@ -430,8 +437,9 @@ func (e *engine) connect(ctx context.Context) error {
 // workers may be reading and writing it meanwhile.
 func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error) {
 	req := sdk.ListItemsRequest{}
-	if d := e.p.Run.ModifiedWithin; d > 0 {
-		req.Since = e.now().Add(-d)
+	if e.rep.ModifiedSince != nil {
+		// The window the manifest records, from the run's start.
+		req.Since = *e.rep.ModifiedSince
 	}
 	var todo []int
 	// Sized from the portal's own count: growing by doubling to 100,000

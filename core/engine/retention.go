@@ -117,9 +117,9 @@ func (e *engine) applyRetention(ctx context.Context) {
 			policy := retention.FromPipeline(s.Block.Retention)
 			// Deletions go to the configured sink itself: a zipped run is a
 			// folder there like any other (archive + manifest.json beside).
-			res, err := retention.Apply(ctx, s.inner, policy, retention.Options{Now: e.now()})
+			res, err := retention.Apply(ctx, s.inner, policy, retention.Options{Now: e.now(), PipelineID: e.rep.PipelineID, Sink: s.name})
 			out := RetentionRecord(res)
-			out.KeptRuns = nil // Results.txt keeps to the count; prune lists them
+			out.KeptRuns, out.Others = nil, nil // Results.txt keeps to the counts; prune lists them
 			if err != nil {
 				out.Error = err.Error()
 				e.warn(fmt.Sprintf("sink %q: retention stopped: %v; the runs listed were deleted before it stopped, run `agolpipe prune` to finish", s.name, err))
@@ -151,7 +151,10 @@ func (e *engine) applyRetention(ctx context.Context) {
 func RetentionRecord(res retention.Result) *report.Retention {
 	out := &report.Retention{DryRun: res.DryRun, Kept: len(res.Kept), Objects: res.DeletedObjects, Bytes: res.DeletedBytes, Ignored: res.Ignored}
 	pruned := func(r retention.Run) report.PrunedRun {
-		return report.PrunedRun{Folder: r.Folder, Started: r.Manifest.Started.UTC(), Status: r.Manifest.Status, Reason: r.Reason}
+		return report.PrunedRun{Folder: r.Folder, Started: r.Manifest.Started.UTC(), Status: r.Manifest.Status, Kind: r.Kind(), Reason: r.Reason}
+	}
+	for _, r := range res.Others {
+		out.Others = append(out.Others, pruned(r))
 	}
 	for _, r := range res.Deleted {
 		out.Deleted = append(out.Deleted, pruned(r))

@@ -7,6 +7,7 @@
 package pipeline
 
 import (
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -114,4 +115,44 @@ type PluginDecl struct {
 	Path      string
 	SHA256    string
 	DeclRange hcl.Range
+}
+
+// ID is the pipeline's identity in the run manifests it writes: retention
+// deletes only runs whose manifest carries the same ID (and sink name), so
+// two pipelines sharing a folder never prune each other's runs. It is
+// derived from what names the backup, not from the file's bytes, so edits
+// of anything else (exports, concurrency, comments, the retention block
+// itself) keep it:
+//
+//	"<run prefix> <source type> <source url>"
+//
+// e.g. "PROD arcgis https://myorg.maps.arcgis.com". The source's url is
+// lower-cased, without a trailing slash; a source without a url setting
+// is named by its block label instead ("PROD arcgis prod"). Changing the
+// prefix or the url starts a new identity: runs under the old one are left
+// alone (prune lists them as another pipeline's) until removed by hand.
+func (p *Pipeline) ID() string {
+	if p == nil {
+		return ""
+	}
+	src := ""
+	if p.Source != nil {
+		src = p.Source.Type + " " + p.Source.Name
+		if u := configString(p.Source.Config, "url"); u != "" {
+			src = p.Source.Type + " " + strings.TrimRight(strings.ToLower(strings.TrimSpace(u)), "/")
+		}
+	}
+	return strings.TrimSpace(p.Run.Prefix + " " + src)
+}
+
+// configString is the string attribute name of a decoded block, or "".
+func configString(v cty.Value, name string) string {
+	if v == cty.NilVal || v.IsNull() || !v.IsKnown() || !v.Type().IsObjectType() || !v.Type().HasAttribute(name) {
+		return ""
+	}
+	a := v.GetAttr(name)
+	if a.IsNull() || !a.IsKnown() || a.Type() != cty.String {
+		return ""
+	}
+	return a.AsString()
 }

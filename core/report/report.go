@@ -32,6 +32,11 @@ const (
 	StatusPartial  = "partial"
 	StatusFailed   = "failed"
 	StatusCanceled = "canceled"
+	// StatusRunning is the status of the manifest.json a run stores in
+	// each sink when it starts; the final manifest replaces it. A run
+	// folder still saying running was left by a run that is still going
+	// or that died (kill -9, power cut): retention lists it as incomplete.
+	StatusRunning = "running"
 )
 
 // ItemCanceled is the result of an item the run did not finish because it
@@ -40,14 +45,26 @@ const ItemCanceled sdk.ExportStatus = "canceled"
 
 // Run is the record of one run, marshalled as manifest.json. Times are UTC.
 type Run struct {
-	SchemaVersion   int       `json:"schema_version"`
-	AgolpipeVersion string    `json:"agolpipe_version"`
-	RunID           string    `json:"run_id"`
-	RunFolder       string    `json:"run_folder"`
-	Pipeline        Pipeline  `json:"pipeline"`
-	Source          Source    `json:"source"`
-	Started         time.Time `json:"started"`
-	Finished        time.Time `json:"finished"`
+	SchemaVersion   int    `json:"schema_version"`
+	AgolpipeVersion string `json:"agolpipe_version"`
+	RunID           string `json:"run_id"`
+	RunFolder       string `json:"run_folder"`
+	// PipelineID and Sink say whose run this is: retention deletes only
+	// runs of its own pipeline and sink (see pipeline.Pipeline.ID). They
+	// come early so retention finds them without reading the item lists.
+	PipelineID string `json:"pipeline_id,omitempty"`
+	Sink       string `json:"sink,omitempty"`
+	// ModifiedSince is set for an incremental run (modified_within): it
+	// holds only items changed since then, so it is no full backup.
+	ModifiedSince *time.Time `json:"modified_since,omitempty"`
+	// Host and PID name the process that ran it, so a run that never
+	// finished (status running) can be traced.
+	Host     string    `json:"host,omitempty"`
+	PID      int       `json:"pid,omitempty"`
+	Pipeline Pipeline  `json:"pipeline"`
+	Source   Source    `json:"source"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
 	// Status is success, partial, failed or canceled; ExitCode is the
 	// process exit code agolpipe returned for it.
 	Status   string `json:"status"`
@@ -145,7 +162,10 @@ type Retention struct {
 	Bytes   int64       `json:"bytes_deleted"`
 	// Ignored lists manifest.json files retention did not recognise.
 	Ignored []string `json:"ignored,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	// Others are runs of other pipelines or sinks found in the sink's
+	// folder: never considered, never touched (their Reason says whose).
+	Others []PrunedRun `json:"others,omitempty"`
+	Error  string      `json:"error,omitempty"`
 }
 
 // PrunedRun is one run retention deleted (or would delete), or kept; Reason
@@ -154,7 +174,9 @@ type PrunedRun struct {
 	Folder  string    `json:"folder"`
 	Started time.Time `json:"started"`
 	Status  string    `json:"status"`
-	Reason  string    `json:"reason"`
+	// Kind is "full" or "incremental".
+	Kind   string `json:"kind,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Item is one discovered item and its result.
@@ -229,6 +251,7 @@ func (r *Run) Duration() time.Duration { return r.Finished.Sub(r.Started) }
 // each sink describes what that sink holds.
 func (r *Run) ForSink(name string) *Run {
 	c := *r
+	c.Sink = name
 	c.Artifacts = nil
 	for _, a := range r.Artifacts {
 		for _, o := range a.Sinks {

@@ -222,11 +222,24 @@ func WriteRetention(w io.Writer, indent string, r *Retention) error {
 		verb = "would delete (dry_run)"
 	}
 	p.f("%sRetention: %s %d run(s), %d object(s), %s; kept %d run(s)\n", indent, verb, len(r.Deleted), r.Objects, Bytes(r.Bytes), r.Kept)
+	line := func(d PrunedRun) {
+		status := d.Status
+		if d.Kind == "incremental" {
+			status += ", incremental"
+		}
+		p.f("%s  - %s (started %s, %s): %s\n", indent, d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), status, d.Reason)
+	}
 	for _, d := range r.Deleted {
-		p.f("%s  - %s (started %s, %s): %s\n", indent, d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), d.Status, d.Reason)
+		line(d)
 	}
 	for _, d := range r.KeptRuns {
-		p.f("%s  - %s (started %s, %s): %s\n", indent, d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), d.Status, d.Reason)
+		line(d)
+	}
+	if len(r.Others) > 0 {
+		p.f("%s  Left alone: %d run(s) of other pipelines or sinks in this folder\n", indent, len(r.Others))
+		for _, d := range r.Others {
+			line(d)
+		}
 	}
 	for _, why := range r.Ignored {
 		p.f("%s  - ignored %s\n", indent, why)

@@ -8,9 +8,21 @@
 //     that agolpipe wrote (schema_version, run_id, start time, and a
 //     run_folder equal to the folder's own name). Objects outside such a
 //     folder are never touched, whatever their age or name.
+//   - Only this pipeline's runs in this sink: the manifest's pipeline_id and
+//     sink must be the policy's own (pipeline.Pipeline.ID and the sink
+//     block's name). Runs of other pipelines sharing the folder are listed
+//     and left alone.
+//   - Only direct children of the sink's folder are runs. A manifest deeper
+//     down belongs to another sink nested inside this one (or to a copy);
+//     it is never pruned from here.
 //   - The sink's root is never a run, so it is never deleted.
-//   - The newest complete run (success or partial) is always kept, so a
-//     policy can never leave a sink without a usable backup.
+//   - The newest complete full run (success or partial, not incremental)
+//     is always kept, so a policy can never leave a sink without a usable
+//     backup; an incremental run holds only the items changed lately and
+//     never stands in for it. Every full run a kept incremental run builds
+//     on is kept too.
+//   - A run still saying status running is kept for IncompleteGrace (it may
+//     still be going); after that it is a crashed run's leftovers and goes.
 //   - Within a run, manifest.json is deleted last: an interrupted prune
 //     leaves a run that is still recognised and pruned next time.
 package retention
@@ -32,6 +44,11 @@ import (
 
 // ManifestName is the file that marks a run folder.
 const ManifestName = "manifest.json"
+
+// IncompleteGrace is how long a run folder whose manifest still says
+// running is kept: long enough for the longest real run, after which it is
+// taken for the leftovers of a run that was killed or lost its machine.
+const IncompleteGrace = 48 * time.Hour
 
 // maxManifestSize bounds how much of a manifest is read to recognise a run
 // (it is streamed, never held whole; see readManifest).
@@ -69,12 +86,18 @@ func (p Policy) Empty() bool {
 // Manifest is the part of manifest.json retention reads. The full format
 // is core/report.Run; only these fields are relied on.
 type Manifest struct {
-	SchemaVersion   int       `json:"schema_version"`
-	AgolpipeVersion string    `json:"agolpipe_version"`
-	RunID           string    `json:"run_id"`
-	RunFolder       string    `json:"run_folder"`
-	Started         time.Time `json:"started"`
-	Status          string    `json:"status"`
+	SchemaVersion   int    `json:"schema_version"`
+	AgolpipeVersion string `json:"agolpipe_version"`
+	RunID           string `json:"run_id"`
+	RunFolder       string `json:"run_folder"`
+	PipelineID      string `json:"pipeline_id"`
+	Sink            string `json:"sink"`
+	// ModifiedSince is set for an incremental run.
+	ModifiedSince *time.Time `json:"modified_since"`
+	Host          string     `json:"host"`
+	PID           int        `json:"pid"`
+	Started       time.Time  `json:"started"`
+	Status        string     `json:"status"`
 }
 
 // Run is one run found in a sink.
@@ -94,6 +117,21 @@ func (r Run) Complete() bool {
 	return r.Manifest.Status == "success" || r.Manifest.Status == "partial"
 }
 
+// Full reports whether the run backed up every item (not incremental).
+func (r Run) Full() bool { return r.Manifest.ModifiedSince == nil }
+
+// Unfinished reports whether the run never wrote its final manifest: it is
+// still going, or it died.
+func (r Run) Unfinished() bool { return r.Manifest.Status == "running" }
+
+// Kind says "full" or "incremental" for reports.
+func (r Run) Kind() string {
+	if r.Full() {
+		return "full"
+	}
+	return "incremental"
+}
+
 // Result is what Apply did (or, with DryRun, would do).
 type Result struct {
 	DryRun  bool
@@ -102,6 +140,9 @@ type Result struct {
 	// Ignored lists manifest.json files that are not agolpipe's, with why;
 	// their folders are left alone.
 	Ignored []string
+	// Others are runs of other pipelines or sinks in the same folder: never
+	// considered, never touched.
+	Others []Run
 	// DeletedObjects and DeletedBytes total the deletions.
 	DeletedObjects int
 	DeletedBytes   int64
@@ -114,23 +155,28 @@ type Options struct {
 	// Location decides where days, weeks and months begin for the keep
 	// rules; nil means the local time zone.
 	Location *time.Location
-	// Prefix limits the search to runs under it (a path prefix in the sink).
-	Prefix string
+	// PipelineID and Sink are the policy's own identity: only runs whose
+	// manifest names both are considered (see the package comment).
+	PipelineID string
+	Sink       string
 }
 
-// Find lists the agolpipe runs in a sink, newest first, with their objects.
-func Find(ctx context.Context, sink sdk.Sink, opts Options) ([]Run, map[string][]sdk.ObjectInfo, []string, error) {
+// Find lists the runs of the policy's own pipeline and sink (opts), newest
+// first, with their objects. Runs of other pipelines or sinks come back in
+// others; manifests that are not agolpipe's, or that lie deeper than a
+// direct child of the sink's folder, in ignored.
+func Find(ctx context.Context, sink sdk.Sink, opts Options) (runs []Run, objects map[string][]sdk.ObjectInfo, others []Run, ignored []string, err error) {
 	var all []sdk.ObjectInfo
-	if err := sink.List(ctx, sdk.ListRequest{Prefix: opts.Prefix}, func(o sdk.ObjectInfo) error {
+	if err := sink.List(ctx, sdk.ListRequest{}, func(o sdk.ObjectInfo) error {
 		all = append(all, o)
 		return nil
 	}); err != nil {
-		return nil, nil, nil, fmt.Errorf("listing the sink: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("listing the sink: %w", err)
 	}
-	// Candidate folders: those holding a manifest.json directly. The
-	// shallowest wins, so a run that happens to contain a file named
-	// manifest.json deeper down is one run, not two.
-	var candidates []string
+	// Runs are the direct children of the sink's folder that hold a
+	// manifest.json. A manifest deeper down is another sink's run (a sink
+	// nested inside this one), a copy, or an artifact: never a run here.
+	var folders []string
 	for _, o := range all {
 		if path.Base(o.Path) != ManifestName {
 			continue
@@ -139,32 +185,39 @@ func Find(ctx context.Context, sink sdk.Sink, opts Options) ([]Run, map[string][
 		if dir == "." || dir == "/" || dir == "" {
 			continue // a manifest at the sink root: the root is never a run
 		}
-		candidates = append(candidates, dir)
-	}
-	sort.Slice(candidates, func(i, j int) bool { return len(candidates[i]) < len(candidates[j]) })
-	var folders []string
-	for _, c := range candidates {
-		nested := false
-		for _, f := range folders {
-			if strings.HasPrefix(c, f+"/") {
-				nested = true
-			}
+		if strings.Contains(dir, "/") {
+			continue
 		}
-		if !nested {
-			folders = append(folders, c)
-		}
+		folders = append(folders, dir)
 	}
-	objects := map[string][]sdk.ObjectInfo{}
+	sort.Strings(folders)
+	objects = map[string][]sdk.ObjectInfo{}
+	isRun := make(map[string]bool, len(folders))
+	for _, f := range folders {
+		isRun[f] = true
+	}
 	for _, o := range all {
-		for _, f := range folders {
-			if strings.HasPrefix(o.Path, f+"/") {
-				objects[f] = append(objects[f], o)
-				break
-			}
+		top, _, ok := strings.Cut(o.Path, "/")
+		if ok && isRun[top] {
+			objects[top] = append(objects[top], o)
 		}
 	}
-	var runs []Run
-	var ignored []string
+	// Manifests deeper down outside every run here (an artifact of a run
+	// may be named manifest.json too) are said once, not one by one: a
+	// nested sink holds hundreds.
+	nested, example := 0, ""
+	for _, o := range all {
+		top, _, _ := strings.Cut(o.Path, "/")
+		if path.Base(o.Path) == ManifestName && strings.Count(o.Path, "/") > 1 && !isRun[top] {
+			if nested == 0 {
+				example = o.Path
+			}
+			nested++
+		}
+	}
+	if nested > 0 {
+		ignored = append(ignored, fmt.Sprintf("%d manifest.json file(s) in subfolders, such as %s: only direct children of the sink's folder are its runs (is another sink's path inside this one? give each sink its own folder)", nested, example))
+	}
 	for _, f := range folders {
 		m, err := readManifest(ctx, sink, f+"/"+ManifestName)
 		if err == nil {
@@ -172,7 +225,7 @@ func Find(ctx context.Context, sink sdk.Sink, opts Options) ([]Run, map[string][
 		}
 		if err != nil {
 			if sdk.KindOf(err) == sdk.KindCanceled || sdk.KindOf(err) == sdk.KindAuth {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 			ignored = append(ignored, fmt.Sprintf("%s/%s: %v", f, ManifestName, err))
 			delete(objects, f)
@@ -183,10 +236,29 @@ func Find(ctx context.Context, sink sdk.Sink, opts Options) ([]Run, map[string][
 			r.Objects++
 			r.Bytes += o.Size
 		}
+		if m.PipelineID != opts.PipelineID || m.Sink != opts.Sink {
+			r.Reason = "left alone: " + ownerText(m)
+			others = append(others, r)
+			delete(objects, f)
+			continue
+		}
 		runs = append(runs, r)
 	}
-	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Manifest.Started.After(runs[j].Manifest.Started) })
-	return runs, objects, ignored, nil
+	newestFirst := func(rs []Run) {
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Manifest.Started.After(rs[j].Manifest.Started) })
+	}
+	newestFirst(runs)
+	newestFirst(others)
+	return runs, objects, others, ignored, nil
+}
+
+// ownerText names whose run a manifest records, for the runs retention
+// leaves alone.
+func ownerText(m Manifest) string {
+	if m.PipelineID == "" {
+		return "a run with no pipeline_id (written by an older agolpipe, or copied); retention never deletes it — remove it by hand when it is no longer needed"
+	}
+	return fmt.Sprintf("a run of pipeline %q, sink %q, not this one", m.PipelineID, m.Sink)
 }
 
 // readManifest reads the few fields retention needs from a manifest.json.
@@ -209,13 +281,20 @@ func readManifest(ctx context.Context, sink sdk.Sink, p string) (Manifest, error
 	want := map[string]any{
 		"schema_version": &m.SchemaVersion, "agolpipe_version": &m.AgolpipeVersion, "run_id": &m.RunID,
 		"run_folder": &m.RunFolder, "started": &m.Started, "status": &m.Status,
+		"pipeline_id": &m.PipelineID, "sink": &m.Sink, "modified_since": &m.ModifiedSince,
+		"host": &m.Host, "pid": &m.PID,
 	}
+	// Fields an older manifest lacks are not waited for past "items" (the
+	// long part): everything retention reads comes before it.
 	for dec.More() && len(want) > 0 {
 		tok, err := dec.Token()
 		if err != nil {
 			return bad(err)
 		}
 		key, _ := tok.(string)
+		if key == "items" {
+			break
+		}
 		if target, ok := want[key]; ok {
 			if err := dec.Decode(target); err != nil {
 				return bad(fmt.Errorf("%s: %v", key, err))
@@ -265,8 +344,9 @@ func (m Manifest) check(folder string) error {
 	return nil
 }
 
-// Select splits runs (newest first) into those to keep and those to delete.
-// It is pure, so the rules are tested with a fixed clock.
+// Select splits runs (newest first, all of one pipeline and sink) into
+// those to keep and those to delete, each with its reason. It is pure, so
+// the rules are tested with a fixed clock.
 func Select(runs []Run, p Policy, now time.Time, loc *time.Location) (keep, del []Run) {
 	if loc == nil {
 		loc = time.Local
@@ -286,41 +366,62 @@ func Select(runs []Run, p Policy, now time.Time, loc *time.Location) (keep, del 
 			reasons[i] += ", " + why
 		}
 	}
-	newestComplete := -1
-	for i, r := range runs {
-		if r.Complete() {
-			newestComplete = i
-			break
-		}
-	}
-	if newestComplete >= 0 {
-		add(newestComplete, "newest complete run")
-	}
-	if p.DeleteAfter > 0 {
+	newest := func(ok func(Run) bool) int {
 		for i, r := range runs {
-			if now.Sub(r.Manifest.Started) <= p.DeleteAfter {
-				add(i, "younger than delete_after")
+			if ok(r) {
+				return i
 			}
 		}
+		return -1
 	}
+	if i := newest(func(r Run) bool { return r.Complete() && r.Full() }); i >= 0 {
+		add(i, "newest complete full run")
+	}
+	if i := newest(Run.Complete); i >= 0 && !runs[i].Full() {
+		add(i, "newest complete run (incremental)")
+	}
+	for i, r := range runs {
+		age := now.Sub(r.Manifest.Started)
+		switch {
+		case r.Unfinished():
+			// Never finished: may still be going (another host, a long
+			// run) until the grace period has passed.
+			if age <= IncompleteGrace {
+				add(i, fmt.Sprintf("unfinished (status running) for %s, may still be going; deleted once older than %s if it never finishes", formatAge(age), formatAge(IncompleteGrace)))
+			}
+		case p.DeleteAfter > 0 && age <= p.DeleteAfter:
+			add(i, "younger than delete_after")
+		}
+	}
+	// Each keep slot goes to the newest complete full run of its day, week
+	// or month; an incremental run takes a slot only in a period without
+	// any full run (a pipeline that only runs incrementally).
 	bucket := func(name string, n int, key func(time.Time) string) {
 		if n <= 0 {
 			return
 		}
-		last, count := "", 0
+		var order []string
+		pick := map[string]int{}
 		for i, r := range runs {
 			if !r.Complete() {
 				continue // a failed run never takes a keep slot
 			}
 			k := key(r.Manifest.Started.In(loc))
-			if k == last {
+			j, seen := pick[k]
+			if !seen {
+				order = append(order, k)
+				pick[k] = i
 				continue
 			}
-			last = k
-			if count < n {
-				add(i, name+" "+k)
-				count++
+			if !runs[j].Full() && r.Full() {
+				pick[k] = i
 			}
+		}
+		for c, k := range order {
+			if c >= n {
+				break
+			}
+			add(pick[k], name+" "+k)
 		}
 	}
 	bucket("daily", p.KeepDaily, func(t time.Time) string { return t.Format("2006-01-02") })
@@ -329,15 +430,31 @@ func Select(runs []Run, p Policy, now time.Time, loc *time.Location) (keep, del 
 		return fmt.Sprintf("%d-W%02d", y, w)
 	})
 	bucket("monthly", p.KeepMonthly, func(t time.Time) string { return t.Format("2006-01") })
+	// An incremental run is restored on top of the full run before it: keep
+	// that one for as long as any incremental run after it is kept.
+	for i, r := range runs {
+		if reasons[i] == "" || r.Full() || !r.Complete() {
+			continue
+		}
+		for j := i + 1; j < len(runs); j++ {
+			if runs[j].Full() && runs[j].Complete() {
+				add(j, "full run that kept incremental run "+r.Folder+" builds on")
+				break
+			}
+		}
+	}
 	for i, r := range runs {
 		if reasons[i] != "" {
 			r.Reason = "kept: " + reasons[i]
 			keep = append(keep, r)
 			continue
 		}
+		age := now.Sub(r.Manifest.Started)
 		switch {
+		case r.Unfinished():
+			r.Reason = fmt.Sprintf("deleted: unfinished (status running) for %s: the leftovers of a run that was killed or lost its machine", formatAge(age))
 		case p.DeleteAfter > 0:
-			r.Reason = fmt.Sprintf("deleted: older than delete_after (%s) and kept by no keep rule", formatAge(now.Sub(r.Manifest.Started)))
+			r.Reason = fmt.Sprintf("deleted: older than delete_after (%s) and kept by no keep rule", formatAge(age))
 		default:
 			r.Reason = "deleted: kept by no keep rule"
 		}
@@ -363,11 +480,11 @@ func Apply(ctx context.Context, sink sdk.Sink, p Policy, opts Options) (Result, 
 	if now.IsZero() {
 		now = time.Now()
 	}
-	runs, objects, ignored, err := Find(ctx, sink, opts)
+	runs, objects, others, ignored, err := Find(ctx, sink, opts)
 	if err != nil {
 		return res, err
 	}
-	res.Ignored = ignored
+	res.Ignored, res.Others = ignored, others
 	keep, del := Select(runs, p, now, opts.Location)
 	res.Kept = keep
 	if p.DryRun {

@@ -393,3 +393,108 @@ func TestReadManifestStreamsPastLargeFields(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectFullAndIncremental: in one pipeline's runs, 200 days of a full
+// run every Sunday and incremental runs on the other days, the newest run
+// an incremental one holding a single item. The newest complete full run
+// is kept (the incremental one never stands in for it), every keep slot of
+// a period with a full run goes to that full run, and each kept
+// incremental run keeps the full run it builds on.
+func TestSelectFullAndIncremental(t *testing.T) {
+	var runs []Run
+	for i := range 200 {
+		at := time.Date(2024, 6, 15, 2, 0, 0, 0, time.UTC).AddDate(0, 0, -i)
+		r := runAt(at, "success")
+		if at.Weekday() != time.Sunday {
+			since := at.Add(-24 * time.Hour)
+			r.Manifest.ModifiedSince = &since
+		}
+		runs = append(runs, r)
+	}
+	p := Policy{DeleteAfter: 10 * 24 * time.Hour, KeepWeekly: 4, KeepMonthly: 6}
+	keep, del := Select(runs, p, now, time.UTC)
+	if len(keep)+len(del) != len(runs) {
+		t.Fatalf("%d kept + %d deleted of %d runs", len(keep), len(del), len(runs))
+	}
+	kept := map[string]Run{}
+	for _, r := range keep {
+		kept[r.Folder] = r
+	}
+	newestFull := folderAt(time.Date(2024, 6, 9, 2, 0, 0, 0, time.UTC)) // the Sunday before
+	if r, ok := kept[newestFull]; !ok || !strings.Contains(r.Reason, "newest complete full run") {
+		t.Errorf("the newest full run %s: kept %v, reason %q", newestFull, ok, r.Reason)
+	}
+	periodsWithFull := map[string]bool{}
+	for _, r := range runs {
+		if r.Full() {
+			y, w := r.Manifest.Started.ISOWeek()
+			periodsWithFull[fmt.Sprintf("weekly %d-W%02d", y, w)] = true
+			periodsWithFull["monthly "+r.Manifest.Started.Format("2006-01")] = true
+		}
+	}
+	for _, r := range keep {
+		if !r.Full() && strings.Contains(r.Reason, "full run") && !strings.Contains(r.Reason, "incremental run") {
+			t.Errorf("incremental run %s kept as a full run: %s", r.Folder, r.Reason)
+		}
+		for period := range periodsWithFull {
+			if !r.Full() && strings.Contains(r.Reason, period) {
+				t.Errorf("incremental run %s took the keep slot %s, which has a full run: %s", r.Folder, period, r.Reason)
+			}
+		}
+	}
+	// Six monthly slots, each a full run, all kept.
+	monthly := 0
+	for _, r := range keep {
+		if strings.Contains(r.Reason, "monthly ") {
+			monthly++
+		}
+	}
+	if monthly != 6 {
+		t.Errorf("%d monthly slots kept, want 6", monthly)
+	}
+	// Every kept incremental run has its base: the newest full run before it.
+	for i, r := range runs {
+		if _, ok := kept[r.Folder]; !ok || r.Full() {
+			continue
+		}
+		for _, b := range runs[i+1:] {
+			if b.Full() {
+				if _, ok := kept[b.Folder]; !ok {
+					t.Errorf("kept incremental run %s lost its full run %s", r.Folder, b.Folder)
+				}
+				break
+			}
+		}
+	}
+	// A newest incremental run on its own does not make the full runs
+	// deletable: with only delete_after, the last full run stays.
+	keep, _ = Select(runs, Policy{DeleteAfter: 24 * time.Hour}, now, time.UTC)
+	if _, ok := func() (Run, bool) {
+		for _, r := range keep {
+			if r.Folder == newestFull {
+				return r, true
+			}
+		}
+		return Run{}, false
+	}(); !ok {
+		t.Errorf("with delete_after 1d the newest full run %s went; only incremental runs remain: %v", newestFull, days(keep))
+	}
+}
+
+// TestSelectUnfinished: a run folder whose manifest still says running is
+// kept while it may still be going and deleted after IncompleteGrace, even
+// within delete_after, since it is no backup.
+func TestSelectUnfinished(t *testing.T) {
+	runs := []Run{
+		runAt(now.Add(-2*time.Hour), "running"),
+		runAt(now.Add(-24*time.Hour), "success"),
+		runAt(now.Add(-IncompleteGrace-time.Hour), "running"),
+	}
+	keep, del := Select(runs, Policy{DeleteAfter: 30 * 24 * time.Hour}, now, time.UTC)
+	if len(keep) != 2 || keep[0].Folder != runs[0].Folder || !strings.Contains(keep[0].Reason, "may still be going") {
+		t.Errorf("kept %+v", keep)
+	}
+	if len(del) != 1 || del[0].Folder != runs[2].Folder || !strings.Contains(del[0].Reason, "unfinished") {
+		t.Errorf("deleted %+v", del)
+	}
+}
