@@ -128,6 +128,7 @@ func (s *Server) itemData(c *call, id string) {
 	case org.DataFile:
 		blob := it.FileBlob()
 		s.org.Mu.RUnlock()
+		c.rw.sized = true // the item's size is its file's
 		c.w.Header().Set("Content-Type", mediaType(name))
 		c.w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
 		http.ServeContent(c.w, c.r, "", modified, blob.Reader())
@@ -281,17 +282,20 @@ func (s *Server) resourceGet(c *call, id, p string) {
 	c.w.Header().Set("Content-Type", mediaType(p))
 	if r.Body != nil {
 		body := r.Body
+		c.rw.sized = int64(len(body)) == r.Size // as the listing says
 		s.org.Mu.RUnlock()
 		http.ServeContent(c.w, c.r, "", modified, bytes.NewReader(body))
 		return
 	}
 	if j := it.ResourceJSON(r); j != nil {
+		c.rw.sized = int64(len(j)) == r.Size
 		s.org.Mu.RUnlock()
 		http.ServeContent(c.w, c.r, "", modified, bytes.NewReader(j))
 		return
 	}
 	blob := it.ResourceBlob(r)
 	s.org.Mu.RUnlock()
+	c.rw.sized = true // the listing's size is the blob's
 	http.ServeContent(c.w, c.r, "", modified, blob.Reader())
 }
 

@@ -831,6 +831,7 @@ func (s *Server) attachment(c *call, sc *svcCall, lid, oid, aid int) {
 	}
 	c.w.Header().Set("Content-Type", found.ctype)
 	c.w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", found.name))
+	c.rw.sized = true // the attachment infos' size is the blob's
 	http.ServeContent(c.w, c.r, "", mod, org.Blob{Seed: found.seed, Size: found.size, Magic: magic}.Reader())
 }
 

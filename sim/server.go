@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,14 @@ type Options struct {
 	// named endpoints (see Request.Endpoint); empty means all but sign-in.
 	FaultRate      float64
 	FaultEndpoints []string
+	// TruncateRate is the probability (0..1) that a response of a download
+	// endpoint (DownloadEndpoints) has its body cut off mid-way: "cut"
+	// closes the connection after part of the announced Content-Length (the
+	// client sees an unexpected EOF); "short" (only for bodies whose size
+	// the client knows from elsewhere: a file item's size, a resource or
+	// attachment listing) drops the Content-Length and ends the body
+	// cleanly, early. Both are logged as Request.Fault.
+	TruncateRate float64
 	// TokenTTL caps the lifetime of tokens from generateToken and OAuth
 	// (default 2 weeks, the ArcGIS maximum). Expired tokens get 498.
 	TokenTTL time.Duration
@@ -110,7 +119,7 @@ type Request struct {
 	// ErrorCode is the code of a JSON error body (498, 400...), else 0.
 	ErrorCode int
 	// Fault names an injected fault ("500", "503", "reset", "slow", "429",
-	// "403-burst"), else "".
+	// "403-burst", "cut", "short"), else "".
 	Fault       string
 	User        string
 	Bytes       int64
@@ -138,6 +147,7 @@ type Server struct {
 	reqs     []Request
 	jobs     map[string]*job
 	faultN   uint64
+	truncN   uint64
 	throttle throttleState
 	memo     memberCache
 	searches searchCache
@@ -380,18 +390,94 @@ type recorder struct {
 	// resetAfter > 0 aborts the connection once that many body bytes went.
 	resetAfter int64
 	slow       bool
+	// truncate is "pending" when this response's body is to be cut off
+	// (TruncateRate), then the kind applied ("cut" or "short") once the
+	// header is out; truncSeed picks the kind and the place.
+	truncate  string
+	truncSeed uint64
+	// sized: the client knows this body's size from elsewhere (set by the
+	// handler), so a "short" body is detectable.
+	sized bool
+	// cutAt is the body byte the cut comes after; 0 = half the first Write
+	// (the length was not announced). dropping: a short body ended.
+	cutAt    int64
+	dropping bool
 }
 
 func (w *recorder) WriteHeader(code int) {
 	if !w.wrote {
 		w.status = code
 		w.wrote = true
+		w.armTruncate(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// armTruncate decides, as the header goes out, how a body chosen for
+// truncation is cut: only successful bodies of at least 2 bytes are.
+func (w *recorder) armTruncate(code int) {
+	if w.truncate != "pending" {
+		return
+	}
+	w.truncate = ""
+	if code != http.StatusOK && code != http.StatusPartialContent {
+		return
+	}
+	total := int64(-1)
+	if n, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil {
+		total = n
+	}
+	if total >= 0 && total < 2 {
+		return
+	}
+	w.truncate = "cut"
+	if w.sized && w.truncSeed&1 == 0 {
+		w.truncate = "short"
+		w.Header().Del("Content-Length")
+	}
+	if total > 0 {
+		// Somewhere in the middle half, never nothing and never all.
+		w.cutAt = total/4 + int64((w.truncSeed>>1)%uint64(total/2+1))
+		w.cutAt = max(1, min(w.cutAt, total-1))
+	}
+}
+
 func (w *recorder) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.armTruncate(http.StatusOK) // the implicit header of a first Write
+	}
 	w.wrote = true
+	if w.truncate == "cut" || w.truncate == "short" {
+		if w.dropping {
+			return len(p), nil
+		}
+		if w.cutAt == 0 && len(p) >= 2 {
+			w.cutAt = w.n + int64(len(p))/2
+		}
+		if w.cutAt > 0 && w.n+int64(len(p)) > w.cutAt {
+			keep := w.cutAt - w.n
+			if keep > 0 {
+				k, _ := w.ResponseWriter.Write(p[:keep])
+				w.n += int64(k)
+			}
+			w.fault = w.truncate
+			if w.truncate == "short" {
+				// The body ends here, cleanly: the rest is swallowed. The
+				// flush sends the header now, so net/http cannot compute a
+				// Content-Length from the short body: it ends as a chunked
+				// body that simply stops early.
+				if f, ok := w.ResponseWriter.(http.Flusher); ok {
+					f.Flush()
+				}
+				w.dropping = true
+				return len(p), nil
+			}
+			if f, ok := w.ResponseWriter.(http.Flusher); ok {
+				f.Flush()
+			}
+			panic(http.ErrAbortHandler) // net/http closes the connection mid-body
+		}
+	}
 	if w.resetAfter > 0 && w.n+int64(len(p)) >= w.resetAfter {
 		keep := w.resetAfter - w.n
 		if keep > 0 {

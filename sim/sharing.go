@@ -2,6 +2,7 @@ package sim
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -310,6 +311,7 @@ func (s *Server) writeThrottled() bool {
 // except for reset and slow faults, which let the handler write through
 // the faulty writer.
 func (s *Server) inject(c *call) bool {
+	s.injectTruncate(c)
 	if s.opt.FaultRate <= 0 {
 		return false
 	}
@@ -355,4 +357,27 @@ func (s *Server) inject(c *call) bool {
 		c.rw.slow = true
 		return false
 	}
+}
+
+// DownloadEndpoints are the endpoints that serve bytes a backup stores
+// (item data and export results, resources, thumbnails and metadata,
+// attachments, replicas, tile packages): where TruncateRate cuts bodies.
+var DownloadEndpoints = []string{"data", "resource", "item/info", "attachment", "replica/download", "tiles/download"}
+
+// injectTruncate marks the response of a download endpoint for
+// truncation, with probability TruncateRate (deterministic for the seed
+// and the order of requests).
+func (s *Server) injectTruncate(c *call) {
+	if s.opt.TruncateRate <= 0 || !slices.Contains(DownloadEndpoints, c.endpoint) {
+		return
+	}
+	s.mu.Lock()
+	s.truncN++
+	n := s.truncN
+	s.mu.Unlock()
+	h := org.Mix(s.opt.Seed ^ n*0xc2b2ae3d27d4eb4f ^ 0x7472756e63)
+	if float64(h>>11)/float64(1<<53) >= s.opt.TruncateRate {
+		return
+	}
+	c.rw.truncate, c.rw.truncSeed = "pending", org.Mix(h)
 }

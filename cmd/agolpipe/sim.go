@@ -58,6 +58,9 @@ The passwords printed are the simulator's own fake test passwords.`,
 			if opt.FaultRate < 0 || opt.FaultRate > 1 {
 				return withExit(exitUsage, fmt.Errorf("--fault-rate %v: want a probability between 0 and 1", opt.FaultRate))
 			}
+			if opt.TruncateRate < 0 || opt.TruncateRate > 1 {
+				return withExit(exitUsage, fmt.Errorf("--truncate %v: want a probability between 0 and 1", opt.TruncateRate))
+			}
 			if faultEndpoints != "" {
 				opt.FaultEndpoints = strings.Split(faultEndpoints, ",")
 			}
@@ -119,6 +122,7 @@ The passwords printed are the simulator's own fake test passwords.`,
 	f.DurationVar(&opt.Latency, "latency", 0, "latency added to every request")
 	f.DurationVar(&opt.ExportTime, "export-time", 2*time.Second, "how long export, replica and tile jobs take")
 	f.Float64Var(&opt.FaultRate, "fault-rate", 0, "probability of an injected fault per request (500, 503, reset, slow body)")
+	f.Float64Var(&opt.TruncateRate, "truncate", 0, "probability that a download (item data, export result, resource, thumbnail, metadata, attachment, replica, tile package) is cut off mid-way")
 	f.StringVar(&faultEndpoints, "fault-endpoints", "", "comma-separated endpoints faults apply to (default: all but sign-in)")
 	f.DurationVar(&opt.TokenTTL, "token-ttl", 0, "cap on token lifetime (default 2 weeks, the ArcGIS maximum)")
 	f.BoolVar(&opt.Throttle, "throttle", false, "answer bursts of feature queries with 429 and bursts of writes with 403")

@@ -47,9 +47,15 @@ func FileName(it sdk.Item, ext string) string {
 
 // SaveFile saves a file item's bytes under its original file name. An item
 // whose file the portal does not have returns saved=false and no error.
+// When the portal sends the file without a Content-Length, the item's own
+// size is the length the bytes must have (a file item's size is its file's).
 func (s *Session) SaveFile(ctx context.Context, name, format string) (saved bool, err error) {
-	saved, err = s.SaveTee(ctx, sdk.Artifact{Name: name, MediaType: MediaTypeFor(name), Format: format},
-		Raw(ItemPath(s.Req.Item.ID, "data"), nil), nil, false)
+	size := s.Req.Item.Size
+	if size <= 0 {
+		size = -1
+	}
+	saved, err = s.saveTee(ctx, sdk.Artifact{Name: name, MediaType: MediaTypeFor(name), Format: format},
+		Raw(ItemPath(s.Req.Item.ID, "data"), nil), nil, false, size)
 	if sdk.IsNotFound(err) {
 		return false, nil
 	}

@@ -88,7 +88,11 @@ func (s *Session) SaveResources(ctx context.Context) (ResourcesResult, error) {
 func (s *Session) writeResourcesZip(ctx context.Context, w io.Writer, list []Resource, res *ResourcesResult) error {
 	zw := zip.NewWriter(w)
 	for _, r := range list {
-		d, err := s.Open(ctx, Raw(ItemPath(s.Req.Item.ID, "resources", escapePath(r.Path)), nil))
+		size := r.Size
+		if size <= 0 {
+			size = -1 // a listing without sizes says nothing
+		}
+		d, err := s.OpenSized(ctx, Raw(ItemPath(s.Req.Item.ID, "resources", escapePath(r.Path)), nil), size)
 		if err != nil {
 			if sdk.KindOf(err) == sdk.KindCanceled || sdk.KindOf(err) == sdk.KindAuth {
 				return err

@@ -11,6 +11,7 @@ package exportkit
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -101,8 +102,21 @@ type Download struct {
 // Open starts a download of req, retried, whose body resumes transparently
 // from where it broke (PortalRequest.Offset) after a retryable read error.
 // The caller closes it.
+//
+// A body that ends before its Content-Length is not an end: the download
+// resumes from there, and fails (retryable) when it cannot complete; it
+// never reports io.EOF for fewer bytes than announced.
 func (s *Session) Open(ctx context.Context, req sdk.PortalRequest) (*Download, error) {
-	r := &resumable{ctx: ctx, s: s, req: req}
+	return s.OpenSized(ctx, req, -1)
+}
+
+// OpenSized is Open for a download whose size the caller knows from
+// elsewhere (a resource or attachment listing, a file item's size): when
+// the response announces no Content-Length, the body must still have
+// exactly size bytes (size < 0: unknown). Content-Length, when present,
+// wins: it describes these bytes, a listing may be older.
+func (s *Session) OpenSized(ctx context.Context, req sdk.PortalRequest, size int64) (*Download, error) {
+	r := &resumable{ctx: ctx, s: s, req: req, want: -1}
 	var resp *sdk.PortalResponse
 	err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
 		var err error
@@ -113,7 +127,14 @@ func (s *Session) Open(ctx context.Context, req sdk.PortalRequest) (*Download, e
 		return nil, err
 	}
 	r.body = resp.Body
-	return &Download{ReadCloser: r, Header: resp.Header, Size: contentLength(resp)}, nil
+	n := contentLength(resp)
+	r.want = n
+	if n >= 0 {
+		r.want = req.Offset + n
+	} else if size >= 0 && req.Offset == 0 {
+		r.want = size
+	}
+	return &Download{ReadCloser: r, Header: resp.Header, Size: n}, nil
 }
 
 func contentLength(resp *sdk.PortalResponse) int64 {
@@ -135,6 +156,9 @@ type resumable struct {
 	body    io.ReadCloser
 	off     int64
 	resumes int
+	// want is the offset the body must end at (Content-Length, or the
+	// size the caller knew), -1 when unknown.
+	want int64
 }
 
 // maxResumes bounds resumes of one download; each resume that makes
@@ -145,6 +169,13 @@ func (r *resumable) Read(p []byte) (int, error) {
 	for {
 		n, err := r.body.Read(p)
 		r.off += int64(n)
+		if err == io.EOF {
+			if err = r.checkEnd(); errors.Is(err, errTooLong) {
+				// Bytes past the end already went out: no resume mends
+				// that; the whole write fails and is retried by its caller.
+				return n, err
+			}
+		}
 		if err == nil || err == io.EOF {
 			return n, err
 		}
@@ -173,6 +204,22 @@ func (r *resumable) Read(p []byte) (int, error) {
 		r.body = resp.Body
 	}
 }
+
+// checkEnd is io.EOF when the body ended where it was announced to, else
+// a retryable error (a cut that a resume, or a new attempt, gets past).
+func (r *resumable) checkEnd() error {
+	at := r.req.Offset + r.off
+	switch {
+	case r.want < 0 || at == r.want:
+		return io.EOF
+	case at < r.want:
+		return sdk.Retryable("item %s (%s): the download of %s ended after %d of its %d bytes", r.s.Req.Item.ID, r.s.Req.Item.Title, r.req.URL, at, r.want)
+	default:
+		return sdk.Classify(sdk.KindRetryable, fmt.Errorf("item %s (%s): the download of %s sent %d bytes, %w (%d)", r.s.Req.Item.ID, r.s.Req.Item.Title, r.req.URL, at, errTooLong, r.want))
+	}
+}
+
+var errTooLong = errors.New("more than announced")
 
 func (r *resumable) Close() error { return r.body.Close() }
 
@@ -203,8 +250,14 @@ func (s *Session) Save(ctx context.Context, a sdk.Artifact, req sdk.PortalReques
 // way to the sinks. With skipEmpty, an empty body (the portal's answer for
 // an item without data) writes no artifact and reports saved=false.
 func (s *Session) SaveTee(ctx context.Context, a sdk.Artifact, req sdk.PortalRequest, tee io.Writer, skipEmpty bool) (saved bool, err error) {
+	return s.saveTee(ctx, a, req, tee, skipEmpty, -1)
+}
+
+// saveTee is SaveTee for a body whose size is known (size >= 0) even when
+// the response does not say it (see OpenSized).
+func (s *Session) saveTee(ctx context.Context, a sdk.Artifact, req sdk.PortalRequest, tee io.Writer, skipEmpty bool, size int64) (saved bool, err error) {
 	err = s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
-		d, err := s.Open(ctx, req)
+		d, err := s.OpenSized(ctx, req, size)
 		if err != nil {
 			return err
 		}

@@ -363,7 +363,11 @@ func attachments(ctx context.Context, s *exportkit.Session, lURL string, ref Lay
 			defer close(done)
 			zw := zip.NewWriter(pw)
 			for _, e := range list {
-				d, err := s.Open(ctx, exportkit.Raw(fmt.Sprintf("%s/%d/attachments/%d", lURL, e.oid, e.att.ID), nil))
+				size := e.att.Size
+				if size <= 0 {
+					size = -1 // attachment infos without a size say nothing
+				}
+				d, err := s.OpenSized(ctx, exportkit.Raw(fmt.Sprintf("%s/%d/attachments/%d", lURL, e.oid, e.att.ID), nil), size)
 				if err != nil {
 					if k := sdk.KindOf(err); k == sdk.KindCanceled || k == sdk.KindAuth {
 						pw.CloseWithError(err)
