@@ -275,7 +275,7 @@ func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 		for i := 0; i < n; i++ {
 			e.b = e.b[:0]
 			e.comma = false
-			appendFeature(e, l, i, true, nil)
+			appendFeature(e, l, i, true, nil, false)
 			e.b = append(e.b, '\n')
 			if _, err := f.Write(e.b); err != nil {
 				putEnc(e)

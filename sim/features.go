@@ -154,6 +154,79 @@ var wgs84toMercator = func(lon, lat float64) (x, y float64) {
 	return
 }
 
+// mercatorToWGS84 is the inverse of wgs84toMercator.
+func mercatorToWGS84(x, y float64) (lon, lat float64) {
+	lon = x * 180 / 20037508.34
+	lat = math.Atan(math.Exp(y*math.Pi/20037508.34))*360/math.Pi - 90
+	return
+}
+
+// parseOutSR reads a query's outSR: a wkid ("4326") or a spatial reference
+// JSON ({"wkid":4326}, {"latestWkid":3857}). The simulator's data is in Web
+// Mercator and it projects to WGS84 (4326) only: wgs is true for 4326,
+// false for the data's own Web Mercator (102100, 3857 and their older
+// names, or no outSR); ok is false for any other reference.
+func parseOutSR(v string) (wgs, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return false, true
+	}
+	wkid, err := strconv.Atoi(v)
+	if err != nil {
+		var ref struct {
+			WKID       int `json:"wkid"`
+			LatestWKID int `json:"latestWkid"`
+		}
+		if json.Unmarshal([]byte(v), &ref) != nil {
+			return false, false
+		}
+		wkid = ref.WKID
+		if wkid == 0 {
+			wkid = ref.LatestWKID
+		}
+	}
+	switch wkid {
+	case 4326:
+		return true, true
+	case 102100, 3857, 102113, 900913:
+		return false, true
+	}
+	return false, false
+}
+
+// projectGeometry rewrites an Esri JSON geometry's coordinates from Web
+// Mercator to WGS84 (stored features, which are kept as written).
+func projectGeometry(g map[string]any) {
+	pt := func(p []any) {
+		if len(p) >= 2 {
+			x, _ := p[0].(float64)
+			y, _ := p[1].(float64)
+			p[0], p[1] = mercatorToWGS84(x, y)
+		}
+	}
+	if x, ok := g["x"].(float64); ok {
+		y, _ := g["y"].(float64)
+		g["x"], g["y"] = mercatorToWGS84(x, y)
+	}
+	for _, k := range []string{"paths", "rings"} {
+		parts, _ := g[k].([]any)
+		for _, part := range parts {
+			pts, _ := part.([]any)
+			for _, p := range pts {
+				q, _ := p.([]any)
+				pt(q)
+			}
+		}
+	}
+	if pts, ok := g["points"].([]any); ok {
+		for _, p := range pts {
+			q, _ := p.([]any)
+			pt(q)
+		}
+	}
+	g["spatialReference"] = map[string]any{"wkid": 4326, "latestWkid": 4326}
+}
+
 func mercExtent(ext []float64) map[string]any {
 	if len(ext) != 4 {
 		ext = []float64{-122.6, 37.5, -122.1, 37.9}
@@ -409,21 +482,47 @@ func (e *enc) kNumbered(k, prefix string, v uint64, base int) {
 	e.comma = true
 }
 
-// appendCoord appends "[x,y]" pairs rounded to centimetres.
-func appendCoord(b []byte, x, y float64) []byte {
+// appendCoord appends an "[x,y]" pair of Web Mercator metres rounded to
+// centimetres, or with wgs projected to WGS84 degrees (1e-8, about a
+// millimetre).
+func appendCoord(b []byte, x, y float64, wgs bool) []byte {
 	b = append(b, '[')
-	b = strconv.AppendFloat(b, math.Round(x*100)/100, 'f', -1, 64)
+	b = appendNum(b, x, y, wgs, 0)
 	b = append(b, ',')
-	b = strconv.AppendFloat(b, math.Round(y*100)/100, 'f', -1, 64)
+	b = appendNum(b, x, y, wgs, 1)
 	return append(b, ']')
+}
+
+// appendNum appends coordinate k (0 = x, 1 = y) of a Web Mercator point.
+func appendNum(b []byte, x, y float64, wgs bool, k int) []byte {
+	v, scale := [2]float64{x, y}[k], 100.0
+	if wgs {
+		lon, lat := mercatorToWGS84(x, y)
+		v, scale = [2]float64{lon, lat}[k], 1e8
+	}
+	return strconv.AppendFloat(b, math.Round(v*scale)/scale, 'f', -1, 64)
 }
 
 func rowHash(l *org.Layer, i int) uint64 { return org.Mix(l.Seed ^ uint64(i)*0x9e3779b97f4a7c15) }
 
 // appendFeature writes feature i (0-based) of l as Esri JSON; fields nil
-// means all.
-func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string]bool) {
+// means all; wgs projects the geometry to WGS84 (outSR 4326).
+func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string]bool, wgs bool) {
 	if l.Definition != nil {
+		if !wgs || !geometry {
+			e.raw(l.Stored[i])
+			return
+		}
+		var f map[string]any
+		if json.Unmarshal(l.Stored[i], &f) == nil {
+			if g, ok := f["geometry"].(map[string]any); ok {
+				projectGeometry(g)
+			}
+			if b, err := json.Marshal(f); err == nil {
+				e.raw(b)
+				return
+			}
+		}
 		e.raw(l.Stored[i])
 		return
 	}
@@ -493,11 +592,11 @@ func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string
 		case "esriGeometryPolyline":
 			e.k("paths")
 			e.b = append(e.b, "[["...)
-			e.b = appendCoord(e.b, x, y)
+			e.b = appendCoord(e.b, x, y, wgs)
 			e.b = append(e.b, ',')
-			e.b = appendCoord(e.b, x+40, y+25)
+			e.b = appendCoord(e.b, x+40, y+25, wgs)
 			e.b = append(e.b, ',')
-			e.b = appendCoord(e.b, x+90, y+10)
+			e.b = appendCoord(e.b, x+90, y+10, wgs)
 			e.b = append(e.b, "]]"...)
 			e.comma = true
 		case "esriGeometryPolygon":
@@ -507,16 +606,16 @@ func appendFeature(e *enc, l *org.Layer, i int, geometry bool, fields map[string
 				if k > 0 {
 					e.b = append(e.b, ',')
 				}
-				e.b = appendCoord(e.b, x+d[0], y+d[1])
+				e.b = appendCoord(e.b, x+d[0], y+d[1], wgs)
 			}
 			e.b = append(e.b, "]]"...)
 			e.comma = true
 		default:
 			e.k("x")
-			e.b = strconv.AppendFloat(e.b, math.Round(x*100)/100, 'f', -1, 64)
+			e.b = appendNum(e.b, x, y, wgs, 0)
 			e.comma = true
 			e.k("y")
-			e.b = strconv.AppendFloat(e.b, math.Round(y*100)/100, 'f', -1, 64)
+			e.b = appendNum(e.b, x, y, wgs, 1)
 			e.comma = true
 		}
 		e.close()
@@ -649,8 +748,18 @@ func (s *Server) query(c *call, sc *svcCall, id int) {
 		}
 	}
 	geom := c.param("returnGeometry") != "false"
+	wgs, ok := parseOutSR(c.param("outSR"))
+	if !ok {
+		c.fail(400, "Invalid or missing input parameters.", "", []string{"outSR: the simulator projects to 4326 (WGS84) and 102100/3857 (Web Mercator, the data's own) only"})
+		return
+	}
 	if c.param("f") == "geojson" {
-		s.queryGeoJSON(c, l, page, exceeded, fields, geom)
+		// GeoJSON is WGS84 unless outSR asks otherwise (RFC 7946; ArcGIS
+		// does the same).
+		if c.param("outSR") == "" {
+			wgs = true
+		}
+		s.queryGeoJSON(c, l, page, exceeded, fields, geom, wgs)
 		return
 	}
 	e := getEnc()
@@ -666,8 +775,13 @@ func (s *Server) query(c *call, sc *svcCall, id int) {
 		e.ks("geometryType", l.Geometry)
 		e.k("spatialReference")
 		e.open()
-		e.ki("wkid", 102100)
-		e.ki("latestWkid", 3857)
+		if wgs {
+			e.ki("wkid", 4326)
+			e.ki("latestWkid", 4326)
+		} else {
+			e.ki("wkid", 102100)
+			e.ki("latestWkid", 3857)
+		}
 		e.close()
 	}
 	e.k("fields")
@@ -700,21 +814,21 @@ func (s *Server) query(c *call, sc *svcCall, id int) {
 	e.k("features")
 	e.arr()
 	for _, oid := range page {
-		appendFeature(e, l, oid-1, geom, fields)
+		appendFeature(e, l, oid-1, geom, fields, wgs)
 	}
 	e.end()
 	e.close()
 	c.enc(e)
 }
 
-func (s *Server) queryGeoJSON(c *call, l *org.Layer, page []int, exceeded bool, fields map[string]bool, geom bool) {
+func (s *Server) queryGeoJSON(c *call, l *org.Layer, page []int, exceeded bool, fields map[string]bool, geom, wgs bool) {
 	// GeoJSON is built from the Esri JSON of each feature: the simulator's
 	// geometries are simple enough to translate directly.
 	out := map[string]any{"type": "FeatureCollection"}
 	feats := []any{}
 	for _, oid := range page {
 		e := getEnc()
-		appendFeature(e, l, oid-1, geom, fields)
+		appendFeature(e, l, oid-1, geom, fields, wgs)
 		var f struct {
 			Attributes map[string]any `json:"attributes"`
 			Geometry   map[string]any `json:"geometry"`

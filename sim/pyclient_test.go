@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -275,5 +276,69 @@ func TestPythonAPITileLayerAndJobs(t *testing.T) {
 	_, b := admin.do(http.MethodGet, f["url"].(string), url.Values{})
 	if !strings.HasSuffix(f["name"].(string), ".tpkx") || !strings.HasPrefix(string(b), "PK") {
 		t.Errorf("package %v: %.8q", f, b)
+	}
+}
+
+func TestQueryOutSR(t *testing.T) {
+	s := startSim(t, Options{Items: 80})
+	admin := signIn(t, s, "admin")
+	it := firstItem(t, s, func(it *org.Item) bool {
+		return it.Service != nil && it.Service.Kind == org.FeatureServer && len(it.Service.Layers) > 0 && !it.Service.Layers[0].IsTable && it.Service.Layers[0].RowCount() > 0
+	})
+	q := strings.TrimPrefix(org.AbsURL(s.Origin(), it.URL), s.Origin()) + "/0/query"
+	coords := func(v map[string]any) (x, y float64, wkid int) {
+		t.Helper()
+		feats, _ := v["features"].([]any)
+		if len(feats) == 0 {
+			t.Fatalf("no features: %.300v", v)
+		}
+		g := feats[0].(map[string]any)["geometry"].(map[string]any)
+		if gx, ok := g["x"].(float64); ok {
+			x, y = gx, g["y"].(float64)
+		} else {
+			for _, k := range []string{"paths", "rings"} {
+				if p, ok := g[k].([]any); ok {
+					pt := p[0].([]any)[0].([]any)
+					x, y = pt[0].(float64), pt[1].(float64)
+				}
+			}
+		}
+		sr, _ := v["spatialReference"].(map[string]any)
+		return x, y, num(sr["wkid"])
+	}
+	base := []string{"where", "1=1", "outFields", "*", "resultRecordCount", "1"}
+	mx, my, w := coords(admin.get(q, base...))
+	if w != 102100 || mx > -1e7 || my < 4e6 {
+		t.Fatalf("default: (%v, %v) in %d, want Web Mercator", mx, my, w)
+	}
+	for _, sr := range []string{"4326", `{"wkid":4326}`} {
+		lon, lat, w := coords(admin.get(q, append(base, "outSR", sr)...))
+		if w != 4326 || lon < -123 || lon > -122 || lat < 37.4 || lat > 38 {
+			t.Errorf("outSR %s: (%v, %v) in %d, want WGS84 degrees over the org's city", sr, lon, lat, w)
+		}
+		if x, y := wgs84toMercator(lon, lat); math.Abs(x-mx) > 0.01 || math.Abs(y-my) > 0.01 {
+			t.Errorf("outSR %s: (%v, %v) is (%v, %v) in Web Mercator, the default answer says (%v, %v)", sr, lon, lat, x, y, mx, my)
+		}
+	}
+	for _, sr := range []string{"102100", "3857", `{"wkid":102100,"latestWkid":3857}`} {
+		if x, y, w := coords(admin.get(q, append(base, "outSR", sr)...)); x != mx || y != my || w != 102100 {
+			t.Errorf("outSR %s: (%v, %v) in %d, want the input (%v, %v)", sr, x, y, w, mx, my)
+		}
+	}
+	if errCode(admin.get(q, append(base, "outSR", "2227")...)) != 400 {
+		t.Error("an outSR the simulator cannot project to is not refused")
+	}
+	// GeoJSON is WGS84 by default.
+	gj := admin.get(q, "where", "1=1", "resultRecordCount", "1", "f", "geojson")
+	g := gj["features"].([]any)[0].(map[string]any)["geometry"].(map[string]any)
+	c := g["coordinates"].([]any)
+	for len(c) > 0 {
+		if f, ok := c[0].(float64); ok {
+			if f < -123 || f > -122 {
+				t.Errorf("GeoJSON longitude %v", f)
+			}
+			break
+		}
+		c = c[0].([]any)
 	}
 }

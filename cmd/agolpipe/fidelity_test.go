@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -148,4 +149,110 @@ func TestIncrementalSeesMetadataChanges(t *testing.T) {
 	if !strings.Contains(strings.Join(sharing.Sharing[shared.ID].Groups, ","), group) {
 		t.Errorf("org metadata of the incremental run: sharing of %s is %v, want group %s added", shared.ID, sharing.Sharing[shared.ID], group)
 	}
+}
+
+// TestGeoJSONIsWGS84 backs up the org's feature services with the
+// feature_query exporter through the plugins and reads the GeoJSON it
+// wrote: coordinates must be WGS84 degrees over the simulated city (the
+// exporter asks outSR=4326; the simulator used to ignore it and the files
+// held Web Mercator metres).
+func TestGeoJSONIsWGS84(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 5})
+	// Only small services without attachments, so the test stays short:
+	// every other feature service is excluded by id.
+	var keep, skip []string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Type != "Feature Service" || it.Service == nil {
+			continue
+		}
+		rows, att, features := 0, false, false
+		for _, l := range it.Service.Layers {
+			rows += l.RowCount()
+			att = att || l.HasAttachments
+			features = features || !l.IsTable
+		}
+		if !it.Service.IsView && !att && features && rows < 2000 && len(keep) < 2 {
+			keep = append(keep, it.ID)
+		} else {
+			skip = append(skip, fmt.Sprintf("%q", it.ID))
+		}
+	}
+	o.Mu.RUnlock()
+	if len(keep) == 0 {
+		t.Fatal("no small feature service in the simulated org")
+	}
+	extra := fmt.Sprintf("  types = [\"Feature Service\"]\n  exclude_ids = [%s]", strings.Join(skip, ", "))
+	file := writePipeline(t, dir, simSource(srv, admin, extra)+fmt.Sprintf(`
+export "Feature Service" {
+  exporter = "feature_query"
+}
+sink "local" "disk" { path = %q }
+run {
+  prefix = "GJ"
+}
+`, filepath.Join(dir, "sink")))
+	code, out := runCLI(t, "run", file, "--plain")
+	runs, _ := filepath.Glob(filepath.Join(dir, "sink", "GJ_*"))
+	if code != exitOK || len(runs) != 1 {
+		t.Fatalf("run: exit %d, %d run folders\n%s", code, len(runs), out)
+	}
+	m := readManifest(t, runs[0])
+	checked := 0
+	for _, a := range m.Artifacts {
+		if a.Format != "GeoJSON" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(runs[0], filepath.FromSlash(a.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fc struct {
+			Features []struct {
+				Geometry *struct {
+					Coordinates json.RawMessage `json:"coordinates"`
+				} `json:"geometry"`
+			} `json:"features"`
+		}
+		if err := json.Unmarshal(b, &fc); err != nil {
+			t.Fatalf("%s: %v", a.Path, err)
+		}
+		for _, f := range fc.Features {
+			if f.Geometry == nil {
+				continue
+			}
+			for _, p := range positions(f.Geometry.Coordinates) {
+				if p[0] < -123 || p[0] > -122 || p[1] < 37.4 || p[1] > 38 {
+					t.Fatalf("%s: position %v is not WGS84 over the simulated city (lon -122.6..-122.1, lat 37.5..37.9)", a.Path, p)
+				}
+				checked++
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatalf("no GeoJSON position written: %+v", m.Counts)
+	}
+	t.Logf("%d positions checked in the GeoJSON of %v", checked, keep)
+}
+
+// positions flattens GeoJSON coordinates of any depth into [x, y] pairs.
+func positions(raw json.RawMessage) [][2]float64 {
+	var pt []float64
+	if json.Unmarshal(raw, &pt) == nil && len(pt) >= 2 {
+		return [][2]float64{{pt[0], pt[1]}}
+	}
+	var parts []json.RawMessage
+	if json.Unmarshal(raw, &parts) != nil {
+		return nil
+	}
+	var out [][2]float64
+	for _, p := range parts {
+		out = append(out, positions(p)...)
+	}
+	return out
 }

@@ -245,6 +245,10 @@ type queryPage struct {
 		Geometry   json.RawMessage            `json:"geometry"`
 	} `json:"features"`
 	ExceededTransferLimit *bool `json:"exceededTransferLimit"`
+	SpatialReference      *struct {
+		WKID       int `json:"wkid"`
+		LatestWKID int `json:"latestWkid"`
+	} `json:"spatialReference"`
 }
 
 func (p *pager) write(ctx context.Context, w io.Writer) error {
@@ -260,6 +264,11 @@ func (p *pager) write(ctx context.Context, w io.Writer) error {
 		var pg queryPage
 		if err := p.s.GetJSON(ctx, exportkit.JSONRequest(p.url+"/query?"+q.Encode()), &pg); err != nil {
 			return err
+		}
+		// GeoJSON is WGS84 (RFC 7946): a server that ignored outSR would
+		// put metres where readers expect degrees, silently.
+		if sr := pg.SpatialReference; sr != nil && len(pg.Features) > 0 && sr.WKID != 4326 && sr.LatestWKID != 4326 {
+			return sdk.Permanent("layer %d (%s): the service answered coordinates in wkid %d though the query asked for outSR=4326; GeoJSON must be WGS84, so the layer was not written (use the feature_service exporter for this service)", p.id, p.name, sr.WKID)
 		}
 		for _, f := range pg.Features {
 			if !first {
