@@ -27,7 +27,8 @@ type Exporter interface {
 type ExportRequest struct {
 	Item Item
 	// RunID is unique per run; temporary items an exporter creates in the
-	// portal carry it in their title so a later run can sweep leftovers.
+	// portal carry it in their title and in agolpipe's mark
+	// (TempExportMark), which is what lets a later run remove leftovers.
 	RunID string
 	// Org describes the organization (mode, signed-in user, admin or not).
 	Org OrgInfo

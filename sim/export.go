@@ -125,6 +125,7 @@ func (s *Server) export(c *call, username string) {
 		Created: now.UnixMilli(), Modified: now.UnixMilli(), Access: org.AccessPrivate, Size: 0,
 		Data: org.DataStored, Export: j, Temp: true, Seed: org.Mix(src.Seed ^ uint64(now.UnixNano())),
 	}
+	it.Protected = s.opt.ExportFaults[src.ID] == ExportUndeletable
 	s.org.AddItem(it)
 	s.mu.Lock()
 	s.jobs[j.ID] = j

@@ -93,6 +93,10 @@ const (
 	ExportFail            ExportFault = "fail"
 	ExportHang            ExportFault = "hang"
 	ExportAttachmentError ExportFault = "attachments"
+	// ExportUndeletable makes the export's result item refuse deletion, as
+	// a delete-protected item does (400 "Delete protection is turned on"):
+	// a clean-up that cannot succeed, for the tests of how it is reported.
+	ExportUndeletable ExportFault = "undeletable"
 )
 
 // User is a member of the simulated org with the fake password the

@@ -65,7 +65,7 @@ func TestItemsExportWhileListing(t *testing.T) {
 	runID := &runIDExporter{Exporter: f.exp}
 	f.opts.Exporters["Web Map"] = Exporter{Name: "fakeexp", Exporter: runID, Format: "JSON"}
 	src.later = func() []sdk.ListedItem {
-		return []sdk.ListedItem{item("tmp1", featureservice.TempTitle(runID.get(), "m1"), "Web Map")}
+		return []sdk.ListedItem{item("tmp1", featureservice.TempTitle(runID.get(), "m1"), "File Geodatabase")}
 	}
 	var mu sync.Mutex
 	var events []string

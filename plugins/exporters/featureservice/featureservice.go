@@ -3,8 +3,8 @@
 // Geodatabase with attachments, falling back to Shapefile and CSV (the
 // `formats` chain), retrying without attachments when an attachment blob
 // breaks the export, deferring past its timeout and collecting the job on
-// Resume. Temporary export items carry the run id in their title and are
-// deleted permanently after download. Beside the data it saves the service
+// Resume. Temporary export items carry agolpipe's mark (sdk.TempExportMark)
+// and are deleted permanently after download. Beside the data it saves the service
 // and layer definitions, the admin definition, the item data JSON and the
 // item description.
 package featureservice
@@ -46,6 +46,9 @@ var attachmentFormats = map[string]bool{"File Geodatabase": true, "geoPackage": 
 type Exporter struct {
 	Retry retry.Policy
 	Poll  arcgisrest.PollOptions
+	// DeleteBound bounds the retries of a temporary item's delete (zero:
+	// arcgisrest.DeleteItem's default).
+	DeleteBound time.Duration
 
 	formats       []string
 	skipEmpty     bool
@@ -69,6 +72,7 @@ type pending struct {
 	msg         string // why the last job failed
 	firstMsg    string // why the preferred format failed
 	dropped     bool   // attachments were dropped after a failure
+	marked      bool   // exportID carries agolpipe's mark (sdk.TempExportMark)
 }
 
 func (p *pending) lastMessage() string {
@@ -314,24 +318,37 @@ const cancelCleanupTimeout = 10 * time.Second
 // errRefused marks an export the portal does not allow to the user.
 var errRefused = errors.New("export refused")
 
-// run walks the format chain from p.chain[0].
-func (e *Exporter) run(ctx context.Context, s *exportkit.Session, p *pending, start time.Time) (sdk.ExportResult, error) {
+// run walks the format chain from p.chain[0]. The temporary items are
+// cleaned up when it returns; what that clean-up could not do is part of
+// the item's result (its warnings, or its error's message), not only of
+// run.log.
+func (e *Exporter) run(ctx context.Context, s *exportkit.Session, p *pending, start time.Time) (res sdk.ExportResult, err error) {
 	it := s.Item()
 	deferred := false
 	defer func() {
 		if deferred {
 			return
 		}
+		before := len(s.Warnings)
 		if ctx.Err() != nil {
 			// Cancelled (Ctrl-C): the temporary item would otherwise stay in
-			// the user's content until a run 72 h later sweeps it.
+			// the user's content until a later run removes it.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelCleanupTimeout)
 			defer cancel()
-			e.delete(cctx, s, p.user, p.exportID)
+			e.delete(cctx, s, p.user, p.exportID, p.marked)
 			e.sweep(cctx, s, p.user)
-			return
+		} else {
+			e.sweep(ctx, s, p.user)
 		}
-		e.sweep(ctx, s, p.user)
+		added := s.Warnings[before:]
+		switch {
+		case len(added) == 0:
+		case err != nil:
+			// The classification inside err stays visible to sdk.KindOf.
+			err = fmt.Errorf("%w; and: %s", err, strings.Join(added, "; "))
+		default:
+			res.Warnings = slices.Clone(s.Warnings)
+		}
 	}()
 	var failures []string
 	for len(p.chain) > 0 {

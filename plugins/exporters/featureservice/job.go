@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
@@ -14,10 +17,15 @@ import (
 )
 
 // TempTitle is the title of the temporary export items of one item in one
-// run (sdk.TempExportTitle): the engine leaves this run's own out of the
-// listing, and the source's sweep of leftovers (crashed runs) matches the
-// prefix.
+// run (sdk.TempExportTitle). The title only names the item for a person;
+// what makes it deletable by a later run is agolpipe's mark (sdk.TempExportMark),
+// which start sets right after the portal created the item.
 func TempTitle(runID, itemID string) string { return sdk.TempExportTitle(runID, itemID) }
+
+// runProcess is the agolpipe process of this run, written into the mark so
+// that a later run can tell whether the run that made an item is over: the
+// exporter is a plugin that process started.
+var runProcess = sdk.RunProcess(os.Getppid())
 
 // start submits the export of p.chain[0].
 func (e *Exporter) start(ctx context.Context, s *exportkit.Session, p *pending, format string) error {
@@ -28,10 +36,13 @@ func (e *Exporter) start(ctx context.Context, s *exportkit.Session, p *pending, 
 	}
 	pj, _ := json.Marshal(params)
 	form := url.Values{
-		"itemId":           {it.ID},
-		"exportFormat":     {format},
-		"title":            {TempTitle(s.Req.RunID, it.ID)},
-		"tags":             {"agolpipe,temporary"},
+		"itemId":       {it.ID},
+		"exportFormat": {format},
+		"title":        {TempTitle(s.Req.RunID, it.ID)},
+		// The mark as tags: the item carries it from its creation, so a run
+		// killed before mark() could add it to the typeKeywords leaves an
+		// item the next run can prove is agolpipe's.
+		"tags":             {strings.Join(append([]string{"agolpipe", "temporary"}, sdk.TempExportMark(s.Req.RunID, runProcess)...), ",")},
 		"snippet":          {"Temporary export made by agolpipe; deleted after download."},
 		"exportParameters": {string(pj)},
 	}
@@ -41,7 +52,8 @@ func (e *Exporter) start(ctx context.Context, s *exportkit.Session, p *pending, 
 	}
 	s.Progress(ctx, "starting "+format+" export", 0)
 	// A retried submit may leave an extra export item behind when the first
-	// attempt reached the portal; the sweep at the end removes it by title.
+	// attempt reached the portal and its answer was lost: without the
+	// answer it was never marked, so the sweep at the end reports it.
 	err := s.PostJSON(ctx, arcgisrest.JSONPost("content/users/"+url.PathEscape(p.user)+"/export", form), &ans)
 	if err != nil {
 		if refusedErr(err) {
@@ -52,9 +64,45 @@ func (e *Exporter) start(ctx context.Context, s *exportkit.Session, p *pending, 
 	if ans.ExportItemID == "" {
 		return sdk.Permanent("the export answer named no export item")
 	}
-	p.exportID, p.jobID, p.msg = ans.ExportItemID, ans.JobID, ""
+	p.exportID, p.jobID, p.msg, p.marked = ans.ExportItemID, ans.JobID, "", false
 	s.Logf(ctx, "item %s (%s): %s export started as item %s (job %s)", it.ID, it.Title, format, ans.ExportItemID, ans.JobID)
+	e.mark(ctx, s, p)
 	return nil
+}
+
+// mark adds agolpipe's mark (sdk.TempExportMark) to the typeKeywords of the
+// export item just created, before anything else happens to it. The export
+// operation takes no typeKeywords (Esri documents itemId, exportFormat,
+// exportParameters and title), so the item is updated. update replaces the
+// whole list: the item's own keywords are read first and kept.
+//
+// This run deletes the item by the id the export answered whether or not
+// the mark landed; the mark is what lets a later run remove the item if
+// this one dies first, and what keeps it out of every run's backup. A mark
+// that cannot be set is a warning, never a reason to lose the export.
+func (e *Exporter) mark(ctx context.Context, s *exportkit.Session, p *pending) {
+	var cur struct {
+		TypeKeywords []string `json:"typeKeywords"`
+	}
+	err := s.GetJSON(ctx, arcgisrest.JSON("content/items/"+url.PathEscape(p.exportID), nil), &cur)
+	if err == nil {
+		kw := slices.Clone(cur.TypeKeywords)
+		for _, k := range sdk.TempExportMark(s.Req.RunID, runProcess) {
+			if !slices.Contains(kw, k) {
+				kw = append(kw, k)
+			}
+		}
+		form := url.Values{"typeKeywords": {strings.Join(kw, ",")}}
+		err = s.PostJSON(ctx, arcgisrest.JSONPost("content/users/"+url.PathEscape(p.user)+"/items/"+url.PathEscape(p.exportID)+"/update", form), nil)
+	}
+	if err != nil {
+		if sdk.KindOf(err) != sdk.KindCanceled {
+			s.Warn(ctx, "item %s (%s): could not mark temporary export item %s as agolpipe's (%v); this run still deletes it, but if the run dies first no later run will: delete it in the portal then",
+				s.Item().ID, s.Item().Title, p.exportID, err)
+		}
+		return
+	}
+	p.marked = true
 }
 
 // refusedErr reports whether the portal refused the export to this user
@@ -96,7 +144,7 @@ func (e *Exporter) wait(ctx context.Context, s *exportkit.Session, p *pending, s
 		if p.msg == "" {
 			p.msg = "export job " + j.Status
 		}
-		e.delete(ctx, s, p.user, p.exportID)
+		e.delete(ctx, s, p.user, p.exportID, p.marked)
 		p.exportID = ""
 		return res, true, nil
 	}
@@ -107,10 +155,10 @@ func (e *Exporter) wait(ctx context.Context, s *exportkit.Session, p *pending, s
 	}
 	if err := s.Save(ctx, sdk.Artifact{Name: name, MediaType: "application/zip", Format: format},
 		exportkit.Raw(exportkit.ItemPath(p.exportID, "data"), nil)); err != nil {
-		e.delete(ctx, s, p.user, p.exportID)
+		e.delete(ctx, s, p.user, p.exportID, p.marked)
 		return res, true, err
 	}
-	e.delete(ctx, s, p.user, p.exportID)
+	e.delete(ctx, s, p.user, p.exportID, p.marked)
 	p.exportID = ""
 	partial := p.partial
 	if format != p.first {
@@ -135,25 +183,32 @@ func (e *Exporter) deferItem(s *exportkit.Session, p *pending, timeout time.Dura
 		Reason: fmt.Sprintf("%s export still running on the portal after %s; it is collected before the run ends", p.chain[0], timeout)}
 }
 
-// delete removes a temporary export item for good (permanentDelete on
-// ArcGIS Online, where it would otherwise sit in the recycle bin for 14
-// days). A failure is a warning: the next run's sweep removes it.
-func (e *Exporter) delete(ctx context.Context, s *exportkit.Session, user, id string) {
+// delete removes the temporary export item id for good. Its proof of
+// ownership is the export answer that named it, or (sweep) agolpipe's mark
+// of this run. A throttled delete is retried until done within
+// arcgisrest.DeleteItem's bound; one that still fails is a warning that
+// says who removes the item.
+func (e *Exporter) delete(ctx context.Context, s *exportkit.Session, user, id string, marked bool) {
 	if id == "" {
 		return
 	}
-	form := url.Values{}
-	if s.Req.Org.Mode != "enterprise" {
-		form.Set("permanentDelete", "true")
+	err := arcgisrest.DeleteItem(ctx, s.Host.Portal, user, id, s.Req.Org.Mode != "enterprise",
+		arcgisrest.DeleteOptions{Base: s.Retry.Base, Max: s.Retry.Max, Bound: e.DeleteBound})
+	if err == nil {
+		return
 	}
-	err := s.PostJSON(ctx, arcgisrest.JSONPost("content/users/"+url.PathEscape(user)+"/items/"+url.PathEscape(id)+"/delete", form), nil)
-	if err != nil && !sdk.IsNotFound(err) {
-		s.Warn(ctx, "temporary export item %s of item %s could not be deleted (%v); the next run removes it", id, s.Item().ID, err)
+	who := "it carries agolpipe's mark, so the next run started on this machine removes it (a run elsewhere once it is 3 days old)"
+	if !marked {
+		who = "it lacks agolpipe's mark, so no later run removes it: delete it in the portal"
 	}
+	s.Warn(ctx, "temporary export item %s of item %s (%s) could not be deleted (%v); %s", id, s.Item().ID, s.Item().Title, err, who)
 }
 
-// sweep deletes any temporary export item of this item and run still in
+// sweep deletes the temporary export items of this item and run still in
 // the user's content: extra items from a retried submit, or a job given up.
+// Only items carrying this run's mark are deleted; one that has the title
+// but not the mark (its export answer was lost, so it was never marked) is
+// reported, not deleted.
 func (e *Exporter) sweep(ctx context.Context, s *exportkit.Session, user string) {
 	if user == "" || ctx.Err() != nil {
 		return
@@ -161,8 +216,12 @@ func (e *Exporter) sweep(ctx context.Context, s *exportkit.Session, user string)
 	title := TempTitle(s.Req.RunID, s.Item().ID)
 	var ans struct {
 		Results []struct {
-			ID    string `json:"id"`
-			Title string `json:"title"`
+			ID           string   `json:"id"`
+			Title        string   `json:"title"`
+			Owner        string   `json:"owner"`
+			Type         string   `json:"type"`
+			TypeKeywords []string `json:"typeKeywords"`
+			Tags         []string `json:"tags"`
 		} `json:"results"`
 	}
 	q := url.Values{"q": {fmt.Sprintf(`owner:%q AND title:%q`, user, title)}, "num": {"100"}}
@@ -171,9 +230,15 @@ func (e *Exporter) sweep(ctx context.Context, s *exportkit.Session, user string)
 		return
 	}
 	for _, r := range ans.Results {
-		if r.Title == title {
-			e.delete(ctx, s, user, r.ID)
+		if r.Title != title || r.Owner != user || !sdk.IsTempExportType(r.Type) {
+			continue
 		}
+		if m, ok := sdk.ReadTempMark(r.TypeKeywords, r.Tags); ok && m.RunID == s.Req.RunID {
+			e.delete(ctx, s, user, r.ID, true)
+			continue
+		}
+		s.Warn(ctx, "item %s (%s): the %s item %s is titled like this run's temporary export but does not carry agolpipe's mark, so it was not deleted; if it is a leftover export, delete it in the portal",
+			s.Item().ID, s.Item().Title, r.Type, r.ID)
 	}
 }
 

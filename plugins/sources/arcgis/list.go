@@ -191,7 +191,9 @@ func (l *lister) send(ctx context.Context, out chan<- listed, raw json.RawMessag
 	// Temporary export items (this run's or another's) are agolpipe's own
 	// scratch, not the organization's content: never backed up, and kept
 	// apart from the completeness count because they come and go mid-run.
-	temp := strings.HasPrefix(ri.Title, sdk.TempExportTitlePrefix)
+	// Only agolpipe's mark says so, never the title: an item a person
+	// titled "agolpipe-export ..." is backed up like any other.
+	temp := sdk.IsTempExportItem(ri.Type, ri.TypeKeywords, ri.Tags)
 	l.mu.Lock()
 	dup := l.seen[ri.ID]
 	l.seen[ri.ID] = true

@@ -37,6 +37,10 @@ type Source struct {
 	sharing  map[string]itemSharing // item id -> sharing, filled by ListItems
 	listed   int64                  // distinct items the last ListItems found
 	warnings []string               // listing problems worth a line in Results.txt
+
+	// deleteBound bounds the retries of the delete of a leftover temporary
+	// item (zero: arcgisrest.DeleteItem's default); tests shorten it.
+	deleteBound time.Duration
 }
 
 // warn records a listing problem for ListWarnings.

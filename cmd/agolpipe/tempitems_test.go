@@ -1,0 +1,223 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sim"
+	"github.com/agolpipe/agolpipe/sim/org"
+)
+
+// addSimItem puts an item into the simulated org as if it had been there
+// for age: temp marks it as an export result (the simulator's TempItems).
+func addSimItem(srv *sim.Server, it *org.Item, age time.Duration, temp bool) {
+	o := srv.Org()
+	o.Mu.Lock()
+	defer o.Mu.Unlock()
+	ms := time.Now().Add(-age).UnixMilli()
+	it.Created, it.Modified, it.Access, it.Temp = ms, ms, org.AccessPrivate, temp
+	if it.Body != nil {
+		it.Data, it.Size = org.DataStored, int64(len(it.Body))
+	}
+	o.AddItem(it)
+}
+
+// simItemGone reports whether the item id is deleted from the org.
+func simItemGone(srv *sim.Server, id string) bool {
+	o := srv.Org()
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	it := o.Item(id)
+	return it == nil || it.Deleted
+}
+
+// readResults is the Results.txt of the run folder of m in dir's sink.
+func readResults(t *testing.T, dir string, m *report.Run) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "sink", m.RunFolder, report.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRunTempItemsProof: the portal holds a real PDF and a real image whose
+// titles start like agolpipe's temporary export items, and two export
+// results that earlier runs left with agolpipe's mark: one whose run's
+// process on this machine has ended, one of another machine older than
+// 3 days. Through the real run, the look-alikes are backed up and never
+// deleted; the marked leftovers are removed, and Results.txt says so.
+func TestRunTempItemsProof(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	srv, err := sim.Start(e2eOrg(sim.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	admin, _ := demoAdmin(srv)
+	host := strings.SplitN(sdk.RunProcess(1), "@", 2)[1]
+	ended := exec.Command("true")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	const pdf, photos = "00000000000000000000000000budget", "00000000000000000000000000photos"
+	const crashed, stale = "0000000000000000000000000crashed", "000000000000000000000000000stale"
+	addSimItem(srv, &org.Item{ID: pdf, Owner: admin.Username, Title: "agolpipe-export budget notes 2019-2024", Type: "PDF",
+		Name: "budget.pdf", Body: []byte("%PDF-1.4 budget notes\n")}, 30*24*time.Hour, false)
+	addSimItem(srv, &org.Item{ID: photos, Owner: admin.Username, Title: "agolpipe-export field photos", Type: "Image",
+		Name: "photos.jpg", Body: []byte("\xff\xd8\xff field photos")}, 2*time.Hour, false)
+	run := "E2E_2026-01-01_00-00-00-0badc0de"
+	addSimItem(srv, &org.Item{ID: crashed, Owner: admin.Username, Title: sdk.TempExportTitle(run, "x"), Type: "File Geodatabase", Name: "x.zip",
+		TypeKeywords: append([]string{"Data"}, sdk.TempExportMark(run, fmt.Sprintf("%d@%s", ended.Process.Pid, host))...)}, 20*time.Minute, true)
+	addSimItem(srv, &org.Item{ID: stale, Owner: admin.Username, Title: sdk.TempExportTitle(run, "y"), Type: "CSV", Name: "y.zip",
+		TypeKeywords: sdk.TempExportMark(run, "77@another-machine")}, 80*time.Hour, true)
+
+	code, m := e2eRun(t, srv, dir, "")
+	if code != 0 {
+		t.Errorf("exit %d: %+v", code, m.Counts)
+	}
+	st := statuses(m)
+	for _, id := range []string{pdf, photos} {
+		if simItemGone(srv, id) {
+			t.Errorf("real item %s was deleted from the portal", id)
+		}
+		if st[id].Status != sdk.StatusExported {
+			t.Errorf("real item %s (%s): %q (%s), want it backed up", id, st[id].Title, st[id].Status, st[id].Reason)
+		}
+		n := 0
+		for _, a := range m.Artifacts {
+			if a.ItemID == id {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("no artifact of real item %s in the manifest", id)
+		}
+	}
+	for _, r := range srv.Requests() {
+		if r.Endpoint == "delete" && (strings.Contains(r.Path, pdf) || strings.Contains(r.Path, photos)) {
+			t.Errorf("a delete was sent for a real item: %s %s", r.Method, r.Path)
+		}
+	}
+	for _, id := range []string{crashed, stale} {
+		if !simItemGone(srv, id) {
+			t.Errorf("marked leftover %s of an ended run is still in the portal", id)
+		}
+		if _, listed := st[id]; listed {
+			t.Errorf("marked leftover %s was listed for backup", id)
+		}
+	}
+	if left := srv.TempItems(); len(left) > 0 {
+		t.Errorf("temporary export items left: %v", left)
+	}
+	res := readResults(t, dir, m)
+	if !strings.Contains(res, "removed 2 temporary export item(s)") || !strings.Contains(res, crashed) || !strings.Contains(res, stale) {
+		t.Errorf("Results.txt does not report the removed leftovers:\n%s", res)
+	}
+	verifyArtifacts(t, m)
+}
+
+// childPIDs are the processes pid started (its plugins), from /proc.
+func childPIDs(pid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestKilledRunTempItemsRemovedByNextRun: `agolpipe run` is killed with
+// SIGKILL while export jobs are running, which leaves their temporary
+// items in the portal, hours short of the 3-day age. The next run must
+// report them and remove them (they carry the killed run's mark, and its
+// process has ended), and back up the organization as usual.
+func TestKilledRunTempItemsRemovedByNextRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to tell whether a run's process has ended")
+	}
+	dir := t.TempDir()
+	srv, err := sim.Start(e2eOrg(sim.Options{ExportTime: 3 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	file := writeE2EPipeline(t, srv, dir, "")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "run", file, "--plain")
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(srv.TempItems()) < 2 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no temporary export item appeared in 60 s:\n%s", out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended before it could be killed (%v):\n%s", err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	plugins := childPIDs(cmd.Process.Pid)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	// Its plugins lose their host; end them too, by pid, as they are
+	// processes this test started through the killed run.
+	for _, pid := range plugins {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	}
+	left := srv.TempItems()
+	if len(left) == 0 {
+		t.Fatal("the killed run left no temporary export item: nothing to test")
+	}
+	t.Logf("the killed run left %d temporary export items: %v", len(left), left)
+
+	code, m := e2eRun(t, srv, dir, "")
+	if code != 0 {
+		t.Errorf("next run: exit %d: %+v", code, m.Counts)
+	}
+	for _, id := range left {
+		if !simItemGone(srv, id) {
+			t.Errorf("temporary export item %s of the killed run is still in the portal after the next run", id)
+		}
+	}
+	res := readResults(t, dir, m)
+	for _, id := range left {
+		if !strings.Contains(res, id) {
+			t.Errorf("Results.txt of the next run does not name the removed item %s:\n%s", id, res)
+		}
+	}
+	if l := srv.TempItems(); len(l) > 0 {
+		t.Errorf("temporary export items left after the next run: %v", l)
+	}
+}
