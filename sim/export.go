@@ -102,7 +102,7 @@ func (s *Server) export(c *call, username string) {
 	id := newID()
 	j := &job{ID: newJobID(), Type: "export", Format: format, Source: src.ID, Started: now, Ready: now.Add(s.opt.ExportTime), Layers: layers}
 	switch s.opt.ExportFaults[src.ID] {
-	case ExportFail:
+	case ExportFail, ExportFailUndeletable:
 		j.Fail = "Failed to export item."
 	case ExportHang:
 		j.Hang = true
@@ -125,7 +125,7 @@ func (s *Server) export(c *call, username string) {
 		Created: now.UnixMilli(), Modified: now.UnixMilli(), Access: org.AccessPrivate, Size: 0,
 		Data: org.DataStored, Export: j, Temp: true, Seed: org.Mix(src.Seed ^ uint64(now.UnixNano())),
 	}
-	it.Protected = s.opt.ExportFaults[src.ID] == ExportUndeletable
+	it.Protected = s.opt.ExportFaults[src.ID] == ExportUndeletable || s.opt.ExportFaults[src.ID] == ExportFailUndeletable
 	s.org.AddItem(it)
 	s.mu.Lock()
 	s.jobs[j.ID] = j

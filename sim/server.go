@@ -97,6 +97,8 @@ const (
 	// a delete-protected item does (400 "Delete protection is turned on"):
 	// a clean-up that cannot succeed, for the tests of how it is reported.
 	ExportUndeletable ExportFault = "undeletable"
+	// ExportFailUndeletable is ExportFail and ExportUndeletable at once.
+	ExportFailUndeletable ExportFault = "fail+undeletable"
 )
 
 // User is a member of the simulated org with the fake password the

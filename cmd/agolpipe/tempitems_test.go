@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -219,5 +220,65 @@ func TestKilledRunTempItemsRemovedByNextRun(t *testing.T) {
 	}
 	if l := srv.TempItems(); len(l) > 0 {
 		t.Errorf("temporary export items left after the next run: %v", l)
+	}
+}
+
+// hostedServices are ids of hosted feature services (not views) of the
+// e2e organization.
+func hostedServices(t *testing.T) []string {
+	t.Helper()
+	srv, err := sim.Start(e2eOrg(sim.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	o := srv.Org()
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	var out []string
+	for _, it := range o.Items {
+		if it.Type == "Feature Service" && slices.Contains(it.TypeKeywords, "Hosted Service") && !slices.Contains(it.TypeKeywords, "View Service") {
+			out = append(out, it.ID)
+		}
+	}
+	if len(out) < 2 {
+		t.Fatalf("the e2e organization has %d hosted feature services, want 2", len(out))
+	}
+	return out
+}
+
+// TestFailedTempCleanupInResults: when the temporary export items of an
+// item cannot be deleted, the item's record says so in Results.txt and the
+// manifest, for an item exported as for one that failed, not only run.log.
+func TestFailedTempCleanupInResults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	fs := hostedServices(t)
+	ok, failing := fs[0], fs[1]
+	dir := t.TempDir()
+	srv, err := sim.Start(e2eOrg(sim.Options{ExportFaults: map[string]sim.ExportFault{ok: sim.ExportUndeletable, failing: sim.ExportFailUndeletable}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, m := e2eRun(t, srv, dir, "")
+	st := statuses(m)
+	res := readResults(t, dir, m)
+	const said = "could not be deleted"
+	if it := st[ok]; it.Status != sdk.StatusExported || !strings.Contains(strings.Join(it.Warnings, "\n"), said) {
+		t.Errorf("item %s: %s, warnings %q: want exported with the failed clean-up among its warnings", ok, it.Status, it.Warnings)
+	}
+	if it := st[failing]; it.Status != sdk.StatusFailed || !strings.Contains(it.Reason, said) {
+		t.Errorf("item %s: %s, reason %q: want failed, the failed clean-up in its reason", failing, it.Status, it.Reason)
+	}
+	left := srv.TempItems()
+	if len(left) == 0 {
+		t.Fatal("no undeletable temporary item is left: the fault did not apply")
+	}
+	for _, id := range left {
+		if !strings.Contains(res, id) {
+			t.Errorf("Results.txt does not name the temporary item %s that could not be deleted:\n%s", id, res)
+		}
 	}
 }

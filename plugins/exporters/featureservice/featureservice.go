@@ -325,11 +325,11 @@ var errRefused = errors.New("export refused")
 func (e *Exporter) run(ctx context.Context, s *exportkit.Session, p *pending, start time.Time) (res sdk.ExportResult, err error) {
 	it := s.Item()
 	deferred := false
+	before := len(s.Warnings)
 	defer func() {
 		if deferred {
 			return
 		}
-		before := len(s.Warnings)
 		if ctx.Err() != nil {
 			// Cancelled (Ctrl-C): the temporary item would otherwise stay in
 			// the user's content until a later run removes it.
@@ -340,6 +340,9 @@ func (e *Exporter) run(ctx context.Context, s *exportkit.Session, p *pending, st
 		} else {
 			e.sweep(ctx, s, p.user)
 		}
+		// A failed item's result is its error: what went wrong with its
+		// temporary items on the way (a delete refused when a job failed,
+		// the clean-up above) goes into it, or no report would show it.
 		added := s.Warnings[before:]
 		switch {
 		case len(added) == 0:
