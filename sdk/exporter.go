@@ -58,6 +58,11 @@ type ExportResult struct {
 	// administrator understands.
 	Reason   string
 	Warnings []string
+	// Format is the format the item's data was saved in ("File
+	// Geodatabase", "GeoJSON", "Tile Package"...), after any fallback, for
+	// the manifest; empty lets the host name the first artifact's format
+	// (which for most exporters is a description such as service.json).
+	Format string
 }
 
 // Host is what the agolpipe host offers a running exporter.

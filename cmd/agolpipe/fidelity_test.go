@@ -162,32 +162,7 @@ func TestGeoJSONIsWGS84(t *testing.T) {
 	}
 	dir := t.TempDir()
 	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 5})
-	// Only small services without attachments, so the test stays short:
-	// every other feature service is excluded by id.
-	var keep, skip []string
-	o := srv.Org()
-	o.Mu.RLock()
-	for _, it := range o.Items {
-		if it.Type != "Feature Service" || it.Service == nil {
-			continue
-		}
-		rows, att, features := 0, false, false
-		for _, l := range it.Service.Layers {
-			rows += l.RowCount()
-			att = att || l.HasAttachments
-			features = features || !l.IsTable
-		}
-		if !it.Service.IsView && !att && features && rows < 2000 && len(keep) < 2 {
-			keep = append(keep, it.ID)
-		} else {
-			skip = append(skip, fmt.Sprintf("%q", it.ID))
-		}
-	}
-	o.Mu.RUnlock()
-	if len(keep) == 0 {
-		t.Fatal("no small feature service in the simulated org")
-	}
-	extra := fmt.Sprintf("  types = [\"Feature Service\"]\n  exclude_ids = [%s]", strings.Join(skip, ", "))
+	extra, keep := smallServices(t, srv)
 	file := writePipeline(t, dir, simSource(srv, admin, extra)+fmt.Sprintf(`
 export "Feature Service" {
   exporter = "feature_query"
@@ -238,6 +213,11 @@ run {
 		t.Fatalf("no GeoJSON position written: %+v", m.Counts)
 	}
 	t.Logf("%d positions checked in the GeoJSON of %v", checked, keep)
+	for _, id := range keep {
+		if it := statuses(m)[id]; it.Format != "GeoJSON" {
+			t.Errorf("manifest: %s %q exported by feature_query has format %q, want GeoJSON", id, it.Title, it.Format)
+		}
+	}
 }
 
 // positions flattens GeoJSON coordinates of any depth into [x, y] pairs.
@@ -255,4 +235,68 @@ func positions(raw json.RawMessage) [][2]float64 {
 		out = append(out, positions(p)...)
 	}
 	return out
+}
+
+// smallServices returns source lines that keep only two small feature
+// services without attachments (every other one excluded by id), so a
+// test exporting them stays short, and the ids kept.
+func smallServices(t *testing.T, srv *sim.Server) (string, []string) {
+	t.Helper()
+	var keep, skip []string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Type != "Feature Service" || it.Service == nil {
+			continue
+		}
+		rows, att, features := 0, false, false
+		for _, l := range it.Service.Layers {
+			rows += l.RowCount()
+			att = att || l.HasAttachments
+			features = features || !l.IsTable
+		}
+		if !it.Service.IsView && !att && features && rows < 2000 && len(keep) < 2 {
+			keep = append(keep, it.ID)
+		} else {
+			skip = append(skip, fmt.Sprintf("%q", it.ID))
+		}
+	}
+	o.Mu.RUnlock()
+	if len(keep) == 0 {
+		t.Fatal("no small feature service in the simulated org")
+	}
+	extra := fmt.Sprintf("  types = [\"Feature Service\"]\n  exclude_ids = [%s]", strings.Join(skip, ", "))
+	return extra, keep
+}
+
+// TestManifestFormatOfFileGeodatabase exports feature services with the
+// default chain (File Geodatabase first) through the plugins: the manifest
+// must name the data's format, not "JSON" (the format of service.json, the
+// first file the exporter writes).
+func TestManifestFormatOfFileGeodatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 5, ExportTime: 300 * time.Millisecond})
+	extra, keep := smallServices(t, srv)
+	file := writePipeline(t, dir, simSource(srv, admin, extra)+fmt.Sprintf(`
+export "Feature Service" {}
+sink "local" "disk" { path = %q }
+run {
+  prefix = "FG"
+}
+`, filepath.Join(dir, "sink")))
+	code, out := runCLI(t, "run", file, "--plain")
+	runs, _ := filepath.Glob(filepath.Join(dir, "sink", "FG_*"))
+	if code != exitOK || len(runs) != 1 {
+		t.Fatalf("run: exit %d, %d run folders\n%s", code, len(runs), out)
+	}
+	m := readManifest(t, runs[0])
+	for _, id := range keep {
+		it := statuses(m)[id]
+		if it.Status != sdk.StatusExported || it.Format != "File Geodatabase" {
+			t.Errorf("manifest: %s %q: %s, format %q, want exported as File Geodatabase", id, it.Title, it.Status, it.Format)
+		}
+	}
 }

@@ -185,7 +185,13 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 		log.Info("export finished", "status", status, "artifacts", len(w.artifacts), "attempts", attempts)
 		rec(func(r *report.Item) {
 			r.Status, r.Reason, r.Attempts, r.Warnings = status, reason, attempts, res.Warnings
-			if len(w.artifacts) > 0 && r.Format == "" {
+			// The data's format as the exporter reports it (after any
+			// fallback) wins over the configured one; the first
+			// artifact's is a last resort (often service.json: "JSON").
+			switch {
+			case res.Format != "":
+				r.Format = res.Format
+			case len(w.artifacts) > 0 && r.Format == "":
 				r.Format = w.artifacts[0].Format
 			}
 		})

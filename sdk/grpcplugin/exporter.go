@@ -113,7 +113,7 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 		switch {
 		case m.GetResult() != nil:
 			r := m.GetResult()
-			return sdk.ExportResult{Status: sdk.ExportStatus(r.GetStatus()), Reason: r.GetReason(), Warnings: r.GetWarnings()}, nil
+			return sdk.ExportResult{Status: sdk.ExportStatus(r.GetStatus()), Reason: r.GetReason(), Warnings: r.GetWarnings(), Format: r.GetFormat()}, nil
 		case m.GetArtifactBegin() != nil:
 			a := artifactFromProto(m.GetArtifactBegin())
 			body, err := e.artifactBody(ctx, stream, a)
@@ -255,7 +255,7 @@ func (e *ExporterServer) Export(stream pluginv1.ExporterService_ExportServer) er
 	if err != nil {
 		return toStatus(err)
 	}
-	return stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_Result{Result: &pluginv1.ExportResult{Status: string(res.Status), Reason: res.Reason, Warnings: res.Warnings}}})
+	return stream.Send(&pluginv1.ExportResponse{Msg: &pluginv1.ExportResponse_Result{Result: &pluginv1.ExportResult{Status: string(res.Status), Reason: res.Reason, Warnings: res.Warnings, Format: res.Format}}})
 }
 
 func (e *ExporterServer) Close(context.Context, *pluginv1.ExporterServiceCloseRequest) (*pluginv1.ExporterServiceCloseResponse, error) {

@@ -19,6 +19,9 @@ func (s *Session) SaveDataJSON(ctx context.Context) (refs []string, saved bool, 
 	if err != nil {
 		return nil, false, err
 	}
+	if saved && s.DataFormat == "" {
+		s.DataFormat = "JSON"
+	}
 	return sc.IDs(), saved, nil
 }
 
@@ -59,6 +62,9 @@ func (s *Session) SaveFile(ctx context.Context, name, format string) (saved bool
 	if sdk.IsNotFound(err) {
 		return false, nil
 	}
+	if saved && err == nil {
+		s.DataFormat = format
+	}
 	return saved, err
 }
 
@@ -76,7 +82,7 @@ func (s *Session) SaveRelated(ctx context.Context, dataRefs []string) ([]Related
 // there are none worth a partial, else partial with reason.
 func (s *Session) Result(partialReasons []string) sdk.ExportResult {
 	partialReasons = append(append([]string(nil), partialReasons...), s.Partial...)
-	r := sdk.ExportResult{Status: sdk.StatusExported, Warnings: s.Warnings}
+	r := sdk.ExportResult{Status: sdk.StatusExported, Warnings: s.Warnings, Format: s.DataFormat}
 	if len(partialReasons) > 0 {
 		r.Status = sdk.StatusPartial
 		r.Reason = strings.Join(partialReasons, "; ")

@@ -44,6 +44,11 @@ type Session struct {
 	// Partial collects reasons the item is only partly saved; Result adds
 	// them to the exporter's own.
 	Partial []string
+	// DataFormat is the format the item's data was saved in (set by the
+	// save helpers and exporters when the data artifact is stored); Result
+	// reports it so the manifest names the data's format, not that of
+	// service.json or item.json.
+	DataFormat string
 }
 
 // NewSession returns a session; a zero pol takes DefaultRetry.

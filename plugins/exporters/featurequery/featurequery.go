@@ -199,6 +199,7 @@ func layer(ctx context.Context, s *exportkit.Session, svcURL string, ref LayerRe
 	if err != nil {
 		return nil, err
 	}
+	s.DataFormat = "GeoJSON"
 	var partial []string
 	if pg.n != count.Count {
 		partial = append(partial, fmt.Sprintf("layer %d (%s): query returned %d features but the layer counts %d", ref.ID, ref.Name, pg.n, count.Count))

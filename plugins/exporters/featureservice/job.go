@@ -158,6 +158,7 @@ func (e *Exporter) wait(ctx context.Context, s *exportkit.Session, p *pending, s
 		e.delete(ctx, s, p.user, p.exportID, p.marked)
 		return res, true, err
 	}
+	s.DataFormat = format
 	e.delete(ctx, s, p.user, p.exportID, p.marked)
 	p.exportID = ""
 	partial := p.partial

@@ -184,6 +184,7 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	if err := s.Save(ctx, sdk.Artifact{Name: name, MediaType: "application/octet-stream", Format: format}, exportkit.Raw(dl, nil)); err != nil {
 		return sdk.ExportResult{}, err
 	}
+	s.DataFormat = format
 	return s.Result(nil), nil
 }
 

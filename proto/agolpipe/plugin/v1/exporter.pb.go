@@ -669,10 +669,14 @@ func (x *ArtifactEnd) GetErrorDetail() *ErrorDetail {
 
 // ExportResult is the outcome of one export (sdk.ExportResult).
 type ExportResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	Warnings      []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Status   string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Reason   string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Warnings []string               `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// format is the format the item's data was saved in ("File Geodatabase",
+	// "GeoJSON", "Tile Package"...), after any fallback; empty when the
+	// exporter does not say (the host then names the first artifact's).
+	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -726,6 +730,13 @@ func (x *ExportResult) GetWarnings() []string {
 		return x.Warnings
 	}
 	return nil
+}
+
+func (x *ExportResult) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
 }
 
 type ExporterServiceCloseRequest struct {
@@ -842,11 +853,12 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06crc32c\x18\x02 \x01(\fR\x06crc32c\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12B\n" +
-	"\ferror_detail\x18\x04 \x01(\v2\x1f.agolpipe.plugin.v1.ErrorDetailR\verrorDetail\"Z\n" +
+	"\ferror_detail\x18\x04 \x01(\v2\x1f.agolpipe.plugin.v1.ErrorDetailR\verrorDetail\"r\n" +
 	"\fExportResult\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
-	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"\x1d\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\x1d\n" +
 	"\x1bExporterServiceCloseRequest\"\x1e\n" +
 	"\x1cExporterServiceCloseResponse2\xbf\x03\n" +
 	"\x0fExporterService\x12s\n" +
