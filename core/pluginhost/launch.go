@@ -50,7 +50,7 @@ func (h *Host) launch(ctx context.Context, c *component) (any, proc, error) {
 func (h *Host) launchProcess(ctx context.Context, c *component) (any, proc, error) {
 	opts := grpcplugin.LaunchOpts{Path: c.Path, SHA256: c.sha256, Logger: h.logger}
 	if c.BuiltIn {
-		opts = grpcplugin.LaunchOpts{Path: h.exe, Args: []string{"plugin"}, Logger: h.logger}
+		opts = grpcplugin.LaunchOpts{Path: h.exe, Args: []string{"plugin"}, Logger: h.logger, PassEnv: h.passEnv(c)}
 	}
 	client, err := grpcplugin.Launch(ctx, opts, c.Kind, c.Name)
 	if err != nil {
@@ -118,4 +118,35 @@ func (h *Host) forget(p proc) {
 	delete(h.procs, p)
 	h.mu.Unlock()
 	p.Kill()
+}
+
+// passEnv is what a built-in asks of the environment beyond the minimal
+// one (sdk.EnvPasser: the s3 and azure_blob sinks' credential chains).
+// Third-party plugins are not asked: they get values through their
+// configuration only.
+func (h *Host) passEnv(c *component) []string {
+	var v any
+	b := h.builtins
+	switch c.Kind {
+	case sdk.KindSource:
+		if f := b.Sources[c.Name]; f != nil {
+			v = f()
+		}
+	case sdk.KindExporter:
+		if f := b.Exporters[c.Name]; f != nil {
+			v = f()
+		}
+	case sdk.KindSink:
+		if f := b.Sinks[c.Name]; f != nil {
+			v = f()
+		}
+	case sdk.KindNotifier:
+		if f := b.Notifiers[c.Name]; f != nil {
+			v = f()
+		}
+	}
+	if p, ok := v.(sdk.EnvPasser); ok {
+		return p.PassEnv()
+	}
+	return nil
 }

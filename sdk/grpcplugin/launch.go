@@ -31,6 +31,9 @@ type LaunchOpts struct {
 	SHA256 string
 	// Logger receives the plugin's log lines and stderr.
 	Logger hclog.Logger
+	// PassEnv names variables of the host's environment the plugin gets
+	// besides BaseEnv (see PluginEnv); nothing else of it is passed on.
+	PassEnv []string
 }
 
 // ErrChecksumMismatch is matched by the error of a plugin whose binary does
@@ -62,10 +65,16 @@ func Launch(ctx context.Context, opts LaunchOpts, kind sdk.Kind, name string) (*
 		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	args := append(append([]string{}, opts.Args...), "serve", string(kind), name)
+	// The process gets a minimal environment, never the host's whole one
+	// (passwords, store keys, webhook URLs live there); go-plugin appends
+	// its handshake variables to cmd.Env.
+	cmd := exec.Command(opts.Path, args...)
+	cmd.Env = PluginEnv(os.Environ(), opts.PassEnv...)
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          PluginMap(),
-		Cmd:              exec.Command(opts.Path, args...),
+		Cmd:              cmd,
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Managed:          true,
@@ -162,6 +171,7 @@ func DescribeBinary(ctx context.Context, path, sha256Hex string, args ...string)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, append(append([]string{}, args...), "describe")...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = PluginEnv(os.Environ()) // as at launch: nothing of the host's secrets
 	if err := cmd.Run(); err != nil {
 		return Description{}, fmt.Errorf("asking plugin %s what it serves (`describe`): %w: %s", path, err, strings.TrimSpace(stderr.String()))
 	}

@@ -98,6 +98,21 @@ func str(p *string) string {
 }
 
 // Info implements sdk.Sink.
+// PassEnv: with account_name, the sink signs in with DefaultAzureCredential,
+// which reads the Entra application's AZURE_* variables and the managed
+// identity endpoints; its plugin process gets those (and not, say,
+// AZURE_STORAGE_CONNECTION_STRING, which reaches it only as
+// connection_string = env(...) in its block).
+func (s *Sink) PassEnv() []string {
+	return []string{
+		"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+		"AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "AZURE_USERNAME", "AZURE_PASSWORD",
+		"AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_TOKEN_CREDENTIALS", "AZURE_ADDITIONALLY_ALLOWED_TENANTS",
+		"AZURE_REGIONAL_AUTHORITY_NAME", "AZURE_CONFIG_DIR",
+		"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET",
+	}
+}
+
 func (s *Sink) Info() sdk.Info {
 	return sdk.Info{Kind: sdk.KindSink, Name: "azure_blob", Version: version.Version,
 		Description: "Azure Blob Storage container (block blobs, streamed, access tiers)"}

@@ -98,6 +98,12 @@ func str(p *string) string {
 }
 
 // Info implements sdk.Sink.
+// PassEnv: without access_key_id in its block, the sink signs in with the
+// AWS SDK's default chain, which reads AWS_* variables (keys, profile,
+// region, web identity, container credentials); its plugin process gets
+// those and no other of the host's variables beyond the minimal set.
+func (s *Sink) PassEnv() []string { return []string{"AWS_*"} }
+
 func (s *Sink) Info() sdk.Info {
 	return sdk.Info{Kind: sdk.KindSink, Name: "s3", Version: version.Version,
 		Description: "Amazon S3 or an S3-compatible object store (multipart, SSE, object lock)"}
