@@ -177,7 +177,7 @@ func setup(ctx context.Context, file string, vars, varFiles []string, logFormat 
 		}
 	}
 
-	s.opts = engine.Options{Pipeline: p, Log: log, DryRun: dryRun, Exporters: map[string]engine.Exporter{}}
+	s.opts = engine.Options{Pipeline: p, Log: log, DryRun: dryRun, Exporters: map[string]engine.Exporter{}, KeepDir: keepDir()}
 	var cdiags hcl.Diagnostics
 
 	src, err := host.Source(ctx, p.Source.Type)
@@ -375,6 +375,9 @@ func printSummary(w io.Writer, r *report.Run) {
 		fmt.Fprintf(w, "    %s\n", s.RunPath)
 		if s.Error != "" {
 			fmt.Fprintf(w, "    error: %s\n", s.Error)
+		}
+		if s.ReportsKept != "" {
+			fmt.Fprintf(w, "    its reports are kept locally in %s\n", s.ReportsKept)
 		}
 		for _, warn := range s.Warnings {
 			fmt.Fprintf(w, "    warning: %s\n", warn)

@@ -246,3 +246,207 @@ run {
 	}
 	t.Logf("%+v; archives %v", m.Counts, rs.Archives)
 }
+
+// mountTmpfs mounts a tmpfs of at most size bytes and inodes files on a new
+// folder, unmounted when the test ends. It skips the test where mounting
+// is not allowed (not root).
+func mountTmpfs(t *testing.T, size int64, inodes int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small filesystem needs root")
+	}
+	dir, err := os.MkdirTemp("", "agolpipe-full-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fmt.Sprintf("size=%d,nr_inodes=%d,mode=0755", size, inodes)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
+		os.Remove(dir)
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+			return
+		}
+		os.Remove(dir)
+	})
+	return dir
+}
+
+// TestDiskFullSinkIsStoppedAndNamed backs up to two required sinks, one on
+// a 6 MiB filesystem that fills up during the run, through the data
+// channel and through gRPC chunks. The full sink must be stopped (nothing more sent,
+// no item exported again because of it), the other sink must get the
+// whole run, and the console, Results.txt and the manifest must name the
+// full sink and the cause.
+func TestDiskFullSinkIsStoppedAndNamed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	for _, road := range []string{"data channel", "chunks"} {
+		t.Run(strings.ReplaceAll(road, " ", "_"), func(t *testing.T) {
+			small := mountTmpfs(t, 6<<20, 10000)
+			dir := t.TempDir()
+			srv, err := sim.Start(e2eOrg(sim.Options{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			admin, _ := demoAdmin(srv)
+			t.Setenv("SIM_PASSWORD", admin.Password)
+			disk := filepath.Join(dir, "disk")
+			file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
+sink "local" "small" { path = %q }
+sink "local" "disk" { path = %q }
+run {
+  prefix      = "FULL"
+  concurrency = 4
+  retries     = 2
+}
+`, filepath.Join(small, "backups"), disk))
+			var env []string
+			if road == "chunks" {
+				env = append(env, "AGOLPIPE_DATA_CHANNEL=off")
+			}
+			env = append(env, stateDirEnv+"="+filepath.Join(dir, "state"))
+			cmd, out, done := startCLI(t, file, env...)
+			code := waitExit(t, cmd, out, done, 3*time.Minute)
+			console := out.String()
+
+			runs, _ := filepath.Glob(filepath.Join(disk, "FULL_*"))
+			if len(runs) != 1 {
+				t.Fatalf("run folders in the disk sink: %v\n%s", runs, console)
+			}
+			m := readManifest(t, runs[0])
+			var rs, ds *report.Sink
+			for i := range m.Sinks {
+				switch m.Sinks[i].Name {
+				case "small":
+					rs = &m.Sinks[i]
+				case "disk":
+					ds = &m.Sinks[i]
+				}
+			}
+			if rs == nil || ds == nil {
+				t.Fatalf("manifest sinks: %+v", m.Sinks)
+			}
+			t.Logf("exit %d; small: %s, %d stored, %d missed, error %q; disk: %d stored", code, rs.Outcome, rs.Stored, rs.Missed, rs.Error, ds.Stored)
+			if code != exitPartial || m.Status != report.StatusPartial {
+				t.Errorf("exit %d, status %s; want partial: a required sink missed artifacts", code, m.Status)
+			}
+			if !strings.Contains(rs.Error, "no space left on device") || rs.Outcome != "incomplete" || rs.Missed == 0 {
+				t.Errorf("small sink's record does not say it is full: outcome %s, %d missed, error %q", rs.Outcome, rs.Missed, rs.Error)
+			}
+			if ds.Missed != 0 || ds.Stored != len(m.Artifacts) {
+				t.Errorf("disk sink: %d stored, %d missed of %d artifacts", ds.Stored, ds.Missed, len(m.Artifacts))
+			}
+			for _, it := range m.Items {
+				if it.Attempts > 1 {
+					t.Errorf("item %s %q exported %d times (%s)", it.ID, it.Title, it.Attempts, it.Reason)
+				}
+				if it.Status == sdk.StatusFailed {
+					t.Errorf("item %s %q failed: %s", it.ID, it.Title, it.Reason)
+				}
+				if it.Status == sdk.StatusPartial && !strings.Contains(it.Reason, `required sink "small"`) {
+					t.Errorf("item %s %q partial: %s", it.ID, it.Title, it.Reason)
+				}
+			}
+			// Nothing was sent after the sink was found full: exactly one
+			// artifact met the full disk per Put in flight then.
+			tried := 0
+			for _, a := range m.Artifacts {
+				for _, o := range a.Sinks {
+					if o.Sink == "small" && o.Status != report.Stored && !strings.HasPrefix(o.Error, "not sent") {
+						tried++
+					}
+				}
+			}
+			if tried == 0 || tried > 4 {
+				t.Errorf("%d artifacts were sent to the small sink after it was full (concurrency 4)", tried)
+			}
+			if !strings.Contains(console, `sink "small"`) || !strings.Contains(console, "is full") || !strings.Contains(console, "no space left on device") {
+				t.Errorf("the console does not name the full sink and the cause:\n%s", console)
+			}
+			res, _ := os.ReadFile(filepath.Join(runs[0], report.ResultsFile))
+			if !strings.Contains(string(res), `sink "small"`) || !strings.Contains(string(res), "no space left on device") {
+				t.Errorf("Results.txt does not name the full sink and the cause:\n%s", res)
+			}
+			verifyArtifacts(t, m)
+		})
+	}
+}
+
+// TestDiskFullOnlySinkKeepsReportsLocally: with a single sink that is full
+// (no file can be created), the run stops exporting once it knows (no item
+// is exported for nothing), and the reports, which cannot land in the
+// sink, are kept in the local state folder, whose path the console prints,
+// with the cause recorded.
+func TestDiskFullOnlySinkKeepsReportsLocally(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	// Three files (inodes): its root, the sink's folder and preflight's
+	// test file, deleted again: the disk is full from the run's first
+	// folder on, and the reports cannot be created in it either.
+	small := mountTmpfs(t, 1<<20, 3)
+	dir := t.TempDir()
+	srv, err := sim.Start(e2eOrg(sim.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	admin, _ := demoAdmin(srv)
+	t.Setenv("SIM_PASSWORD", admin.Password)
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
+sink "local" "small" { path = %q }
+run {
+  prefix      = "FULL"
+  concurrency = 4
+  retries     = 2
+}
+`, filepath.Join(small, "backups")))
+	state := filepath.Join(dir, "state")
+	cmd, out, done := startCLI(t, file, stateDirEnv+"="+state)
+	code := waitExit(t, cmd, out, done, 3*time.Minute)
+	console := out.String()
+	if code != exitPartial {
+		t.Errorf("exit %d, want %d", code, exitPartial)
+	}
+	kept, _ := filepath.Glob(filepath.Join(state, "reports", "FULL_*", "small"))
+	if len(kept) != 1 {
+		t.Fatalf("reports kept locally: %v\n%s", kept, console)
+	}
+	if !strings.Contains(console, kept[0]) {
+		t.Errorf("the console does not print where the reports are kept (%s):\n%s", kept[0], console)
+	}
+	if !strings.Contains(console, `sink "small"`) || !strings.Contains(console, "no space left on device") {
+		t.Errorf("the console does not name the full sink and the cause:\n%s", console)
+	}
+	m := readManifest(t, kept[0])
+	if len(m.Sinks) != 1 || !strings.Contains(m.Sinks[0].Error, "no space left on device") || m.Sinks[0].ReportsKept != kept[0] || m.Sinks[0].Outcome == "ok" {
+		t.Errorf("kept manifest's sink: %+v", m.Sinks)
+	}
+	for _, f := range []string{report.ResultsFile, report.InventoryFile, report.LogFile} {
+		b, err := os.ReadFile(filepath.Join(kept[0], f))
+		if err != nil || len(b) == 0 {
+			t.Errorf("kept %s: %v", f, err)
+		}
+	}
+	notExported := 0
+	for _, it := range m.Items {
+		if it.Attempts > 1 {
+			t.Errorf("item %s %q exported %d times (%s)", it.ID, it.Title, it.Attempts, it.Reason)
+		}
+		if it.Status == sdk.StatusFailed && strings.HasPrefix(it.Reason, "not exported:") {
+			notExported++
+		}
+	}
+	if notExported == 0 {
+		t.Errorf("every item was exported although the only sink was full: %+v", m.Counts)
+	}
+	// Every artifact the manifest counts as stored is in the sink, whole.
+	m.Sinks[0].RunPath = filepath.Join(small, "backups", m.RunFolder)
+	verifyArtifacts(t, m)
+	t.Logf("exit %d: %+v", code, m.Counts)
+}

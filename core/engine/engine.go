@@ -86,6 +86,10 @@ type Options struct {
 	Retry retry.Policy
 	// ChunkSize and SinkQueue tune fan-out buffering; zero means defaults.
 	ChunkSize, SinkQueue int
+	// KeepDir is the local folder that keeps a sink's reports when they
+	// cannot be stored in it (a full disk), in <KeepDir>/<run folder>/<sink>;
+	// empty keeps none.
+	KeepDir string
 }
 
 // EventType says what an Event reports.
@@ -167,6 +171,9 @@ type sinkState struct {
 	idx     int
 	builder *objectpath.Builder
 	alive   bool // passed preflight
+	// down is why nothing more is sent to the sink in this run (it said it
+	// is full); guarded by engine.mu.
+	down error
 	// zip is set for a sink with zip = true: Sink.Sink is then the archive
 	// being written and inner the configured sink underneath it.
 	zip   *ziprun.Sink
@@ -573,6 +580,17 @@ func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
 	requiredMissed := false
 	for i := range e.rep.Sinks {
 		rs := &e.rep.Sinks[i]
+		if e.sinks[i].down != nil && rs.Missed == 0 {
+			// Full before any artifact could be recorded against it (the
+			// items failed): never "ok".
+			rs.Outcome = "failed"
+			if rs.Stored > 0 {
+				rs.Outcome = "incomplete"
+			}
+			if rs.Required {
+				requiredMissed = true
+			}
+		}
 		if rs.Missed > 0 && e.sinks[i].alive {
 			rs.Outcome = "incomplete"
 			if rs.Stored == 0 {

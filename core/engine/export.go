@@ -97,6 +97,15 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 	e.emit(Event{Type: EventItemStarted, Item: item})
 	started := e.now()
 	log := e.log.With("item", item.ID, "title", item.Title, "type", item.Type, "exporter", ex.Name)
+	if why := e.noSinkLeft(); why != "" {
+		// Exporting would cost the portal a job for bytes no sink can take.
+		e.setResult(i, func(r *report.Item) {
+			r.Status, r.Reason, r.ErrorKind, r.Hint = sdk.StatusFailed, why, "sink", report.HintFor("sink")
+			r.Duration = e.now().Sub(started)
+		})
+		e.emit(Event{Type: EventItemFinished, Item: item, Status: sdk.StatusFailed})
+		return false
+	}
 	log.Info("export starting", "resume", resume)
 
 	stored := map[int]map[string]bool{} // sink -> paths written by any attempt
@@ -310,6 +319,8 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 
 	var targets []target
 	var sinkIdx []int
+	var notSent []report.SinkOutcome // sinks that are full
+	var full []string
 	rec := report.Artifact{Name: a.Name, ItemID: w.item.ID, ItemType: w.item.Type, Exporter: w.exporter, Format: a.Format, MediaType: a.MediaType}
 	for _, s := range e.sinks {
 		if !s.alive || !e.targetsOnly(w.item.ID, s.idx) {
@@ -319,6 +330,12 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 		if err != nil {
 			return &itemFailure{kind: "permanent", err: fmt.Errorf("sink %q: %w", s.name, err)}
 		}
+		if down := e.downErr(s); down != nil {
+			notSent = append(notSent, report.SinkOutcome{Sink: s.name, Path: strings.TrimPrefix(p, e.rep.RunFolder+"/"), Status: report.Missed,
+				Error: "not sent: the sink is full (" + down.Error() + ")"})
+			full = append(full, fmt.Sprintf("sink %q is full (%v)", s.name, down))
+			continue
+		}
 		// Manifest paths are relative to the run folder, so a run folder
 		// that is moved or copied elsewhere still verifies.
 		targets = append(targets, target{sink: s.Sink.Sink, path: p})
@@ -326,6 +343,9 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 		rec.Sinks = append(rec.Sinks, report.SinkOutcome{Sink: s.name, Path: strings.TrimPrefix(p, e.rep.RunFolder+"/")})
 	}
 	if len(targets) == 0 {
+		if len(full) > 0 {
+			return &itemFailure{kind: "sink", err: sdk.WithReason(sdk.KindPermanent, sdk.ReasonNoSpace, fmt.Errorf("artifact %q was not stored: %s", a.Name, strings.Join(full, "; ")))}
+		}
 		return &itemFailure{kind: "sink", err: sdk.Permanent("no sink is available")}
 	}
 	body = &countingReader{r: body, e: e}
@@ -351,6 +371,9 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 		}
 		o.Status, o.Error = report.Missed, err.Error()
 		e.log.Warn("sink did not store an artifact", "sink", o.Sink, "item", w.item.ID, "path", o.Path, "error", err)
+		if sdk.ReasonOf(err) == sdk.ReasonNoSpace {
+			e.sinkFull(e.sinks[sinkIdx[k]], err)
+		}
 		if e.sinks[sinkIdx[k]].Block.Required && sdk.KindOf(err) == sdk.KindRetryable && retryable == nil {
 			retryable = fmt.Errorf("sink %q: %w", o.Sink, err)
 		}
@@ -361,6 +384,7 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 	if !storedAny {
 		return &itemFailure{kind: "sink", err: withKind(combine(r.errs), fmt.Sprintf("artifact %q was not stored in any sink: %v", a.Name, combine(r.errs)))}
 	}
+	rec.Sinks = append(rec.Sinks, notSent...)
 	w.mu.Lock()
 	w.artifacts = append(w.artifacts, rec)
 	recorded = true

@@ -68,11 +68,31 @@ func (e *engine) writeReports(ctx context.Context) bool {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			down := e.downErr(s)
+			if down != nil {
+				// A full sink: its reports are small and may still fit;
+				// else they are kept locally.
+				err := e.putReports(cctx, s, e.downTarget(s), inv.Bytes(), res.Bytes())
+				if err == nil {
+					e.mu.Lock()
+					e.rep.Sinks[i].Reports = true
+					e.mu.Unlock()
+					return
+				}
+				e.log.Error("writing reports", "sink", s.name, "error", err)
+				e.keepReports(s, inv.Bytes(), res.Bytes(), err)
+				if s.Block.Required {
+					e.mu.Lock()
+					ok = false
+					e.mu.Unlock()
+				}
+				return
+			}
 			var parts int
 			if s.zip != nil {
 				parts = len(s.zip.Parts())
 			}
-			err := e.putReports(cctx, s, inv.Bytes(), res.Bytes())
+			err := e.putReports(cctx, s, s.Sink.Sink, inv.Bytes(), res.Bytes())
 			if s.zip != nil {
 				if err == nil && len(s.zip.Parts()) != parts {
 					// The reports went into a new part: the one holding
@@ -97,6 +117,11 @@ func (e *engine) writeReports(ctx context.Context) bool {
 				e.log.Error("writing reports", "sink", s.name, "error", err)
 				if s.Block.Required {
 					ok = false
+				}
+				if sdk.ReasonOf(err) == sdk.ReasonNoSpace {
+					e.mu.Unlock()
+					e.keepReports(s, inv.Bytes(), res.Bytes(), err)
+					e.mu.Lock()
 				}
 				return
 			}
@@ -128,10 +153,10 @@ func (e *engine) writeReports(ctx context.Context) bool {
 	return ok
 }
 
-func (e *engine) putReports(ctx context.Context, s *sinkState, inv, res []byte) error {
+func (e *engine) putReports(ctx context.Context, s *sinkState, to sdk.Sink, inv, res []byte) error {
 	put := func(name string, body []byte) error {
 		return e.policy.Do(ctx, func(ctx context.Context, _ int) error {
-			_, err := s.Sink.Sink.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + name, MediaType: mediaType(name), Size: int64(len(body)), Body: bytes.NewReader(body)})
+			_, err := to.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + name, MediaType: mediaType(name), Size: int64(len(body)), Body: bytes.NewReader(body)})
 			return err
 		})
 	}
@@ -146,7 +171,7 @@ func (e *engine) putReports(ctx context.Context, s *sinkState, inv, res []byte) 
 		if err != nil {
 			return err
 		}
-		_, err = s.Sink.Sink.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + report.LogFile, MediaType: "text/plain", Size: n, Body: rd})
+		_, err = to.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + report.LogFile, MediaType: "text/plain", Size: n, Body: rd})
 		return err
 	}); err != nil {
 		return err

@@ -105,6 +105,17 @@ func contains(list []string, s string) bool {
 func (e *engine) restoreLost(ctx context.Context) {
 	for round := 0; round < 2 && ctx.Err() == nil; round++ {
 		lost := e.settleZips()
+		// A full sink gets nothing more: its lost artifacts stay missed.
+		for id, sinks := range lost {
+			for k := range sinks {
+				if e.downErr(e.sinks[k]) != nil {
+					delete(sinks, k)
+				}
+			}
+			if len(sinks) == 0 {
+				delete(lost, id)
+			}
+		}
 		if len(lost) == 0 {
 			return
 		}

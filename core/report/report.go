@@ -140,6 +140,9 @@ type Sink struct {
 	// order written, lost ones included; each artifact's SinkOutcome names
 	// the part holding it, and Warnings say which parts were lost.
 	Archives []string `json:"archives,omitempty"`
+	// ReportsKept is the local folder that holds this sink's reports when
+	// they could not be stored in the sink (it was full).
+	ReportsKept string `json:"reports_kept_locally,omitempty"`
 	// Retention is what the sink's retention block did after the run. It
 	// is decided after manifest.json is written, so it appears in
 	// Results.txt, run.log and the record Run returns, not in the manifest.

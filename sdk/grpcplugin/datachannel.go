@@ -359,6 +359,14 @@ func (r *dataReader) WriteTo(w io.Writer) (int64, error) {
 		n, err := rf.ReadFrom(r.conn)
 		r.n += n
 		if err != nil {
+			if !channelBroke(err) {
+				// The writer's own failure (splice reports both sides'
+				// errors as one): a full disk must reach the sink as what
+				// it is, for the sink to classify, not as a broken channel
+				// that a retry would mend.
+				r.err = err
+				return n, err
+			}
 			r.err = sdk.Retryable("data channel of %s broke after %d bytes: %v", r.what, r.n, err)
 			return n, r.err
 		}
@@ -381,6 +389,17 @@ func (r *dataReader) WriteTo(w io.Writer) (int64, error) {
 			return total, noEOF(err)
 		}
 	}
+}
+
+// channelBroke says whether an error of a copy from the data channel into
+// a writer came from the channel (the socket was reset, closed or timed
+// out) rather than from the writer. os.File.ReadFrom reports both as a
+// "write" error of the file; the socket's side is recognised by its errors.
+func channelBroke(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &op) && op.Op == "read"
 }
 
 // noEOF is WriteTo's error for a reader's: nil at the (checked) end.

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -379,8 +378,11 @@ func classify(err error, what string) error {
 		return sdk.Classify(sdk.KindNotFound, fmt.Errorf("%s: %w", what, err))
 	case errors.Is(err, fs.ErrPermission):
 		return sdk.Permanent("%s: %v (the account running agolpipe needs write permission on this folder; check the folder's permissions or run agolpipe as an account that has them)", what, err)
-	case errors.Is(err, syscall.ENOSPC):
-		return sdk.Permanent("%s: %v (the disk is full; free space or point the sink at a larger disk)", what, err)
+	case isNoSpace(err):
+		// The whole sink is full, not this object: the engine stops sending
+		// to it (the reason says so across the plugin boundary).
+		return sdk.WithReason(sdk.KindPermanent, sdk.ReasonNoSpace,
+			fmt.Errorf("%s: %w (the disk is full or the quota is reached; free space or point the sink at a larger disk)", what, err))
 	case errors.Is(err, os.ErrDeadlineExceeded), isTransient(err):
 		return sdk.Classify(sdk.KindRetryable, fmt.Errorf("%s: %w", what, err))
 	}

@@ -54,3 +54,19 @@ func processAlive(pid int) bool {
 	}
 	return code == 259 // STILL_ACTIVE
 }
+
+// isNoSpace says whether err means the disk is full or the user's quota is
+// reached.
+func isNoSpace(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case 39, // ERROR_HANDLE_DISK_FULL
+		112,  // ERROR_DISK_FULL
+		1295: // ERROR_DISK_QUOTA_EXCEEDED
+		return true
+	}
+	return false
+}
