@@ -112,7 +112,12 @@ type session struct {
 	once   sync.Once
 }
 
+// close stops what setup started, once. A nil session (setup failed and
+// cleaned up after itself) has nothing to close.
 func (s *session) close() {
+	if s == nil {
+		return
+	}
 	s.once.Do(func() {
 		for i := len(s.closer) - 1; i >= 0; i-- {
 			s.closer[i]()
@@ -153,9 +158,13 @@ func setup(ctx context.Context, file string, vars, varFiles []string, logFormat 
 	}
 	s = &session{host: host}
 	s.closer = append(s.closer, host.Close)
+	// The deferred clean-up holds its own reference: every failing return
+	// below sets the named result s to nil before deferred calls run, and
+	// closing through s then was a nil-pointer panic after the diagnostics.
+	started := s
 	defer func() {
 		if err != nil {
-			s.close()
+			started.close()
 		}
 	}()
 	p, diags := pipeline.Load(file, pipeline.LoadOptions{Vars: vals, VarFiles: varFiles, Schemas: host, Plugins: host.PipelinePlugins})
