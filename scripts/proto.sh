@@ -4,24 +4,20 @@
 #   scripts/proto.sh generate   # regenerate the checked-in .pb.go files
 #   scripts/proto.sh check      # buf lint + fail when the checked-in code is stale
 #
-# The pinned tools (buf, protoc-gen-go v1.36.12, protoc-gen-go-grpc v1.6.2)
-# come from the shared test-infra install script when they are missing.
+# The pinned tools (buf, protoc-gen-go, protoc-gen-go-grpc; versions in
+# scripts/test-servers.sh) are installed into $TEST_INFRA_DIR/bin (default
+# /tmp/test-infra/bin) by `scripts/test-servers.sh install buf`, which this
+# script runs itself; those pinned copies are used even when others are on
+# PATH, so the generated code never depends on what a machine happens to have.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-TOOLS=${TEST_INFRA_BIN:-/tmp/test-infra/bin}
-export PATH="$TOOLS:$PATH"
+export TEST_INFRA_DIR=${TEST_INFRA_DIR:-/tmp/test-infra}
+export PATH="$TEST_INFRA_DIR/bin:$PATH"
 
 ensure_tools() {
-  if command -v buf >/dev/null && command -v protoc-gen-go >/dev/null && command -v protoc-gen-go-grpc >/dev/null; then
-    return
-  fi
-  local install="${SHARED:-../shared}/test-infra/install.sh"
-  if [ ! -x "$install" ]; then
-    echo "proto.sh: buf/protoc-gen-go missing and $install not found; set SHARED to the shared folder" >&2
-    exit 2
-  fi
-  "$install" buf
+  # Idempotent and quick when the pinned versions are already there.
+  "$ROOT/scripts/test-servers.sh" install buf
 }
 
 generate() { # dir: repo copy to generate into

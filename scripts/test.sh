@@ -12,12 +12,12 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-export AGOLPIPE_SHARED=${AGOLPIPE_SHARED:-$repo/../shared}
 export TEST_INFRA_DIR=${TEST_INFRA_DIR:-/tmp/test-infra}
 # With these set, a test whose server or tool is missing fails instead of skipping.
 export AGOLPIPE_REQUIRE_TEST_SERVERS=1 AGOLPIPE_REQUIRE_NODE=1
-# MinIO is optional for a developer's go test, but started here, so required.
-export AGOLPIPE_REQUIRE_MINIO=1
+# MinIO is optional for a developer's go test, but started here (unless
+# TEST_SERVERS leaves it out), so required.
+case " ${TEST_SERVERS:-minio} " in *" minio "*) export AGOLPIPE_REQUIRE_MINIO=1 ;; esac
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
 step() { printf '\n=== %s\n' "$*"; }
@@ -27,8 +27,18 @@ go mod download
 go mod verify >/dev/null
 
 step "test servers"
+# Stop afterwards only the servers this run started: ones already running
+# (a developer's, or another checkout's with the same TEST_INFRA_DIR) stay.
+already=" $(scripts/test-servers.sh running | tr '\n' ' ') "
 scripts/test-servers.sh start
-trap 'scripts/test-servers.sh stop || true' EXIT
+started=""
+for s in $(scripts/test-servers.sh running); do
+  case $already in *" $s "*) ;; *) started="$started $s" ;; esac
+done
+if [ -n "$started" ]; then
+  # shellcheck disable=SC2086
+  trap 'scripts/test-servers.sh stop $started || true' EXIT
+fi
 # shellcheck disable=SC1090,SC1091
 . "$TEST_INFRA_DIR/env"
 

@@ -2,7 +2,7 @@
 // served over HTTP on loopback: the sharing REST API (tokens, OAuth 2.0,
 // portal, users, groups, search, content, export, write side) and hosted
 // feature and tile services, answering as the real services do, quirks
-// included (see /work/shared/reference/arcgis-rest.md).
+// included (as Esri's ArcGIS REST API documentation describes them).
 //
 // Tests start it in-process with Start; `agolpipe sim` runs it standalone.
 // The org itself (package sim/org) is generated deterministically from a

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agolpipe/agolpipe/internal/testservers"
 )
 
 // mailpit is a Mailpit SMTP server of this test alone, on ephemeral ports of
@@ -31,12 +33,15 @@ type mailpit struct {
 	api      string // http://127.0.0.1:port
 }
 
-// mailpitBinary finds Mailpit: $MAILPIT_BIN, else the shared test-infra
-// install. Without it the test is skipped, or fails when the environment
-// demands real servers (AGOLPIPE_REQUIRE_TEST_SERVERS=1).
+// mailpitBinary finds Mailpit: $MAILPIT_BIN, else where
+// scripts/test-servers.sh installs it ($TEST_INFRA_DIR/bin, the directory
+// every other test server is found through). Without it the test is
+// skipped, or fails when the environment demands real servers
+// (AGOLPIPE_REQUIRE_TEST_SERVERS=1).
 func mailpitBinary(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("MAILPIT_BIN"), "/tmp/test-infra/bin/mailpit"} {
+	installed := filepath.Join(testservers.Dir(), "bin", "mailpit")
+	for _, p := range []string{os.Getenv("MAILPIT_BIN"), installed} {
 		if p == "" {
 			continue
 		}
@@ -44,8 +49,8 @@ func mailpitBinary(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "Mailpit not found: set MAILPIT_BIN or install it with /work/shared/test-infra/install.sh mailpit"
-	if os.Getenv("AGOLPIPE_REQUIRE_TEST_SERVERS") == "1" {
+	msg := fmt.Sprintf("Mailpit not found at %s: install it with `scripts/test-servers.sh install mailpit` (with the same TEST_INFRA_DIR) or set MAILPIT_BIN", installed)
+	if os.Getenv(testservers.RequireEnv) == "1" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
