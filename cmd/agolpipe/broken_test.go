@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,10 +28,6 @@ func TestBrokenPipelinesNoPanic(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no broken examples found (%v)", err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	commands := []struct {
 		name string
 		args func(file string) []string
@@ -49,10 +46,7 @@ func TestBrokenPipelinesNoPanic(t *testing.T) {
 			name := strings.TrimSuffix(filepath.Base(file), ".hcl") + "/" + c.name
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				defer cancel()
-				cmd := exec.CommandContext(ctx, exe, c.args(file)...)
-				env := []string{cliEnv + "=1"}
+				env := []string{}
 				for _, kv := range os.Environ() {
 					// The examples read env("AGOL_PASSWORD"); missing_env.hcl
 					// depends on it being unset.
@@ -60,22 +54,8 @@ func TestBrokenPipelinesNoPanic(t *testing.T) {
 						env = append(env, kv)
 					}
 				}
-				cmd.Env = env
-				cmd.Dir = t.TempDir() // a run or prune must not write into the source tree
-				var out bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &out, &out
-				err := cmd.Run()
-				code := 0
-				var ee *exec.ExitError
-				if errors.As(err, &ee) {
-					code = ee.ExitCode()
-				} else if err != nil {
-					t.Fatalf("%v\n%s", err, out.String())
-				}
-				if ctx.Err() != nil {
-					t.Fatalf("did not end within 60 s:\n%s", out.String())
-				}
-				text := out.String()
+				// A run or prune must not write into the source tree.
+				code, text := runExe(t, t.TempDir(), env, c.args(file)...)
 				if strings.Contains(text, "panic") || strings.Contains(text, "goroutine ") {
 					t.Fatalf("exit %d with a Go panic:\n%s", code, text)
 				}
@@ -88,4 +68,37 @@ func TestBrokenPipelinesNoPanic(t *testing.T) {
 			})
 		}
 	}
+}
+
+// runExe runs this test binary as the agolpipe executable (see cliEnv) in
+// dir with env (os.Environ() when nil), bounded to 60 s, and returns its
+// exit code and everything it printed.
+func runExe(t *testing.T, dir string, env []string, args ...string) (int, string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(slices.Clone(env), cliEnv+"=1")
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("agolpipe %s did not end within 60 s:\n%s", strings.Join(args, " "), out.String())
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String()
+	case err != nil:
+		t.Fatalf("agolpipe %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return 0, out.String()
 }

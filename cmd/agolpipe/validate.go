@@ -41,7 +41,11 @@ Exit status: 0 when the pipeline is valid (warnings may be shown),
 			}
 			defer host.Close()
 			if !diags.HasErrors() {
-				diags = append(diags, sinkOverlaps(cmd.Context(), p, host)...)
+				// The values only a component can judge (a sink path that is
+				// a root, a portal URL without a host) are checked by the
+				// component's own Configure, as run does (Configure contacts
+				// nothing and writes nothing); so are sinks that overlap.
+				diags = append(diags, configureAll(cmd.Context(), host, p)...)
 			}
 			if len(diags) > 0 {
 				color := isatty.IsTerminal(os.Stderr.Fd())
@@ -68,6 +72,70 @@ Exit status: 0 when the pipeline is valid (warnings may be shown),
 	rootCmd.AddCommand(cmd)
 }
 
+// configureAll starts every component the pipeline uses and hands it its
+// block, as run does, and returns what the components said with the file
+// positions of the attributes concerned. Components are closed again at
+// once: validate never signs in, exports or writes.
+func configureAll(ctx context.Context, host *pluginhost.Host, p *pipeline.Pipeline) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	cannotStart := func(what string, c *pipeline.Component, err error) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Cannot start %s %q", what, c.Type),
+			Detail:   fmt.Sprintf("%v. Check the plugin with `agolpipe plugins`.", err),
+			Subject:  c.DeclRange.Ptr(),
+		})
+	}
+	if c := p.Source; c != nil {
+		if src, err := host.Source(ctx, c.Type); err != nil {
+			cannotStart("source", c, err)
+		} else {
+			req := sdk.ConfigureRequest{Config: c.Config, Name: c.Name, PipelineFile: p.Filename}
+			diags = append(diags, c.Diagnostics(src.Configure(ctx, req))...)
+			_ = src.Close()
+		}
+	}
+	// Where each sink writes, as the sink resolves it, so sinks on one
+	// folder or on nested folders are refused (pipeline.CheckSinkLocations),
+	// as run and plan do.
+	locs := make([]string, len(p.Sinks))
+	for i, b := range p.Sinks {
+		sk, err := host.Sink(ctx, b.Type)
+		if err != nil {
+			cannotStart("sink", &b.Component, err)
+			continue
+		}
+		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
+		diags = append(diags, b.Component.Diagnostics(d)...)
+		locs[i] = resp.Features.Location
+		_ = sk.Close()
+	}
+	diags = append(diags, pipeline.CheckSinkLocations(p.Sinks, locs)...)
+	for _, b := range p.Notifiers {
+		n, err := host.Notifier(ctx, b.Type)
+		if err != nil {
+			cannotStart("notifier", &b.Component, err)
+			continue
+		}
+		diags = append(diags, b.Component.Diagnostics(n.Configure(ctx, sdk.ConfigureRequest{Config: b.Config}))...)
+		_ = n.Close()
+	}
+	for _, e := range p.Exports {
+		if e.Exporter == nil || e.Skip {
+			continue
+		}
+		c := e.Exporter
+		ex, err := host.Exporter(ctx, c.Type)
+		if err != nil {
+			cannotStart("exporter", c, err)
+			continue
+		}
+		diags = append(diags, c.Diagnostics(ex.Configure(ctx, sdk.ConfigureRequest{Config: c.Config}))...)
+		_ = ex.Close()
+	}
+	return diags
+}
+
 // summary is the one line validate prints for a valid pipeline.
 func summary(file string, p *pipeline.Pipeline) string {
 	var parts []string
@@ -91,23 +159,4 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// sinkOverlaps configures every sink (Configure contacts nothing and writes
-// nothing) to learn where it writes, and refuses sinks on one folder or on
-// nested folders (pipeline.CheckSinkLocations), as run and plan do.
-func sinkOverlaps(ctx context.Context, p *pipeline.Pipeline, host *pluginhost.Host) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	locs := make([]string, len(p.Sinks))
-	for i, b := range p.Sinks {
-		sk, err := host.Sink(ctx, b.Type)
-		if err != nil {
-			continue // reported by the load already, or a plugin that will not start: run says so
-		}
-		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
-		_ = sk.Close()
-		diags = append(diags, b.Component.Diagnostics(d)...)
-		locs[i] = resp.Features.Location
-	}
-	return append(diags, pipeline.CheckSinkLocations(p.Sinks, locs)...)
 }

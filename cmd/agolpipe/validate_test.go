@@ -34,10 +34,11 @@ func TestExamplesValidate(t *testing.T) {
 }
 
 // TestValidateReportsErrors checks that a broken pipeline exits 2 and points
-// at the line.
+// at the line and column.
 func TestValidateReportsErrors(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "broken.hcl")
-	src := "source \"arcgis\" \"prod\" {\n  url = \"myorg\"\n}\nsink \"locall\" \"nas\" {\n  path = \"/tmp/x\"\n}\n"
+	src := "source \"arcgis\" \"prod\" {\n  url = \"myorg\"\n}\nsink \"locall\" \"nas\" {\n  path = \"/tmp/x\"\n}\n" +
+		"sink \"local\" \"b\" {\n  path = \"/tmp/y\"\n  layuot = \"type\"\n}\n"
 	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,8 @@ func TestValidateReportsErrors(t *testing.T) {
 	if code != exitUsage {
 		t.Fatalf("exit %d, want %d", code, exitUsage)
 	}
-	for _, want := range []string{"broken.hcl line 4", `Did you mean "local"?`} {
+	// file:line:col of each, and a suggestion for a swap of two letters too.
+	for _, want := range []string{"broken.hcl:4:6", `Did you mean "local"?`, "broken.hcl:9:3", `Did you mean "layout"?`} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("diagnostics lack %q:\n%s", want, stderr)
 		}
@@ -94,19 +96,24 @@ func TestValidateRefusesOverlappingSinks(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t.Chdir(dir)
+	t.Setenv("OVERLAP_TEST_KEY", "overlap-test-key")
 	cases := []struct {
 		name, a, b string
 		want       []string // empty: valid
 	}{
-		{"same folder", dir + "/backups", "./backups/", []string{`Sink "b" writes to ` + dir + `/backups, the same folder as sink "a"`, "p.hcl line 6", "p.hcl:3"}},
+		{"same folder", dir + "/backups", "./backups/", []string{`Sink "b" writes to ` + dir + `/backups, the same folder as sink "a"`, "p.hcl:8:1", "p.hcl:5"}},
 		{"nested", dir + "/backups", dir + "/backups/incremental", []string{`Sink "b" writes to ` + dir + `/backups/incremental, a folder inside the folder of sink "a"`, dir + "/backups/nightly and " + dir + "/backups/incremental"}},
 		{"nested the other way", dir + "/backups/incremental", dir + "/backups", []string{`the folder that holds the folder of sink "a"`}},
 		{"side by side", dir + "/backups/nightly", dir + "/backups/nightly-copy", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := writePipeline(t, dir, fmt.Sprintf(`source "arcgis" "prod" { url = "https://gis.example.invalid/portal" }
-
+			// validate checks the source block too, as run does: it needs
+			// a sign-in.
+			f := writePipeline(t, dir, fmt.Sprintf(`source "arcgis" "prod" {
+  url     = "https://gis.example.invalid/portal"
+  api_key = env("OVERLAP_TEST_KEY")
+}
 sink "local" "a" {
   path = %q
 }
@@ -134,4 +141,85 @@ sink "local" "b" {
 			}
 		})
 	}
+}
+
+// TestValidateRefusesWhatRunRefuses runs `agolpipe validate` on pipelines
+// whose sink path or portal URL no run could use: each must be an error
+// (exit 2) that names the file, the line and the attribute's column, not a
+// "valid" that the run then contradicts. Plain http to a portal that is
+// not on this machine is a warning.
+func TestValidateRefusesWhatRunRefuses(t *testing.T) {
+	const goodURL, goodPath = "https://myorg.maps.arcgis.com", "/var/backups/gis"
+	cases := []struct {
+		name, url, path string
+		want            string // the diagnostic's summary
+		line            int    // where it points
+	}{
+		{"root", goodURL, "/", "Path is a filesystem or share root", 9},
+		{"double slash", goodURL, "//", "Path is a filesystem or share root", 9},
+		{"dot dot to root", goodURL, "/x/../../../", "Path is a filesystem or share root", 9},
+		{"empty path", goodURL, "", "Empty path", 9},
+		{"120 KB path", goodURL, "/" + strings.Repeat("a", 120<<10), "Path is too long", 9},
+		{"NUL", goodURL, `/var/a\u0000b`, "Control character in path", 9},
+		{"newline", goodURL, `/var/a\nb`, "Control character in path", 9},
+		{"empty url", "", goodPath, "Invalid portal URL", 2},
+		{"scheme only", "http://", goodPath, "Invalid portal URL", 2},
+		{"ftp", "ftp://", goodPath, "Invalid portal URL", 2},
+		{"javascript", "javascript:", goodPath, "Invalid portal URL", 2},
+		{"port 99999", "https://gis.example.org:99999/portal", goodPath, "Invalid portal URL", 2},
+		{"unclosed IPv6", "[::1", goodPath, "Invalid portal URL", 2},
+	}
+	t.Setenv("AGOL_PASSWORD", "validate-test-secret")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writePipeline(t, dir, validatePipeline(c.url, c.path))
+			code, out := runExe(t, dir, nil, "validate", "p.hcl")
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, out)
+			}
+			if !strings.Contains(out, "Error: "+c.want) {
+				t.Errorf("no %q error:\n%s", c.want, out)
+			}
+			// The value's column: url's value starts at 9, path's at 10.
+			col := map[int]int{2: 9, 9: 10}[c.line]
+			if at := fmt.Sprintf("p.hcl:%d:%d", c.line, col); !strings.Contains(out, at) {
+				t.Errorf("the diagnostic does not point at %s:\n%s", at, out)
+			}
+		})
+	}
+	t.Run("plain http", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []struct {
+			url  string
+			warn bool
+		}{{"http://gis.example.org/portal", true}, {"http://127.0.0.1:8080/portal", false}, {"http://localhost/portal", false}} {
+			dir := t.TempDir()
+			writePipeline(t, dir, validatePipeline(c.url, goodPath))
+			code, out := runExe(t, dir, nil, "validate", "p.hcl")
+			if code != exitOK {
+				t.Fatalf("%s: exit %d, want 0:\n%s", c.url, code, out)
+			}
+			if got := strings.Contains(out, "Warning: Portal over plain http"); got != c.warn {
+				t.Errorf("%s: plain-http warning shown = %v, want %v:\n%s", c.url, got, c.warn, out)
+			}
+		}
+	})
+}
+
+// validatePipeline is a pipeline with the portal url on line 2 and the
+// local sink's path on line 9.
+func validatePipeline(url, path string) string {
+	return fmt.Sprintf(`source "arcgis" "prod" {
+  url = %q
+  auth {
+    username = "backup_admin"
+    password = env("AGOL_PASSWORD")
+  }
+}
+sink "local" "nas" {
+  path = "%s"
+}
+`, url, path)
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -29,11 +30,37 @@ func WriteDiagnostics(w io.Writer, p *Pipeline, diags hcl.Diagnostics, width uin
 		files, sensitive = p.files, p.Sensitive
 	}
 	var buf bytes.Buffer
-	if err := hcl.NewDiagnosticTextWriter(&buf, files, width, color).WriteDiagnostics(diags); err != nil {
-		return err
+	dw := hcl.NewDiagnosticTextWriter(&buf, files, width, color)
+	for _, d := range diags {
+		start := buf.Len()
+		if err := dw.WriteDiagnostic(d); err != nil {
+			return err
+		}
+		withColumn(&buf, start, d)
 	}
 	_, err := io.WriteString(w, Redact(buf.String(), sensitive))
 	return err
+}
+
+// withColumn rewrites hcl's "on FILE line N" of the diagnostic rendered
+// into buf from start as "on FILE:N:C": the column the README promises,
+// and the form editors and terminals turn into a link.
+func withColumn(buf *bytes.Buffer, start int, d *hcl.Diagnostic) {
+	if d.Subject == nil {
+		return
+	}
+	r := d.Subject
+	old := fmt.Sprintf("on %s line %d", r.Filename, r.Start.Line)
+	text := buf.Bytes()[start:]
+	i := bytes.Index(text, []byte(old))
+	if i < 0 {
+		return
+	}
+	rendered := append([]byte(nil), text[:i]...)
+	rendered = append(rendered, fmt.Sprintf("on %s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)...)
+	rendered = append(rendered, text[i+len(old):]...)
+	buf.Truncate(start)
+	buf.Write(rendered)
 }
 
 // Redact replaces every occurrence of a sensitive value in s by Redacted,

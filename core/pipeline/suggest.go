@@ -14,7 +14,7 @@ func suggest(given string, candidates []string) string {
 		if strings.EqualFold(c, given) {
 			return c
 		}
-		d := levenshtein(strings.ToLower(given), strings.ToLower(c))
+		d := editDistance(strings.ToLower(given), strings.ToLower(c))
 		// Allow roughly one edit per four characters, at least one.
 		limit := max(1, len(c)/4)
 		if d <= limit && (bestDist < 0 || d < bestDist) {
@@ -50,24 +50,33 @@ func quotedList(names []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
-// levenshtein is the edit distance between a and b, in runes.
-func levenshtein(a, b string) int {
+// editDistance is the number of single-rune insertions, deletions,
+// substitutions and swaps of two neighbouring runes that turn a into b
+// (optimal string alignment). The swap counts as one edit because it is the
+// commonest typo ("layuot" for "layout"), which plain Levenshtein counts as
+// two and so left without a suggestion.
+func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	// d[i][j] is the distance between ra[:i] and rb[:j].
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }

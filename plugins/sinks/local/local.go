@@ -74,6 +74,12 @@ func (s *Sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 		return sdk.SinkConfigureResponse{}, diags.Errorf([]string{"path"}, "Empty path",
 			`Set path to the folder that should receive the backups, for example path = "/mnt/gis-backups".`)
 	}
+	// A control character (NUL, newline, ...) is refused by the OS at the
+	// first write, or worse, creates a name no one can type: say so now.
+	if i := strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return sdk.SinkConfigureResponse{}, diags.Errorf([]string{"path"}, "Control character in path",
+			"%q has the control character %q at byte %d; folder names cannot hold it. Remove it (a \\n or \\0 written in the string, or a line break in a variable's value, puts one there).", p, p[i], i)
+	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return sdk.SinkConfigureResponse{}, diags.Errorf([]string{"path"}, "Path cannot be resolved", "%q: %v", p, err)

@@ -211,6 +211,9 @@ func NormalizeURL(raw string) (string, error) {
 	if u.Host == "" {
 		return "", fmt.Errorf("%q has no host", raw)
 	}
+	if err := checkHost(u); err != nil {
+		return "", fmt.Errorf("%q: %v", raw, err)
+	}
 	p := strings.TrimRight(u.Path, "/")
 	for _, suffix := range []string{"/home", "/sharing/rest", "/sharing", "/home/index.html"} {
 		if strings.HasSuffix(strings.ToLower(p), suffix) {
@@ -218,6 +221,40 @@ func NormalizeURL(raw string) (string, error) {
 		}
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host) + p, nil
+}
+
+// checkHost refuses what url.Parse lets through but no connection could
+// use: an empty or out-of-range port ("javascript:" reads as the host
+// "javascript" with an empty port) and a host name with characters no DNS
+// name or IP address has.
+func checkHost(u *url.URL) error {
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("the port after %q is empty", u.Hostname())
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %s is not between 1 and 65535", p)
+		}
+	}
+	h := u.Hostname()
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if h == "" || len(h) > 253 {
+		return fmt.Errorf("%q is not a host name", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q is not a host name", h)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("%q is not a host name (%q is not allowed in one)", h, r)
+			}
+		}
+	}
+	return nil
 }
 
 // ParseWindow reads a duration that may use days ("7d", "1d12h").

@@ -18,3 +18,8 @@ run {
 export "Feature Service" {
   include_attachment = true
 }
+
+sink "local" "offsite" {
+  path   = "/mnt/offsite"
+  layuot = "owner/folder/type"
+}
