@@ -147,7 +147,7 @@ func writePlan(w io.Writer, o engine.Options, r *report.Run, folder string, prev
 	}
 	fmt.Fprintln(w)
 	if d := o.Pipeline.Run.ModifiedWithin; d > 0 {
-		fmt.Fprintf(w, "Incremental: only items modified within %s\n", d)
+		fmt.Fprintf(w, "Incremental: only items modified within %s\n", pipeline.FormatDuration(d))
 	}
 	type row struct {
 		typ, exporter, format string
@@ -242,6 +242,15 @@ func writePlan(w io.Writer, o engine.Options, r *report.Run, folder string, prev
 			_ = report.WriteRetention(w, "      ", pv.rec)
 		}
 	}
+	// The same warnings run prints (a non-admin or API-key sign-in that
+	// covers less than the organization, a completeness mismatch...): a
+	// plan that hid them would promise more than the run delivers.
+	if len(r.Warnings) > 0 {
+		fmt.Fprintf(w, "\nWarnings (%d):\n", len(r.Warnings))
+		for _, warn := range r.Warnings {
+			fmt.Fprintf(w, "  - %s\n", warn)
+		}
+	}
 	fmt.Fprintf(w, "\nRun settings: concurrency %d, retries %d. Nothing was exported or written.\n", o.Pipeline.Run.Concurrency, o.Pipeline.Run.Retries)
 }
 
@@ -284,7 +293,9 @@ func writeFilters(w io.Writer, p *pipeline.Pipeline, r *report.Run) {
 			reasons = append(reasons, it.Reason)
 		}
 	}
-	type filter struct{ name, value string }
+	// name is what an exclusion reason says; text is the filter as the
+	// pipeline file writes it.
+	type filter struct{ name, text string }
 	var filters []filter
 	if c := p.Source.Config; !c.IsNull() && c.IsKnown() && c.Type().IsObjectType() {
 		names := make([]string, 0, len(c.Type().AttributeTypes()))
@@ -300,12 +311,12 @@ func writeFilters(w io.Writer, p *pipeline.Pipeline, r *report.Run) {
 			isList := v.Type().IsListType() || v.Type().IsSetType() || v.Type().IsTupleType()
 			named := slices.ContainsFunc(reasons, func(x string) bool { return namesAttr(x, n) })
 			if (isList && v.LengthInt() > 0) || (named && !v.Type().IsObjectType()) {
-				filters = append(filters, filter{n, ctyText(v, p.Sensitive)})
+				filters = append(filters, filter{n, n + " = " + ctyText(v, p.Sensitive)})
 			}
 		}
 	}
 	if d := p.Run.ModifiedWithin; d > 0 && !slices.ContainsFunc(filters, func(f filter) bool { return f.name == "modified_within" }) {
-		filters = append(filters, filter{"modified_within", "run { modified_within = " + d.String() + " }"})
+		filters = append(filters, filter{"modified_within", fmt.Sprintf("run { modified_within = %q }", pipeline.FormatDuration(d))})
 	}
 	if len(filters) == 0 {
 		return
@@ -320,7 +331,7 @@ func writeFilters(w io.Writer, p *pipeline.Pipeline, r *report.Run) {
 				n++
 			}
 		}
-		fmt.Fprintf(w, "  %6d  %s = %s\n", n, f.name, f.value)
+		fmt.Fprintf(w, "  %6d  %s\n", n, f.text)
 	}
 	other := 0
 	for _, c := range counted {

@@ -115,3 +115,72 @@ run { prefix = "SIM" }
 		t.Errorf("plan wrote into the zipped sink: %v", ents)
 	}
 }
+
+// TestNonAdminScope signs in to the simulated org as a publisher (no admin
+// privilege): `plan` must show the same scope warning `run` prints, and
+// Results.txt must not call the user's own item count "the items in the
+// organization". The plan also writes modified_within as the file does.
+func TestNonAdminScope(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	srv, _ := startSim(t, sim.Options{Items: 30, Seed: 5})
+	var publisher sim.User
+	for _, u := range srv.Users() {
+		if u.Kind == "publisher" {
+			publisher = u
+			break
+		}
+	}
+	if publisher.Username == "" {
+		t.Fatal("no publisher in the simulated org")
+	}
+	t.Setenv("SIM_PASSWORD", publisher.Password)
+	dir := t.TempDir()
+	nas := filepath.Join(dir, "nas")
+	file := writePipeline(t, dir, simSource(srv, publisher, "")+fmt.Sprintf(`
+sink "local" "nas" {
+  path = %q
+}
+run {
+  prefix          = "NA"
+  modified_within = "1d"
+}
+`, nas))
+	scope := publisher.Username + " is not an administrator"
+
+	code, out := runCLI(t, "plan", file)
+	if code != exitOK {
+		t.Fatalf("agolpipe plan: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{scope, "Incremental: only items modified within 1d\n", `run { modified_within = "1d" }`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "24h0m0s") || strings.Contains(out, "modified_within = run") {
+		t.Errorf("plan writes modified_within in Go's words, not the file's:\n%s", out)
+	}
+
+	code, _ = runCLI(t, "run", file, "--plain")
+	if code != exitOK {
+		t.Fatalf("agolpipe run: exit %d", code)
+	}
+	results, err := filepath.Glob(filepath.Join(nas, "NA_*", "Results.txt"))
+	if err != nil || len(results) != 1 {
+		t.Fatalf("Results.txt: %v %v", results, err)
+	}
+	b, err := os.ReadFile(results[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if strings.Contains(text, "items in the organization") {
+		t.Errorf("a non-admin's Results.txt calls its own count the organization's:\n%s", text)
+	}
+	for _, want := range []string{"within reach of " + publisher.Username + ", who is not an administrator", scope} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Results.txt lacks %q:\n%s", want, text)
+		}
+	}
+}

@@ -430,6 +430,7 @@ func (e *engine) connect(ctx context.Context) error {
 	e.org = org
 	e.rep.Source.PortalURL, e.rep.Source.OrgID, e.rep.Source.OrgName = org.PortalURL, org.OrgID, org.OrgName
 	e.rep.Source.Mode, e.rep.Source.Username, e.rep.Source.ItemCount = org.Mode, org.Username, org.ItemCount
+	e.rep.Source.Admin = org.IsAdmin
 	for _, w := range org.Warnings {
 		e.warn("source: " + w)
 	}

@@ -31,7 +31,7 @@ func (s *fakeSource) Configure(context.Context, sdk.ConfigureRequest) sdk.Diagno
 	return nil
 }
 func (s *fakeSource) Connect(context.Context) (sdk.OrgInfo, error) {
-	return sdk.OrgInfo{PortalURL: "https://example.maps.arcgis.com", OrgName: "City of Example", ItemCount: int64(len(s.items))}, nil
+	return sdk.OrgInfo{PortalURL: "https://example.maps.arcgis.com", OrgName: "City of Example", ItemCount: int64(len(s.items)), IsAdmin: true}, nil
 }
 func (s *fakeSource) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn func(sdk.ListedItem) error) error {
 	for _, it := range s.items {

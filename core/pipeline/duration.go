@@ -73,3 +73,26 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return total, nil
 }
+
+// FormatDuration writes d the way a pipeline would ("1d", "1d12h", "90m"
+// as "1h30m", "45s"), with no zero parts: "24h0m0s" is what Go's String
+// gives a day, and not what anyone typed.
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		unit string
+		size time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
+		if n := d / u.size; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.unit)
+			d -= n * u.size
+		}
+	}
+	if d > 0 { // below a second: rare, keep it exact
+		b.WriteString(d.String())
+	}
+	return b.String()
+}

@@ -96,8 +96,11 @@ type Source struct {
 	Mode      string `json:"mode,omitempty"`
 	Username  string `json:"username,omitempty"`
 	// ItemCount is the portal's own total, for the completeness check; -1
-	// when unknown.
+	// when unknown. It counts the organization only when Admin; otherwise
+	// what the signed-in user (or API key) can reach.
 	ItemCount int64 `json:"item_count"`
+	// Admin says the sign-in could see every member's items.
+	Admin bool `json:"admin"`
 }
 
 // Counts of items by result, and of what was stored.

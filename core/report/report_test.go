@@ -24,7 +24,7 @@ func sampleRun() *Run {
 	}
 	r := &Run{SchemaVersion: SchemaVersion, AgolpipeVersion: "1.2.3", RunID: "r1", RunFolder: "PROD_2025-03-07_04-05-06",
 		Pipeline: Pipeline{File: "nightly.hcl", SHA256: "abc123"},
-		Source:   Source{Type: "arcgis", Name: "prod", PortalURL: "https://example.maps.arcgis.com", OrgName: "City of Example", ItemCount: 6},
+		Source:   Source{Type: "arcgis", Name: "prod", PortalURL: "https://example.maps.arcgis.com", OrgName: "City of Example", ItemCount: 6, Admin: true},
 		Started:  t0, Finished: t0.Add(83 * time.Minute), Status: StatusPartial, ExitCode: 1,
 		Counts: Counts{Discovered: 6, Exported: 2, Partial: 1, Failed: 2, Excluded: 1, Artifacts: 4, Bytes: 3 << 20},
 		Sinks: []Sink{

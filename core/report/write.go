@@ -118,8 +118,14 @@ func WriteResults(w io.Writer, r *Run) error {
 		p.f("  %-11s %6d\n", row.k, row.v)
 	}
 	p.f("  %-11s %6d (%s)\n", "Artifacts", c.Artifacts, Bytes(c.Bytes))
-	if r.Source.ItemCount >= 0 {
+	switch {
+	case r.Source.ItemCount < 0:
+	case r.Source.Admin:
 		p.f("  The portal reports %d items in the organization.\n", r.Source.ItemCount)
+	default:
+		// Without the admin privilege the count is the user's own items
+		// (or what an API key can see), not the organization's.
+		p.f("  The portal reports %d items within reach of %s, who is not an administrator: this is not the whole organization.\n", r.Source.ItemCount, r.Source.Username)
 	}
 
 	byType := map[string]int{}

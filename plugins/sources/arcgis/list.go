@@ -140,8 +140,8 @@ func (s *Source) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn fun
 	// The count was taken at sign-in, before this run made its temporary
 	// export items, and may include other runs' ones: an item is missing
 	// only when even those cannot make up the difference.
-	if n := s.info.ItemCount; n >= 0 && (l.n+l.temp < n || l.n > n) {
-		s.warn(fmt.Sprintf("completeness check: the listing found %d items but the portal counts %d; some items may be missing from this backup (search index lag, or items %s cannot see). Try scan = \"deep\" if this persists.", l.n, n, s.info.Username))
+	if msg := completenessWarning(l.n, l.temp, s.info.ItemCount, l.scan, s.info.Username); msg != "" {
+		s.warn(msg)
 	}
 	return nil
 }
@@ -154,19 +154,24 @@ type lister struct {
 	mu   sync.Mutex
 	seen map[string]bool
 	n    int64
+	// scan is the scan produce chose: quick, deep, own content or search.
+	scan string
 	// temp counts temporary export items seen and left out.
 	temp    int64
 	sharing map[string]itemSharing
 	folders map[string]*ownerFolders
 }
 
-// produce runs the scan that fits the user and the organization.
+// produce runs the scan that fits the user and the organization, and
+// records which one in l.scan.
 func (l *lister) produce(ctx context.Context, out chan<- listed) error {
 	s := l.s
 	if s.cfg.APIKey != "" {
+		l.scan = "search"
 		return l.quick(ctx, out)
 	}
 	if !s.info.IsAdmin {
+		l.scan = "own content"
 		return l.walkUser(ctx, s.info.Username, out)
 	}
 	mode := s.cfg.Scan
@@ -176,10 +181,34 @@ func (l *lister) produce(ctx context.Context, out chan<- listed) error {
 			mode = "deep"
 		}
 	}
+	l.scan = mode
 	if mode == "deep" {
 		return l.deep(ctx, out)
 	}
 	return l.quick(ctx, out)
+}
+
+// completenessWarning compares the items listed (temp: this and other
+// runs' temporary export items, listed but left out) with the count the
+// portal gave at sign-in, and says what a mismatch means for this scan,
+// or "" when they agree. Only a quick scan can be helped by a deep one; a
+// listing above the count misses nothing (items created since sign-in).
+func completenessWarning(listed, temp, count int64, scan, user string) string {
+	switch {
+	case count < 0:
+		return ""
+	case listed+temp < count:
+		msg := fmt.Sprintf("completeness check: the listing found %d items but the portal counts %d; some items may be missing from this backup", listed, count)
+		switch scan {
+		case "quick", "search":
+			return msg + fmt.Sprintf(" (search index lag, or items %s cannot see). If this persists, set scan = \"deep\", which walks every user's folders instead of the search index.", user)
+		default: // deep, own content: already walked folder by folder
+			return msg + fmt.Sprintf(" (items created or deleted during the run, or items %s cannot see although the count includes them). The %s scan already walked every folder; if this persists, compare the portal's content page with Inventory.csv.", user, scan)
+		}
+	case listed > count:
+		return fmt.Sprintf("completeness check: the listing found %d items, more than the %d the portal counted at sign-in: items were created during the run, or the count lags; nothing is missing for that reason", listed, count)
+	}
+	return ""
 }
 
 // send dedupes by id and hands the item on.
