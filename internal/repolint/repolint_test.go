@@ -28,7 +28,8 @@ func TestNoDevMachinePaths(t *testing.T) {
 	}
 	var bad []string
 	for _, name := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		if name == "" || strings.HasSuffix(name, "package-lock.json") {
+		// This file names the paths it looks for.
+		if name == "" || strings.HasSuffix(name, "package-lock.json") || strings.HasPrefix(name, "internal/repolint/") {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(root, name))
