@@ -71,6 +71,9 @@ type Options struct {
 	Throttle       bool
 	ThrottleQPS    int
 	ThrottleWrites int
+	// ThrottleBlock is how long a write burst blocks writes (default a
+	// minute, as ArcGIS Online does); tests shorten it.
+	ThrottleBlock time.Duration
 	// ExportFaults makes export jobs of the given source item ids fail
 	// (ExportFail), hang forever (ExportHang) or fail only when attachments
 	// are included (ExportAttachmentError).
@@ -181,6 +184,9 @@ func Start(opt Options) (*Server, error) {
 	}
 	if opt.ThrottleQPS <= 0 {
 		opt.ThrottleQPS = 50
+	}
+	if opt.ThrottleBlock <= 0 {
+		opt.ThrottleBlock = time.Minute
 	}
 	if opt.ThrottleWrites <= 0 {
 		opt.ThrottleWrites = 25

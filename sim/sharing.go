@@ -278,7 +278,7 @@ func (s *Server) queryThrottled() bool {
 }
 
 // writeThrottled reports whether a write must get 403: more than
-// ThrottleWrites writes in a minute blocks writes for the rest of it.
+// ThrottleWrites writes in a minute blocks writes for ThrottleBlock.
 func (s *Server) writeThrottled() bool {
 	if !s.opt.Throttle {
 		return false
@@ -299,7 +299,7 @@ func (s *Server) writeThrottled() bool {
 	}
 	t.writes = append(keep, now)
 	if len(t.writes) > s.opt.ThrottleWrites {
-		t.blockUntil = now.Add(time.Minute)
+		t.blockUntil = now.Add(s.opt.ThrottleBlock)
 		t.writes = nil
 		return true
 	}

@@ -282,3 +282,52 @@ func TestFailedTempCleanupInResults(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottledTempDeleteRetried: the portal throttles writes the way
+// ArcGIS Online does (a burst gets HTML 403 pages for a while); the delete
+// of the temporary export item falls into the block and must be retried
+// until it is done, not given up with a warning that leaves the item.
+func TestThrottledTempDeleteRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	fs := hostedServices(t)
+	dir := t.TempDir()
+	// Writes of the one item: export, mark (update), delete. The delete is
+	// the third: it starts a 25 s block, longer than the ordinary retries
+	// of a request (and of the sweep after it) last.
+	srv, err := sim.Start(e2eOrg(sim.Options{Throttle: true, ThrottleWrites: 2, ThrottleBlock: 25 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var others []string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Type == "Feature Service" && it.ID != fs[0] {
+			others = append(others, fmt.Sprintf("%q", it.ID))
+		}
+	}
+	o.Mu.RUnlock()
+	admin, _ := demoAdmin(srv)
+	t.Setenv("SIM_PASSWORD", admin.Password)
+	file := writePipeline(t, dir, simSource(srv, admin, fmt.Sprintf("  types = [\"Feature Service\"]\n  exclude_ids = [%s]\n", strings.Join(others, ", ")))+
+		fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\nrun {\n  prefix = \"E2E\"\n}\n", filepath.Join(dir, "sink")))
+	code, out := runCLI(t, "run", file, "--plain")
+	if code != 0 {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	throttled := 0
+	for _, r := range srv.Requests() {
+		if r.Endpoint == "delete" && r.Fault == "403-burst" {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("no delete was throttled: the test did not test anything")
+	}
+	if left := srv.TempItems(); len(left) > 0 {
+		t.Errorf("temporary export items left after %d throttled deletes: %v\n%s", throttled, left, out)
+	}
+}

@@ -11,7 +11,9 @@ import (
 // DeleteOptions pace DeleteItem's retries. Zero fields take the defaults.
 type DeleteOptions struct {
 	// Base is the first delay, doubled per retry up to Max (defaults 1 s
-	// and 30 s); a Retry-After the portal sends replaces it.
+	// and 5 s: a throttled portal lets writes through again at a moment
+	// nobody announces, and a delete tried every few seconds finds it
+	// soon); a Retry-After the portal sends replaces it.
 	Base, Max time.Duration
 	// Bound is how long the delete may keep retrying (default 3 minutes): a
 	// portal throttling writes (ArcGIS answers bursts with an HTML 403 or a
@@ -37,7 +39,7 @@ func DeleteItem(ctx context.Context, p Portal, user, id string, permanent bool, 
 		delay = time.Second
 	}
 	if most <= 0 {
-		most = 30 * time.Second
+		most = 5 * time.Second
 	}
 	if bound <= 0 {
 		bound = 3 * time.Minute

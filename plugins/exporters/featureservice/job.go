@@ -194,7 +194,7 @@ func (e *Exporter) delete(ctx context.Context, s *exportkit.Session, user, id st
 		return
 	}
 	err := arcgisrest.DeleteItem(ctx, s.Host.Portal, user, id, s.Req.Org.Mode != "enterprise",
-		arcgisrest.DeleteOptions{Base: s.Retry.Base, Max: s.Retry.Max, Bound: e.DeleteBound})
+		arcgisrest.DeleteOptions{Bound: e.DeleteBound})
 	if err == nil {
 		return
 	}
