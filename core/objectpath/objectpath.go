@@ -21,6 +21,16 @@ import (
 // backup written to a bucket can still be restored onto a Windows disk.
 const DefaultMaxPathLength = 240
 
+// MaxNameLength is the longest file name (one path segment, in bytes) a
+// path gets: NAME_MAX of ext4, XFS, APFS and NTFS (in UTF-16 units there,
+// never more than bytes), whatever the sink's path limit.
+const MaxNameLength = 255
+
+// minNameStem is what a long artifact name keeps of its stem before the
+// title is cut: both say what the file is; the title is cut first below
+// that.
+const minNameStem = 48
+
 // RunFolderTimeFormat is the timestamp in a run folder's name. It sorts
 // lexically in time order and contains no character any OS forbids.
 const RunFolderTimeFormat = "2006-01-02_15-04-05"
@@ -133,11 +143,14 @@ func (b *Builder) Report(name string) string { return b.run + "/" + name }
 //
 // where the suffix comes from the artifact's name: a name whose stem is
 // empty or "data" ("data.zip", ".json") is the item's main file and gives
-// ".zip"; any other name gives "_<name>" ("_resources.zip"). The title is
-// made safe and cut so the whole path fits the limit; the item id is never
-// cut. occurrence counts earlier artifacts of the same name in the same
-// export attempt (0 for the first), so a retried export gets back the same
-// paths while a second artifact of the same name gets a new one.
+// ".zip"; any other name gives "_<name>" ("_resources.zip"). To fit the
+// limit (and MaxNameLength), a long name's stem is cut first to
+// minNameStem bytes, then the title, then the name's stem further; its
+// extension and the item id are never cut. The manifest keeps the
+// artifact's whole original name beside the path. occurrence counts
+// earlier artifacts of the same name in the same export attempt (0 for the
+// first), so a retried export gets back the same paths while a second
+// artifact of the same name gets a new one.
 func (b *Builder) Artifact(item sdk.Item, name string, occurrence int) (string, error) {
 	k := key{item.ID, name, occurrence}
 	b.mu.Lock()
@@ -150,13 +163,13 @@ func (b *Builder) Artifact(item sdk.Item, name string, occurrence int) (string, 
 		return "", sdk.Permanent("item id %q cannot be part of a file name", item.ID)
 	}
 	folders := b.layout.Folders(item)
-	suffix := artifactSuffix(name)
+	stem, ext := artifactSuffix(name)
 	for n := 1; ; n++ {
 		uniq := ""
 		if n > 1 {
 			uniq = fmt.Sprintf("_%d", n)
 		}
-		p, err := b.fit(folders, SafeName(item.Title), id, uniq+suffix)
+		p, err := b.fit(folders, SafeName(item.Title), id+uniq, stem, ext)
 		if err != nil {
 			return "", fmt.Errorf("item %s (%q), artifact %q: %w", item.ID, item.Title, name, err)
 		}
@@ -168,26 +181,48 @@ func (b *Builder) Artifact(item sdk.Item, name string, occurrence int) (string, 
 	}
 }
 
-// fit assembles a path, cutting the title (then, for absurdly deep roots,
-// the layout folders) until it fits.
-func (b *Builder) fit(folders []string, title, id, suffix string) (string, error) {
-	build := func(folders []string, title string) string {
-		file := id + suffix
+// fit assembles <title>_<id>[_<stem>]<ext>, cutting the name's stem to
+// minNameStem, then the title, then the stem further (then, for absurdly
+// deep roots, the layout folders) until the path fits the limit and the
+// file name fits MaxNameLength.
+func (b *Builder) fit(folders []string, title, id, stem, ext string) (string, error) {
+	build := func(folders []string, title, stem string) (string, int) {
+		file := id
+		if stem != "" {
+			file += "_" + stem
+		}
+		file += ext
 		if title != "" {
 			file = title + "_" + file
 		}
-		return path.Join(append(append([]string{b.run}, folders...), file)...)
+		p := path.Join(append(append([]string{b.run}, folders...), file)...)
+		return p, max(len(p)-b.max, len(file)-MaxNameLength)
 	}
-	p := build(folders, title)
-	if len(p) <= b.max {
+	p, over := build(folders, title, stem)
+	if over <= 0 {
 		return p, nil
 	}
-	over := len(p) - b.max
-	if cut := Truncate(title, len(title)-over); cut != "" {
-		return build(folders, cut), nil
+	if len(stem) > minNameStem {
+		stem = cutStem(stem, max(minNameStem, len(stem)-over))
+		if p, over = build(folders, title, stem); over <= 0 {
+			return p, nil
+		}
 	}
-	// No room for a title: shorten the folders to 16 bytes each, then try
-	// the title again.
+	if cut := Truncate(title, len(title)-over); cut != "" {
+		p, _ := build(folders, cut, stem)
+		return p, nil
+	}
+	if p, over = build(folders, "", stem); over <= 0 {
+		return p, nil
+	}
+	if stem != "" {
+		if p, over = build(folders, "", cutStem(stem, len(stem)-over)); over <= 0 {
+			return p, nil
+		}
+	}
+	// No room for a title or a name: shorten the folders to 16 bytes
+	// each, then add back what still fits of the name, then the title
+	// (every byte added lengthens the path and the file name alike).
 	short := make([]string, len(folders))
 	for i, f := range folders {
 		short[i] = Truncate(f, 16)
@@ -195,30 +230,47 @@ func (b *Builder) fit(folders []string, title, id, suffix string) (string, error
 			short[i] = "_"
 		}
 	}
-	p = build(short, "")
-	if len(p) > b.max {
+	p, over = build(short, "", "")
+	if over > 0 {
 		return "", sdk.Permanent("no file name fits the sink's path limit of %d characters (shortest is %q); choose a shorter sink path or run prefix", b.max, p)
 	}
-	if cut := Truncate(title, b.max-len(p)-1); cut != "" {
-		return build(short, cut), nil
+	kept := ""
+	if cut := cutStem(stem, -over-1); cut != "" {
+		kept = cut
+		p, over = build(short, "", kept)
+	}
+	if cut := Truncate(title, -over-1); cut != "" {
+		p, _ = build(short, cut, kept)
 	}
 	return p, nil
 }
 
-// artifactSuffix maps an artifact name to the end of its file name.
-func artifactSuffix(name string) string {
-	ext := path.Ext(name)
-	stem := strings.TrimSuffix(name, ext)
-	if strings.TrimSpace(stem) == "" || strings.EqualFold(stem, "data") {
+// cutStem is Truncate for a name's stem; it may cut to "".
+func cutStem(stem string, n int) string { return Truncate(stem, n) }
+
+// artifactSuffix splits an artifact name into the stem and extension its
+// file name ends with: a name whose stem is empty or "data" ("data.zip",
+// ".json") is the item's main file and gives only its extension; any other
+// gives its safe stem and extension. An "extension" longer than 16 bytes
+// is not one: it stays in the stem.
+func artifactSuffix(name string) (stem, ext string) {
+	ext = path.Ext(name)
+	st := strings.TrimSuffix(name, ext)
+	if strings.TrimSpace(st) == "" || strings.EqualFold(st, "data") {
 		if e := SafeName(strings.TrimPrefix(ext, ".")); e != "" {
-			return "." + e
+			return "", "." + e
 		}
-		return ""
+		return "", ""
 	}
-	if n := SafeName(name); n != "" {
-		return "_" + n
+	n := SafeName(name)
+	if n == "" {
+		return "", ""
 	}
-	return ""
+	e := path.Ext(n)
+	if len(e) > 16 || e == n {
+		return n, ""
+	}
+	return strings.TrimSuffix(n, e), e
 }
 
 // forbidden are the characters no file name may contain on some OS that

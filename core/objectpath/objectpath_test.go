@@ -2,6 +2,7 @@ package objectpath
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -254,4 +255,36 @@ func FuzzArtifact(f *testing.F) {
 			checkSafe(t, p, seg)
 		}
 	})
+}
+
+// TestArtifactLongOriginalName: an item's own file name of 250 characters
+// is shortened like the title, keeping its extension and the item id,
+// and no file name ever exceeds MaxNameLength, even under a long limit.
+func TestArtifactLongOriginalName(t *testing.T) {
+	item := sdk.Item{ID: "0123456789abcdef0123456789abcdef", Title: "Quarterly budget", Type: "PDF"}
+	long := strings.Repeat("Quarterly budget report ", 11)[:246] + ".pdf"
+	for _, limit := range []int{222, 120, 90, 1024} {
+		b := NewBuilder("RUN_2025-03-07_04-05-06", LayoutType, limit)
+		p, err := b.Artifact(item, long, 0)
+		if err != nil {
+			t.Fatalf("limit %d: %v", limit, err)
+		}
+		file := path.Base(p)
+		if len(p) > limit || len(file) > MaxNameLength || !strings.HasSuffix(file, ".pdf") || !strings.Contains(file, item.ID) || !utf8.ValidString(p) {
+			t.Errorf("limit %d: %q (%d bytes, file name %d)", limit, p, len(p), len(file))
+		}
+		if !strings.Contains(file, "_Quarterly budget") {
+			t.Errorf("limit %d: %q keeps nothing of the name", limit, p)
+		}
+		// A second artifact with the same long name stays distinct.
+		q, err := b.Artifact(item, long, 1)
+		if err != nil || q == p || len(q) > limit {
+			t.Errorf("limit %d: second artifact %q (%v), first %q", limit, q, err, p)
+		}
+	}
+	// A short name is left whole.
+	b := NewBuilder("RUN", LayoutType, 0)
+	if p, _ := b.Artifact(item, "budget.pdf", 0); p != "RUN/PDF/Quarterly budget_0123456789abcdef0123456789abcdef_budget.pdf" {
+		t.Errorf("short name: %q", p)
+	}
 }

@@ -219,6 +219,9 @@ type Item struct {
 // slash-separated; Path is the path in the sink whose manifest this is
 // (layouts differ per sink), and each sink's own path is in Sinks.
 type Artifact struct {
+	// Path is where the artifact is stored under the run folder; it may be
+	// shortened (core/objectpath). Name is the exporter's own name for it,
+	// a file item's original file name included, never shortened.
 	Path      string        `json:"path"`
 	Name      string        `json:"name"`
 	ItemID    string        `json:"item_id"`
