@@ -560,6 +560,9 @@ var (
 		"SlowDown": true, "InternalError": true, "ServiceUnavailable": true, "RequestTimeout": true,
 		"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
 	}
+	// noSpaceCodes: MinIO's full disks (HTTP 507), Ceph RGW's bucket or
+	// user quota.
+	noSpaceCodes = map[string]bool{"XMinioStorageFull": true, "QuotaExceeded": true}
 )
 
 // classify turns an SDK error into a classified one, once, with what was
@@ -579,6 +582,9 @@ func classify(ctx context.Context, err error, what string) error {
 	if errors.As(err, &ae) {
 		code := ae.ErrorCode()
 		switch {
+		case noSpaceCodes[code]:
+			// The store is full, not this object: core stops sending to it.
+			return sdk.WithReason(sdk.KindPermanent, sdk.ReasonNoSpace, fmt.Errorf("s3: %s: %w (the store is full or the bucket's quota is reached)", what, err))
 		case notFoundCodes[code]:
 			return wrap(sdk.KindNotFound)
 		case authCodes[code]:

@@ -216,6 +216,15 @@ func TestClassify(t *testing.T) {
 	if k := sdk.KindOf(classify(ctx, notImpl, "x")); k != sdk.KindPermanent {
 		t.Errorf("NotImplemented: %v, want permanent", k)
 	}
+	// MinIO with a full disk: a 507, which a retry does not mend; the whole
+	// store is full, so the reason says so.
+	full := &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusInsufficientStorage}},
+		Err:      &smithy.GenericAPIError{Code: "XMinioStorageFull", Message: "Storage backend has reached its minimum free drive threshold."},
+	}}
+	if err := classify(ctx, full, "x"); sdk.KindOf(err) != sdk.KindPermanent || sdk.ReasonOf(err) != sdk.ReasonNoSpace {
+		t.Errorf("XMinioStorageFull: %v, reason %v; want permanent, no space", sdk.KindOf(err), sdk.ReasonOf(err))
+	}
 }
 
 // Object lock reaches the server, on a single PutObject and on a multipart

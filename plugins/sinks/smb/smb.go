@@ -47,6 +47,9 @@ const (
 	statusBadNetworkName    = 0xC00000CC
 	statusUserSessionDelete = 0xC0000203
 	statusNetworkNameDelete = 0xC00000C9
+	// statusDiskFull is also Samba's and Windows' answer to a reached disk
+	// quota.
+	statusDiskFull = 0xC000007F
 )
 
 // Sink is the SMB sink. The zero value is unconfigured; use New.
@@ -616,6 +619,10 @@ func classify(ctx context.Context, err error, what string) error {
 	}
 	if code, ok := ntStatus(err); ok && code == statusLogonFailure {
 		return wrap(sdk.KindAuth)
+	}
+	if code, ok := ntStatus(err); ok && code == statusDiskFull {
+		// The share is full, not this object: core stops sending to it.
+		return sdk.WithReason(sdk.KindPermanent, sdk.ReasonNoSpace, fmt.Errorf("smb: %s: %w (the share is full or the quota is reached; free space on it)", what, err))
 	}
 	return wrap(sdk.KindPermanent)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/hirochachacha/go-smb2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/agolpipe/agolpipe/internal/testservers"
@@ -187,5 +188,19 @@ func TestFailedPutRemovesTempFile(t *testing.T) {
 	}
 	for _, e := range entries {
 		t.Errorf("left in the share: %s", e.Name())
+	}
+}
+
+// TestDiskFullIsNoSpace: a share that is full (Samba and Windows answer a
+// reached quota the same way) is permanent with the reason core stops
+// sending to a sink on; other NT statuses are not.
+func TestDiskFullIsNoSpace(t *testing.T) {
+	ctx := context.Background()
+	err := classify(ctx, &smb2.ResponseError{Code: statusDiskFull}, "write x")
+	if sdk.KindOf(err) != sdk.KindPermanent || sdk.ReasonOf(err) != sdk.ReasonNoSpace {
+		t.Errorf("STATUS_DISK_FULL: %v, reason %v; want permanent, no space", sdk.KindOf(err), sdk.ReasonOf(err))
+	}
+	if r := sdk.ReasonOf(classify(ctx, &smb2.ResponseError{Code: statusBadNetworkName}, "x")); r != sdk.ReasonNone {
+		t.Errorf("STATUS_BAD_NETWORK_NAME has reason %v", r)
 	}
 }
