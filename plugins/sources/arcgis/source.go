@@ -38,8 +38,8 @@ type Source struct {
 	listed   int64                  // distinct items the last ListItems found
 	warnings []string               // listing problems worth a line in Results.txt
 
-	// deleteBound bounds the retries of the delete of a leftover temporary
-	// item (zero: arcgisrest.DeleteItem's default); tests shorten it.
+	// deleteBound bounds the deletes of the sweep of leftover temporary
+	// items, retries included (zero: sweepDeleteBound); tests shorten it.
 	deleteBound time.Duration
 }
 

@@ -12,6 +12,10 @@ import (
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
 
+// sweepDeleteBound bounds all the deletes of one sweep together, retries
+// of throttled ones included.
+const sweepDeleteBound = 3 * time.Minute
+
 // LeftoverAge is how old a marked temporary export item must be before the
 // sweep deletes it when the run that made it cannot be checked (it ran on
 // another machine): no run lasts three days.
@@ -126,13 +130,28 @@ func (s *Source) sweepFor(ctx context.Context, username, mode, self string) []st
 			len(unmarked), strings.Join(unmarked, "; ")))
 	}
 	var deleted, failed []string
+	// One bound for all the deletes, not one each: a throttled portal must
+	// not hold the sign-in for minutes per leftover.
+	bound := s.deleteBound
+	if bound <= 0 {
+		bound = sweepDeleteBound
+	}
+	dctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
 	for _, h := range found {
+		if ctx.Err() != nil {
+			return out
+		}
+		if dctx.Err() != nil {
+			failed = append(failed, fmt.Sprintf("%s (not tried: the %s the clean-up may take were spent)", h.ID, bound))
+			continue
+		}
 		// c.do, not getJSON: DeleteItem is the delete's only retry.
-		err := arcgisrest.DeleteItem(ctx, s.c.do, h.Owner, h.ID, mode != "enterprise", arcgisrest.DeleteOptions{Bound: s.deleteBound})
+		err := arcgisrest.DeleteItem(dctx, s.c.do, h.Owner, h.ID, mode != "enterprise", arcgisrest.DeleteOptions{Bound: bound})
 		switch {
 		case err == nil:
 			deleted = append(deleted, fmt.Sprintf("%s (run %s: %s)", h.ID, runName(h.mark), h.why))
-		case sdk.KindOf(err) == sdk.KindCanceled:
+		case ctx.Err() != nil:
 			return out
 		default:
 			failed = append(failed, fmt.Sprintf("%s (%v)", h.ID, err))
