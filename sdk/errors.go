@@ -85,6 +85,9 @@ type Error struct {
 	Err        error
 	RetryAfter time.Duration
 	Reason     Reason
+	// Exhausted: a retry loop already spent this request's retry budget on
+	// the error; no other loop retries it (see sdk/retry).
+	Exhausted bool
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -167,4 +170,20 @@ func ReasonOf(err error) Reason {
 		err = e.Err
 	}
 	return ReasonNone
+}
+
+// IsExhausted reports whether a retry loop already gave up on err (any
+// classification in its chain says Exhausted).
+func IsExhausted(err error) bool {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		if e.Exhausted {
+			return true
+		}
+		err = e.Err
+	}
+	return false
 }

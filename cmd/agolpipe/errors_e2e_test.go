@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -173,4 +175,95 @@ run {
 	if strings.Contains(string(b), ready.APIKeys[0]) {
 		t.Errorf("the API key is in run.log")
 	}
+}
+
+// TestUnreachablePortalFailsFast: a portal that refuses connections, and
+// one that resets every connection, are reported on the console within a
+// minute, as what they are (not "refused by the portal"), after one retry
+// budget: the sign-in inside the request is not retried on its own, and
+// neither the engine nor the host retries what the source gave up on.
+// Before, the loops nested (engine 4 x source 6 x sign-in 6 = 144
+// attempts) and such a run took 21 minutes.
+func TestUnreachablePortalFailsFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	pipeline := func(dir, url string) string {
+		return writePipeline(t, dir, fmt.Sprintf(`
+source "arcgis" "down" {
+  url = %q
+  auth {
+    username = "admin"
+    password = env("DOWN_PASSWORD")
+  }
+}
+sink "local" "disk" { path = %q }
+`, url, filepath.Join(dir, "sink")))
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close() // nothing listens there now: connections are refused
+		file := pipeline(t.TempDir(), "http://"+addr+"/portal")
+		code, out, took := runCLIProcess(t, 3*time.Minute, []string{"DOWN_PASSWORD=x"}, "run", file, "--plain")
+		if code != exitPartial || !strings.Contains(out, ": failed in") {
+			t.Errorf("exit %d for an unreachable portal, want a failed run (exit %d)\n%s", code, exitPartial, out)
+		}
+		if took > time.Minute {
+			t.Errorf("took %s to report an unreachable portal, want under a minute", took.Round(time.Second))
+		}
+		for _, want := range []string{"connection refused", "nothing answers there", `"down"`, "after 3 attempts"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("console lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "Refused by the portal") || strings.Contains(out, "sign-in refused") {
+			t.Errorf("an unreachable portal reported as a refusal:\n%s", out)
+		}
+		if n := strings.Count(out, "attempts)"); n != 1 {
+			t.Errorf("%d retry counts in the message (nested retries?):\n%s", n, out)
+		}
+	})
+
+	t.Run("reset", func(t *testing.T) {
+		// Every connection is accepted, counted and reset: a transient
+		// fault, so the request gets its whole budget, once.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		var conns atomic.Int32
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				conns.Add(1)
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.SetLinger(0) //nolint:errcheck // RST instead of FIN
+				}
+				c.Close()
+			}
+		}()
+		file := pipeline(t.TempDir(), "http://"+l.Addr().String()+"/portal")
+		code, out, took := runCLIProcess(t, 3*time.Minute, []string{"DOWN_PASSWORD=x"}, "run", file, "--plain")
+		if code != exitPartial || !strings.Contains(out, ": failed in") {
+			t.Errorf("exit %d for a portal that resets every connection, want a failed run (exit %d)\n%s", code, exitPartial, out)
+		}
+		if n := conns.Load(); n != 6 {
+			t.Errorf("%d connection attempts, want 6: one budget for the request (1 + 5 retries)", n)
+		}
+		if took > time.Minute {
+			t.Errorf("took %s, want under a minute", took.Round(time.Second))
+		}
+		if !strings.Contains(out, "connection reset") || !strings.Contains(out, `"down"`) {
+			t.Errorf("console lacks the reason:\n%s", out)
+		}
+	})
 }

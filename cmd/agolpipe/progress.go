@@ -105,6 +105,8 @@ func (p *progress) event(ev engine.Event) {
 		p.bytes += ev.Bytes
 	case engine.EventReports:
 		p.line("writing reports")
+	case engine.EventThrottled:
+		p.line(ev.Stage)
 	}
 }
 

@@ -111,6 +111,9 @@ const (
 	// EventQueued: listing goes on; Total items to export so far (the
 	// final count comes with EventListed).
 	EventQueued
+	// EventThrottled: the portal started throttling; Stage says what the
+	// run does about it (fewer items at once, backoff).
+	EventThrottled
 )
 
 // Event is one progress report for the live display.
@@ -150,7 +153,8 @@ type engine struct {
 	rep      *report.Run
 	sinks    []*sinkState
 	policy   retry.Policy
-	attempts int // per item: 1 + retries
+	attempts int       // per item: 1 + retries
+	throttle *throttle // adaptive concurrency of item exports
 	org      sdk.OrgInfo
 	pool     sync.Pool
 	chunk    int
@@ -213,6 +217,13 @@ func newEngine(o Options) (*engine, error) {
 		e.policy.Retries = -1 // `retries = 0` means no retries, not the default
 	}
 	e.attempts = 1 + max(e.p.Run.Retries, 0)
+	e.throttle = newThrottle(e.p.Run.Concurrency, e.now)
+	e.throttle.onCut = func(limit, signals int, first bool) {
+		e.log.Warn("the portal is throttling requests: fewer items are exported at once", "concurrency", limit, "configured", e.p.Run.Concurrency, "throttled_requests", signals)
+		if first {
+			e.emit(Event{Type: EventThrottled, Stage: fmt.Sprintf("the portal is throttling requests: exporting %d items at once instead of %d, and backing off", limit, e.p.Run.Concurrency)})
+		}
+	}
 	return e, nil
 }
 
@@ -306,6 +317,9 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	e.collectDeferred(ctx, deferred)
 	meta.Wait()
 	e.restoreLost(ctx)
+	if msg := e.throttle.summary(); msg != "" {
+		e.warn(msg + "; if items failed as throttled, lower run.concurrency")
+	}
 	return e.finish(ctx, nil)
 }
 
@@ -410,7 +424,7 @@ func (e *engine) setupSinks(ctx context.Context) error {
 
 // withKind keeps err's classification (kind, reason) under a better message.
 func withKind(err error, msg string) error {
-	return &sdk.Error{Kind: sdk.KindOf(err), Err: errors.New(msg), RetryAfter: sdk.RetryAfterOf(err), Reason: sdk.ReasonOf(err)}
+	return &sdk.Error{Kind: sdk.KindOf(err), Err: errors.New(msg), RetryAfter: sdk.RetryAfterOf(err), Reason: sdk.ReasonOf(err), Exhausted: sdk.IsExhausted(err)}
 }
 
 func (e *engine) connect(ctx context.Context) error {

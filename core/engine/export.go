@@ -52,7 +52,15 @@ func (e *engine) pool2(ctx context.Context, idx <-chan int, resume bool) []int {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				if e.exportItem(ctx, i, resume) {
+				// The portal's throttling lowers how many items export at
+				// once (throttle.go); workers above the limit wait here.
+				mark, ok := e.throttle.acquire(ctx)
+				if !ok {
+					continue // cancelled: the item stays not started
+				}
+				d := e.exportItem(ctx, i, resume)
+				e.throttle.release(mark)
+				if d {
 					mu.Lock()
 					deferred = append(deferred, i)
 					mu.Unlock()
@@ -161,6 +169,9 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 		})
 	case err != nil:
 		kind := sdk.KindOf(err).String()
+		if r := sdk.ReasonOf(err); r == sdk.ReasonThrottled || r == sdk.ReasonUnreachable {
+			kind = r.String() // grouped apart in Results.txt, never as "refused"
+		}
 		var f *itemFailure
 		if errors.As(err, &f) {
 			kind = f.kind

@@ -23,7 +23,9 @@ type host struct {
 }
 
 func (h *host) Portal(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
-	return h.e.o.Source.Do(ctx, req)
+	resp, err := h.e.o.Source.Do(ctx, req)
+	h.e.throttle.observe(err)
+	return resp, err
 }
 
 func (h *host) Progress(ctx context.Context, p sdk.Progress) {

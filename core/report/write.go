@@ -79,13 +79,15 @@ func date(t time.Time) string {
 
 // Failure categories of Item.ErrorKind, with the hint Results.txt prints.
 var hints = map[string]struct{ title, hint string }{
-	"auth":      {"Sign-in refused or expired", "Check the source's auth block and that the account is enabled and can see these items; then run again."},
-	"not found": {"Item or file not found", "The item (or a file it refers to) was deleted, moved or is not shared with the backup account while the run was going; check its sharing and run again."},
-	"retryable": {"Transient errors after every retry", "The portal or a sink kept timing out, throttling or failing with 5xx errors. Run again later, lower run.concurrency, or raise run.retries."},
-	"timeout":   {"Export took longer than its timeout", "Raise timeout in the export block for this item type, or export this item in a separate run."},
-	"crash":     {"Exporter stopped unexpectedly", "This is a bug in the exporter plugin; report it with run.log attached. Other items were not affected."},
-	"sink":      {"Not stored in any sink", "Every sink refused the artifacts; see the Sinks section below for each sink's error."},
-	"permanent": {"Refused by the portal or exporter", "The message says why; usually the item needs a change in the portal (for example, allow export on a hosted feature layer) or an export block needs another format."},
+	"auth":        {"Sign-in refused or expired", "Check the source's auth block and that the account is enabled and can see these items; then run again."},
+	"not found":   {"Item or file not found", "The item (or a file it refers to) was deleted, moved or is not shared with the backup account while the run was going; check its sharing and run again."},
+	"retryable":   {"Transient errors after every retry", "The portal or a sink kept timing out, throttling or failing with 5xx errors. Run again later, lower run.concurrency, or raise run.retries."},
+	"timeout":     {"Export took longer than its timeout", "Raise timeout in the export block for this item type, or export this item in a separate run."},
+	"crash":       {"Exporter stopped unexpectedly", "This is a bug in the exporter plugin; report it with run.log attached. Other items were not affected."},
+	"sink":        {"Not stored in any sink", "Every sink refused the artifacts; see the Sinks section below for each sink's error."},
+	"throttled":   {"Throttled by the portal after every retry", "The portal kept answering 429 or 403 to bursts although agolpipe backed off and exported fewer items at once. Run again later, or lower run.concurrency."},
+	"unreachable": {"Portal or server could not be reached", "Nothing answered at the address (connection refused, unknown host). Check that the portal or server is up and its URL, then run again."},
+	"permanent":   {"Refused by the portal or exporter", "The message says why; usually the item needs a change in the portal (for example, allow export on a hosted feature layer) or an export block needs another format."},
 }
 
 // HintFor returns the Results.txt hint for an error kind name.

@@ -1,149 +1,18 @@
-// Package retry is the one place agolpipe retries: errors are classified
-// where they are understood (sdk.Retryable, sdk.Auth, ...) and retried here,
-// with exponential backoff and full jitter, honouring a server's
-// Retry-After.
+// Package retry is the host's name for sdk/retry, where the one retry
+// policy of agolpipe lives: it moved to the sdk so that plugins (the arcgis
+// source, the exporters) retry with the same code and budget as the host
+// without importing core. New code imports sdk/retry.
 package retry
 
-import (
-	"context"
-	"fmt"
-	"math/rand/v2"
-	"time"
+import sdkretry "github.com/agolpipe/agolpipe/sdk/retry"
 
-	"github.com/agolpipe/agolpipe/sdk"
-)
+// Policy is sdkretry.Policy.
+type Policy = sdkretry.Policy
 
-// Defaults used when a Policy field is zero.
+// Defaults of sdkretry.
 const (
-	DefaultRetries       = 3
-	DefaultBase          = time.Second
-	DefaultMax           = time.Minute
-	DefaultMaxRetryAfter = 15 * time.Minute
+	DefaultRetries       = sdkretry.DefaultRetries
+	DefaultBase          = sdkretry.DefaultBase
+	DefaultMax           = sdkretry.DefaultMax
+	DefaultMaxRetryAfter = sdkretry.DefaultMaxRetryAfter
 )
-
-// Policy says how often and how patiently to retry. The zero value retries
-// DefaultRetries times with the default delays and a real clock.
-type Policy struct {
-	// Retries is how many times a failed attempt is repeated (run.retries);
-	// negative means never.
-	Retries int
-	// Base is the delay cap of the first retry; it doubles per retry up to
-	// Max. The actual delay is uniform in [0, cap) ("full jitter"), which
-	// spreads the retries of many workers hitting the same throttled portal.
-	Base, Max time.Duration
-	// MaxRetryAfter bounds a server's Retry-After so a bogus header cannot
-	// stall a run for hours.
-	MaxRetryAfter time.Duration
-	// Reauth, when set, is called once per Do on an auth error; if it says it
-	// signed in again, the attempt is repeated once (an expired token).
-	Reauth func(ctx context.Context, err error) bool
-	// OnRetry is told about each retry before its delay (for run.log).
-	OnRetry func(attempt int, err error, delay time.Duration)
-	// Sleep waits d or until ctx is done; tests replace it with a fake
-	// clock. Rand returns a float in [0, 1) for the jitter.
-	Sleep func(ctx context.Context, d time.Duration) error
-	Rand  func() float64
-}
-
-// Do calls fn until it succeeds, returns an error that is not retryable, or
-// the retries are used up; it returns fn's last error, still classified,
-// with the attempt count added when there was more than one. attempt starts
-// at 1. Cancellation of ctx ends Do at once with a canceled error.
-func (p Policy) Do(ctx context.Context, fn func(ctx context.Context, attempt int) error) error {
-	retries := p.Retries
-	if retries == 0 {
-		retries = DefaultRetries
-	}
-	if retries < 0 {
-		retries = 0
-	}
-	reauthed := false
-	var err error
-	for attempt := 1; ; attempt++ {
-		if cerr := ctx.Err(); cerr != nil {
-			return sdk.Classify(sdk.KindCanceled, cerr)
-		}
-		err = fn(ctx, attempt)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return sdk.Classify(sdk.KindCanceled, fmt.Errorf("%w (while: %v)", ctx.Err(), err))
-		}
-		var delay time.Duration
-		switch sdk.KindOf(err) {
-		case sdk.KindRetryable:
-			if attempt > retries {
-				return wrap(err, attempt)
-			}
-			delay = p.Delay(attempt, err)
-		case sdk.KindAuth:
-			if reauthed || p.Reauth == nil || !p.Reauth(ctx, err) {
-				return wrap(err, attempt)
-			}
-			reauthed = true
-		default:
-			return wrap(err, attempt)
-		}
-		if p.OnRetry != nil {
-			p.OnRetry(attempt, err, delay)
-		}
-		if delay > 0 {
-			if serr := p.sleep(ctx, delay); serr != nil {
-				return sdk.Classify(sdk.KindCanceled, fmt.Errorf("%w (while waiting to retry: %v)", serr, err))
-			}
-		}
-	}
-}
-
-// Delay returns the wait before retry number attempt (1 for the first
-// retry) after err: full jitter on an exponential cap, but never less than
-// the Retry-After the server asked for.
-func (p Policy) Delay(attempt int, err error) time.Duration {
-	base, maxD := p.Base, p.Max
-	if base <= 0 {
-		base = DefaultBase
-	}
-	if maxD <= 0 {
-		maxD = DefaultMax
-	}
-	limit := base
-	for i := 1; i < attempt && limit < maxD; i++ {
-		limit *= 2
-	}
-	limit = min(limit, maxD)
-	r := rand.Float64
-	if p.Rand != nil {
-		r = p.Rand
-	}
-	d := time.Duration(r() * float64(limit))
-	if ra := sdk.RetryAfterOf(err); ra > 0 {
-		maxRA := p.MaxRetryAfter
-		if maxRA <= 0 {
-			maxRA = DefaultMaxRetryAfter
-		}
-		d = max(d, min(ra, maxRA))
-	}
-	return d
-}
-
-func (p Policy) sleep(ctx context.Context, d time.Duration) error {
-	if p.Sleep != nil {
-		return p.Sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func wrap(err error, attempts int) error {
-	if attempts == 1 {
-		return err
-	}
-	return fmt.Errorf("%w (after %d attempts)", err, attempts)
-}

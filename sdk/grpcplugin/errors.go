@@ -47,7 +47,7 @@ var reasonProto = map[sdk.Reason]pluginv1.ErrorDetail_Reason{
 
 func errorDetail(err error) *pluginv1.ErrorDetail {
 	return &pluginv1.ErrorDetail{Kind: kindProto[sdk.KindOf(err)], RetryAfterMillis: sdk.RetryAfterOf(err).Milliseconds(),
-		Reason: reasonProto[sdk.ReasonOf(err)]}
+		Reason: reasonProto[sdk.ReasonOf(err)], RetriesExhausted: sdk.IsExhausted(err)}
 }
 
 // toStatus turns an error from a component into a gRPC status error that
@@ -121,7 +121,8 @@ func fromDetail(msg string, ed *pluginv1.ErrorDetail) error {
 	if kind == sdk.KindCanceled {
 		inner = &wireError{msg: msg, is: context.Canceled}
 	}
-	return &sdk.Error{Kind: kind, Err: inner, RetryAfter: time.Duration(ed.GetRetryAfterMillis()) * time.Millisecond, Reason: reason}
+	return &sdk.Error{Kind: kind, Err: inner, RetryAfter: time.Duration(ed.GetRetryAfterMillis()) * time.Millisecond, Reason: reason,
+		Exhausted: ed.GetRetriesExhausted()}
 }
 
 // wireError keeps the remote message while matching a local sentinel.

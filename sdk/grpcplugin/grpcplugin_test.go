@@ -207,6 +207,9 @@ func (k kindSink) Stat(_ context.Context, path string) (sdk.ObjectInfo, error) {
 		return sdk.ObjectInfo{}, sdk.NotFound("gone")
 	case "canceled":
 		return sdk.ObjectInfo{}, context.Canceled
+	case "exhausted":
+		spent := &sdk.Error{Kind: sdk.KindRetryable, Err: errors.New("503 (after 6 attempts)"), Reason: sdk.ReasonThrottled, Exhausted: true}
+		return sdk.ObjectInfo{}, fmt.Errorf("stat: %w", spent)
 	}
 	var r int
 	if _, err := fmt.Sscanf(path, "reason-%d", &r); err == nil {
@@ -236,8 +239,12 @@ func TestReasonsRoundTrip(t *testing.T) {
 	if n < 4 {
 		t.Errorf("only %d reasons known", n)
 	}
-	if _, err := s.Stat(context.Background(), "retryable"); sdk.ReasonOf(err) != sdk.ReasonNone {
-		t.Errorf("an error without a reason arrived with %v", sdk.ReasonOf(err))
+	if _, err := s.Stat(context.Background(), "retryable"); sdk.ReasonOf(err) != sdk.ReasonNone || sdk.IsExhausted(err) {
+		t.Errorf("an error without a reason arrived with %v (exhausted %v)", sdk.ReasonOf(err), sdk.IsExhausted(err))
+	}
+	// A retry budget spent in the plugin is not spent again by the host.
+	if _, err := s.Stat(context.Background(), "exhausted"); !sdk.IsExhausted(err) || sdk.KindOf(err) != sdk.KindRetryable || sdk.ReasonOf(err) != sdk.ReasonThrottled {
+		t.Errorf("exhausted error arrived as %v (kind %v, reason %v, exhausted %v)", err, sdk.KindOf(err), sdk.ReasonOf(err), sdk.IsExhausted(err))
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package exportkit is what the built-in exporters share: portal calls
-// retried through core/retry, downloads that resume with HTTP Range after a
+// retried through sdk/retry (one budget per request), downloads that resume with HTTP Range after a
 // connection reset, the description artifacts every item gets (item.json,
 // thumbnail, metadata.xml) and the relationships artifact.
 //
@@ -20,9 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // DefaultRetry is the retry policy of exporter portal calls when the

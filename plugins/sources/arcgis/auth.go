@@ -39,26 +39,26 @@ func renewAt(issued, exp time.Time) time.Time {
 }
 
 // postForm posts an unauthenticated form to the sharing root (sign-in
-// endpoints) and decodes the JSON answer, retrying transient faults.
+// endpoints) and decodes the JSON answer, once: the sign-in is part of the
+// request that needs the token, whose retry loop repeats it (retrying here
+// too multiplied the attempts: 6 sign-ins for each of 6 tries).
 func (c *client) postForm(ctx context.Context, path string, form url.Values, v any) error {
-	return c.retry(ctx, func() error {
-		form.Set("f", "json")
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.root+"/"+path, strings.NewReader(form.Encode()))
-		if err != nil {
-			return sdk.Permanent("%s: %v", path, err)
+	form.Set("f", "json")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.root+"/"+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return sdk.Permanent("%s: %v", path, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Referer", referer)
+	req.Header.Set("User-Agent", "agolpipe")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &sdk.Error{Kind: sdk.KindCanceled, Err: ctx.Err()}
 		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Referer", referer)
-		req.Header.Set("User-Agent", "agolpipe")
-		resp, err := c.http.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return &sdk.Error{Kind: sdk.KindCanceled, Err: ctx.Err()}
-			}
-			return arcgisrest.ClassifyTransport(err)
-		}
-		return arcgisrest.DecodeJSON(&sdk.PortalResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, v)
-	})
+		return arcgisrest.ClassifyTransport(err)
+	}
+	return arcgisrest.DecodeJSON(&sdk.PortalResponse{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, v)
 }
 
 // passwordAuth signs in with generateToken (client=referer).

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // referer is sent with every request and bound into generated tokens
@@ -41,10 +41,11 @@ type client struct {
 	trusted map[string]bool // hosts that may receive the token
 
 	// retry policy of the source's own calls (listing, connect); Do leaves
-	// retries to the host.
-	attempts  int
-	retryBase time.Duration
-	retryMax  time.Duration
+	// retries to the caller (an exporter's session).
+	attempts     int
+	retryBase    time.Duration
+	retryMax     time.Duration
+	throttleBase time.Duration
 }
 
 func newHTTPClient(cfg config) (*http.Client, error) {
@@ -77,7 +78,7 @@ func newHTTPClient(cfg config) (*http.Client, error) {
 
 func newClient(cfg config, hc *http.Client) *client {
 	c := &client{http: hc, portal: cfg.URL, root: cfg.URL + "/sharing/rest", trusted: map[string]bool{},
-		attempts: 6, retryBase: 2 * time.Second, retryMax: 60 * time.Second}
+		attempts: 6, retryBase: time.Second, retryMax: 30 * time.Second, throttleBase: 8 * time.Second}
 	if u, err := url.Parse(cfg.URL); err == nil {
 		c.trusted[strings.ToLower(u.Host)] = true
 	}
@@ -271,41 +272,13 @@ func (c *client) getJSON(ctx context.Context, req sdk.PortalRequest, v any) erro
 	return c.retry(ctx, func() error { return arcgisrest.GetJSON(ctx, c.do, req, v) })
 }
 
-// retry runs op until it succeeds, fails with a non-retryable error, or the
-// attempts are used up.
+// retry runs op under the one retry policy (sdk/retry): backoff with
+// jitter, longer after throttling, brief for an unreachable portal, and
+// the request's whole budget here, so nothing outside retries it again.
 func (c *client) retry(ctx context.Context, op func() error) error {
-	var err error
-	for i := 0; i < c.attempts; i++ {
-		if err = op(); err == nil || sdk.KindOf(err) != sdk.KindRetryable {
-			return err
-		}
-		if i == c.attempts-1 {
-			break
-		}
-		d := c.backoff(i, err)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &sdk.Error{Kind: sdk.KindCanceled, Err: ctx.Err()}
-		case <-t.C:
-		}
+	pol := retry.Policy{Retries: c.attempts - 1, Base: c.retryBase, Max: c.retryMax, ThrottleBase: c.throttleBase}
+	if pol.Retries == 0 {
+		pol.Retries = -1
 	}
-	return err
-}
-
-func (c *client) backoff(attempt int, err error) time.Duration {
-	if ra := sdk.RetryAfterOf(err); ra > 0 {
-		return ra
-	}
-	d := c.retryBase << attempt
-	if pe, ok := arcgisrest.PortalError(err); ok && (pe.Code == 429 || pe.HTTPStatus == 429) {
-		// Throttling cools off in about a minute on ArcGIS Online and says
-		// nothing about when: start slower than for a 5xx.
-		d *= 4
-	}
-	if d > c.retryMax || d <= 0 {
-		d = c.retryMax
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return pol.Do(ctx, func(context.Context, int) error { return op() })
 }

@@ -668,6 +668,10 @@ type ErrorDetail struct {
 	Kind             ErrorDetail_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=agolpipe.plugin.v1.ErrorDetail_Kind" json:"kind,omitempty"`
 	RetryAfterMillis int64                  `protobuf:"varint,2,opt,name=retry_after_millis,json=retryAfterMillis,proto3" json:"retry_after_millis,omitempty"`
 	Reason           ErrorDetail_Reason     `protobuf:"varint,3,opt,name=reason,proto3,enum=agolpipe.plugin.v1.ErrorDetail_Reason" json:"reason,omitempty"`
+	// retries_exhausted: the component already spent the request's retry
+	// budget on this error (sdk.Error.Exhausted); the host does not retry it
+	// again, so retries never nest across processes.
+	RetriesExhausted bool `protobuf:"varint,4,opt,name=retries_exhausted,json=retriesExhausted,proto3" json:"retries_exhausted,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -721,6 +725,13 @@ func (x *ErrorDetail) GetReason() ErrorDetail_Reason {
 		return x.Reason
 	}
 	return ErrorDetail_REASON_UNSPECIFIED
+}
+
+func (x *ErrorDetail) GetRetriesExhausted() bool {
+	if x != nil {
+		return x.RetriesExhausted
+	}
+	return false
 }
 
 // Item is one item of an ArcGIS organization (sdk.Item).
@@ -1364,11 +1375,12 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x01\x12\x14\n" +
-	"\x10SEVERITY_WARNING\x10\x02\"\xac\x03\n" +
+	"\x10SEVERITY_WARNING\x10\x02\"\xd9\x03\n" +
 	"\vErrorDetail\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.agolpipe.plugin.v1.ErrorDetail.KindR\x04kind\x12,\n" +
 	"\x12retry_after_millis\x18\x02 \x01(\x03R\x10retryAfterMillis\x12>\n" +
-	"\x06reason\x18\x03 \x01(\x0e2&.agolpipe.plugin.v1.ErrorDetail.ReasonR\x06reason\"z\n" +
+	"\x06reason\x18\x03 \x01(\x0e2&.agolpipe.plugin.v1.ErrorDetail.ReasonR\x06reason\x12+\n" +
+	"\x11retries_exhausted\x18\x04 \x01(\bR\x10retriesExhausted\"z\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eKIND_PERMANENT\x10\x01\x12\x12\n" +

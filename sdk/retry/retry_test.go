@@ -3,6 +3,8 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,5 +131,56 @@ func TestOnRetryTold(t *testing.T) {
 	_ = p.Do(context.Background(), func(context.Context, int) error { return sdk.Retryable("x") })
 	if len(seen) != 2 || seen[0] != 1 || seen[1] != 2 {
 		t.Fatalf("OnRetry saw %v", seen)
+	}
+}
+
+// TestOneBudgetPerRequest: loops nested in the same process or across the
+// plugin boundary spend one budget, not the product of theirs.
+func TestOneBudgetPerRequest(t *testing.T) {
+	clock := &fakeClock{}
+	calls := 0
+	inner := Policy{Retries: 5, Sleep: clock.Sleep}
+	outer := Policy{Retries: 3, Sleep: clock.Sleep}
+	err := outer.Do(context.Background(), func(ctx context.Context, _ int) error {
+		return inner.Do(ctx, func(context.Context, int) error { calls++; return sdk.Retryable("503") })
+	})
+	if calls != 6 {
+		t.Errorf("%d attempts, want 6 (1 + the inner loop's 5 retries)", calls)
+	}
+	if sdk.KindOf(err) != sdk.KindRetryable || !sdk.IsExhausted(err) || !strings.Contains(err.Error(), "after 6 attempts") {
+		t.Errorf("err = %v (kind %v, exhausted %v)", err, sdk.KindOf(err), sdk.IsExhausted(err))
+	}
+	// A re-classifying wrapper (a plugin's "where") keeps the mark.
+	wrapped := &sdk.Error{Kind: sdk.KindRetryable, Err: fmt.Errorf("reading portals/self: %w", err)}
+	calls = 0
+	if e := outer.Do(context.Background(), func(context.Context, int) error { calls++; return wrapped }); calls != 1 || e != wrapped {
+		t.Errorf("an exhausted error was retried: %d calls, %v", calls, e)
+	}
+}
+
+// TestUnreachableIsBrief: a connection that never opens gets a few quick
+// retries, whatever the budget for other faults.
+func TestUnreachableIsBrief(t *testing.T) {
+	clock := &fakeClock{}
+	calls := 0
+	down := sdk.WithReason(sdk.KindRetryable, sdk.ReasonUnreachable, errors.New("connection refused"))
+	err := Policy{Retries: 5, Sleep: clock.Sleep}.Do(context.Background(), func(context.Context, int) error { calls++; return down })
+	if calls != 1+DefaultUnreachableRetries || sdk.ReasonOf(err) != sdk.ReasonUnreachable || !sdk.IsExhausted(err) {
+		t.Errorf("%d calls, err %v", calls, err)
+	}
+}
+
+// TestThrottledBacksOffLonger: throttling is waited out with at least half
+// of a longer cap, never a near-zero jittered delay.
+func TestThrottledBacksOffLonger(t *testing.T) {
+	p := Policy{Base: 500 * time.Millisecond, Max: 30 * time.Second, Rand: func() float64 { return 0 }}
+	thr := sdk.WithReason(sdk.KindRetryable, sdk.ReasonThrottled, errors.New("429"))
+	for attempt, want := range map[int]time.Duration{1: DefaultThrottleBase / 2, 2: DefaultThrottleBase, 5: 15 * time.Second} {
+		if d := p.Delay(attempt, thr); d != want {
+			t.Errorf("throttled retry %d: delay %v, want %v", attempt, d, want)
+		}
+	}
+	if d := p.Delay(1, sdk.Retryable("503")); d != 0 {
+		t.Errorf("a 5xx keeps full jitter: %v", d)
 	}
 }
