@@ -16,6 +16,7 @@ import (
 
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sim"
 )
 
 // startSimCLI runs `agolpipe sim` as a subprocess (this test binary acting
@@ -266,4 +267,77 @@ sink "local" "disk" { path = %q }
 			t.Errorf("console lacks the reason:\n%s", out)
 		}
 	})
+}
+
+// TestThrottledPortalBacksOff backs up the feature services of a portal
+// that answers bursts of writes (export, delete) with ArcGIS Online's HTML
+// 403 page, through the built binary: nothing may fail, the throttled
+// requests must come back only after a backoff (seen in the simulator's
+// request log), and the run says it lowered its concurrency. Before, the
+// HTML 403 was taken for a refusal: no retry, the items failed.
+func TestThrottledPortalBacksOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	o := e2eOrg(sim.Options{Throttle: true, ThrottleWrites: 5, ThrottleBlock: 3 * time.Second})
+	o.Items = 36 // about ten feature services: two writes each, several bursts
+	srv, admin := startSim(t, o)
+	dir := t.TempDir()
+	sink := filepath.Join(dir, "sink")
+	file := writePipeline(t, dir, simSource(srv, admin, `  types = ["Feature Service"]`)+fmt.Sprintf(`
+sink "local" "disk" { path = %q }
+run {
+  prefix      = "THR"
+  concurrency = 4
+}
+`, sink))
+	code, out, _ := runCLIProcess(t, 4*time.Minute, nil, "run", file, "--plain")
+	m, _ := lastRun(t, sink, out)
+	if code != exitOK || m.Counts.Failed != 0 {
+		t.Errorf("exit %d, %d failed; want every item exported\n%s", code, m.Counts.Failed, out)
+		for _, it := range m.Items {
+			if it.Status == sdk.StatusFailed {
+				t.Logf("failed: %s (%s): %s", it.ID, it.Title, it.Reason)
+			}
+		}
+	}
+	if m.Counts.Exported+m.Counts.Partial < 5 {
+		t.Errorf("only %d feature services exported: the test needs enough writes to be throttled", m.Counts.Exported+m.Counts.Partial)
+	}
+	// Backoff: a throttled request is repeated (same method and path: a
+	// temp item's delete names the item) no sooner than the policy's
+	// shortest wait after throttling (DefaultThrottleBase/2 = 2 s).
+	reqs := srv.Requests()
+	throttled, checked := 0, 0
+	for i, r := range reqs {
+		if r.Fault != "403-burst" {
+			continue
+		}
+		throttled++
+		if strings.HasSuffix(r.Path, "/export") {
+			continue // every item's export has this path; the next one may be another item's
+		}
+		for _, n := range reqs[i+1:] {
+			if n.Method == r.Method && n.Path == r.Path {
+				checked++
+				if gap := n.Start.Sub(r.Start); gap < 1900*time.Millisecond {
+					t.Errorf("%s %s repeated %s after a throttled answer: no backoff", r.Method, r.Path, gap)
+				}
+				break
+			}
+		}
+	}
+	if throttled == 0 {
+		t.Fatalf("the simulator never throttled: the test proves nothing")
+	}
+	if checked == 0 {
+		t.Errorf("no throttled request was repeated (of %d throttled)", throttled)
+	}
+	if !strings.Contains(out, "the portal is throttling requests") {
+		t.Errorf("the console does not say the run slowed down for throttling:\n%s", out)
+	}
+	if left := srv.TempItems(); len(left) > 0 {
+		t.Errorf("temporary export items left in the org: %v", left)
+	}
+	t.Logf("%d throttled answers, %d repeats checked", throttled, checked)
 }
