@@ -141,12 +141,13 @@ sink "local" "zipped" {
   path = %q
   zip  = true
 }
+sink "local" "plain" { path = %q }
 run {
   prefix      = "CRASH"
   concurrency = 4
   retries     = 2
 }
-`, sinkDir))
+`, sinkDir, filepath.Join(dir, "plain")))
 	cmd, out, done := startCLI(t, file)
 
 	// Kill the sink plugin once a good part of the run is in the archive.
@@ -161,9 +162,20 @@ run {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	pids := pluginPIDs(t, cmd.Process.Pid, "sink", "local")
+	// Each sink block has its own plugin process: the zipped sink's is the
+	// one holding a file open under its folder (the archive being written).
+	var pids []int
+	for _, pid := range pluginPIDs(t, cmd.Process.Pid, "sink", "local") {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && strings.HasPrefix(l, sinkDir+"/") {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
 	if len(pids) != 1 {
-		t.Fatalf("sink plugin processes of the run: %v", pids)
+		t.Fatalf("zipped sink's plugin processes of the run: %v", pids)
 	}
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -244,6 +256,30 @@ run {
 	if left := srv.TempItems(); len(left) > 0 {
 		t.Errorf("temporary export items left in the organization: %v", left)
 	}
+	// The plain sink was not touched by the crash: it holds the whole run,
+	// as its own manifest says.
+	plain, _ := filepath.Glob(filepath.Join(dir, "plain", "CRASH_*"))
+	if len(plain) != 1 {
+		t.Fatalf("plain sink's run folders: %v", plain)
+	}
+	pm := readManifest(t, plain[0])
+	for i := range pm.Sinks {
+		if pm.Sinks[i].Name == "plain" && (pm.Sinks[i].Missed != 0 || pm.Sinks[i].Stored != len(pm.Artifacts)) {
+			t.Errorf("plain sink: %d stored, %d missed of %d", pm.Sinks[i].Stored, pm.Sinks[i].Missed, len(pm.Artifacts))
+		}
+	}
+	for _, a := range pm.Artifacts {
+		for _, o := range a.Sinks {
+			if o.Sink != "plain" {
+				continue
+			}
+			sum, n, err := fileSHA256(filepath.Join(plain[0], filepath.FromSlash(o.Path)))
+			if err != nil || sum != a.SHA256 || n != a.Size {
+				t.Errorf("plain sink %s: %d bytes sha256 %s (%v); manifest says %d bytes %s", o.Path, n, sum, err, a.Size, a.SHA256)
+			}
+		}
+	}
+	assertNoTempFiles(t, filepath.Join(dir, "plain"))
 	t.Logf("%+v; archives %v", m.Counts, rs.Archives)
 }
 

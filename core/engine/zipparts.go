@@ -144,6 +144,7 @@ func (e *engine) restoreLost(ctx context.Context) {
 			}
 		}
 		e.rep.Artifacts = keep
+		base := len(keep) // the restored exports' records come after
 		var idx []int
 		prev := map[int]report.Item{}
 		for i, it := range e.rep.Items {
@@ -185,6 +186,7 @@ func (e *engine) restoreLost(ctx context.Context) {
 
 		e.mu.Lock()
 		e.only = nil
+		e.rep.Artifacts = mergeSame(e.rep.Artifacts, base)
 		for _, i := range idx {
 			it := &e.rep.Items[i]
 			if it.Status != sdk.StatusFailed && it.Status != report.ItemCanceled {
@@ -214,6 +216,41 @@ func (e *engine) restoreLost(ctx context.Context) {
 		e.mu.Unlock()
 	}
 	e.settleZips()
+}
+
+// mergeSame folds each record from index base on (a restored export's, for
+// the sinks that lost it) into an earlier record of the same artifact with
+// the same bytes (sha256), so an artifact held in several sinks stays one
+// record. A re-export with other bytes (a new export job) stays a record of
+// its own: each sink's manifest lists the bytes it holds.
+func mergeSame(as []report.Artifact, base int) []report.Artifact {
+	out := as[:base]
+	for _, n := range as[base:] {
+		merged := false
+		for k := range out[:base] {
+			o := &out[k]
+			if o.ItemID == n.ItemID && o.Name == n.Name && o.SHA256 == n.SHA256 && o.Size == n.Size && !sharesSink(*o, n) {
+				o.Sinks = append(o.Sinks, n.Sinks...)
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func sharesSink(a, b report.Artifact) bool {
+	for _, x := range a.Sinks {
+		for _, y := range b.Sinks {
+			if x.Sink == y.Sink {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func cloneArtifact(a report.Artifact) report.Artifact {
