@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -939,14 +940,10 @@ func (s *Server) attachment(c *call, sc *svcCall, lid, oid, aid int) {
 		c.failStatus(http.StatusNotFound, 404, "Attachment not found.", "", nil)
 		return
 	}
-	magic := "\xff\xd8\xff\xe0"
-	if found.ctype == "application/pdf" {
-		magic = "%PDF-1.7\n"
-	}
 	c.w.Header().Set("Content-Type", found.ctype)
 	c.w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", found.name))
 	c.rw.sized = true // the attachment infos' size is the blob's
-	http.ServeContent(c.w, c.r, "", mod, org.Blob{Seed: found.seed, Size: found.size, Magic: magic}.Reader())
+	http.ServeContent(c.w, c.r, "", mod, attachmentBlob(*found).Reader())
 }
 
 // queryAttachments: GET <layer>/queryAttachments.
@@ -1003,4 +1000,41 @@ func (s *Server) queryAttachments(c *call, sc *svcCall, lid int) {
 	e.end()
 	e.close()
 	c.enc(e)
+}
+
+// Attachment returns the bytes the simulator serves for attachment aid of
+// feature oid in layer lid of the hosted feature service item itemID, so a
+// test can check what a client stored.
+func (s *Server) Attachment(itemID string, lid, oid, aid int) ([]byte, bool) {
+	s.org.Mu.RLock()
+	defer s.org.Mu.RUnlock()
+	var it *org.Item
+	for _, x := range s.org.Items {
+		if x.ID == itemID {
+			it = x
+		}
+	}
+	if it == nil || it.Service == nil {
+		return nil, false
+	}
+	l := it.Service.FindLayer(lid)
+	if l == nil {
+		return nil, false
+	}
+	for _, a := range attachmentsOf(l, oid) {
+		if a.id == aid {
+			b, _ := io.ReadAll(attachmentBlob(a).Reader())
+			return b, true
+		}
+	}
+	return nil, false
+}
+
+// attachmentBlob is the generated content of an attachment.
+func attachmentBlob(a attachment) org.Blob {
+	magic := "\xff\xd8\xff\xe0"
+	if a.ctype == "application/pdf" {
+		magic = "%PDF-1.7\n"
+	}
+	return org.Blob{Seed: a.seed, Size: a.size, Magic: magic}
 }

@@ -157,6 +157,8 @@ type Server struct {
 	jobs     map[string]*job
 	faultN   uint64
 	truncN   uint64
+	// truncDone: download endpoints that have had a body cut.
+	truncDone map[string]bool
 	throttle throttleState
 	memo     memberCache
 	searches searchCache
@@ -373,6 +375,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		s.reqs = append(s.reqs, rec)
+		if rw.fault == "cut" || rw.fault == "short" {
+			if s.truncDone == nil {
+				s.truncDone = map[string]bool{}
+			}
+			s.truncDone[c.endpoint] = true
+		}
 		s.mu.Unlock()
 		if p != nil {
 			panic(p)

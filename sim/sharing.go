@@ -366,7 +366,9 @@ var DownloadEndpoints = []string{"data", "resource", "item/info", "attachment", 
 
 // injectTruncate marks the response of a download endpoint for
 // truncation, with probability TruncateRate (deterministic for the seed
-// and the order of requests).
+// and the order of requests), and always until the endpoint has had one
+// body cut, so that even a short run meets the fault on every download
+// endpoint it uses.
 func (s *Server) injectTruncate(c *call) {
 	if s.opt.TruncateRate <= 0 || !slices.Contains(DownloadEndpoints, c.endpoint) {
 		return
@@ -374,9 +376,10 @@ func (s *Server) injectTruncate(c *call) {
 	s.mu.Lock()
 	s.truncN++
 	n := s.truncN
+	owed := !s.truncDone[c.endpoint]
 	s.mu.Unlock()
 	h := org.Mix(s.opt.Seed ^ n*0xc2b2ae3d27d4eb4f ^ 0x7472756e63)
-	if float64(h>>11)/float64(1<<53) >= s.opt.TruncateRate {
+	if !owed && float64(h>>11)/float64(1<<53) >= s.opt.TruncateRate {
 		return
 	}
 	c.rw.truncate, c.rw.truncSeed = "pending", org.Mix(h)

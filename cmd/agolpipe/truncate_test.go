@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -125,6 +126,119 @@ func TestTruncatedBodiesNeverStored(t *testing.T) {
 	if checked["file"] == 0 || checked["resource"] == 0 {
 		t.Errorf("checked %v against the simulator's bytes: want file items and resources", checked)
 	}
+
+	// Attachments, which only the feature_query exporter downloads one by
+	// one (sized by the attachment infos): every stored one has the
+	// simulator's bytes.
+	// One hosted feature service, the smallest with attachments, tagged so
+	// the run covers it alone.
+	const tag = "agolpipe-truncation-test"
+	o := cut.Org()
+	o.Mu.Lock()
+	var pick *org.Item
+	best := 0
+	for _, it := range o.Items {
+		if it.Type != "Feature Service" || it.Service == nil || it.Service.IsView {
+			continue
+		}
+		rows := 0
+		for _, l := range it.Service.Layers {
+			if l.HasAttachments {
+				rows += l.RowCount()
+			}
+		}
+		if rows > 0 && (pick == nil || rows < best) {
+			pick, best = it, rows
+		}
+	}
+	if pick != nil {
+		pick.Tags = append(pick.Tags, tag)
+	}
+	o.Mu.Unlock()
+	if pick == nil {
+		t.Fatal("no hosted feature service with attachments in the org")
+	}
+	admin, _ := demoAdmin(cut)
+	qdir := filepath.Join(dir, "query")
+	file := writePipeline(t, dir, simSource(cut, admin, `  tags = ["`+tag+`"]`)+fmt.Sprintf(`
+export "Feature Service" {
+  exporter = "feature_query"
+}
+sink "local" "disk" { path = %q }
+run {
+  prefix      = "Q"
+  concurrency = 4
+  retries     = 3
+}
+`, qdir))
+	before := len(cut.Requests())
+	qcode, qout := runCLI(t, "run", file, "--plain")
+	runs, _ := filepath.Glob(filepath.Join(qdir, "Q_*"))
+	if len(runs) != 1 {
+		t.Fatalf("feature_query run: exit %d, run folders %v\n%s", qcode, runs, qout)
+	}
+	qm := readManifest(t, runs[0])
+	verifyArtifacts(t, qm)
+	attCuts := 0
+	for _, r := range cut.Requests()[before:] {
+		if r.Endpoint == "attachment" && (r.Fault == "cut" || r.Fault == "short") {
+			attCuts++
+		}
+	}
+	n := checkAttachments(t, cut, qm)
+	t.Logf("feature_query run: exit %d, %+v; %d attachments checked, %d attachment bodies cut", qcode, qm.Counts, n, attCuts)
+	if n == 0 || attCuts == 0 {
+		t.Errorf("%d attachments checked, %d attachment bodies cut: the run did not prove anything about attachments", n, attCuts)
+	}
+	for _, it := range qm.Items {
+		if it.Status == sdk.StatusFailed && qcode == exitOK {
+			t.Errorf("item %s failed but the run exited 0", it.ID)
+		}
+	}
+}
+
+// checkAttachments compares every entry of the stored attachment zips
+// (attachments-<layer>-<name>.zip, entries <oid>/<aid>-<name>) with the
+// simulator's bytes and returns how many it checked.
+func checkAttachments(t *testing.T, srv *sim.Server, m *report.Run) int {
+	t.Helper()
+	n := 0
+	for _, a := range m.Artifacts {
+		if !strings.HasPrefix(a.Name, "attachments-") {
+			continue
+		}
+		var lid int
+		if _, err := fmt.Sscanf(a.Name, "attachments-%d-", &lid); err != nil {
+			t.Errorf("%s: %v", a.Name, err)
+			continue
+		}
+		zr, err := zip.OpenReader(filepath.Join(m.Sinks[0].RunPath, filepath.FromSlash(a.Path)))
+		if err != nil {
+			t.Errorf("%s: %v", a.Path, err)
+			continue
+		}
+		for _, f := range zr.File {
+			var oid, aid int
+			if _, err := fmt.Sscanf(f.Name, "%d/%d-", &oid, &aid); err != nil {
+				t.Errorf("%s %s: %v", a.Path, f.Name, err)
+				continue
+			}
+			want, ok := srv.Attachment(a.ItemID, lid, oid, aid)
+			rc, err := f.Open()
+			if err != nil {
+				t.Errorf("%s %s: %v", a.Path, f.Name, err)
+				continue
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if !ok || err != nil || !bytes.Equal(b, want) {
+				t.Errorf("item %s attachment %s: stored %d bytes (%v), the simulator's has %d", a.ItemID, f.Name, len(b), err, len(want))
+			}
+			n++
+		}
+		zr.Close()
+	}
+	return n
 }
 
 // checkAgainstSim compares stored file items and resources.zip entries
