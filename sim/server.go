@@ -159,11 +159,11 @@ type Server struct {
 	truncN   uint64
 	// truncDone: download endpoints that have had a body cut.
 	truncDone map[string]bool
-	throttle throttleState
-	memo     memberCache
-	searches searchCache
-	svcIdx   serviceIndex
-	closed   bool
+	throttle  throttleState
+	memo      memberCache
+	searches  searchCache
+	svcIdx    serviceIndex
+	closed    bool
 }
 
 // Start builds the org and starts serving. The listener is ready when
