@@ -70,6 +70,10 @@ func execute() int {
 	// The host's data channel socket (sdk/grpcplugin) is removed on every
 	// return; a process killed outright leaves its private temp folder behind.
 	defer grpcplugin.CloseDataChannel()
+	if len(os.Args) < 2 || os.Args[1] != "plugin" {
+		// A built-in plugin (this binary re-executed) leaves that to its host.
+		removeStaleTemp()
+	}
 	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		//lint:ignore ST1005 printed as the whole message, with cobra's own usage hint as its last line
 		return withExit(exitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))

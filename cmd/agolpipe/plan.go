@@ -94,10 +94,11 @@ type retentionPreview struct {
 // of other pipelines it leaves alone, so the policy can be checked before
 // it deletes anything.
 func previewRetention(ctx context.Context, sk sdk.Sink, p *pipeline.Pipeline, b *pipeline.SinkBlock, folder string, now time.Time) (*report.Retention, error) {
-	runs, _, others, ignored, err := retention.Find(ctx, sk, retention.Options{Now: now, PipelineID: p.ID(), Sink: b.Name})
+	found, err := retention.Find(ctx, sk, retention.Options{Now: now, PipelineID: p.ID(), Sink: b.Name})
 	if err != nil {
 		return nil, err
 	}
+	runs, others, ignored := found.Runs, found.Others, found.Ignored
 	planned := retention.Run{Folder: folder + " (this run)", Manifest: retention.Manifest{RunFolder: folder, PipelineID: p.ID(), Sink: b.Name, Started: now, Status: report.StatusSuccess}}
 	if d := p.Run.ModifiedWithin; d > 0 {
 		since := now.Add(-d)

@@ -76,7 +76,7 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 					_ = sk.Close()
 					return withExit(exitUsage, nil)
 				}
-				res, err := retention.Apply(ctx, sk, policy, retention.Options{PipelineID: p.ID(), Sink: b.Name})
+				res, err := retention.Apply(ctx, sk, policy, retention.Options{PipelineID: p.ID(), Sink: b.Name, RunPrefix: p.Run.Prefix})
 				_ = sk.Close()
 				rec := engine.RetentionRecord(res)
 				if err != nil {

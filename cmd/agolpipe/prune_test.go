@@ -82,6 +82,10 @@ func TestPrune(t *testing.T) {
 	foreign := plantRunFolder(t, nas, plantedRun{prefix: "agolpipe", at: now.AddDate(0, 0, -50), status: "success", id: "agolpipe arcgis https://other.example.invalid/portal", sink: "nas"})
 	otherSink := plantRunFolder(t, nas, plantedRun{prefix: "agolpipe", at: now.AddDate(0, 0, -51), status: "success", id: id, sink: "offsite"})
 	legacy := plantRunFolder(t, nas, plantedRun{prefix: "agolpipe", at: now.AddDate(0, 0, -52), status: "success"})
+	// Unfinished runs (manifest still saying running): one killed three
+	// days ago goes; one started an hour ago may still be going and stays.
+	crashed := plantManifestRun(t, nas, now.Add(-72*time.Hour), "running", id)
+	going := plantManifestRun(t, nas, now.Add(-time.Hour), "running", id)
 	nested := plantRunFolder(t, filepath.Join(nas, "incremental"), plantedRun{prefix: "SIM", at: now.AddDate(0, 0, -53), status: "success", id: id, sink: "nas"})
 	// Not agolpipe's: a folder of notes, and a manifest.json of another tool.
 	for p, body := range map[string]string{"notes/todo.txt": "keep me", "other/manifest.json": `{"name":"not ours"}`, "other/data.bin": "x"} {
@@ -110,7 +114,7 @@ sink "local" "nas" {
 		return f
 	}
 	alone := []string{foreign, otherSink, legacy, "incremental", "notes", "other"}
-	all := append([]string{newest, recent, oldFailed, old}, alone...)
+	all := append([]string{newest, recent, oldFailed, old, crashed, going}, alone...)
 	tests := []struct {
 		name    string
 		args    []string
@@ -121,7 +125,7 @@ sink "local" "nas" {
 		// every case sets --dry-run.
 		{"--dry-run", []string{"prune", pipelineFile(false), "--dry-run"}, "would delete (dry_run)", all},
 		{"dry_run in the block", []string{"prune", pipelineFile(true), "--dry-run=false"}, "would delete (dry_run)", all},
-		{"real", []string{"prune", pipelineFile(false), "--dry-run=false"}, "deleted", append([]string{newest, recent}, alone...)},
+		{"real", []string{"prune", pipelineFile(false), "--dry-run=false"}, "deleted", append([]string{newest, recent, going}, alone...)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,8 +135,10 @@ sink "local" "nas" {
 			}
 			want := []string{
 				fmt.Sprintf("sink %q (local, %s), runs of pipeline %q:", "nas", nas, id),
-				fmt.Sprintf("  Retention: %s 2 run(s), 4 object(s), ", tc.verb),
-				"; kept 2 run(s)",
+				fmt.Sprintf("  Retention: %s 3 run(s), 6 object(s), ", tc.verb),
+				"; kept 3 run(s)",
+				"    - " + crashed + " (started ", "running): deleted: unfinished (status running) and 3 days old",
+				"    - " + going + " (started ", "running): kept: unfinished (status running) and 1h0m0s old: may still be going",
 				"    - " + old + " (started ", "success): deleted: older than delete_after",
 				"    - " + oldFailed + " (started ", "failed): deleted: older than delete_after",
 				"    - " + newest + " (started ", "partial): kept: newest complete full run",

@@ -17,6 +17,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/pluginhost"
 	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/core/runlock"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/hashicorp/go-hclog"
@@ -64,6 +65,14 @@ credentials at preflight); 130 cancelled.`,
 				return err
 			}
 			defer s.close()
+			// One run of a pipeline at a time on this machine: a second one
+			// (cron overlapping a long run, a manual run) would write a
+			// second backup of the same organization beside the first.
+			lock, err := acquireRunLock(s.p)
+			if err != nil {
+				return withExit(exitPartial, err)
+			}
+			defer lock.Release()
 			// A second signal means "now": kill the plugins and leave.
 			finished := make(chan struct{})
 			defer close(finished)
@@ -361,6 +370,17 @@ func (l *lazyExporter) Close() error {
 	err := l.ex.Close()
 	l.ex = nil
 	return err
+}
+
+// acquireRunLock takes the pipeline's run lock (core/runlock) in
+// agolpipe's state folder.
+func acquireRunLock(p *pipeline.Pipeline) (*runlock.Lock, error) {
+	dir, err := runlock.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return runlock.Acquire(dir, runlock.Holder{PipelineID: p.ID(), File: p.Filename, Host: host, PID: os.Getpid(), Started: time.Now()})
 }
 
 // printSummary tells the user how the run went and where the reports are.

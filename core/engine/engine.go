@@ -167,6 +167,10 @@ type engine struct {
 	only map[string]map[int]bool
 
 	mu sync.Mutex // guards rep.Items[i] results, rep.Artifacts, rep.Warnings
+
+	// scan is the look for unfinished earlier runs (scanUnfinished); the
+	// reports wait for it, as it adds warnings.
+	scan sync.WaitGroup
 }
 
 type sinkState struct {
@@ -242,6 +246,9 @@ func (e *engine) emit(ev Event) {
 func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	start := e.now()
 	folder := objectpath.RunFolder(e.p.Run.Prefix, start)
+	if !e.o.DryRun {
+		folder = e.uniqueFolder(ctx, folder)
+	}
 	host, _ := os.Hostname()
 	e.rep = &report.Run{
 		SchemaVersion: report.SchemaVersion, AgolpipeVersion: version.Version,
@@ -261,6 +268,10 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 
 	if err := e.setupSinks(ctx); err != nil {
 		return e.fatal(ctx, err, false)
+	}
+	if !e.o.DryRun {
+		e.markRunning(ctx)
+		e.scanUnfinished(ctx)
 	}
 	if err := e.connect(ctx); err != nil {
 		return e.fatal(ctx, err, true)
@@ -582,6 +593,7 @@ func (e *engine) fatal(ctx context.Context, err error, writeReports bool) (*repo
 
 // finish settles the status, writes the reports and notifies.
 func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
+	e.scan.Wait()
 	for i := range e.rep.Items {
 		if e.rep.Items[i].Status == "" {
 			e.rep.Items[i].Status = report.ItemCanceled

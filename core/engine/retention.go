@@ -117,7 +117,7 @@ func (e *engine) applyRetention(ctx context.Context) {
 			policy := retention.FromPipeline(s.Block.Retention)
 			// Deletions go to the configured sink itself: a zipped run is a
 			// folder there like any other (archive + manifest.json beside).
-			res, err := retention.Apply(ctx, s.inner, policy, retention.Options{Now: e.now(), PipelineID: e.rep.PipelineID, Sink: s.name})
+			res, err := retention.Apply(ctx, s.inner, policy, retention.Options{Now: e.now(), PipelineID: e.rep.PipelineID, Sink: s.name, RunPrefix: e.p.Run.Prefix})
 			out := RetentionRecord(res)
 			out.KeptRuns, out.Others = nil, nil // Results.txt keeps to the counts; prune lists them
 			if err != nil {

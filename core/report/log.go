@@ -30,7 +30,9 @@ type Log struct {
 // secrets (pipeline.Pipeline.Sensitive). tee, when not nil, also receives
 // every (redacted) line, for --verbose output. Close removes the file.
 func NewLog(format string, sensitive []string, tee io.Writer) (*Log, error) {
-	f, err := os.CreateTemp("", "agolpipe-run-*.log")
+	// The pid in the name lets a later run remove the file of a process
+	// that was killed before its Close (see TempFilePatterns).
+	f, err := os.CreateTemp("", fmt.Sprintf("agolpipe-run-%d-*.log", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("create run.log: %w", err)
 	}

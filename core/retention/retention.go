@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -159,19 +160,46 @@ type Options struct {
 	// manifest names both are considered (see the package comment).
 	PipelineID string
 	Sink       string
+	// RunPrefix, when set, makes Find also report folders named like this
+	// pipeline's run folders ("<prefix>_<date>_<time>") that hold no
+	// manifest.json: runs killed before agolpipe marked unfinished runs.
+	// They are never deleted (nothing proves whose they are).
+	RunPrefix string
+}
+
+// Found is what Find found in a sink.
+type Found struct {
+	// Runs are this pipeline's runs in this sink, newest first.
+	Runs []Run
+	// Objects holds each run's objects, by folder.
+	Objects map[string][]sdk.ObjectInfo
+	// Others are runs of other pipelines or sinks, newest first.
+	Others []Run
+	// Ignored lists manifests that are not agolpipe's or lie deeper than
+	// a direct child of the sink's folder, with why.
+	Ignored []string
+	// Strays are folders named like this pipeline's runs without any
+	// manifest.json (see Options.RunPrefix).
+	Strays []string
 }
 
 // Find lists the runs of the policy's own pipeline and sink (opts), newest
 // first, with their objects. Runs of other pipelines or sinks come back in
 // others; manifests that are not agolpipe's, or that lie deeper than a
 // direct child of the sink's folder, in ignored.
-func Find(ctx context.Context, sink sdk.Sink, opts Options) (runs []Run, objects map[string][]sdk.ObjectInfo, others []Run, ignored []string, err error) {
-	var all []sdk.ObjectInfo
+func Find(ctx context.Context, sink sdk.Sink, opts Options) (Found, error) {
+	var (
+		all     []sdk.ObjectInfo
+		runs    []Run
+		objects map[string][]sdk.ObjectInfo
+		others  []Run
+		ignored []string
+	)
 	if err := sink.List(ctx, sdk.ListRequest{}, func(o sdk.ObjectInfo) error {
 		all = append(all, o)
 		return nil
 	}); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("listing the sink: %w", err)
+		return Found{}, fmt.Errorf("listing the sink: %w", err)
 	}
 	// Runs are the direct children of the sink's folder that hold a
 	// manifest.json. A manifest deeper down is another sink's run (a sink
@@ -225,7 +253,7 @@ func Find(ctx context.Context, sink sdk.Sink, opts Options) (runs []Run, objects
 		}
 		if err != nil {
 			if sdk.KindOf(err) == sdk.KindCanceled || sdk.KindOf(err) == sdk.KindAuth {
-				return nil, nil, nil, nil, err
+				return Found{}, err
 			}
 			ignored = append(ignored, fmt.Sprintf("%s/%s: %v", f, ManifestName, err))
 			delete(objects, f)
@@ -249,7 +277,45 @@ func Find(ctx context.Context, sink sdk.Sink, opts Options) (runs []Run, objects
 	}
 	newestFirst(runs)
 	newestFirst(others)
-	return runs, objects, others, ignored, nil
+	var strays []string
+	if opts.RunPrefix != "" {
+		seen := map[string]bool{}
+		for _, o := range all {
+			top, _, ok := strings.Cut(o.Path, "/")
+			if !ok || isRun[top] || seen[top] || !looksLikeRunFolder(top, opts.RunPrefix) {
+				continue
+			}
+			seen[top] = true
+			strays = append(strays, top)
+		}
+		sort.Strings(strays)
+	}
+	return Found{Runs: runs, Objects: objects, Others: others, Ignored: ignored, Strays: strays}, nil
+}
+
+// looksLikeRunFolder reports whether name is "<prefix>_YYYY-MM-DD_HH-MM-SS",
+// optionally with a "_N" suffix (a second run in the same second).
+func looksLikeRunFolder(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix+"_")
+	if !ok || len(rest) < len("2006-01-02_15-04-05") {
+		return false
+	}
+	if _, err := time.Parse("2006-01-02_15-04-05", rest[:19]); err != nil {
+		return false
+	}
+	tail := rest[19:]
+	if tail == "" {
+		return true
+	}
+	if len(tail) < 2 || tail[0] != '_' {
+		return false
+	}
+	for _, c := range tail[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ownerText names whose run a manifest records, for the runs retention
@@ -284,15 +350,17 @@ func readManifest(ctx context.Context, sink sdk.Sink, p string) (Manifest, error
 		"pipeline_id": &m.PipelineID, "sink": &m.Sink, "modified_since": &m.ModifiedSince,
 		"host": &m.Host, "pid": &m.PID,
 	}
-	// Fields an older manifest lacks are not waited for past "items" (the
-	// long part): everything retention reads comes before it.
 	for dec.More() && len(want) > 0 {
 		tok, err := dec.Token()
 		if err != nil {
 			return bad(err)
 		}
 		key, _ := tok.(string)
-		if key == "items" {
+		if key == "items" && !slices.ContainsFunc(requiredFields, func(f string) bool { _, missing := want[f]; return missing }) {
+			// Optional fields an older manifest lacks are not searched for
+			// through the item list (the long part); agolpipe writes them
+			// all before it. A manifest with its keys reordered (by another
+			// tool) is still read in full for the required ones.
 			break
 		}
 		if target, ok := want[key]; ok {
@@ -308,6 +376,9 @@ func readManifest(ctx context.Context, sink sdk.Sink, p string) (Manifest, error
 	}
 	return m, nil
 }
+
+// requiredFields are the manifest fields every agolpipe manifest has.
+var requiredFields = []string{"schema_version", "run_id", "run_folder", "started", "status"}
 
 // skipValue consumes one JSON value token by token.
 func skipValue(dec *json.Decoder) error {
@@ -387,7 +458,7 @@ func Select(runs []Run, p Policy, now time.Time, loc *time.Location) (keep, del 
 			// Never finished: may still be going (another host, a long
 			// run) until the grace period has passed.
 			if age <= IncompleteGrace {
-				add(i, fmt.Sprintf("unfinished (status running) for %s, may still be going; deleted once older than %s if it never finishes", formatAge(age), formatAge(IncompleteGrace)))
+				add(i, fmt.Sprintf("unfinished (status running) and %s: may still be going; deleted once older than %s if it never finishes", formatAge(age), formatAge(IncompleteGrace)))
 			}
 		case p.DeleteAfter > 0 && age <= p.DeleteAfter:
 			add(i, "younger than delete_after")
@@ -452,7 +523,7 @@ func Select(runs []Run, p Policy, now time.Time, loc *time.Location) (keep, del 
 		age := now.Sub(r.Manifest.Started)
 		switch {
 		case r.Unfinished():
-			r.Reason = fmt.Sprintf("deleted: unfinished (status running) for %s: the leftovers of a run that was killed or lost its machine", formatAge(age))
+			r.Reason = fmt.Sprintf("deleted: unfinished (status running) and %s: the leftovers of a run that was killed or lost its machine", formatAge(age))
 		case p.DeleteAfter > 0:
 			r.Reason = fmt.Sprintf("deleted: older than delete_after (%s) and kept by no keep rule", formatAge(age))
 		default:
@@ -480,12 +551,16 @@ func Apply(ctx context.Context, sink sdk.Sink, p Policy, opts Options) (Result, 
 	if now.IsZero() {
 		now = time.Now()
 	}
-	runs, objects, others, ignored, err := Find(ctx, sink, opts)
+	found, err := Find(ctx, sink, opts)
 	if err != nil {
 		return res, err
 	}
-	res.Ignored, res.Others = ignored, others
-	keep, del := Select(runs, p, now, opts.Location)
+	res.Ignored, res.Others = found.Ignored, found.Others
+	for _, f := range found.Strays {
+		res.Ignored = append(res.Ignored, fmt.Sprintf("%s: named like a run of this pipeline but holds no manifest.json (a run killed before agolpipe marked unfinished runs?); never deleted by retention, delete it by hand once you have checked it", f))
+	}
+	objects := found.Objects
+	keep, del := Select(found.Runs, p, now, opts.Location)
 	res.Kept = keep
 	if p.DryRun {
 		res.Deleted = del

@@ -146,7 +146,9 @@ func CloseDataChannel() {
 func listenData() (*dataPort, error) {
 	// MkdirTemp creates the directory 0700: only this user can reach the
 	// socket in it.
-	dir, err := os.MkdirTemp("", "agolpipe-data-")
+	// The pid in the name lets a later run remove the folder of a process
+	// that was killed before CloseDataChannel.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("agolpipe-data-%d-", os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
