@@ -48,6 +48,11 @@ type OrgInfo struct {
 // items changed since then (incremental runs).
 type ListItemsRequest struct {
 	Since time.Time
+	// Retry are ids of items a previous run of the pipeline did not back
+	// up (failed, or never finished). With Since set, a source lists them
+	// as changed whatever their dates, so the next incremental run exports
+	// them again; its filters still apply.
+	Retry []string
 }
 
 // ListedItem is an item, or an item left out with the reason.

@@ -260,6 +260,10 @@ func (s *Server) Close() error {
 	if err != nil {
 		err = s.hs.Close()
 	}
+	// Shutdown closes only listeners Serve has registered: a Close right
+	// after Start (before the Serve goroutine ran) would leave the port
+	// held, and a test restarting the simulator on it would fail.
+	s.ln.Close() //nolint:errcheck // already closed when Serve had started
 	if s.caFile != "" {
 		os.Remove(s.caFile)
 	}

@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
 	"github.com/agolpipe/agolpipe/sim/org"
@@ -298,5 +300,91 @@ run {
 		if it.Status != sdk.StatusExported || it.Format != "File Geodatabase" {
 			t.Errorf("manifest: %s %q: %s, format %q, want exported as File Geodatabase", id, it.Title, it.Status, it.Format)
 		}
+	}
+}
+
+// TestFailedItemRetriedByNextIncremental: a feature service whose export
+// fails in a full run is exported by the next modified_within run although
+// it did not change (the pipeline's retry state remembers it), and only
+// that once: the run after leaves it out as unchanged again.
+func TestFailedItemRetriedByNextIncremental(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	t.Setenv("AGOLPIPE_STATE_DIR", state)
+	opts := sim.Options{Items: 40, Seed: 5, ExportTime: 200 * time.Millisecond}
+	probe, err := sim.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, keep := smallServices(t, probe)
+	addr := strings.TrimPrefix(probe.Origin(), "http://")
+	probe.Close()
+	if len(keep) < 2 {
+		t.Fatalf("want two small services, have %v", keep)
+	}
+	bad := keep[0]
+
+	// The pipeline is the same for every run (same prefix and portal: the
+	// same retry state); only the run block's window changes.
+	run := func(srv *sim.Server, window string) *report.Run {
+		t.Helper()
+		admin, _ := demoAdmin(srv)
+		t.Setenv("SIM_PASSWORD", admin.Password)
+		file := writePipeline(t, dir, simSource(srv, admin, extra)+fmt.Sprintf(`
+export "Feature Service" {}
+sink "local" "disk" { path = %q }
+run {
+  prefix = "RT"
+  %s
+}
+`, filepath.Join(dir, "sink"), window))
+		before, _ := filepath.Glob(filepath.Join(dir, "sink", "RT_*"))
+		code, out := runCLI(t, "run", file, "--plain")
+		after, _ := filepath.Glob(filepath.Join(dir, "sink", "RT_*"))
+		if len(after) != len(before)+1 {
+			t.Fatalf("run (%s): exit %d, no new run folder\n%s", window, code, out)
+		}
+		sort.Strings(after)
+		time.Sleep(1100 * time.Millisecond) // the next run folder's name (seconds)
+		return readManifest(t, after[len(after)-1])
+	}
+
+	// Full run: the export of one service fails on the portal.
+	opts.Listen = addr
+	opts.ExportFaults = map[string]sim.ExportFault{bad: sim.ExportFail}
+	srv, err := sim.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := run(srv, "")
+	srv.Close()
+	if st := statuses(full)[bad]; st.Status != sdk.StatusFailed {
+		t.Fatalf("full run: %s is %s (%s), want failed", bad, st.Status, st.Reason)
+	}
+	if st := statuses(full)[keep[1]]; st.Status != sdk.StatusExported {
+		t.Fatalf("full run: %s is %s (%s), want exported", keep[1], st.Status, st.Reason)
+	}
+
+	// The portal works again; nothing changed. The incremental run exports
+	// the failed service, and only it.
+	opts.ExportFaults = nil
+	srv, err = sim.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	incr := run(srv, `modified_within = "1d"`)
+	if st := statuses(incr)[bad]; st.Status != sdk.StatusExported || st.Format != "File Geodatabase" {
+		t.Errorf("incremental run after the failure: %s is %s (%s), want exported", bad, st.Status, st.Reason)
+	}
+	if st := statuses(incr)[keep[1]]; st.Status != sdk.StatusExcluded {
+		t.Errorf("incremental run: unchanged %s is %s, want excluded as unchanged", keep[1], st.Status)
+	}
+	again := run(srv, `modified_within = "1d"`)
+	if st := statuses(again)[bad]; st.Status != sdk.StatusExcluded {
+		t.Errorf("second incremental run: %s is %s (%s), want excluded as unchanged once backed up", bad, st.Status, st.Reason)
 	}
 }

@@ -18,6 +18,18 @@ func TestMain(m *testing.M) {
 		rootCmd.SetArgs(os.Args[1:])
 		os.Exit(execute())
 	}
+	// Runs keep per-pipeline state between runs; tests keep theirs out of
+	// the home directory (a test that needs its own sets it again).
+	if os.Getenv("AGOLPIPE_STATE_DIR") == "" {
+		d, err := os.MkdirTemp("", "agolpipe-state-")
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv("AGOLPIPE_STATE_DIR", d)
+		code := m.Run()
+		os.RemoveAll(d)
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }
 

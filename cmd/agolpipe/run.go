@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -195,7 +196,7 @@ func setup(ctx context.Context, file string, vars, varFiles []string, logFormat 
 		}
 	}
 
-	s.opts = engine.Options{Pipeline: p, Log: log, DryRun: dryRun, Exporters: map[string]engine.Exporter{}, KeepDir: keepDir()}
+	s.opts = engine.Options{Pipeline: p, Log: log, DryRun: dryRun, Exporters: map[string]engine.Exporter{}, KeepDir: keepDir(), StateDir: stateDir()}
 	var cdiags hcl.Diagnostics
 
 	src, err := host.Source(ctx, p.Source.Type)
@@ -415,4 +416,15 @@ func printSummary(w io.Writer, r *report.Run) {
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}
+}
+
+// stateDir is where agolpipe keeps what one run of a pipeline leaves the
+// next (the items it did not back up, to export again): "retry" beside
+// the kept reports, in $AGOLPIPE_STATE_DIR or the user's state folder
+// (~/.local/state/agolpipe/retry, %LOCALAPPDATA%\agolpipe\retry).
+func stateDir() string {
+	if k := keepDir(); k != "" {
+		return filepath.Join(filepath.Dir(k), "retry")
+	}
+	return ""
 }

@@ -90,6 +90,10 @@ type Options struct {
 	// cannot be stored in it (a full disk), in <KeepDir>/<run folder>/<sink>;
 	// empty keeps none.
 	KeepDir string
+	// StateDir holds the pipeline's retry state: the items a run did not
+	// back up, which the next run exports again whatever its
+	// modified_within window says. Empty keeps no state.
+	StateDir string
 }
 
 // EventType says what an Event reports.
@@ -165,6 +169,11 @@ type engine struct {
 	// only, while restoreLost runs, limits each item's export to the sinks
 	// that lost its artifacts (by item id, sink index); nil otherwise.
 	only map[string]map[int]bool
+
+	// retry are the items earlier runs did not back up (nil: no state);
+	// listedAll says this run's listing completed.
+	retry     map[string]retryEntry
+	listedAll bool
 
 	mu sync.Mutex // guards rep.Items[i] results, rep.Artifacts, rep.Warnings
 
@@ -265,6 +274,7 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 		e.rep.Source = report.Source{Type: c.Type, Name: c.Name, ItemCount: -1}
 	}
 	e.log.Info("run starting", "run", folder, "pipeline", e.p.Filename, "sha256", e.p.Hash, "version", version.Version, "dry_run", e.o.DryRun)
+	e.loadRetry()
 
 	if err := e.setupSinks(ctx); err != nil {
 		return e.fatal(ctx, err, false)
@@ -302,6 +312,7 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 			return lctx.Err()
 		}
 	})
+	e.listedAll = err == nil
 	// The org metadata streams to the sinks while items export: it is
 	// independent of them and can take long in a large organization. It
 	// starts only now because a source's sharing section covers the items
@@ -473,6 +484,8 @@ func (e *engine) list(ctx context.Context, export func(int) error) ([]int, error
 	if e.rep.ModifiedSince != nil {
 		// The window the manifest records, from the run's start.
 		req.Since = *e.rep.ModifiedSince
+		// Items earlier runs missed are changed whatever their dates.
+		req.Retry = e.retryIDs()
 	}
 	var todo []int
 	// Sized from the portal's own count: growing by doubling to 100,000
@@ -582,6 +595,7 @@ func (e *engine) fatal(ctx context.Context, err error, writeReports bool) (*repo
 	e.rep.Finished = e.now().UTC()
 	e.settleZips()
 	e.count()
+	e.saveRetry(e.listedAll)
 	if writeReports && !e.o.DryRun {
 		e.writeReports(ctx)
 	}
@@ -643,6 +657,7 @@ func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
 	default:
 		e.rep.Status, e.rep.ExitCode = report.StatusSuccess, ExitOK
 	}
+	e.saveRetry(e.listedAll)
 	if !e.writeReports(ctx) && e.rep.ExitCode == ExitOK {
 		// A required sink without its manifest cannot be verified or
 		// restored from: never a success. (Results.txt already says success

@@ -78,7 +78,7 @@ func (s *SourceClient) ListItems(ctx context.Context, req sdk.ListItemsRequest, 
 	s.mu.Lock()
 	s.warnings = nil
 	s.mu.Unlock()
-	stream, err := s.c.ListItems(ctx, &pluginv1.ListItemsRequest{SinceUnixMillis: millis(req.Since)})
+	stream, err := s.c.ListItems(ctx, &pluginv1.ListItemsRequest{SinceUnixMillis: millis(req.Since), RetryIds: req.Retry})
 	if err != nil {
 		return fromStatus(err)
 	}
@@ -219,7 +219,7 @@ func (s *SourceServer) ListItems(req *pluginv1.ListItemsRequest, stream pluginv1
 	if ms := req.GetSinceUnixMillis(); ms != 0 {
 		since = time.UnixMilli(ms)
 	}
-	err := s.Impl.ListItems(stream.Context(), sdk.ListItemsRequest{Since: since}, func(it sdk.ListedItem) error {
+	err := s.Impl.ListItems(stream.Context(), sdk.ListItemsRequest{Since: since, Retry: req.GetRetryIds()}, func(it sdk.ListedItem) error {
 		batch = append(batch, &pluginv1.ListedItem{Item: itemToProto(it.Item), Excluded: it.Excluded, Reason: it.Reason})
 		if len(batch) >= itemBatch {
 			return flush()

@@ -87,6 +87,12 @@ func (s *Source) ListItems(ctx context.Context, req sdk.ListItemsRequest, fn fun
 	}
 	l := &lister{s: s, groups: groups, since: since, seen: map[string]bool{}, folders: map[string]*ownerFolders{}}
 	l.sharing = map[string]itemSharing{}
+	if len(req.Retry) > 0 {
+		l.retry = make(map[string]bool, len(req.Retry))
+		for _, id := range req.Retry {
+			l.retry[id] = true
+		}
+	}
 
 	items := make(chan listed, 256)
 	var produceErr error
@@ -150,6 +156,9 @@ type lister struct {
 	s      *Source
 	groups map[string][]string // item id -> group ids
 	since  time.Time
+	// retry are items an earlier run did not back up: changed whatever
+	// their dates (read-only once listing starts).
+	retry map[string]bool
 
 	mu   sync.Mutex
 	seen map[string]bool
@@ -539,7 +548,7 @@ func (l *lister) finish(ctx context.Context, li listed) (sdk.ListedItem, error) 
 		}
 		it.DataModified, dataUnknown = dm, err != nil
 	}
-	if !l.since.IsZero() && !dataUnknown {
+	if !l.since.IsZero() && !dataUnknown && !l.retry[it.ID] {
 		// An item changed when its item record (title, description,
 		// popups and other /data, resources: all move modified) or, for a
 		// hosted feature service, its layers' data or schema changed — the

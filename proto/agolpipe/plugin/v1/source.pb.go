@@ -357,8 +357,12 @@ type ListItemsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// since_unix_millis, when non-zero, asks only for items changed since.
 	SinceUnixMillis int64 `protobuf:"varint,1,opt,name=since_unix_millis,json=sinceUnixMillis,proto3" json:"since_unix_millis,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// retry_ids are items a previous run of the pipeline did not back up
+	// (failed, or never finished): listed as changed whatever their dates;
+	// filters still apply.
+	RetryIds      []string `protobuf:"bytes,2,rep,name=retry_ids,json=retryIds,proto3" json:"retry_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListItemsRequest) Reset() {
@@ -396,6 +400,13 @@ func (x *ListItemsRequest) GetSinceUnixMillis() int64 {
 		return x.SinceUnixMillis
 	}
 	return 0
+}
+
+func (x *ListItemsRequest) GetRetryIds() []string {
+	if x != nil {
+		return x.RetryIds
+	}
+	return nil
 }
 
 type ListItemsResponse struct {
@@ -812,9 +823,10 @@ const file_agolpipe_plugin_v1_source_proto_rawDesc = "" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.DiagnosticR\vdiagnostics\"\x10\n" +
 	"\x0eConnectRequest\"@\n" +
 	"\x0fConnectResponse\x12-\n" +
-	"\x03org\x18\x01 \x01(\v2\x1b.agolpipe.plugin.v1.OrgInfoR\x03org\">\n" +
+	"\x03org\x18\x01 \x01(\v2\x1b.agolpipe.plugin.v1.OrgInfoR\x03org\"[\n" +
 	"\x10ListItemsRequest\x12*\n" +
-	"\x11since_unix_millis\x18\x01 \x01(\x03R\x0fsinceUnixMillis\"e\n" +
+	"\x11since_unix_millis\x18\x01 \x01(\x03R\x0fsinceUnixMillis\x12\x1b\n" +
+	"\tretry_ids\x18\x02 \x03(\tR\bretryIds\"e\n" +
 	"\x11ListItemsResponse\x124\n" +
 	"\x05items\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.ListedItemR\x05items\x12\x1a\n" +
 	"\bwarnings\x18\x02 \x03(\tR\bwarnings\"n\n" +
