@@ -14,6 +14,7 @@ import (
 
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 )
 
 // cleanupTimeout bounds the deletes and report writes a cancelled run still
@@ -171,6 +172,9 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 		kind := sdk.KindOf(err).String()
 		if r := sdk.ReasonOf(err); r == sdk.ReasonThrottled || r == sdk.ReasonUnreachable {
 			kind = r.String() // grouped apart in Results.txt, never as "refused"
+		}
+		if errors.Is(err, grpcplugin.ErrChecksumMismatch) {
+			kind = "plugin" // the plugin host stopped a plugin whose binary changed
 		}
 		var f *itemFailure
 		if errors.As(err, &f) {

@@ -332,6 +332,75 @@ func TestChecksumMismatchIsRefused(t *testing.T) {
 	}
 }
 
+// TestChangedBinaryIsRefusedOnceAndStopped: a third-party exporter crashes
+// after its binary was replaced on disk. The restart is refused for the
+// checksum, once: the error is permanent (the engine does not retry the
+// item), says why and what to do, and later calls fail at once without
+// starting the plugin again. It used to be retried as a crash, by every
+// call, thousands of times in a run.
+func TestChangedBinaryIsRefusedOnceAndStopped(t *testing.T) {
+	ctx := context.Background()
+	bin := filepath.Join(t.TempDir(), "fakeplugin")
+	b, err := os.ReadFile(fakeBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	h := newHost(t, logs, &pipeline.PluginDecl{Name: "fakes", Path: bin, SHA256: fakeSum})
+	snk, err := h.Sink(ctx, "local") // a built-in sink: it stays usable
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, d := snk.Configure(ctx, sdk.ConfigureRequest{Config: cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal(t.TempDir())})}); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	exp, err := h.Exporter(ctx, "fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := exp.Configure(ctx, sdk.ConfigureRequest{Config: cty.ObjectVal(map[string]cty.Value{"crash_on": cty.StringVal("boom")})}); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	// Mid-run, someone replaces the plugin file (as an upgrade does: a new
+	// file renamed over it; the running process keeps the old one).
+	next := bin + ".new"
+	if err := os.WriteFile(next, append(b, "tampered"...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, bin); err != nil {
+		t.Fatal(err)
+	}
+	_, err = exp.Export(ctx, sdk.ExportRequest{Item: sdk.Item{ID: "boom", Title: "Storm Drains", Size: 2 << 20}}, &sourceHost{}, &sinkWriter{sink: snk})
+	if !errors.Is(err, grpcplugin.ErrChecksumMismatch) || sdk.KindOf(err) != sdk.KindPermanent {
+		t.Fatalf("crash with a changed binary: kind %v, %v", sdk.KindOf(err), err)
+	}
+	for _, want := range []string{`exporter plugin "fake"`, bin, "Storm Drains", "not restarted", "sha256sum"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q: %v", want, err)
+		}
+	}
+	// Every later call: the same reason at once, no new process.
+	for i := range 5 {
+		start := time.Now()
+		_, err := exp.Export(ctx, sdk.ExportRequest{Item: sdk.Item{ID: fmt.Sprintf("calm%d", i), Title: "Hydrants", Size: 1000}}, &sourceHost{}, &sinkWriter{sink: snk})
+		if !errors.Is(err, grpcplugin.ErrChecksumMismatch) || sdk.KindOf(err) != sdk.KindPermanent || !strings.Contains(err.Error(), "stopped for the rest of the run") {
+			t.Fatalf("call %d after the refusal: kind %v, %v", i, sdk.KindOf(err), err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("call %d took %s to be refused", i, d)
+		}
+	}
+	if n := strings.Count(logs.String(), "plugin crashed; restarting it: kind=exporter name=fake"); n != 1 {
+		t.Errorf("%d restart attempts of the exporter, want 1:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "plugin restart refused") {
+		t.Errorf("the refusal was not logged:\n%s", logs.String())
+	}
+}
+
 func TestSensitiveValuesNeverLogged(t *testing.T) {
 	ctx := context.Background()
 	logs := &syncBuffer{}

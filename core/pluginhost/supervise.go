@@ -28,6 +28,11 @@ type supervisor struct {
 	gen    int
 	replay []func(ctx context.Context, v any) error
 	closed bool
+	// stopped is set when a restart was refused because the plugin's
+	// binary no longer matches its recorded checksum: the plugin is not
+	// started again in this run, and every later call fails with it at
+	// once (it used to be retried as a crash thousands of times).
+	stopped error
 }
 
 func (h *Host) supervise(ctx context.Context, kind sdk.Kind, name string) (*supervisor, error) {
@@ -70,6 +75,11 @@ func (s *supervisor) check(err error, p proc, gen int, what string) error {
 	}
 	where := pathOf(s.c, s.h.exe)
 	s.mu.Lock()
+	if s.stopped != nil {
+		stopped := s.stopped
+		s.mu.Unlock()
+		return &sdk.Error{Kind: sdk.KindPermanent, Err: fmt.Errorf("%s plugin %q (%s) is stopped for the rest of the run, so nothing was done while %s: %w", s.c.Kind, s.c.Name, where, what, stopped)}
+	}
 	var restartErr error
 	if s.gen == gen && !s.closed {
 		s.h.logger.Error("plugin crashed; restarting it", "kind", s.c.Kind, "name", s.c.Name, "path", where, "while", what)
@@ -91,9 +101,23 @@ func (s *supervisor) check(err error, p proc, gen int, what string) error {
 			s.v, s.p = v, np
 			s.gen++
 		}
+		if errors.Is(lerr, grpcplugin.ErrChecksumMismatch) {
+			// Refused once, for good: the file changed under the run, and
+			// trying again only repeats the refusal (or, worse, runs a
+			// binary nobody vetted once it matches by accident).
+			s.stopped = lerr
+			s.h.logger.Error("plugin restart refused: its binary changed during the run; it is not used for the rest of the run",
+				"kind", s.c.Kind, "name", s.c.Name, "path", where, "error", lerr)
+		}
+	} else if s.stopped != nil {
+		restartErr = s.stopped // another call's restart was refused meanwhile
 	}
+	stopped := s.stopped
 	s.mu.Unlock()
 	msg := fmt.Sprintf("%s plugin %q (%s) crashed while %s", s.c.Kind, s.c.Name, where, what)
+	if stopped != nil {
+		return &sdk.Error{Kind: sdk.KindPermanent, Err: fmt.Errorf("%s; it was not restarted and is not used for the rest of the run: %w", msg, stopped)}
+	}
 	if restartErr != nil {
 		msg += fmt.Sprintf("; restarting it failed: %v", restartErr)
 	} else {

@@ -85,6 +85,7 @@ var hints = map[string]struct{ title, hint string }{
 	"timeout":     {"Export took longer than its timeout", "Raise timeout in the export block for this item type, or export this item in a separate run."},
 	"crash":       {"Exporter stopped unexpectedly", "This is a bug in the exporter plugin; report it with run.log attached. Other items were not affected."},
 	"sink":        {"Not stored in any sink", "Every sink refused the artifacts; see the Sinks section below for each sink's error."},
+	"plugin":      {"Plugin stopped: its binary changed during the run", "The plugin's file no longer matches the sha256 in its plugin block, so it was not started again. If you upgraded it on purpose, put the new checksum (sha256sum <path>) in the plugin block and run again; otherwise someone changed the file: do not run it."},
 	"throttled":   {"Throttled by the portal after every retry", "The portal kept answering 429 or 403 to bursts although agolpipe backed off and exported fewer items at once. Run again later, or lower run.concurrency."},
 	"unreachable": {"Portal or server could not be reached", "Nothing answered at the address (connection refused, unknown host). Check that the portal or server is up and its URL, then run again."},
 	"permanent":   {"Refused by the portal or exporter", "The message says why; usually the item needs a change in the portal (for example, allow export on a hosted feature layer) or an export block needs another format."},

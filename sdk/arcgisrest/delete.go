@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // DeleteOptions pace DeleteItem's retries. Zero fields take the defaults.
@@ -44,29 +45,15 @@ func DeleteItem(ctx context.Context, p Portal, user, id string, permanent bool, 
 	if bound <= 0 {
 		bound = 3 * time.Minute
 	}
-	deadline := time.Now().Add(bound)
-	for {
+	// The one retry policy (sdk/retry), paced for a clean-up that should
+	// find the portal's next open moment soon, and bounded in time rather
+	// than in attempts.
+	pol := retry.Policy{Retries: 1 << 20, Base: delay, Max: most, ThrottleBase: delay, MaxElapsed: bound}
+	return pol.Do(ctx, func(ctx context.Context, _ int) error {
 		err := GetJSON(ctx, p, req, nil)
-		if err == nil || sdk.IsNotFound(err) {
+		if sdk.IsNotFound(err) {
 			return nil
 		}
-		if sdk.KindOf(err) != sdk.KindRetryable || ctx.Err() != nil {
-			return err
-		}
-		wait := delay
-		if ra := sdk.RetryAfterOf(err); ra > 0 {
-			wait = ra
-		}
-		if time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		delay = min(2*delay, most)
-	}
+		return err
+	})
 }

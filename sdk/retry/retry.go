@@ -58,6 +58,10 @@ type Policy struct {
 	// UnreachableRetries caps the retries of sdk.ReasonUnreachable errors
 	// (within Retries); 0 means DefaultUnreachableRetries, negative never.
 	UnreachableRetries int
+	// MaxElapsed, when set, also bounds the whole: no wait is started that
+	// would end more than MaxElapsed after the first attempt (a clean-up
+	// retried "until done" within a bound).
+	MaxElapsed time.Duration
 	// Reauth, when set, is called once per Do on an auth error; if it says it
 	// signed in again, the attempt is repeated once (an expired token).
 	Reauth func(ctx context.Context, err error) bool
@@ -89,6 +93,7 @@ func (p Policy) Do(ctx context.Context, fn func(ctx context.Context, attempt int
 		unreachable = DefaultUnreachableRetries
 	}
 	unreachable = min(max(unreachable, 0), retries)
+	started := time.Now()
 	reauthed := false
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -117,6 +122,9 @@ func (p Policy) Do(ctx context.Context, fn func(ctx context.Context, attempt int
 				return exhausted(err, attempt)
 			}
 			delay = p.Delay(attempt, err)
+			if p.MaxElapsed > 0 && time.Since(started)+delay > p.MaxElapsed {
+				return exhausted(err, attempt)
+			}
 		case sdk.KindAuth:
 			if reauthed || p.Reauth == nil || !p.Reauth(ctx, err) {
 				return wrap(err, attempt)

@@ -184,3 +184,18 @@ func TestThrottledBacksOffLonger(t *testing.T) {
 		t.Errorf("a 5xx keeps full jitter: %v", d)
 	}
 }
+
+// TestMaxElapsedBoundsTheWhole: "until done" within a time bound, not a
+// count: no wait is started that would end past the bound.
+func TestMaxElapsedBoundsTheWhole(t *testing.T) {
+	calls := 0
+	p := Policy{Retries: 1 << 20, Base: 40 * time.Millisecond, Max: 40 * time.Millisecond, MaxElapsed: 300 * time.Millisecond, Rand: func() float64 { return 0.999 }}
+	start := time.Now()
+	err := p.Do(context.Background(), func(context.Context, int) error { calls++; return sdk.Retryable("busy") })
+	if took := time.Since(start); took > 300*time.Millisecond || calls < 4 {
+		t.Errorf("%d calls in %s, want several within 300ms", calls, took)
+	}
+	if !sdk.IsExhausted(err) {
+		t.Errorf("err %v not exhausted", err)
+	}
+}
