@@ -395,7 +395,7 @@ func printSummary(w io.Writer, r *report.Run) {
 	if c.Canceled > 0 {
 		fmt.Fprintf(w, ", %d not finished", c.Canceled)
 	}
-	fmt.Fprintf(w, " (%d artifacts, %s)\n", c.Artifacts, report.Bytes(c.Bytes))
+	fmt.Fprintf(w, " (%s, %s)\n", plural(c.Artifacts, "artifact"), report.Bytes(c.Bytes))
 	for _, s := range r.Sinks {
 		mark := "reports in"
 		if !s.Reports {

@@ -18,12 +18,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/internal/endpoint"
 	"github.com/agolpipe/agolpipe/sdk"
 )
-
-// Version is the version of this notifier.
-const Version = "0.1.0"
 
 // Defaults of optional attributes.
 const (
@@ -72,7 +70,7 @@ func New() sdk.Notifier { return &Notifier{now: time.Now, token: randomToken} }
 
 // Info describes the notifier.
 func (n *Notifier) Info() sdk.Info {
-	return sdk.Info{Kind: sdk.KindNotifier, Name: "email", Version: Version,
+	return sdk.Info{Kind: sdk.KindNotifier, Name: "email", Version: version.Version,
 		Description: "Emails the run summary and Results.txt through an SMTP server."}
 }
 

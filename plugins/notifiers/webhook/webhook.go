@@ -27,12 +27,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/internal/endpoint"
 	"github.com/agolpipe/agolpipe/sdk"
 )
-
-// Version is the version of this notifier.
-const Version = "0.1.0"
 
 // DefaultTimeout bounds one POST when timeout is not set.
 const DefaultTimeout = 30 * time.Second
@@ -68,7 +66,7 @@ func New() sdk.Notifier { return &Notifier{} }
 
 // Info describes the notifier.
 func (n *Notifier) Info() sdk.Info {
-	return sdk.Info{Kind: sdk.KindNotifier, Name: "webhook", Version: Version,
+	return sdk.Info{Kind: sdk.KindNotifier, Name: "webhook", Version: version.Version,
 		Description: "POSTs the run summary as JSON, a Slack message or a Teams card."}
 }
 
@@ -223,7 +221,7 @@ func (n *Notifier) Notify(ctx context.Context, req sdk.NotifyRequest) error {
 		hreq.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
 	if hreq.Header.Get("User-Agent") == "" {
-		hreq.Header.Set("User-Agent", "agolpipe-webhook/"+Version)
+		hreq.Header.Set("User-Agent", "agolpipe-webhook/"+version.Version)
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/notifiers/notifytest"
 	"github.com/agolpipe/agolpipe/sdk"
 )
@@ -221,7 +222,7 @@ func TestDeliver(t *testing.T) {
 			}
 			for name, want := range map[string]string{
 				"Authorization": headerToken, "X-Team": "gis",
-				"Content-Type": "application/json; charset=utf-8", "User-Agent": "agolpipe-webhook/" + Version,
+				"Content-Type": "application/json; charset=utf-8", "User-Agent": "agolpipe-webhook/" + version.Version,
 			} {
 				if v := got.Header.Get(name); v != want {
 					t.Errorf("header %s = %q, want %q", name, v, want)
