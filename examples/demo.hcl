@@ -79,7 +79,9 @@ export "Notebook" {
 # Every other item type uses the exporter that declares it (see
 # `agolpipe plugins`) with its defaults.
 
-# The main copy: one run folder per run, items in folders by item id.
+# The main copy: one run folder per run, and in it one folder per item type
+# ("Feature Service/", "Web Map/"...), the default layout "type"; each file
+# is named <title>_<item id>.<ext>.
 # Each sink gets a folder of its own, side by side: two sinks on one folder
 # would be one copy, not two, and a folder inside another sink's folder
 # would mix their runs (validate refuses both).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/engine"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sim"
+	"github.com/agolpipe/agolpipe/sim/org"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 )
@@ -32,7 +34,23 @@ type demoOptions struct {
 	items    int
 	seed     uint64
 	plain    bool
+	// fullSize keeps the generated organization's realistic file and
+	// layer sizes (hundreds of MB in all) instead of the demo's small ones.
+	fullSize bool
 }
+
+// The demo's default organization is small enough that a first run is
+// quick and takes well under 100 MB for both sinks together: few items,
+// every file and tile package at most demoMaxFile, every layer at most
+// demoMaxRows features. --items and --full-size give the realistic one.
+const (
+	demoItems   = 120
+	demoMaxFile = 256 << 10
+	demoMaxRows = 500
+	// demoMaxExportLevels caps the cache levels of tile services that can
+	// be exported (tile packages grow fourfold per level).
+	demoMaxExportLevels = 10
+)
 
 func init() {
 	o := demoOptions{}
@@ -44,6 +62,12 @@ func init() {
 and more), runs the pipeline examples/demo.hcl against it into --dir, and
 prints where the reports are. Nothing leaves this machine.
 
+By default the organization is small (120 items, files of at most 256 KiB,
+layers of at most 500 features), so the backup takes a few MB in --dir
+(./agolpipe-demo) per run; --items and --full-size make a bigger, realistic
+one (hundreds of MB per run). Remove the folder when you are done; the demo
+never writes anywhere else.
+
 The run is a real one: the plugins run as subprocesses, every artifact
 streams to the two local sinks of the pipeline, and the run folder holds
 Results.txt, manifest.json, Inventory.csv and run.log as a production run
@@ -51,7 +75,7 @@ would. Open Results.txt first.
 
 Exit status as for 'agolpipe run'.`,
 		Example: `  agolpipe demo
-  agolpipe demo --dir /tmp/agolpipe-demo --items 1000 --seed 3`,
+  agolpipe demo --dir /tmp/agolpipe-demo --items 1000 --full-size --seed 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
@@ -60,7 +84,8 @@ Exit status as for 'agolpipe run'.`,
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", "./agolpipe-demo", "folder that receives the backup (created if missing)")
 	f.StringVar(&o.pipeline, "pipeline", "", "pipeline file to run against the simulated organization (default: the built-in examples/demo.hcl, copied into --dir)")
-	f.IntVar(&o.items, "items", 300, "number of items in the simulated organization")
+	f.IntVar(&o.items, "items", demoItems, "number of items in the simulated organization")
+	f.BoolVar(&o.fullSize, "full-size", false, "realistic file and layer sizes (hundreds of MB per run) instead of small ones")
 	f.Uint64Var(&o.seed, "seed", 7, "seed of the simulated organization (same seed, same organization)")
 	f.BoolVar(&o.plain, "plain", false, "print progress as plain lines even on a terminal")
 	rootCmd.AddCommand(cmd)
@@ -100,13 +125,15 @@ func runDemo(parent context.Context, stdout, stderr io.Writer, o demoOptions) er
 	// and the few "large" files are kept small so the demo finishes in
 	// seconds on a laptop.
 	start := time.Now()
+	simOrg := org.Generate(org.GenOptions{Items: o.items, Seed: o.seed, Mode: "online", LargeFileSize: 1 << 20})
+	if !o.fullSize {
+		shrinkOrg(simOrg, demoMaxFile, demoMaxRows)
+	}
 	srv, err := sim.Start(sim.Options{
-		Listen:        "127.0.0.1:0",
-		Items:         o.items,
-		Seed:          o.seed,
-		Latency:       2 * time.Millisecond,
-		ExportTime:    300 * time.Millisecond,
-		LargeFileSize: 1 << 20,
+		Listen:     "127.0.0.1:0",
+		Org:        simOrg,
+		Latency:    2 * time.Millisecond,
+		ExportTime: 300 * time.Millisecond,
 	})
 	if err != nil {
 		return withExit(exitUsage, fmt.Errorf("starting the simulated organization: %w", err))
@@ -154,6 +181,9 @@ func runDemo(parent context.Context, stdout, stderr io.Writer, o demoOptions) er
 	fmt.Fprintln(stdout)
 	printSummary(stdout, rep)
 	printDemoReports(stdout, rep)
+	if size, err := dirSize(dir); err == nil {
+		fmt.Fprintf(stdout, "\nThe demo has written %s into %s (every demo run adds a run folder there). When you are done, delete that folder; nothing else was written.\n", report.Bytes(size), dir)
+	}
 	if rep == nil {
 		return withExit(exitUsage, runErr)
 	}
@@ -161,6 +191,60 @@ func runDemo(parent context.Context, stdout, stderr io.Writer, o demoOptions) er
 		return withExit(rep.ExitCode, runErr)
 	}
 	return withExit(rep.ExitCode, nil)
+}
+
+// shrinkOrg caps every generated file, package and layer of o, so the
+// demo's backup stays small. The cap applies before the simulator serves
+// o, so everything it answers (sizes, counts, bytes) agrees.
+//
+// Sizes follow the simulator's own rules: a CSV or GeoJSON file is whole
+// rows (a cut row would be a corrupt file), and a tile package's size comes
+// from its cache levels. Tile services cached too deep to export stay so,
+// so the demo still shows that outcome.
+func shrinkOrg(o *org.Org, maxFile int64, maxRows int) {
+	rowsThatFit := func(size func(int64) int64) int64 {
+		return size((maxFile - size(0)) / (size(1) - size(0)))
+	}
+	for _, it := range o.Items {
+		if it.Size > maxFile {
+			switch it.Type {
+			case "CSV":
+				it.Size = rowsThatFit(org.CSVSize)
+			case "GeoJson":
+				it.Size = rowsThatFit(org.GeoJSONSize)
+			default:
+				it.Size = maxFile
+			}
+		}
+		if it.Service == nil {
+			continue
+		}
+		for _, l := range it.Service.Layers {
+			l.Rows = min(l.Rows, maxRows)
+		}
+		if it.Service.Levels <= demoMaxExportLevels+3 {
+			// Exportable (regional) caches: 11 to 13 levels are 100 to
+			// 1,800 tiles, up to 22 MB; 10 levels are about 30 tiles.
+			it.Service.Levels = min(it.Service.Levels, demoMaxExportLevels)
+		}
+	}
+}
+
+// dirSize is the total size of the regular files under dir.
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 // demoAdmin is the org administrator the demo signs in as, so every

@@ -94,3 +94,32 @@ func TestDemo(t *testing.T) {
 		t.Error("the demo printed the password")
 	}
 }
+
+// TestDemoDefaultIsSmall runs `agolpipe demo` as the executable with its
+// defaults, as the README tells a newcomer to: the backup must stay under
+// 100 MB (it was 657 MB per run), every item must be exported or skipped by
+// the demo pipeline's own rules, and the output must say where it wrote and
+// how to remove it.
+func TestDemoDefaultIsSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo")
+	}
+	dir := filepath.Join(t.TempDir(), "demo-out")
+	code, out := runExe(t, t.TempDir(), nil, "demo", "--dir", dir, "--plain")
+	if code != exitOK {
+		t.Fatalf("agolpipe demo: exit %d\n%s", code, out)
+	}
+	size, err := dirSize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size >= 100<<20 {
+		t.Errorf("the default demo wrote %s, want under 100 MB", report.Bytes(size))
+	}
+	for _, want := range []string{"into " + dir, "delete that folder"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("default demo: %s", report.Bytes(size))
+}
