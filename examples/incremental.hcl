@@ -6,13 +6,19 @@
 # and sink in any case: see "Retention" in the README.)
 
 variable "org" {
-  default = "https://myorg.maps.arcgis.com"
+  description = "The organization to back up."
+  default     = "https://myorg.maps.arcgis.com"
+}
+
+variable "username" {
+  description = "The ArcGIS account the backup signs in as: an administrator, so every member's content is backed up."
+  default     = "backup_admin"
 }
 
 source "arcgis" "prod" {
   url = var.org
   auth {
-    username = "backup_admin"
+    username = var.username
     password = env("AGOL_PASSWORD")
   }
 }

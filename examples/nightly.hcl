@@ -2,7 +2,7 @@
 # weekly and monthly copies) and, as a second copy, to S3. The GIS team is
 # mailed when a run needs attention.
 #
-#   agolpipe validate examples/nightly.hcl --var org=https://myorg.maps.arcgis.com
+#   agolpipe validate examples/nightly.hcl --var org=https://myorg.maps.arcgis.com --var username=gis_admin
 #
 # Secrets come from the environment (AGOL_PASSWORD, AWS_ACCESS_KEY_ID,
 # AWS_SECRET_ACCESS_KEY, SMTP_PASSWORD); agolpipe never prints them.
@@ -10,6 +10,16 @@
 variable "org" {
   description = "The organization to back up."
   default     = "https://myorg.maps.arcgis.com"
+}
+
+variable "username" {
+  description = "The ArcGIS account the backup signs in as: an administrator, so every member's content is backed up."
+  default     = "backup_admin"
+}
+
+variable "smtp_username" {
+  description = "The mail account that sends the run's notifications."
+  default     = "gis-backup@city.gov"
 }
 
 variable "backup_root" {
@@ -20,7 +30,7 @@ variable "backup_root" {
 source "arcgis" "prod" {
   url = var.org
   auth {
-    username = "backup_admin"
+    username = var.username
     password = env("AGOL_PASSWORD")
   }
   exclude_tags = ["no-backup"]
@@ -64,7 +74,7 @@ sink "s3" "offsite" {
 notify "email" "gis-team" {
   on        = ["partial", "failed", "canceled"]
   smtp_host = "smtp.office365.com"
-  username  = "gis-backup@city.gov"
+  username  = var.smtp_username
   password  = env("SMTP_PASSWORD")
   from      = "agolpipe <gis-backup@city.gov>"
   to        = ["gis-team@city.gov"]

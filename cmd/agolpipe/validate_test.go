@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -21,8 +22,18 @@ func TestExamplesValidate(t *testing.T) {
 		"AZURE_STORAGE_CONNECTION_STRING", "SMB_PASSWORD", "AGOL_API_KEY", "WEBHOOK_URL"} {
 		t.Setenv(name, "example-"+strings.ToLower(name))
 	}
+	// Who signs in differs between organizations: the examples take it as
+	// a variable instead of naming an account in a block.
+	literalUser := regexp.MustCompile(`(?m)^\s*username\s*=\s*"`)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loc := literalUser.FindIndex(src); loc != nil {
+				t.Errorf("%s line %d writes a user name into a block; take it from a variable", f, 1+strings.Count(string(src[:loc[0]]), "\n"))
+			}
 			rootCmd.SetArgs([]string{"validate", f})
 			var code int
 			stderr := captureStderr(t, func() { code = execute() })
