@@ -388,3 +388,44 @@ run {
 		t.Errorf("second incremental run: %s is %s (%s), want excluded as unchanged once backed up", bad, st.Status, st.Reason)
 	}
 }
+
+// TestTilePackagesThroughPlugins exports hosted tile layers through the
+// plugins: the exportTiles result names an output folder, as ArcGIS
+// documents it, and the tiles exporter must download the package that
+// folder lists (it used to download whatever the result's value named).
+func TestTilePackagesThroughPlugins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	srv, admin := startSim(t, sim.Options{Items: 60, Seed: 5, ExportTime: 300 * time.Millisecond})
+	file := writePipeline(t, dir, simSource(srv, admin, `  types = ["Map Service", "Vector Tile Service"]`)+fmt.Sprintf(`
+sink "local" "disk" { path = %q }
+run {
+  prefix = "TL"
+}
+`, filepath.Join(dir, "sink")))
+	code, out := runCLI(t, "run", file, "--plain")
+	runs, _ := filepath.Glob(filepath.Join(dir, "sink", "TL_*"))
+	if len(runs) != 1 {
+		t.Fatalf("run: exit %d, %d run folders\n%s", code, len(runs), out)
+	}
+	m := readManifest(t, runs[0])
+	packages := 0
+	for _, a := range m.Artifacts {
+		if !strings.Contains(a.Format, "Tile Package") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(runs[0], filepath.FromSlash(a.Path)))
+		if err != nil || !strings.HasPrefix(string(b), "PK") {
+			t.Errorf("%s (%s): %d bytes starting %.8q (%v), want a package", a.Path, a.Format, len(b), b, err)
+		}
+		if it := statuses(m)[a.ItemID]; it.Format != a.Format {
+			t.Errorf("item %s: manifest format %q, its package is %q", a.ItemID, it.Format, a.Format)
+		}
+		packages++
+	}
+	if packages == 0 {
+		t.Fatalf("no tile package exported (exit %d): %+v", code, m.Counts)
+	}
+}
