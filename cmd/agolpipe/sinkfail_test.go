@@ -320,7 +320,7 @@ func TestDiskFullSinkIsStoppedAndNamed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts plugin processes")
 	}
-	for _, road := range []string{"data channel", "chunks"} {
+	for _, road := range []string{"data channel", "chunks", "zip"} {
 		t.Run(strings.ReplaceAll(road, " ", "_"), func(t *testing.T) {
 			small := mountTmpfs(t, 6<<20, 10000)
 			dir := t.TempDir()
@@ -332,15 +332,22 @@ func TestDiskFullSinkIsStoppedAndNamed(t *testing.T) {
 			admin, _ := demoAdmin(srv)
 			t.Setenv("SIM_PASSWORD", admin.Password)
 			disk := filepath.Join(dir, "disk")
+			zip := "false"
+			if road == "zip" {
+				zip = "true" // the archive's stream meets the full disk
+			}
 			file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
-sink "local" "small" { path = %q }
+sink "local" "small" {
+  path = %q
+  zip  = %s
+}
 sink "local" "disk" { path = %q }
 run {
   prefix      = "FULL"
   concurrency = 4
   retries     = 2
 }
-`, filepath.Join(small, "backups"), disk))
+`, filepath.Join(small, "backups"), zip, disk))
 			var env []string
 			if road == "chunks" {
 				env = append(env, "AGOLPIPE_DATA_CHANNEL=off")
@@ -371,7 +378,11 @@ run {
 			if code != exitPartial || m.Status != report.StatusPartial {
 				t.Errorf("exit %d, status %s; want partial: a required sink missed artifacts", code, m.Status)
 			}
-			if !strings.Contains(rs.Error, "no space left on device") || rs.Outcome != "incomplete" || rs.Missed == 0 {
+			want := "incomplete"
+			if road == "zip" {
+				want = "failed" // its only archive was lost: nothing of the run is in it
+			}
+			if !strings.Contains(rs.Error, "no space left on device") || rs.Outcome != want || rs.Missed == 0 {
 				t.Errorf("small sink's record does not say it is full: outcome %s, %d missed, error %q", rs.Outcome, rs.Missed, rs.Error)
 			}
 			if ds.Missed != 0 || ds.Stored != len(m.Artifacts) {
@@ -397,6 +408,12 @@ run {
 						tried++
 					}
 				}
+			}
+			if road == "zip" {
+				// The archive holds every artifact until it fails: all are
+				// lost with it, none sent after.
+				tried = min(tried, 1)
+				assertNoTempFiles(t, small)
 			}
 			if tried == 0 || tried > 4 {
 				t.Errorf("%d artifacts were sent to the small sink after it was full (concurrency 4)", tried)
