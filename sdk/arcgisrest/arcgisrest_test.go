@@ -374,3 +374,32 @@ func TestDecodeJSON(t *testing.T) {
 		t.Fatalf("auth: %v", err)
 	}
 }
+
+// TestDecodeJSONCutBody: a JSON answer cut off on the way (shorter than
+// its Content-Length, or ending mid-document) is retryable, not a
+// permanent "not JSON".
+func TestDecodeJSONCutBody(t *testing.T) {
+	full := `{"id":"abc","title":"Parks","tags":["a","b"]}`
+	for _, tc := range []struct {
+		name string
+		body string
+		cl   string
+	}{
+		{"short of Content-Length", full[:20], fmt.Sprint(len(full))},
+		{"ends mid-document", full[:20], ""},
+	} {
+		h := http.Header{}
+		if tc.cl != "" {
+			h.Set("Content-Length", tc.cl)
+		}
+		var v map[string]any
+		err := DecodeJSON(&sdk.PortalResponse{StatusCode: 200, Header: h, Body: io.NopCloser(strings.NewReader(tc.body))}, &v)
+		if sdk.KindOf(err) != sdk.KindRetryable {
+			t.Errorf("%s: %v (%v), want retryable", tc.name, err, sdk.KindOf(err))
+		}
+	}
+	var v map[string]any
+	if err := DecodeJSON(&sdk.PortalResponse{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("<html>login</html>"))}, &v); sdk.KindOf(err) != sdk.KindPermanent {
+		t.Errorf("an HTML page: %v, want permanent", err)
+	}
+}

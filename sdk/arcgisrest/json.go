@@ -1,12 +1,15 @@
 package arcgisrest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/agolpipe/agolpipe/sdk"
 )
@@ -45,6 +48,11 @@ func ReadBody(resp *sdk.PortalResponse) ([]byte, error) {
 	if len(b) > MaxJSONBytes {
 		return nil, sdk.Permanent("portal answer larger than %d bytes where JSON was expected", MaxJSONBytes)
 	}
+	// A body shorter than its Content-Length was cut on the way (a hop that
+	// ended it cleanly); a new attempt usually gets it whole.
+	if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil && resp.StatusCode != http.StatusPartialContent && int64(len(b)) < n {
+		return nil, sdk.Retryable("portal answer ended after %d of its %d bytes", len(b), n)
+	}
 	return b, nil
 }
 
@@ -66,6 +74,13 @@ func DecodeJSON(resp *sdk.PortalResponse, v any) error {
 		return sdk.NotFound("portal answered with an empty body where JSON was expected")
 	}
 	if err := json.Unmarshal(b, v); err != nil {
+		// JSON that stops in the middle was cut off on the way: retryable.
+		// (A decoder says so with io.ErrUnexpectedEOF; Unmarshal only in
+		// its message.)
+		var probe any
+		if derr := json.NewDecoder(bytes.NewReader(b)).Decode(&probe); errors.Is(derr, io.ErrUnexpectedEOF) {
+			return sdk.Retryable("portal answer ended in the middle of its JSON after %d bytes", len(b))
+		}
 		// An HTML page instead of JSON usually means f=json was lost or a
 		// proxy/login page answered: permanent, and say so.
 		return sdk.Permanent("portal answer is not the expected JSON (%v): %s", err, snippet(b))
