@@ -3,6 +3,7 @@ package arcgisrest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -148,8 +149,11 @@ type PollOptions struct {
 	Interval    time.Duration
 	MaxInterval time.Duration
 	// Timeout stops polling (not the job) after this long; 0 means until
-	// ctx ends. A timed-out poll returns the last reading and an error of
-	// kind retryable, so the caller can come back to the job later.
+	// ctx ends. The last wait is shortened to end at the deadline, where the
+	// job is read once more, so a job is given its whole timeout whatever
+	// the poll schedule. A timed-out poll returns the last reading and a
+	// *PollTimeoutError (kind retryable; IsPollTimeout tells it), so the
+	// caller can leave the job running and come back to it later.
 	Timeout time.Duration
 	// OnStatus, when set, is called with every reading (progress display).
 	OnStatus func(Job)
@@ -189,6 +193,7 @@ func PollJob(ctx context.Context, p Portal, req sdk.PortalRequest, opt PollOptio
 	wait := opt.Interval
 	var last Job
 	fails := 0
+	atDeadline := false
 	for {
 		j, err := pollOnce(ctx, p, req)
 		if err != nil {
@@ -208,8 +213,17 @@ func PollJob(ctx context.Context, p Portal, req sdk.PortalRequest, opt PollOptio
 			}
 		}
 		d := jitter(wait)
-		if !deadline.IsZero() && opt.Now().Add(d).After(deadline) {
-			return last, &sdk.Error{Kind: sdk.KindRetryable, Err: errPollTimeout{opt.Timeout, last.Status}}
+		if !deadline.IsZero() {
+			if atDeadline {
+				return last, &sdk.Error{Kind: sdk.KindRetryable, Err: &PollTimeoutError{After: opt.Timeout, Status: last.Status}}
+			}
+			// The deadline is a promise to the job, not to the schedule:
+			// the last wait ends at it and the job is read there once more
+			// (stopping a whole poll interval early made the caller's
+			// "timed out?" question depend on the jitter).
+			if left := deadline.Sub(opt.Now()); d >= left {
+				d, atDeadline = max(left, 0), true
+			}
 		}
 		if err := opt.Sleep(ctx, d); err != nil {
 			return last, &sdk.Error{Kind: sdk.KindCanceled, Err: err}
@@ -251,11 +265,21 @@ func pollOnce(ctx context.Context, p Portal, req sdk.PortalRequest) (Job, error)
 	return ParseJob(b)
 }
 
-type errPollTimeout struct {
-	after  time.Duration
-	status string
+// PollTimeoutError is the error of a PollJob whose Timeout passed while the
+// job was still running. It is wrapped in an *sdk.Error of kind retryable.
+type PollTimeoutError struct {
+	After  time.Duration
+	Status string
 }
 
-func (e errPollTimeout) Error() string {
-	return "job still " + e.status + " after " + e.after.String() + "; it keeps running on the portal"
+func (e *PollTimeoutError) Error() string {
+	return "job still " + e.Status + " after " + e.After.String() + "; it keeps running on the portal"
+}
+
+// IsPollTimeout reports whether err is PollJob's timeout: the job was
+// still running when the caller's time for it ran out (a transient failure
+// of the status requests themselves is not one).
+func IsPollTimeout(err error) bool {
+	var t *PollTimeoutError
+	return errors.As(err, &t)
 }

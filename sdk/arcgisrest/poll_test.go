@@ -99,3 +99,36 @@ func TestPollTimeoutAndCancelWithFakeClock(t *testing.T) {
 		t.Fatalf("cancel: %v", err)
 	}
 }
+
+// TestPollTimeoutReadsAtDeadline: a poll with a timeout reads the job at
+// the deadline itself, whatever the jitter, and says "timed out" in a way
+// the caller can tell from a failure of the status requests.
+func TestPollTimeoutReadsAtDeadline(t *testing.T) {
+	for _, timeout := range []time.Duration{3 * time.Second, 10 * time.Second, 25 * time.Second} {
+		for range 20 { // jitter varies the schedule
+			c := &clockedJob{done: time.Hour}
+			opt := c.options()
+			opt.Timeout = timeout
+			_, err := PollJob(context.Background(), c.do, JSON("x", nil), opt)
+			if !IsPollTimeout(err) || sdk.KindOf(err) != sdk.KindRetryable {
+				t.Fatalf("timeout %v: %v, want a retryable poll timeout", timeout, err)
+			}
+			if last := c.polls[len(c.polls)-1]; last != timeout {
+				t.Fatalf("timeout %v: last poll at %v (polls %v), want at the deadline", timeout, last, c.polls)
+			}
+		}
+		// A job ending just before the deadline is seen as done.
+		c := &clockedJob{done: timeout - time.Millisecond}
+		opt := c.options()
+		opt.Timeout = timeout
+		if j, err := PollJob(context.Background(), c.do, JSON("x", nil), opt); err != nil || j.State != JobSucceeded {
+			t.Fatalf("job done 1 ms before a %v timeout: %v %+v", timeout, err, j)
+		}
+	}
+	// Failing status requests are not a timeout.
+	s := &scripted{bodies: []string{`{"error":{"code":503,"message":"busy"}}`, `{"error":{"code":503,"message":"busy"}}`, `{"error":{"code":503,"message":"busy"}}`, `{"error":{"code":503,"message":"busy"}}`, `{"error":{"code":503,"message":"busy"}}`},
+		status: []int{503, 503, 503, 503, 503}}
+	if _, err := PollJob(context.Background(), s.do, JSON("x", nil), PollOptions{Interval: time.Millisecond, Timeout: time.Minute}); err == nil || IsPollTimeout(err) {
+		t.Fatalf("five failed polls: %v, want an error that is not a poll timeout", err)
+	}
+}
