@@ -36,8 +36,16 @@ type ExportRequest struct {
 	// Export returned StatusDeferred; the exporter collects the job it left
 	// running instead of starting a new one.
 	Resume bool
-	// Timeout is how long the export may take before it is deferred
-	// (pipeline `timeout`, default 120 minutes); zero means no limit.
+	// Timeout is how long the export may wait for its portal job before it
+	// is deferred (pipeline `timeout`, default 120 minutes); zero means no
+	// limit. The timeout only stops the waiting: a deferred job keeps
+	// running and is never started again for the same item.
+	//
+	// On Resume it is the time left to collect the job. When it passes the
+	// exporter gives the job up (deleting its temporary portal items) and
+	// returns StatusFailed with a reason; it never defers again. A negative
+	// Timeout on Resume means no time is left (the run is stopping): give
+	// the job up at once, without waiting or writing anything.
 	Timeout time.Duration
 	// Format is the preferred export format from the pipeline ("File
 	// Geodatabase"); empty means the exporter's default.

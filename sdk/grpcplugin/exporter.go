@@ -94,7 +94,7 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 		return sdk.ExportResult{}, fromStatus(err)
 	}
 	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID,
-		Resume: req.Resume, TimeoutMillis: req.Timeout.Milliseconds(), Format: req.Format}
+		Resume: req.Resume, TimeoutMillis: timeoutMillis(req.Timeout), Format: req.Format}
 	if p := hostDataPort(); p != nil {
 		start.DataAddress = p.addr
 	}
@@ -359,4 +359,18 @@ func (w *artifactWriter) fail(err error) error {
 	}
 	w.broken = sdk.Classify(sdk.KindOf(err), fmt.Errorf("sending artifact to the host: %w", err))
 	return w.broken
+}
+
+// timeoutMillis is an export timeout in the protocol's milliseconds. A
+// positive timeout under 1 ms stays positive (0 would mean no limit), and a
+// negative one (resume with no time left) stays negative.
+func timeoutMillis(d time.Duration) int64 {
+	switch ms := d.Milliseconds(); {
+	case d > 0 && ms == 0:
+		return 1
+	case d < 0 && ms == 0:
+		return -1
+	default:
+		return ms
+	}
 }

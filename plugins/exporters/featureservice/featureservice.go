@@ -162,6 +162,11 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 		if p != nil {
 			return e.run(ctx, s, p, start)
 		}
+		if req.Timeout < 0 {
+			// Nothing to give up, and no time to export again.
+			return sdk.ExportResult{Status: sdk.StatusFailed, Warnings: s.Warnings,
+				Reason: "no export job of this item was remembered to collect (exporter restarted?), and no time was left to export it again"}, nil
+		}
 		s.Logf(ctx, "item %s (%s): no export job remembered for resume (exporter restarted?); exporting again", it.ID, it.Title)
 	}
 	if it.URL == "" || !exportkitHas(it, "Hosted Service") {

@@ -114,28 +114,49 @@ func refusedErr(err error) bool {
 	return sdk.ReasonOf(err) == sdk.ReasonForbidden
 }
 
-// wait polls the running export until it ends or the timeout passes. done
-// is false when the export is deferred (res says so). On success res is the
-// item's result; on a failed job res.Status is empty and p.msg says why.
+// wait polls the running export until it ends or the time for it runs out
+// (s.Req.Timeout from start). done is false when the export is deferred
+// (res says so). On success res is the item's result; on a failed job
+// res.Status is empty and p.msg says why; a job given up on resume is
+// res.Status failed.
+//
+// Once a job runs, nothing here returns a retryable error while there is
+// time left: the host would export the item again, which starts a second
+// portal job for it (and the first keeps running). Failing status requests
+// are polled through until the deadline, and at the deadline the job is
+// deferred (first pass) or given up (resume), never restarted.
 func (e *Exporter) wait(ctx context.Context, s *exportkit.Session, p *pending, start time.Time) (res sdk.ExportResult, done bool, err error) {
 	format := p.chain[0]
 	opt := e.Poll
 	timeout := s.Req.Timeout
-	if timeout > 0 {
-		opt.Timeout = timeout - time.Since(start)
-		if opt.Timeout <= 0 {
-			return e.deferItem(s, p, timeout), false, nil
-		}
-	}
 	opt.OnStatus = func(j arcgisrest.Job) { s.Progress(ctx, format+" export: "+j.Status, 0) }
 	status := arcgisrest.JSON("content/users/"+url.PathEscape(p.user)+"/items/"+url.PathEscape(p.exportID)+"/status",
 		url.Values{"jobId": {p.jobID}, "jobType": {"export"}})
-	j, err := arcgisrest.PollJob(ctx, s.Host.Portal, status, opt)
-	if err != nil {
-		if timeout > 0 && sdk.KindOf(err) == sdk.KindRetryable && time.Since(start)+opt.Interval >= timeout-time.Second && !j.State.Terminal() {
-			return e.deferItem(s, p, timeout), false, nil
+	var j arcgisrest.Job
+	for {
+		if timeout != 0 {
+			opt.Timeout = timeout - time.Since(start)
+			if opt.Timeout <= 0 {
+				r, done := e.outOfTime(ctx, s, p)
+				return r, done, nil
+			}
 		}
-		return res, true, err
+		j, err = arcgisrest.PollJob(ctx, s.Host.Portal, status, opt)
+		if err == nil {
+			break
+		}
+		if timeout != 0 && arcgisrest.IsPollTimeout(err) {
+			r, done := e.outOfTime(ctx, s, p)
+			return r, done, nil
+		}
+		if k := sdk.KindOf(err); timeout == 0 || (k != sdk.KindRetryable && k != sdk.KindAuth) {
+			return res, true, err
+		}
+		// The status requests failed for a while; the job runs on.
+		s.Logf(ctx, "item %s (%s): status of %s export job %s unavailable (%v); still waiting for it", s.Item().ID, s.Item().Title, format, p.jobID, err)
+		if serr := sleepCtx(ctx, statusRetryPause); serr != nil {
+			return res, true, sdk.Classify(sdk.KindCanceled, serr)
+		}
 	}
 	switch j.State {
 	case arcgisrest.JobSucceeded:
@@ -175,13 +196,40 @@ func (p *pending) firstFailure() string {
 	return "see the warnings"
 }
 
-// deferItem remembers the running job and answers deferred.
-func (e *Exporter) deferItem(s *exportkit.Session, p *pending, timeout time.Duration) sdk.ExportResult {
-	e.mu.Lock()
-	e.jobs[s.Item().ID] = p
-	e.mu.Unlock()
-	return sdk.ExportResult{Status: sdk.StatusDeferred, Warnings: s.Warnings,
-		Reason: fmt.Sprintf("%s export still running on the portal after %s; it is collected before the run ends", p.chain[0], timeout)}
+// statusRetryPause is the pause before polling again after the status
+// requests of a running job failed several times in a row.
+const statusRetryPause = 5 * time.Second
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// outOfTime ends the wait for a job still running when the time for it ran
+// out. On the first pass the job is remembered and the item deferred
+// (done=false): the host collects it before the run ends. On resume there
+// is no later: the job is given up, its temporary item deleted, and the
+// item fails (done=true).
+func (e *Exporter) outOfTime(ctx context.Context, s *exportkit.Session, p *pending) (sdk.ExportResult, bool) {
+	format := p.chain[0]
+	if !s.Req.Resume {
+		e.mu.Lock()
+		e.jobs[s.Item().ID] = p
+		e.mu.Unlock()
+		return sdk.ExportResult{Status: sdk.StatusDeferred, Warnings: s.Warnings,
+			Reason: fmt.Sprintf("%s export still running on the portal after %s; it is collected before the run ends", format, s.Req.Timeout)}, false
+	}
+	job := p.jobID
+	e.delete(ctx, s, p.user, p.exportID, p.marked)
+	p.exportID = ""
+	return sdk.ExportResult{Status: sdk.StatusFailed, Warnings: s.Warnings,
+		Reason: fmt.Sprintf("the portal's %s export job %s was still running when the time to collect it ran out; the job was given up and its temporary item deleted", format, job)}, true
 }
 
 // delete removes the temporary export item id for good. Its proof of

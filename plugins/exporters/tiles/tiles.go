@@ -93,6 +93,10 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	delete(e.jobs, it.ID)
 	e.mu.Unlock()
 	jobID, maxLOD := job.id, job.maxLOD
+	if req.Resume && !resumed && req.Timeout < 0 {
+		return sdk.ExportResult{Status: sdk.StatusFailed, Warnings: s.Warnings,
+			Reason: "no exportTiles job of this item was remembered to collect (exporter restarted?), and no time was left to export it again"}, nil
+	}
 	if !req.Resume || !resumed {
 		if err := s.Save(ctx, sdk.Artifact{Name: "service.json", MediaType: "application/json", Format: "JSON"}, exportkit.JSONRequest(it.URL)); err != nil {
 			return sdk.ExportResult{}, err
@@ -148,21 +152,23 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 		jobID = ans.JobID
 	}
 	jobURL := strings.TrimRight(it.URL, "/") + "/jobs/" + url.PathEscape(jobID)
-	opt := e.Poll
-	if req.Timeout > 0 {
-		opt.Timeout = req.Timeout - time.Since(start)
-	}
-	opt.OnStatus = func(j arcgisrest.Job) { s.Progress(ctx, "exportTiles: "+j.Status, 0) }
-	j, err := arcgisrest.PollJob(ctx, s.Host.Portal, arcgisrest.JSON(jobURL, nil), opt)
+	j, ok, err := e.wait(ctx, s, jobURL, start)
 	if err != nil {
-		if req.Timeout > 0 && sdk.KindOf(err) == sdk.KindRetryable && time.Since(start) >= req.Timeout-time.Second-opt.Interval {
+		return sdk.ExportResult{}, err
+	}
+	if !ok {
+		// Out of time with the job still running (see wait: never an error,
+		// which would make the host export the item again with a new job).
+		if !req.Resume {
 			e.mu.Lock()
 			e.jobs[it.ID] = tileJob{id: jobID, maxLOD: maxLOD}
 			e.mu.Unlock()
 			return sdk.ExportResult{Status: sdk.StatusDeferred, Warnings: s.Warnings,
 				Reason: fmt.Sprintf("exportTiles still running after %s; collected before the run ends", req.Timeout)}, nil
 		}
-		return sdk.ExportResult{}, err
+		e.cancel(ctx, s, jobURL)
+		return sdk.ExportResult{Status: sdk.StatusFailed, Warnings: s.Warnings,
+			Reason: fmt.Sprintf("the portal's exportTiles job %s was still running when the time to collect it ran out; the job was given up", jobID)}, nil
 	}
 	if j.State != arcgisrest.JobSucceeded {
 		if strings.Contains(strings.ToLower(j.Message), "exceeds the maximum") {
@@ -186,6 +192,52 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	}
 	s.DataFormat = format
 	return s.Result(nil), nil
+}
+
+// wait polls the exportTiles job until it ends or req.Timeout from start
+// passes; ok is false when the time ran out with the job still running.
+// Failing status requests are polled through until then: an error here
+// would make the host export the item again with a second job.
+func (e *Exporter) wait(ctx context.Context, s *exportkit.Session, jobURL string, start time.Time) (j arcgisrest.Job, ok bool, err error) {
+	timeout := s.Req.Timeout
+	opt := e.Poll
+	opt.OnStatus = func(j arcgisrest.Job) { s.Progress(ctx, "exportTiles: "+j.Status, 0) }
+	for {
+		if timeout != 0 {
+			if opt.Timeout = timeout - time.Since(start); opt.Timeout <= 0 {
+				return j, false, nil
+			}
+		}
+		j, err = arcgisrest.PollJob(ctx, s.Host.Portal, arcgisrest.JSON(jobURL, nil), opt)
+		switch k := sdk.KindOf(err); {
+		case err == nil:
+			return j, true, nil
+		case timeout != 0 && arcgisrest.IsPollTimeout(err):
+			return j, false, nil
+		case timeout == 0 || (k != sdk.KindRetryable && k != sdk.KindAuth):
+			return j, false, err
+		}
+		s.Logf(ctx, "item %s (%s): status of exportTiles job unavailable (%v); still waiting for it", s.Item().ID, s.Item().Title, err)
+		t := time.NewTimer(statusRetryPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return j, false, sdk.Classify(sdk.KindCanceled, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// statusRetryPause is the pause before polling again after the status
+// requests of a running job failed several times in a row.
+const statusRetryPause = 5 * time.Second
+
+// cancel asks the server to stop a job given up (best effort: a server
+// that cannot cancel lets it finish; exportTiles keeps no item).
+func (e *Exporter) cancel(ctx context.Context, s *exportkit.Session, jobURL string) {
+	if err := arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSONPost(jobURL+"/cancel", url.Values{}), nil); err != nil {
+		s.Logf(ctx, "item %s (%s): exportTiles job given up but not cancelled (%v); the server ends it on its own", s.Item().ID, s.Item().Title, err)
+	}
 }
 
 // resultURL reads the download address from the job's result parameter.
