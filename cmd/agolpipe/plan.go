@@ -252,7 +252,11 @@ func writePlan(w io.Writer, o engine.Options, r *report.Run, folder string, prev
 			fmt.Fprintf(w, "  - %s\n", warn)
 		}
 	}
-	fmt.Fprintf(w, "\nRun settings: concurrency %d, retries %d. Nothing was exported or written.\n", o.Pipeline.Run.Concurrency, o.Pipeline.Run.Retries)
+	maxDur := "max_duration none (deferred exports are still bounded by 4 times their timeout)"
+	if d := o.Pipeline.Run.MaxDuration; d > 0 {
+		maxDur = "max_duration " + d.String() + " (then what is still pending fails)"
+	}
+	fmt.Fprintf(w, "\nRun settings: concurrency %d, retries %d, %s. Nothing was exported or written.\n", o.Pipeline.Run.Concurrency, o.Pipeline.Run.Retries, maxDur)
 }
 
 // quoted matches a %q-quoted value inside a reason ("type \"Web Map\" is

@@ -70,7 +70,10 @@ sink "local" "zipped" {
   zip      = true
   required = false
 }
-run { prefix = "SIM" }
+run {
+  prefix       = "SIM"
+  max_duration = "10h"
+}
 `, nas, zipped))
 
 	code, out := runCLI(t, "plan", file)
@@ -79,6 +82,7 @@ run { prefix = "SIM" }
 	}
 	want := []string{
 		`Source filters (arcgis "sim"), items each left out:`,
+		`max_duration 10h0m0s (then what is still pending fails)`,
 		fmt.Sprintf("  %6d  exclude_ids = [%q]\n", 1, other),
 		fmt.Sprintf("  %6d  exclude_types = [%q]\n", len(byType[common]), common),
 		fmt.Sprintf("  %6d  exclude_owners = [\"nobody-at-all\"]\n", 0),

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agolpipe/agolpipe/core/objectpath"
@@ -174,6 +175,20 @@ type engine struct {
 	// listedAll says this run's listing completed.
 	retry     map[string]retryEntry
 	listedAll bool
+	// deferredItems holds, by index in rep.Items, the exports deferred and
+	// not collected yet.
+	deferredItems map[int]*deferredItem
+	// deadline is when run.max_duration ends the run's work (zero: none),
+	// and soft a context that ends then: no item starts after it, and
+	// portal jobs are waited for until it. Calls in flight then get
+	// stopGrace more to give their jobs up themselves (deleting temporary
+	// items in a call the run waits for) before they are cancelled.
+	deadline time.Time
+	soft     context.Context
+	// overran is set when the run reached run.max_duration with work pending.
+	overran bool
+	// stopped counts the items failed because the run reached max_duration.
+	stopped atomic.Int64
 
 	mu sync.Mutex // guards rep.Items[i] results, rep.Artifacts, rep.Warnings
 
@@ -204,7 +219,7 @@ func newEngine(o Options) (*engine, error) {
 	if len(o.Sinks) == 0 && !o.DryRun {
 		return nil, errors.New("the pipeline has no sink block: add one, for example sink \"local\" \"nas\" { path = \"/mnt/gis-backups\" }")
 	}
-	e := &engine{o: o, p: o.Pipeline, now: o.Now, runLog: o.Log, chunk: o.ChunkSize, queue: o.SinkQueue}
+	e := &engine{o: o, p: o.Pipeline, now: o.Now, runLog: o.Log, chunk: o.ChunkSize, queue: o.SinkQueue, deferredItems: map[int]*deferredItem{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -276,15 +291,28 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	e.log.Info("run starting", "run", folder, "pipeline", e.p.Filename, "sha256", e.p.Hash, "version", version.Version, "dry_run", e.o.DryRun)
 	e.loadRetry()
 
-	if err := e.setupSinks(ctx); err != nil {
-		return e.fatal(ctx, err, false)
+	// wctx bounds the run's work by run.max_duration; ctx is the user's
+	// (Ctrl-C). Reports, clean-up and notifications after the work use ctx,
+	// each with its own bound.
+	wctx := ctx
+	e.soft = ctx
+	if d := e.p.Run.MaxDuration; d > 0 && !e.o.DryRun {
+		e.deadline = time.Now().Add(d)
+		var cancelSoft, cancelHard context.CancelFunc
+		e.soft, cancelSoft = context.WithDeadlineCause(ctx, e.deadline, errMaxDuration)
+		defer cancelSoft()
+		wctx, cancelHard = context.WithDeadlineCause(ctx, e.deadline.Add(stopGrace), errMaxDuration)
+		defer cancelHard()
+	}
+	if err := e.setupSinks(e.soft); err != nil {
+		return e.fatal(ctx, e.overrunErr(e.soft, err, "preparing the sinks"), false)
 	}
 	if !e.o.DryRun {
 		e.markRunning(ctx)
 		e.scanUnfinished(ctx)
 	}
-	if err := e.connect(ctx); err != nil {
-		return e.fatal(ctx, err, true)
+	if err := e.connect(e.soft); err != nil {
+		return e.fatal(ctx, e.overrunErr(e.soft, err, "connecting to the source"), true)
 	}
 	if e.o.DryRun {
 		if _, err := e.list(ctx, nil); err != nil {
@@ -298,13 +326,13 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	// seconds to minutes, and waiting for its end left every worker idle.
 	// The listing's own failure stops starting items (lctx), but lets the
 	// ones started finish and keep their results.
-	lctx, stopStarting := context.WithCancel(ctx)
+	lctx, stopStarting := context.WithCancel(e.soft)
 	defer stopStarting()
 	feed := make(chan int)
 	var pool sync.WaitGroup
 	var deferred []int
-	pool.Go(func() { deferred = e.pool2(ctx, queued(lctx, feed), false) })
-	_, err := e.list(ctx, func(i int) error {
+	pool.Go(func() { deferred = e.pool2(wctx, queued(lctx, feed), false) })
+	_, err := e.list(e.soft, func(i int) error {
 		select {
 		case feed <- i:
 			return nil
@@ -319,12 +347,24 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	// of its last whole listing (sdk.OrgMetadataSource).
 	var meta sync.WaitGroup
 	if err == nil {
-		meta.Go(func() { e.orgMetadata(ctx) })
+		meta.Go(func() { e.orgMetadata(wctx) })
 	} else {
 		stopStarting()
 	}
 	close(feed)
 	pool.Wait()
+	// Exports deferred are collected (or, when the run is stopping, given
+	// up) even after the listing failed: their jobs run on the portal.
+	e.collectDeferred(wctx, deferred)
+	meta.Wait()
+	e.restoreLost(wctx)
+	if msg := e.throttle.summary(); msg != "" {
+		e.warn(msg + "; if items failed as throttled, lower run.concurrency")
+	}
+	if ctx.Err() == nil && e.pastDeadline() {
+		e.stopAtMaxDuration(e.stopReason(wctx).why, err)
+		return e.finish(ctx, nil)
+	}
 	if err != nil {
 		if ctx.Err() == nil && sdk.KindOf(err) != sdk.KindCanceled {
 			// (A cancelled run's finish says "cancelled" for these.)
@@ -336,13 +376,81 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 		}
 		return e.fatal(ctx, err, true)
 	}
-	e.collectDeferred(ctx, deferred)
-	meta.Wait()
-	e.restoreLost(ctx)
-	if msg := e.throttle.summary(); msg != "" {
-		e.warn(msg + "; if items failed as throttled, lower run.concurrency")
-	}
 	return e.finish(ctx, nil)
+}
+
+// errMaxDuration is the cause of the end of a run's work context at
+// run.max_duration.
+var errMaxDuration = errors.New("run.max_duration reached")
+
+// stopGrace is how long the calls in flight at run.max_duration have to
+// end by themselves (an exporter gives its portal job up and deletes the
+// temporary item) before they are cancelled.
+const stopGrace = 30 * time.Second
+
+// pastDeadline reports whether run.max_duration has been reached.
+func (e *engine) pastDeadline() bool {
+	return !e.deadline.IsZero() && !time.Now().Before(e.deadline)
+}
+
+// stop says why a run's work stopped: cancelled by the user, or out of
+// time (why says how, for reasons).
+type stop struct {
+	canceled bool
+	why      string
+}
+
+// stopReason reads why ctx (the work context or one derived from it)
+// ended.
+func (e *engine) stopReason(ctx context.Context) stop {
+	maxDur := stop{why: fmt.Sprintf("the run reached run.max_duration (%s)", e.p.Run.MaxDuration)}
+	if errors.Is(context.Cause(ctx), errMaxDuration) {
+		return maxDur
+	}
+	if ctx.Err() != nil {
+		return stop{canceled: true}
+	}
+	if e.pastDeadline() {
+		return maxDur
+	}
+	return stop{why: "the time to collect it ran out"}
+}
+
+// overrunErr gives err, which ended a phase of the run, the reason
+// run.max_duration when that is what stopped it (not a cancellation).
+func (e *engine) overrunErr(wctx context.Context, err error, phase string) error {
+	if st := e.stopReason(wctx); err != nil && wctx.Err() != nil && !st.canceled {
+		e.overran = true
+		return sdk.Retryable("%s while %s; raise max_duration in the run block if the run needs longer", st.why, phase)
+	}
+	return err
+}
+
+// stopAtMaxDuration settles a run whose work reached run.max_duration:
+// items not started fail with the reason (the ones in flight already did),
+// and the run is never a success.
+func (e *engine) stopAtMaxDuration(why string, listErr error) {
+	n := 0
+	e.mu.Lock()
+	for i := range e.rep.Items {
+		if e.rep.Items[i].Status == "" {
+			e.rep.Items[i].Status, e.rep.Items[i].ErrorKind = sdk.StatusFailed, "timeout"
+			e.rep.Items[i].Reason = "not started: " + why
+			e.rep.Items[i].Hint = report.HintFor("timeout")
+			n++
+		}
+	}
+	e.mu.Unlock()
+	if n == 0 && listErr == nil && e.stopped.Load() == 0 {
+		return // everything ended within the grace after the bound
+	}
+	e.overran = true
+	msg := why + "; what was still pending failed"
+	if listErr != nil {
+		msg += " (the listing of the items did not finish: items not listed are not in this run)"
+	}
+	e.rep.Error = msg + "; raise max_duration in the run block if the run needs longer"
+	e.log.Error("run stopped at max_duration", "max_duration", e.p.Run.MaxDuration.String(), "not_started", n, "listing_finished", listErr == nil)
 }
 
 // queued hands the indexes received from in to the returned channel in
@@ -650,9 +758,9 @@ func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
 		e.rep.Status, e.rep.ExitCode = report.StatusCanceled, ExitCanceled
 		err = sdk.Classify(sdk.KindCanceled, context.Canceled)
 		e.rep.Error = "the run was cancelled; the reports cover the items that finished"
-	case c.Failed > 0 && c.Exported+c.Partial == 0:
+	case c.Failed > 0 && c.Exported+c.Partial == 0 || e.overran && c.Exported+c.Partial == 0:
 		e.rep.Status, e.rep.ExitCode = report.StatusFailed, ExitPartial
-	case c.Failed > 0 || c.Partial > 0 || requiredMissed:
+	case c.Failed > 0 || c.Partial > 0 || requiredMissed || e.overran:
 		e.rep.Status, e.rep.ExitCode = report.StatusPartial, ExitPartial
 	default:
 		e.rep.Status, e.rep.ExitCode = report.StatusSuccess, ExitOK

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -21,22 +23,176 @@ import (
 // makes after its context is done.
 const cleanupTimeout = 2 * time.Minute
 
+// collectFactor bounds how long a deferred export job may run: this many
+// times its export timeout, counted from the start of its item's export (8
+// hours with the default 120-minute timeout). A job that outlives the
+// timeout is normal for a big service; one that outlives this many is
+// taken as hung, so it cannot hold the run forever.
+const collectFactor = 4
+
+// defaultExportBound stands for the export timeout of an exporter that
+// defers without one.
+const defaultExportBound = 120 * time.Minute
+
+// abandonTimeout bounds giving up one deferred job that could not be
+// collected (the exporter deletes its temporary item).
+const abandonTimeout = 30 * time.Second
+
+// deferredItem is what the first pass of a deferred item left: its
+// artifacts (definitions, descriptions) are in the sinks already and join
+// the ones written when the job is collected.
+type deferredItem struct {
+	artifacts []report.Artifact
+	stored    map[int]map[string]bool // sink -> paths of artifacts
+	warnings  []string
+	attempts  int
+	took      time.Duration
+	started   time.Time // wall clock, for the collection bound
+}
+
 // collectDeferred collects, in a second pass of the worker pool, the
 // exports deferred in the first (a portal job that outlived its timeout).
+// A job is waited for until it has run collectFactor times its export
+// timeout, and never past ctx's deadline (run.max_duration); an exporter
+// gives up a job still running then and the item fails. Jobs not collected
+// at all (the run was cancelled or reached max_duration first) are given
+// up too, so no temporary portal item outlives the run.
 func (e *engine) collectDeferred(ctx context.Context, deferred []int) {
-	if len(deferred) > 0 && ctx.Err() == nil {
+	if len(deferred) == 0 {
+		return
+	}
+	if ctx.Err() == nil && (e.soft == nil || e.soft.Err() == nil) {
 		e.log.Info("collecting deferred exports", "items", len(deferred))
 		idx := make(chan int, len(deferred))
 		for _, i := range deferred {
 			idx <- i
 		}
 		close(idx)
-		for _, i := range e.pool2(ctx, idx, true) {
-			e.setResult(i, func(it *report.Item) {
-				it.Status, it.Reason, it.ErrorKind = sdk.StatusFailed, "the exporter deferred the item again when asked to collect it", "timeout"
-			})
-		}
+		e.pool2(ctx, idx, true)
 	}
+	e.abandonDeferred(ctx)
+}
+
+// collectEnd is when collecting a deferred export of ex, whose item
+// started exporting at started, ends (see collectFactor), or ctx's
+// deadline if that is sooner.
+func (e *engine) collectEnd(ctx context.Context, ex Exporter, started time.Time) time.Time {
+	end := started.Add(collectFactor * exportBound(ex))
+	if !e.deadline.IsZero() && e.deadline.Before(end) {
+		end = e.deadline
+	}
+	return end
+}
+
+func exportBound(ex Exporter) time.Duration {
+	if ex.Timeout > 0 {
+		return ex.Timeout
+	}
+	return defaultExportBound
+}
+
+// collectTimeout is the time left to collect a deferred export (see
+// collectEnd). A negative result means none is left: the exporter gives
+// the job up at once.
+func (e *engine) collectTimeout(ctx context.Context, ex Exporter, started time.Time) time.Duration {
+	left := time.Until(e.collectEnd(ctx, ex, started))
+	if left <= 0 {
+		return -time.Millisecond
+	}
+	return max(left, time.Millisecond) // the plugin protocol counts milliseconds
+}
+
+// collectBound says in words how long collection waited, for a reason.
+func (e *engine) collectBound(ctx context.Context, ex Exporter, started time.Time) string {
+	if !e.deadline.IsZero() && e.deadline.Before(started.Add(collectFactor*exportBound(ex))) {
+		return fmt.Sprintf("the collection stopped at run.max_duration (%s)", e.p.Run.MaxDuration)
+	}
+	return fmt.Sprintf("a deferred export is collected until it has run %d times its timeout of %s, %s in all; "+
+		"raise timeout in the export block if exports of this item really take that long", collectFactor, exportBound(ex), collectFactor*exportBound(ex))
+}
+
+// abandonDeferred gives up the deferred exports never collected: each
+// exporter is asked to resume with no time left, which deletes the job's
+// temporary items without waiting or downloading; the artifacts of the
+// first pass are removed like those of any item that did not finish.
+func (e *engine) abandonDeferred(ctx context.Context) {
+	e.mu.Lock()
+	var left []int
+	for i := range e.deferredItems {
+		left = append(left, i)
+	}
+	e.mu.Unlock()
+	if len(left) == 0 {
+		return
+	}
+	slices.Sort(left)
+	e.log.Warn("giving up deferred exports not collected", "items", len(left))
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
+	defer cancel()
+	sem := make(chan struct{}, max(e.p.Run.Concurrency, 1))
+	var wg sync.WaitGroup
+	for _, i := range left {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			e.abandonItem(ctx, cctx, i)
+		})
+	}
+	wg.Wait()
+}
+
+func (e *engine) abandonItem(ctx, cctx context.Context, i int) {
+	e.mu.Lock()
+	prev := e.deferredItems[i]
+	delete(e.deferredItems, i)
+	r := e.rep.Items[i]
+	e.mu.Unlock()
+	item := e.itemOf(r)
+	ex := e.o.Exporters[item.Type]
+	log := e.log.With("item", item.ID, "title", item.Title, "type", item.Type, "exporter", ex.Name)
+	e.giveUpJob(cctx, item, ex, log)
+	e.cleanup(ctx, prev.stored, nil, log)
+	stopped := e.stopReason(ctx)
+	e.setResult(i, func(it *report.Item) {
+		it.Attempts, it.Warnings, it.Duration = prev.attempts, prev.warnings, prev.took
+		if stopped.canceled {
+			it.Status, it.Reason = report.ItemCanceled, "the run was cancelled while the portal's export job was still running; the job was given up"
+			return
+		}
+		e.stopped.Add(1)
+		it.Status, it.ErrorKind = sdk.StatusFailed, "timeout"
+		it.Reason = "the portal's export job was still running when " + stopped.why + "; the job was given up"
+		it.Hint = report.HintFor("timeout")
+	})
+	e.emit(Event{Type: EventItemFinished, Item: item, Status: e.itemStatus(i)})
+}
+
+// giveUpJob asks ex to give up the deferred job of item at once (Resume
+// with a negative Timeout: its temporary items deleted, nothing written),
+// within abandonTimeout.
+func (e *engine) giveUpJob(ctx context.Context, item sdk.Item, ex Exporter, log *slog.Logger) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
+	defer cancel()
+	req := sdk.ExportRequest{Item: item, RunID: e.rep.RunID, Org: e.org, Resume: true, Timeout: -time.Millisecond, Format: ex.Format}
+	res, err := safeExport(cctx, ex.Exporter, req, &host{e: e, item: item, log: log}, refuseWrites{})
+	if err != nil {
+		log.Warn("the exporter could not give up its deferred export job; a later run removes its temporary items", "error", err)
+		return
+	}
+	log.Info("deferred export job given up", "reason", res.Reason)
+}
+
+func (e *engine) itemStatus(i int) sdk.ExportStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rep.Items[i].Status
+}
+
+// refuseWrites is the artifact writer of a call that must not write.
+type refuseWrites struct{}
+
+func (refuseWrites) Write(context.Context, sdk.Artifact, io.Reader) error {
+	return sdk.Permanent("no artifact may be written while giving up a deferred export")
 }
 
 // pool2 exports the items received from idx, until it is closed, with
@@ -69,14 +225,22 @@ func (e *engine) pool2(ctx context.Context, idx <-chan int, resume bool) []int {
 			}
 		}()
 	}
+	// No item starts once the run is cancelled or reaches max_duration
+	// (e.soft); the ones not started keep no status, settled by the caller.
+	soft := e.soft
+	if soft == nil {
+		soft = ctx
+	}
 feed:
 	for i := range idx {
-		if ctx.Err() != nil {
-			break // stop starting items; the ones not started stay "canceled"
+		if ctx.Err() != nil || soft.Err() != nil {
+			break
 		}
 		select {
 		case jobs <- i:
 		case <-ctx.Done():
+			break feed
+		case <-soft.Done():
 			break feed
 		}
 	}
@@ -96,18 +260,33 @@ func (f *itemFailure) Error() string { return f.err.Error() }
 func (f *itemFailure) Unwrap() error { return f.err }
 
 // exportItem exports one item with retries and records its result. It
-// returns true when the export was deferred.
+// returns true when the export was deferred. With resume it collects a
+// deferred export: the exporter gets the time left to collect (see
+// collectTimeout), and what the first pass wrote joins the result.
 func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred bool) {
 	e.mu.Lock()
 	it := e.rep.Items[i]
+	var prev *deferredItem
+	if resume {
+		prev = e.deferredItems[i]
+		delete(e.deferredItems, i)
+	}
 	e.mu.Unlock()
+	if resume && prev == nil {
+		prev = &deferredItem{started: time.Now()}
+	}
 	item := e.itemOf(it)
 	ex := e.o.Exporters[item.Type]
 	e.emit(Event{Type: EventItemStarted, Item: item})
-	started := e.now()
+	started, wall := e.now(), time.Now()
 	log := e.log.With("item", item.ID, "title", item.Title, "type", item.Type, "exporter", ex.Name)
 	if why := e.noSinkLeft(); why != "" {
 		// Exporting would cost the portal a job for bytes no sink can take.
+		if prev != nil {
+			// A deferred job: given up, and what its first pass wrote goes.
+			e.giveUpJob(ctx, item, ex, log)
+			e.cleanup(ctx, prev.stored, nil, log)
+		}
 		e.setResult(i, func(r *report.Item) {
 			r.Status, r.Reason, r.ErrorKind, r.Hint = sdk.StatusFailed, why, "sink", report.HintFor("sink")
 			r.Duration = e.now().Sub(started)
@@ -118,6 +297,11 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 	log.Info("export starting", "resume", resume)
 
 	stored := map[int]map[string]bool{} // sink -> paths written by any attempt
+	if prev != nil {
+		for si, paths := range prev.stored {
+			stored[si] = maps.Clone(paths)
+		}
+	}
 	var w *artifactWriter
 	var res sdk.ExportResult
 	attempts := 0
@@ -130,30 +314,63 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 		w = &artifactWriter{e: e, item: item, exporter: ex.Name, last: attempt >= e.attempts, names: map[string]int{}, stored: stored}
 		req := sdk.ExportRequest{Item: item, RunID: e.rep.RunID, Org: e.org, Resume: resume, Timeout: ex.Timeout, Format: ex.Format}
 		if resume {
-			req.Timeout = 0 // collect the job however long it still takes
+			req.Timeout = e.collectTimeout(ctx, ex, prev.started)
+		} else if !e.deadline.IsZero() {
+			// A portal job is waited for until max_duration at most: the
+			// exporter then defers it, and it is given up in a call the run
+			// waits for (a cancelled call's clean-up may be cut short).
+			left := time.Until(e.deadline)
+			if left <= 0 {
+				e.stopped.Add(1)
+				return &itemFailure{kind: "timeout", err: sdk.Permanent("%s before this item finished", e.stopReason(ctx).why)}
+			}
+			if req.Timeout <= 0 || left < req.Timeout {
+				req.Timeout = max(left, time.Millisecond)
+			}
 		}
 		var err error
 		res, err = safeExport(ctx, ex.Exporter, req, &host{e: e, item: item, log: log}, w)
-		if err == nil && w.retryErr != nil {
+		// A required sink's transient failure exports the item again, but
+		// not once its portal job is deferred: that would start a second
+		// job. What the sink missed stays in the record (requiredMisses).
+		if err == nil && w.retryErr != nil && res.Status != sdk.StatusDeferred {
 			err = w.retryErr // a required sink failed transiently: export again
 		}
+		if err == nil && res.Status == sdk.StatusDeferred && resume {
+			err = &itemFailure{kind: "timeout", err: sdk.Permanent("the exporter deferred the item again when asked to collect it: %s", firstNonEmpty(res.Reason, "no reason given"))}
+		}
 		if err == nil && res.Status == sdk.StatusFailed {
-			err = sdk.Permanent("%s", firstNonEmpty(res.Reason, "the exporter reported a failure without a reason"))
+			reason := firstNonEmpty(res.Reason, "the exporter reported a failure without a reason")
+			if resume && time.Until(e.collectEnd(ctx, ex, prev.started)) <= 0 {
+				if e.pastDeadline() {
+					e.stopped.Add(1)
+				}
+				return &itemFailure{kind: "timeout", err: sdk.Permanent("%s (%s)", reason, e.collectBound(ctx, ex, prev.started))}
+			}
+			err = sdk.Permanent("%s", reason)
 		}
 		return err
 	})
 
-	final := map[int]map[string]bool{}
+	// The artifacts of the item's export: those of the last attempt, and on
+	// resume those of the first pass that the collection did not write again
+	// (the same name lands on the same path).
+	var arts []report.Artifact
 	if err == nil && w != nil {
-		for _, a := range w.artifacts {
-			for _, o := range a.Sinks {
-				if o.Status == report.Stored {
-					k := e.sinkIndex(o.Sink)
-					if final[k] == nil {
-						final[k] = map[string]bool{}
-					}
-					final[k][o.Path] = true
+		arts = w.artifacts
+		if prev != nil {
+			arts = mergeArtifacts(prev.artifacts, w.artifacts)
+		}
+	}
+	final := map[int]map[string]bool{}
+	for _, a := range arts {
+		for _, o := range a.Sinks {
+			if o.Status == report.Stored {
+				k := e.sinkIndex(o.Sink)
+				if final[k] == nil {
+					final[k] = map[string]bool{}
 				}
+				final[k][o.Path] = true
 			}
 		}
 	}
@@ -162,8 +379,24 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 	e.cleanup(ctx, stored, final, log)
 
 	rec := func(f func(it *report.Item)) { e.setResult(i, f) }
+	var took time.Duration
+	if prev != nil {
+		attempts += prev.attempts
+		took = prev.took
+		res.Warnings = append(slices.Clip(prev.warnings), res.Warnings...)
+	}
 	switch {
 	case err != nil && (sdk.KindOf(err) == sdk.KindCanceled || ctx.Err() != nil):
+		if stop := e.stopReason(ctx); !stop.canceled {
+			e.stopped.Add(1)
+			log.Warn("export stopped", "reason", stop.why)
+			rec(func(r *report.Item) {
+				r.Status, r.ErrorKind, r.Attempts, r.Warnings = sdk.StatusFailed, "timeout", attempts, res.Warnings
+				r.Reason = stop.why + " before this item finished"
+				r.Hint = report.HintFor("timeout")
+			})
+			break
+		}
 		log.Warn("export cancelled")
 		rec(func(r *report.Item) {
 			r.Status, r.Reason, r.Attempts = report.ItemCanceled, "the run was cancelled before this item finished", attempts
@@ -182,11 +415,14 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 		}
 		log.Error("export failed", "error", err, "attempts", attempts, "kind", kind)
 		rec(func(r *report.Item) {
-			r.Status, r.Reason, r.ErrorKind, r.Attempts = sdk.StatusFailed, err.Error(), kind, attempts
+			r.Status, r.Reason, r.ErrorKind, r.Attempts, r.Warnings = sdk.StatusFailed, err.Error(), kind, attempts, res.Warnings
 			r.Hint = report.HintFor(kind)
 		})
-	case res.Status == sdk.StatusDeferred && !resume:
+	case res.Status == sdk.StatusDeferred:
 		log.Info("export deferred; collected before the run ends", "reason", res.Reason)
+		e.mu.Lock()
+		e.deferredItems[i] = &deferredItem{artifacts: w.artifacts, stored: final, warnings: res.Warnings, attempts: attempts, took: e.now().Sub(started), started: wall}
+		e.mu.Unlock()
 		return true
 	default:
 		status := res.Status
@@ -196,6 +432,7 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 			status = sdk.StatusFailed
 			res.Reason = fmt.Sprintf("the exporter returned the unknown status %q", res.Status)
 		}
+		w.artifacts = arts
 		reason := res.Reason
 		if status == sdk.StatusExported || status == sdk.StatusPartial {
 			if missed := w.requiredMisses(); missed != "" {
@@ -204,9 +441,9 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 			}
 		}
 		e.mu.Lock()
-		e.rep.Artifacts = append(e.rep.Artifacts, w.artifacts...)
+		e.rep.Artifacts = append(e.rep.Artifacts, arts...)
 		e.mu.Unlock()
-		log.Info("export finished", "status", status, "artifacts", len(w.artifacts), "attempts", attempts)
+		log.Info("export finished", "status", status, "artifacts", len(arts), "attempts", attempts)
 		rec(func(r *report.Item) {
 			r.Status, r.Reason, r.Attempts, r.Warnings = status, reason, attempts, res.Warnings
 			// The data's format as the exporter reports it (after any
@@ -215,17 +452,35 @@ func (e *engine) exportItem(ctx context.Context, i int, resume bool) (deferred b
 			switch {
 			case res.Format != "":
 				r.Format = res.Format
-			case len(w.artifacts) > 0 && r.Format == "":
-				r.Format = w.artifacts[0].Format
+			case len(arts) > 0 && r.Format == "":
+				r.Format = arts[0].Format
 			}
 		})
 	}
 	e.mu.Lock()
-	e.rep.Items[i].Duration = e.now().Sub(started)
+	e.rep.Items[i].Duration = took + e.now().Sub(started)
 	final2 := e.rep.Items[i].Status
 	e.mu.Unlock()
 	e.emit(Event{Type: EventItemFinished, Item: item, Status: final2})
 	return false
+}
+
+// mergeArtifacts is the first pass's artifacts that the collection did not
+// write again, then the collection's.
+func mergeArtifacts(first, again []report.Artifact) []report.Artifact {
+	rewritten := map[[2]string]bool{}
+	for _, a := range again {
+		for _, o := range a.Sinks {
+			rewritten[[2]string{o.Sink, o.Path}] = true
+		}
+	}
+	out := make([]report.Artifact, 0, len(first)+len(again))
+	for _, a := range first {
+		if !slices.ContainsFunc(a.Sinks, func(o report.SinkOutcome) bool { return rewritten[[2]string{o.Sink, o.Path}] }) {
+			out = append(out, a)
+		}
+	}
+	return append(out, again...)
 }
 
 func joinReasons(a, b string) string {

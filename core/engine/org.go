@@ -100,7 +100,9 @@ func (e *engine) orgMetadata(ctx context.Context) {
 		e.log.Info("org metadata written", "path", OrgMetadataPath, "bytes", rec.Size)
 		return
 	}
-	if err != nil && sdk.KindOf(err) != sdk.KindCanceled {
+	if st := e.stopReason(ctx); err != nil && ctx.Err() != nil && !st.canceled {
+		e.warn(fmt.Sprintf("the organization's metadata (users, groups, sharing) was not saved: %s before it was written; the items' backups are not affected", st.why))
+	} else if err != nil && sdk.KindOf(err) != sdk.KindCanceled {
 		e.warn(fmt.Sprintf("the organization's metadata (users, groups, sharing) was not saved: %v; the items' backups are not affected", err))
 	}
 }

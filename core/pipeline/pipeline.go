@@ -104,7 +104,12 @@ type Run struct {
 	// ModifiedWithin limits the run to items changed in that window
 	// (incremental backups); zero means everything.
 	ModifiedWithin time.Duration
-	DeclRange      hcl.Range
+	// MaxDuration bounds the whole run; zero means no bound beyond each
+	// export's own timeout. At the bound what is still pending fails
+	// (portal jobs given up, temporary items deleted) and the reports are
+	// written.
+	MaxDuration time.Duration
+	DeclRange   hcl.Range
 }
 
 // PluginDecl declares a third-party plugin binary. SHA256 is the checksum

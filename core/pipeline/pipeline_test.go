@@ -113,6 +113,7 @@ run {
   concurrency     = 8
   retries         = 0
   modified_within = "7d"
+  max_duration    = "10h"
 }
 `
 	p := mustParse(t, src, fakeOptions())
@@ -144,7 +145,7 @@ run {
 	if !p.Exports[2].Skip || p.Exports[2].Exporter != nil {
 		t.Errorf("notebook export = %+v", p.Exports[2])
 	}
-	if p.Run.Prefix != "PROD" || p.Run.Concurrency != 8 || p.Run.Retries != 0 || p.Run.ModifiedWithin != 7*24*time.Hour {
+	if p.Run.Prefix != "PROD" || p.Run.Concurrency != 8 || p.Run.Retries != 0 || p.Run.ModifiedWithin != 7*24*time.Hour || p.Run.MaxDuration != 10*time.Hour {
 		t.Errorf("run = %+v", p.Run)
 	}
 }

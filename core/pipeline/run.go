@@ -22,6 +22,7 @@ var runSchema = &hcl.BodySchema{
 		{Name: "concurrency"},
 		{Name: "retries"},
 		{Name: "modified_within"},
+		{Name: "max_duration"},
 	},
 }
 
@@ -60,5 +61,6 @@ func (l *loader) decodeRun(blocks []*hcl.Block) {
 		l.p.Run.Concurrency = l.getInt(attrs, "concurrency", DefaultConcurrency, 1, MaxConcurrency)
 		l.p.Run.Retries = l.getInt(attrs, "retries", DefaultRetries, 0, MaxRetries)
 		l.p.Run.ModifiedWithin = l.getDuration(attrs, "modified_within")
+		l.p.Run.MaxDuration = l.getDuration(attrs, "max_duration")
 	}
 }

@@ -82,7 +82,7 @@ var hints = map[string]struct{ title, hint string }{
 	"auth":        {"Sign-in refused or expired", "Check the source's auth block and that the account is enabled and can see these items; then run again."},
 	"not found":   {"Item or file not found", "The item (or a file it refers to) was deleted, moved or is not shared with the backup account while the run was going; check its sharing and run again."},
 	"retryable":   {"Transient errors after every retry", "The portal or a sink kept timing out, throttling or failing with 5xx errors. Run again later, lower run.concurrency, or raise run.retries."},
-	"timeout":     {"Export took longer than its timeout", "Raise timeout in the export block for this item type, or export this item in a separate run."},
+	"timeout":     {"Out of time", "A portal export job past the export block's timeout goes on in the background and is collected until it has run 4 times that timeout; run.max_duration bounds the whole run. Raise timeout for this item type (or max_duration), or export this item in a separate run."},
 	"crash":       {"Exporter stopped unexpectedly", "This is a bug in the exporter plugin; report it with run.log attached. Other items were not affected."},
 	"sink":        {"Not stored in any sink", "Every sink refused the artifacts; see the Sinks section below for each sink's error."},
 	"plugin":      {"Plugin stopped: its binary changed during the run", "The plugin's file no longer matches the sha256 in its plugin block, so it was not started again. If you upgraded it on purpose, put the new checksum (sha256sum <path>) in the plugin block and run again; otherwise someone changed the file: do not run it."},
