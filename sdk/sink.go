@@ -51,6 +51,11 @@ type ConfigureRequest struct {
 	// (a component configured outside a pipeline).
 	Name         string
 	PipelineFile string
+	// DryRun is set by the host for `agolpipe plan`: the component must
+	// change nothing (the arcgis source reports the leftover temporary
+	// items a run would remove instead of removing them). Sources receive
+	// it over the plugin protocol.
+	DryRun bool
 }
 
 // SinkFeatures are optional abilities and limits a sink declares, so the

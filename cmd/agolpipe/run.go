@@ -205,8 +205,9 @@ func setup(ctx context.Context, file string, vars, varFiles []string, logFormat 
 	}
 	s.closer = append(s.closer, src.Close)
 	// The block's name and the pipeline file let the source name the exact
-	// `agolpipe login` command when a sign-in has lapsed.
-	creq := sdk.ConfigureRequest{Config: p.Source.Config, Name: p.Source.Name, PipelineFile: p.Filename}
+	// `agolpipe login` command when a sign-in has lapsed; DryRun keeps a
+	// plan from changing anything in the portal.
+	creq := sdk.ConfigureRequest{Config: p.Source.Config, Name: p.Source.Name, PipelineFile: p.Filename, DryRun: dryRun}
 	cdiags = append(cdiags, p.Source.Diagnostics(src.Configure(ctx, creq))...)
 	s.opts.Source = src
 

@@ -358,3 +358,41 @@ func TestThrottledTempDeleteRetried(t *testing.T) {
 		t.Errorf("temporary export items left after %d throttled deletes: %v\n%s", throttled, left, out)
 	}
 }
+
+// TestPlanRemovesNothing: `agolpipe plan` changes nothing in the portal: a
+// leftover temporary item a run would remove stays, and the plan says a
+// run would remove it.
+func TestPlanRemovesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	srv, err := sim.Start(e2eOrg(sim.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	admin, _ := demoAdmin(srv)
+	t.Setenv("SIM_PASSWORD", admin.Password)
+	const stale = "000000000000000000000000000stale"
+	run := "E2E_2026-01-01_00-00-00-0badc0de"
+	addSimItem(srv, &org.Item{ID: stale, Owner: admin.Username, Title: sdk.TempExportTitle(run, "y"), Type: "CSV", Name: "y.zip",
+		TypeKeywords: sdk.TempExportMark(run, "77@another-machine")}, 80*time.Hour, true)
+	file := writePipeline(t, dir, simSource(srv, admin, "  types = [\"Web Map\"]\n")+
+		fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\nrun {\n  prefix = \"E2E\"\n}\n", filepath.Join(dir, "sink")))
+	code, out := runCLI(t, "plan", file)
+	if code != 0 {
+		t.Errorf("plan: exit %d\n%s", code, out)
+	}
+	if simItemGone(srv, stale) {
+		t.Error("plan deleted a temporary export item: a plan must change nothing")
+	}
+	if !strings.Contains(out, "a run would remove 1 temporary export item(s)") || !strings.Contains(out, stale) {
+		t.Errorf("plan does not say what a run would remove:\n%s", out)
+	}
+	for _, r := range srv.Requests() {
+		if r.Endpoint == "delete" {
+			t.Errorf("plan sent a delete: %s", r.Path)
+		}
+	}
+}

@@ -57,7 +57,7 @@ func (s *SourceClient) Configure(ctx context.Context, req sdk.ConfigureRequest) 
 	if err != nil {
 		return diagsFromError("Invalid source configuration", err)
 	}
-	resp, err := s.c.Configure(ctx, &pluginv1.SourceServiceConfigureRequest{Config: cfg, ComponentName: req.Name, PipelineFile: req.PipelineFile})
+	resp, err := s.c.Configure(ctx, &pluginv1.SourceServiceConfigureRequest{Config: cfg, ComponentName: req.Name, PipelineFile: req.PipelineFile, DryRun: req.DryRun})
 	if err != nil {
 		return diagsFromError("Source plugin failed to configure", fromStatus(err))
 	}
@@ -190,7 +190,7 @@ func (s *SourceServer) Configure(ctx context.Context, req *pluginv1.SourceServic
 	if err != nil {
 		return &pluginv1.SourceServiceConfigureResponse{Diagnostics: diagsToProto(diagsFromError("Invalid source configuration", err))}, nil
 	}
-	creq := sdk.ConfigureRequest{Config: v, Name: req.GetComponentName(), PipelineFile: req.GetPipelineFile()}
+	creq := sdk.ConfigureRequest{Config: v, Name: req.GetComponentName(), PipelineFile: req.GetPipelineFile(), DryRun: req.GetDryRun()}
 	return &pluginv1.SourceServiceConfigureResponse{Diagnostics: diagsToProto(s.Impl.Configure(ctx, creq))}, nil
 }
 

@@ -38,6 +38,8 @@ type Source struct {
 	listed   int64                  // distinct items the last ListItems found
 	warnings []string               // listing problems worth a line in Results.txt
 
+	// dryRun (agolpipe plan): change nothing in the portal.
+	dryRun bool
 	// deleteBound bounds the deletes of the sweep of leftover temporary
 	// items, retries included (zero: sweepDeleteBound); tests shorten it.
 	deleteBound time.Duration
@@ -92,6 +94,7 @@ func (s *Source) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Di
 	}
 	s.cfg = cfg
 	s.c = newClient(cfg, hc)
+	s.dryRun = req.DryRun
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -33,8 +33,9 @@ const LeftoverAge = sdk.TempLeftoverAge
 //   - the run that made it is over: its process (recorded in the mark) ran
 //     on this machine and has ended, or the item is older than LeftoverAge.
 //
-// Items of this run (a source restarted mid-run signs in again) and of a
-// run still going are left alone; those of a run this machine cannot check
+// A plan (dry run) only says what a run would remove. Items of this run (a
+// source restarted mid-run signs in again) and of a run still going are
+// left alone; those of a run this machine cannot check
 // are reported until they are old enough. On ArcGIS Online they are
 // deleted with permanentDelete so they do not sit in the recycle bin.
 func (s *Source) sweepLeftovers(ctx context.Context, username, mode string) []string {
@@ -128,6 +129,13 @@ func (s *Source) sweepFor(ctx context.Context, username, mode, self string) []st
 	if len(unmarked) > 0 {
 		out = append(out, fmt.Sprintf("%d item(s) look like temporary export items of an agolpipe run but do not carry agolpipe's mark, so they were not deleted and are backed up like any other item: %s; if they are leftovers, delete them in the portal",
 			len(unmarked), strings.Join(unmarked, "; ")))
+	}
+	if s.dryRun && len(found) > 0 {
+		var ids []string
+		for _, h := range found {
+			ids = append(ids, fmt.Sprintf("%s (run %s: %s)", h.ID, runName(h.mark), h.why))
+		}
+		return append(out, fmt.Sprintf("a run would remove %d temporary export item(s) that earlier agolpipe runs left (plan changes nothing): %s", len(found), strings.Join(ids, "; ")))
 	}
 	var deleted, failed []string
 	// One bound for all the deletes, not one each: a throttled portal must

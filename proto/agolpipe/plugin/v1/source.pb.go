@@ -174,6 +174,9 @@ type SourceServiceConfigureRequest struct {
 	// ("agolpipe login <pipeline_file> <component_name>").
 	ComponentName string `protobuf:"bytes,2,opt,name=component_name,json=componentName,proto3" json:"component_name,omitempty"`
 	PipelineFile  string `protobuf:"bytes,3,opt,name=pipeline_file,json=pipelineFile,proto3" json:"pipeline_file,omitempty"`
+	// dry_run is set for `agolpipe plan`: the source must change nothing in
+	// the portal (its clean-up of earlier runs' temporary items only reports).
+	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -227,6 +230,13 @@ func (x *SourceServiceConfigureRequest) GetPipelineFile() string {
 		return x.PipelineFile
 	}
 	return ""
+}
+
+func (x *SourceServiceConfigureRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 type SourceServiceConfigureResponse struct {
@@ -814,11 +824,12 @@ const file_agolpipe_plugin_v1_source_proto_rawDesc = "" +
 	"\x06schema\x18\x02 \x01(\v2\x1a.agolpipe.plugin.v1.SchemaR\x06schema\x12>\n" +
 	"\bfeatures\x18\x03 \x01(\v2\".agolpipe.plugin.v1.SourceFeaturesR\bfeatures\"3\n" +
 	"\x0eSourceFeatures\x12!\n" +
-	"\forg_metadata\x18\x01 \x01(\bR\vorgMetadata\"\xa5\x01\n" +
+	"\forg_metadata\x18\x01 \x01(\bR\vorgMetadata\"\xbe\x01\n" +
 	"\x1dSourceServiceConfigureRequest\x128\n" +
 	"\x06config\x18\x01 \x01(\v2 .agolpipe.plugin.v1.DynamicValueR\x06config\x12%\n" +
 	"\x0ecomponent_name\x18\x02 \x01(\tR\rcomponentName\x12#\n" +
-	"\rpipeline_file\x18\x03 \x01(\tR\fpipelineFile\"b\n" +
+	"\rpipeline_file\x18\x03 \x01(\tR\fpipelineFile\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"b\n" +
 	"\x1eSourceServiceConfigureResponse\x12@\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.DiagnosticR\vdiagnostics\"\x10\n" +
 	"\x0eConnectRequest\"@\n" +
