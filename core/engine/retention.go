@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/retention"
@@ -94,6 +95,14 @@ func (e *engine) retentionSkip(s *sinkState, rs *report.Sink) string {
 	return ""
 }
 
+// retentionTimeout bounds a run's retention in one sink (listing the
+// sink's runs and deleting the expired ones); sinkScanTimeout bounds the
+// look for this pipeline's unfinished runs in one sink.
+const (
+	retentionTimeout = 30 * time.Minute
+	sinkScanTimeout  = 5 * time.Minute
+)
+
 // applyRetention applies each sink's retention block (the same
 // retention.Apply that `agolpipe prune` runs) after the reports are in, and
 // then rewrites Results.txt and run.log so they say what was deleted.
@@ -117,7 +126,11 @@ func (e *engine) applyRetention(ctx context.Context) {
 			policy := retention.FromPipeline(s.Block.Retention)
 			// Deletions go to the configured sink itself: a zipped run is a
 			// folder there like any other (archive + manifest.json beside).
-			res, err := retention.Apply(ctx, s.inner, policy, retention.Options{Now: e.now(), PipelineID: e.rep.PipelineID, Sink: s.name, RunPrefix: e.p.Run.Prefix})
+			// Bounded: a sink that stops answering must not hold a run that
+			// is otherwise over; what is left is prune's (the warning says).
+			rctx, cancel := context.WithTimeout(ctx, retentionTimeout)
+			defer cancel()
+			res, err := retention.Apply(rctx, s.inner, policy, retention.Options{Now: e.now(), PipelineID: e.rep.PipelineID, Sink: s.name, RunPrefix: e.p.Run.Prefix})
 			out := RetentionRecord(res)
 			out.KeptRuns, out.Others = nil, nil // Results.txt keeps to the counts; prune lists them
 			if err != nil {

@@ -91,7 +91,11 @@ func (e *engine) scanUnfinished(ctx context.Context) {
 			continue
 		}
 		e.scan.Go(func() {
-			found, err := retention.Find(ctx, s.inner, retention.Options{PipelineID: e.rep.PipelineID, Sink: s.name, RunPrefix: e.p.Run.Prefix})
+			// The reports wait for this look: a sink whose listing hangs must
+			// not hold the run (nothing in a run waits without a bound).
+			sctx, cancel := context.WithTimeout(ctx, sinkScanTimeout)
+			defer cancel()
+			found, err := retention.Find(sctx, s.inner, retention.Options{PipelineID: e.rep.PipelineID, Sink: s.name, RunPrefix: e.p.Run.Prefix})
 			if err != nil {
 				if ctx.Err() == nil {
 					e.log.Warn("could not look for unfinished runs", "sink", s.name, "error", err)
