@@ -109,3 +109,27 @@ type GetRequest struct {
 type ListRequest struct {
 	Prefix string
 }
+
+// DeleteResult says what a Delete really did to the stored bytes.
+type DeleteResult struct {
+	// Retained is true when the bytes are still stored after the delete:
+	// the store only hid the object (a versioned S3 bucket writes a delete
+	// marker and keeps the version), or object lock keeps it.
+	Retained bool
+	// RetainedBytes counts the bytes still stored (and billed).
+	RetainedBytes int64
+	// RetainUntil is the object lock's retain-until date (zero if none).
+	RetainUntil time.Time
+	// LegalHold is true when a legal hold keeps the object, with no date.
+	LegalHold bool
+	// Reason says why the bytes are retained, for the user.
+	Reason string
+}
+
+// DeleteReporter is a Sink whose Delete can say what it really did. The
+// gRPC adapters implement it for every plugin (a plugin sink that does not
+// implement it reports nothing retained); retention uses it so that a
+// delete that only wrote a delete marker is never reported as space freed.
+type DeleteReporter interface {
+	DeleteReport(ctx context.Context, path string) (DeleteResult, error)
+}

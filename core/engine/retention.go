@@ -144,6 +144,9 @@ func (e *engine) applyRetention(ctx context.Context) {
 			for _, d := range out.Deleted {
 				e.log.Info(verb, "sink", s.name, "run", d.Folder, "started", d.Started, "status", d.Status, "reason", d.Reason)
 			}
+			if k := out.Retained; k != nil {
+				e.warn(fmt.Sprintf("sink %q: retention deleted %d run(s), but %d object(s), %s of them are still stored: %s", s.name, len(out.Deleted), k.Objects, report.Bytes(k.Bytes), k.Reason))
+			}
 			for _, why := range res.Ignored {
 				e.log.Warn("retention ignored a manifest.json it does not recognise", "sink", s.name, "detail", why)
 			}
@@ -164,8 +167,9 @@ func (e *engine) applyRetention(ctx context.Context) {
 func RetentionRecord(res retention.Result) *report.Retention {
 	out := &report.Retention{DryRun: res.DryRun, Kept: len(res.Kept), Objects: res.DeletedObjects, Bytes: res.DeletedBytes, Ignored: res.Ignored}
 	pruned := func(r retention.Run) report.PrunedRun {
-		return report.PrunedRun{Folder: r.Folder, Started: r.Manifest.Started.UTC(), Status: r.Manifest.Status, Kind: r.Kind(), Reason: r.Reason}
+		return report.PrunedRun{Folder: r.Folder, Started: r.Manifest.Started.UTC(), Status: r.Manifest.Status, Kind: r.Kind(), Reason: r.Reason, Retained: retainedRecord(r.Retained)}
 	}
+	out.Retained = retainedRecord(res.Retained)
 	for _, r := range res.Others {
 		out.Others = append(out.Others, pruned(r))
 	}
@@ -218,4 +222,17 @@ func (e *engine) rewriteReports(ctx context.Context) {
 			e.log.Error("rewriting Results.txt and run.log with the retention outcome", "sink", s.name, "error", err)
 		}
 	}
+}
+
+// retainedRecord is the report of what a sink kept stored, nil if nothing.
+func retainedRecord(k retention.Retained) *report.Retained {
+	if k.Objects == 0 {
+		return nil
+	}
+	r := &report.Retained{Objects: k.Objects, Bytes: k.Bytes, LegalHolds: k.LegalHolds, Reason: k.Reason}
+	if !k.Until.IsZero() {
+		u := k.Until.UTC()
+		r.Until = &u
+	}
+	return r
 }

@@ -164,14 +164,28 @@ type Retention struct {
 	KeptRuns []PrunedRun `json:"kept_runs,omitempty"`
 	// Deleted lists the runs deleted, or with DryRun those that would be.
 	Deleted []PrunedRun `json:"deleted,omitempty"`
-	Objects int         `json:"objects_deleted"`
-	Bytes   int64       `json:"bytes_deleted"`
+	// Objects and Bytes count what deletions really removed.
+	Objects int   `json:"objects_deleted"`
+	Bytes   int64 `json:"bytes_deleted"`
+	// Retained is what the sink kept stored although asked to delete it
+	// (a versioned or object-locked bucket only writes delete markers).
+	Retained *Retained `json:"retained,omitempty"`
 	// Ignored lists manifest.json files retention did not recognise.
 	Ignored []string `json:"ignored,omitempty"`
 	// Others are runs of other pipelines or sinks found in the sink's
 	// folder: never considered, never touched (their Reason says whose).
 	Others []PrunedRun `json:"others,omitempty"`
 	Error  string      `json:"error,omitempty"`
+}
+
+// Retained is what a sink kept stored of the objects retention deleted.
+type Retained struct {
+	Objects int   `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+	// Until is the latest object lock retain-until date, if any.
+	Until      *time.Time `json:"until,omitempty"`
+	LegalHolds int        `json:"legal_holds,omitempty"`
+	Reason     string     `json:"reason"`
 }
 
 // PrunedRun is one run retention deleted (or would delete), or kept; Reason
@@ -183,6 +197,8 @@ type PrunedRun struct {
 	// Kind is "full" or "incremental".
 	Kind   string `json:"kind,omitempty"`
 	Reason string `json:"reason"`
+	// Retained is set for a deleted run whose bytes the sink kept.
+	Retained *Retained `json:"retained,omitempty"`
 }
 
 // Item is one discovered item and its result.

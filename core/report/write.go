@@ -231,12 +231,18 @@ func WriteRetention(w io.Writer, indent string, r *Retention) error {
 		verb = "would delete (dry_run)"
 	}
 	p.f("%sRetention: %s %d run(s), %d object(s), %s; kept %d run(s)\n", indent, verb, len(r.Deleted), r.Objects, Bytes(r.Bytes), r.Kept)
+	if k := r.Retained; k != nil && k.Objects > 0 {
+		p.f("%s  NOT freed: %d object(s), %s of the deleted runs are still stored: %s\n", indent, k.Objects, Bytes(k.Bytes), retainedText(k))
+	}
 	line := func(d PrunedRun) {
 		status := d.Status
 		if d.Kind == "incremental" {
 			status += ", incremental"
 		}
 		p.f("%s  - %s (started %s, %s): %s\n", indent, d.Folder, d.Started.UTC().Format("2006-01-02 15:04 MST"), status, d.Reason)
+		if k := d.Retained; k != nil && k.Objects > 0 {
+			p.f("%s    still stored: %d object(s), %s: %s\n", indent, k.Objects, Bytes(k.Bytes), retainedText(k))
+		}
 	}
 	for _, d := range r.Deleted {
 		line(d)
@@ -257,6 +263,18 @@ func WriteRetention(w io.Writer, indent string, r *Retention) error {
 		p.f("%sRetention error: %s\n", indent, r.Error)
 	}
 	return p.err
+}
+
+// retainedText says why deleted bytes are still stored and until when.
+func retainedText(k *Retained) string {
+	s := k.Reason
+	if k.Until != nil {
+		s += fmt.Sprintf(" (locked until %s at the latest)", k.Until.UTC().Format("2006-01-02 15:04 MST"))
+	}
+	if k.LegalHolds > 0 {
+		s += fmt.Sprintf(" (%d under a legal hold)", k.LegalHolds)
+	}
+	return s
 }
 
 func itemLabel(it Item) string {

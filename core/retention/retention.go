@@ -111,6 +111,50 @@ type Run struct {
 	Bytes   int64
 	// Reason says why the run is kept or deleted.
 	Reason string
+	// Retained says what the sink kept of a deleted run (see
+	// sdk.DeleteResult): objects hidden but still stored, or locked.
+	Retained Retained
+}
+
+// Retained totals what deletions left stored.
+type Retained struct {
+	Objects int
+	Bytes   int64
+	// Until is the latest object lock retain-until date met.
+	Until time.Time
+	// LegalHolds counts objects under a legal hold.
+	LegalHolds int
+	// Reason is the sink's reason for the first retained object.
+	Reason string
+}
+
+func (r *Retained) add(d sdk.DeleteResult) {
+	if !d.Retained {
+		return
+	}
+	r.Objects++
+	r.Bytes += d.RetainedBytes
+	if d.RetainUntil.After(r.Until) {
+		r.Until = d.RetainUntil
+	}
+	if d.LegalHold {
+		r.LegalHolds++
+	}
+	if r.Reason == "" {
+		r.Reason = d.Reason
+	}
+}
+
+func (r *Retained) merge(o Retained) {
+	r.Objects += o.Objects
+	r.Bytes += o.Bytes
+	if o.Until.After(r.Until) {
+		r.Until = o.Until
+	}
+	r.LegalHolds += o.LegalHolds
+	if r.Reason == "" {
+		r.Reason = o.Reason
+	}
 }
 
 // Complete reports whether the run produced a usable backup.
@@ -144,9 +188,12 @@ type Result struct {
 	// Others are runs of other pipelines or sinks in the same folder: never
 	// considered, never touched.
 	Others []Run
-	// DeletedObjects and DeletedBytes total the deletions.
+	// DeletedObjects and DeletedBytes total the deletions that really
+	// removed bytes; Retained what the sink kept stored although deleted
+	// (versioned or object-locked buckets).
 	DeletedObjects int
 	DeletedBytes   int64
+	Retained       Retained
 }
 
 // Options for Apply.
@@ -571,21 +618,36 @@ func Apply(ctx context.Context, sink sdk.Sink, p Policy, opts Options) (Result, 
 		return res, nil
 	}
 	for _, r := range del {
-		if err := deleteRun(ctx, sink, r, objects[r.Folder]); err != nil {
+		kept, err := deleteRun(ctx, sink, r, objects[r.Folder])
+		r.Retained = kept
+		if err != nil {
 			return res, fmt.Errorf("deleting run %s: %w", r.Folder, err)
 		}
 		res.Deleted = append(res.Deleted, r)
-		res.DeletedObjects += r.Objects
-		res.DeletedBytes += r.Bytes
+		res.DeletedObjects += r.Objects - kept.Objects
+		res.DeletedBytes += r.Bytes - kept.Bytes
+		res.Retained.merge(kept)
 	}
 	return res, nil
 }
 
 // deleteRun deletes a run's objects, manifest.json last. An object already
-// gone (a concurrent prune) is not an error.
-func deleteRun(ctx context.Context, sink sdk.Sink, r Run, objs []sdk.ObjectInfo) error {
+// gone (a concurrent prune) is not an error. It returns what the sink kept
+// stored of what it was asked to delete (sdk.DeleteReporter).
+func deleteRun(ctx context.Context, sink sdk.Sink, r Run, objs []sdk.ObjectInfo) (Retained, error) {
+	var kept Retained
 	if r.Folder == "" || r.Folder == "." || r.Folder == "/" {
-		return sdk.Permanent("retention: refusing to delete the sink root")
+		return kept, sdk.Permanent("retention: refusing to delete the sink root")
+	}
+	del := func(p string) error {
+		if dr, ok := sink.(sdk.DeleteReporter); ok {
+			res, err := dr.DeleteReport(ctx, p)
+			if err == nil {
+				kept.add(res)
+			}
+			return err
+		}
+		return sink.Delete(ctx, p)
 	}
 	manifest := r.Folder + "/" + ManifestName
 	for _, o := range objs {
@@ -593,14 +655,14 @@ func deleteRun(ctx context.Context, sink sdk.Sink, r Run, objs []sdk.ObjectInfo)
 			continue
 		}
 		if !strings.HasPrefix(o.Path, r.Folder+"/") {
-			return sdk.Permanent("retention: %q is outside run %q; not deleting", o.Path, r.Folder)
+			return kept, sdk.Permanent("retention: %q is outside run %q; not deleting", o.Path, r.Folder)
 		}
-		if err := sink.Delete(ctx, o.Path); err != nil && !sdk.IsNotFound(err) {
-			return err
+		if err := del(o.Path); err != nil && !sdk.IsNotFound(err) {
+			return kept, err
 		}
 	}
-	if err := sink.Delete(ctx, manifest); err != nil && !sdk.IsNotFound(err) {
-		return err
+	if err := del(manifest); err != nil && !sdk.IsNotFound(err) {
+		return kept, err
 	}
-	return nil
+	return kept, nil
 }

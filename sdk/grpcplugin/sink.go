@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -516,6 +517,20 @@ func (s *SinkClient) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.
 	}
 }
 
+// DeleteReport implements sdk.DeleteReporter: the plugin's answer says
+// whether the bytes are really gone (typed fields, not text).
+func (s *SinkClient) DeleteReport(ctx context.Context, path string) (sdk.DeleteResult, error) {
+	resp, err := s.c.Delete(ctx, &pluginv1.DeleteRequest{Path: path})
+	if err != nil {
+		return sdk.DeleteResult{}, fromStatus(err)
+	}
+	r := sdk.DeleteResult{Retained: resp.GetRetained(), RetainedBytes: resp.GetRetainedBytes(), LegalHold: resp.GetLegalHold(), Reason: resp.GetReason()}
+	if n := resp.GetRetainUntilUnixNano(); n != 0 {
+		r.RetainUntil = time.Unix(0, n).UTC()
+	}
+	return r, nil
+}
+
 func (s *SinkClient) Delete(ctx context.Context, path string) error {
 	_, err := s.c.Delete(ctx, &pluginv1.DeleteRequest{Path: path})
 	return fromStatus(err)
@@ -780,7 +795,19 @@ func (s *SinkServer) List(req *pluginv1.ListRequest, stream pluginv1.SinkService
 }
 
 func (s *SinkServer) Delete(ctx context.Context, req *pluginv1.DeleteRequest) (*pluginv1.DeleteResponse, error) {
-	return &pluginv1.DeleteResponse{}, toStatus(s.Impl.Delete(ctx, req.GetPath()))
+	dr, ok := s.Impl.(sdk.DeleteReporter)
+	if !ok {
+		return &pluginv1.DeleteResponse{}, toStatus(s.Impl.Delete(ctx, req.GetPath()))
+	}
+	r, err := dr.DeleteReport(ctx, req.GetPath())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pluginv1.DeleteResponse{Retained: r.Retained, RetainedBytes: r.RetainedBytes, LegalHold: r.LegalHold, Reason: r.Reason}
+	if !r.RetainUntil.IsZero() {
+		resp.RetainUntilUnixNano = r.RetainUntil.UnixNano()
+	}
+	return resp, nil
 }
 
 func (s *SinkServer) Close(context.Context, *pluginv1.SinkServiceCloseRequest) (*pluginv1.SinkServiceCloseResponse, error) {

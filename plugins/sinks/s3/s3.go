@@ -525,14 +525,58 @@ func (s *Sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.Object
 // Delete implements sdk.Sink. S3 deletes a missing key without complaint,
 // so Delete looks first to report not found as the contract asks.
 func (s *Sink) Delete(ctx context.Context, path string) error {
-	if _, err := s.Stat(ctx, path); err != nil {
-		return err
+	_, err := s.DeleteReport(ctx, path)
+	return err
+}
+
+// DeleteReport implements sdk.DeleteReporter. In a bucket with versioning
+// (always on with object lock) DeleteObject only writes a delete marker:
+// the version stays stored and billed, and object lock forbids removing it
+// before its retain-until date (or while a legal hold is on). The result
+// says so, from the object's own headers and S3's answer, so retention
+// never reports those bytes as freed.
+func (s *Sink) DeleteReport(ctx context.Context, path string) (sdk.DeleteResult, error) {
+	if err := s.ready(); err != nil {
+		return sdk.DeleteResult{}, err
 	}
 	key := s.key(path)
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key}); err != nil {
-		return classify(ctx, err, "delete "+path)
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		return sdk.DeleteResult{}, classify(ctx, err, "stat "+path)
 	}
-	return nil
+	size := aws.ToInt64(head.ContentLength)
+	until := aws.ToTime(head.ObjectLockRetainUntilDate)
+	locked := until.After(time.Now()) || head.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn
+	out, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		if locked && sdk.KindOf(classify(ctx, err, "")) == sdk.KindAuth {
+			// Some stores (versitygw) refuse the delete of a locked
+			// object outright instead of writing a delete marker: nothing
+			// changed, and that is what is reported.
+			r := sdk.DeleteResult{Retained: true, RetainedBytes: size, LegalHold: head.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn}
+			r.Reason = "the store refused to delete it: object lock keeps it"
+			if until.After(time.Now()) {
+				r.RetainUntil = until.UTC()
+				r.Reason = fmt.Sprintf("the store refused to delete it: object lock (%s) keeps it until %s", head.ObjectLockMode, until.UTC().Format(time.RFC3339))
+			}
+			return r, nil
+		}
+		return sdk.DeleteResult{}, classify(ctx, err, "delete "+path)
+	}
+	var r sdk.DeleteResult
+	if v := aws.ToString(head.VersionId); aws.ToBool(out.DeleteMarker) || v != "" && v != "null" {
+		r.Retained, r.RetainedBytes = true, size
+		r.Reason = "the bucket keeps versions: S3 wrote a delete marker and the object's version stays stored (and billed) until a lifecycle rule or a version delete removes it"
+	}
+	if until.After(time.Now()) {
+		r.Retained, r.RetainedBytes, r.RetainUntil = true, size, until.UTC()
+		r.Reason = fmt.Sprintf("object lock (%s) keeps the object's version until %s; S3 only wrote a delete marker", head.ObjectLockMode, until.UTC().Format(time.RFC3339))
+	}
+	if head.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn {
+		r.Retained, r.RetainedBytes, r.LegalHold = true, size, true
+		r.Reason = "a legal hold keeps the object's version until it is lifted; S3 only wrote a delete marker"
+	}
+	return r, nil
 }
 
 // Close implements sdk.Sink; it is idempotent.

@@ -1125,8 +1125,25 @@ func (x *DeleteRequest) GetPath() string {
 	return ""
 }
 
+// DeleteResponse says what a Delete really did. Stores that keep deleted
+// bytes (a versioned S3 bucket writes a delete marker; object lock forbids
+// removing a version before its retain-until date or under a legal hold)
+// set retained, so retention reports bytes still stored, never freed.
 type DeleteResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// retained is true when the object's bytes are still stored after the
+	// delete (it is only hidden, or locked).
+	Retained bool `protobuf:"varint,1,opt,name=retained,proto3" json:"retained,omitempty"`
+	// retained_bytes counts the bytes still stored.
+	RetainedBytes int64 `protobuf:"varint,2,opt,name=retained_bytes,json=retainedBytes,proto3" json:"retained_bytes,omitempty"`
+	// retain_until_unix_nano is the object lock's retain-until date, 0 if
+	// none.
+	RetainUntilUnixNano int64 `protobuf:"varint,3,opt,name=retain_until_unix_nano,json=retainUntilUnixNano,proto3" json:"retain_until_unix_nano,omitempty"`
+	// legal_hold is true when a legal hold keeps the object with no date.
+	LegalHold bool `protobuf:"varint,4,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
+	// reason says why, for the user ("versioned bucket: a delete marker was
+	// written", "object lock GOVERNANCE until ...").
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1159,6 +1176,41 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
 	return file_agolpipe_plugin_v1_sink_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteResponse) GetRetained() bool {
+	if x != nil {
+		return x.Retained
+	}
+	return false
+}
+
+func (x *DeleteResponse) GetRetainedBytes() int64 {
+	if x != nil {
+		return x.RetainedBytes
+	}
+	return 0
+}
+
+func (x *DeleteResponse) GetRetainUntilUnixNano() int64 {
+	if x != nil {
+		return x.RetainUntilUnixNano
+	}
+	return 0
+}
+
+func (x *DeleteResponse) GetLegalHold() bool {
+	if x != nil {
+		return x.LegalHold
+	}
+	return false
+}
+
+func (x *DeleteResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 type SinkServiceCloseRequest struct {
@@ -1300,8 +1352,14 @@ const file_agolpipe_plugin_v1_sink_proto_rawDesc = "" +
 	"\fListResponse\x128\n" +
 	"\aobjects\x18\x01 \x03(\v2\x1e.agolpipe.plugin.v1.ObjectInfoR\aobjects\"#\n" +
 	"\rDeleteRequest\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\"\x10\n" +
-	"\x0eDeleteResponse\"\x19\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"\xbf\x01\n" +
+	"\x0eDeleteResponse\x12\x1a\n" +
+	"\bretained\x18\x01 \x01(\bR\bretained\x12%\n" +
+	"\x0eretained_bytes\x18\x02 \x01(\x03R\rretainedBytes\x123\n" +
+	"\x16retain_until_unix_nano\x18\x03 \x01(\x03R\x13retainUntilUnixNano\x12\x1d\n" +
+	"\n" +
+	"legal_hold\x18\x04 \x01(\bR\tlegalHold\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x19\n" +
 	"\x17SinkServiceCloseRequest\"\x1a\n" +
 	"\x18SinkServiceCloseResponse2\xa5\x06\n" +
 	"\vSinkService\x12k\n" +
