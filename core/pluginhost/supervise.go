@@ -206,6 +206,18 @@ func (x *sink) Delete(ctx context.Context, path string) error {
 	return x.s.check(v.Delete(ctx, path), p, g, "deleting "+path)
 }
 
+// DeleteReport implements sdk.DeleteReporter, passing on what the plugin
+// says its Delete really did (a sink that cannot say reports nothing kept).
+func (x *sink) DeleteReport(ctx context.Context, path string) (sdk.DeleteResult, error) {
+	v, p, g := x.cur()
+	dr, ok := v.(sdk.DeleteReporter)
+	if !ok {
+		return sdk.DeleteResult{}, x.s.check(v.Delete(ctx, path), p, g, "deleting "+path)
+	}
+	res, err := dr.DeleteReport(ctx, path)
+	return res, x.s.check(err, p, g, "deleting "+path)
+}
+
 func (x *sink) Close() error {
 	return x.s.close(func(v any) error { return v.(sdk.Sink).Close() })
 }
