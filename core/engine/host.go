@@ -120,11 +120,12 @@ func (e *engine) writeReports(ctx context.Context) bool {
 				if s.Block.Required {
 					ok = false
 				}
-				if sdk.ReasonOf(err) == sdk.ReasonNoSpace {
-					e.mu.Unlock()
-					e.keepReports(s, inv.Bytes(), res.Bytes(), err)
-					e.mu.Lock()
-				}
+				// Whatever the cause (a full disk, a sink that restarted
+				// while the archive was sealed), the sink's record of the
+				// run is not lost: it is kept locally.
+				e.mu.Unlock()
+				e.keepReports(s, inv.Bytes(), res.Bytes(), err)
+				e.mu.Lock()
 				return
 			}
 			rs.Reports = true
