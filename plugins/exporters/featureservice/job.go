@@ -226,31 +226,35 @@ func (e *Exporter) outOfTime(ctx context.Context, s *exportkit.Session, p *pendi
 			Reason: fmt.Sprintf("%s export still running on the portal after %s; it is collected before the run ends", format, s.Req.Timeout)}, false
 	}
 	job := p.jobID
-	e.delete(ctx, s, p.user, p.exportID, p.marked)
+	what := "deleted"
+	if !e.delete(ctx, s, p.user, p.exportID, p.marked) {
+		what = "could not be deleted (see the warnings)"
+	}
 	p.exportID = ""
 	return sdk.ExportResult{Status: sdk.StatusFailed, Warnings: s.Warnings,
-		Reason: fmt.Sprintf("the portal's %s export job %s was still running when the time to collect it ran out; the job was given up and its temporary item deleted", format, job)}, true
+		Reason: fmt.Sprintf("the portal's %s export job %s was still running when the time to collect it ran out; the job was given up and its temporary item %s", format, job, what)}, true
 }
 
 // delete removes the temporary export item id for good. Its proof of
 // ownership is the export answer that named it, or (sweep) agolpipe's mark
 // of this run. A throttled delete is retried until done within
 // arcgisrest.DeleteItem's bound; one that still fails is a warning that
-// says who removes the item.
-func (e *Exporter) delete(ctx context.Context, s *exportkit.Session, user, id string, marked bool) {
+// says who removes the item. It reports whether the item is gone.
+func (e *Exporter) delete(ctx context.Context, s *exportkit.Session, user, id string, marked bool) bool {
 	if id == "" {
-		return
+		return true
 	}
 	err := arcgisrest.DeleteItem(ctx, s.Host.Portal, user, id, s.Req.Org.Mode != "enterprise",
 		arcgisrest.DeleteOptions{Bound: e.DeleteBound})
 	if err == nil {
-		return
+		return true
 	}
 	who := "it carries agolpipe's mark, so the next run started on this machine removes it (a run elsewhere once it is 3 days old)"
 	if !marked {
 		who = "it lacks agolpipe's mark, so no later run removes it: delete it in the portal"
 	}
 	s.Warn(ctx, "temporary export item %s of item %s (%s) could not be deleted (%v); %s", id, s.Item().ID, s.Item().Title, err, who)
+	return false
 }
 
 // sweep deletes the temporary export items of this item and run still in
