@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sim"
 )
 
@@ -186,5 +187,55 @@ run {
 		if !strings.Contains(text, want) {
 			t.Errorf("Results.txt lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestRedactionKeepsLogReadable runs a backup whose sink folder comes from
+// env() and whose pipeline holds a one-character secret: run.log must show
+// the folder (it is not a secret) and must not cut the secret's letter out
+// of every word ("conte[redacted]t").
+func TestRedactionKeepsLogReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	srv, admin := startSim(t, sim.Options{Items: 12, Seed: 3})
+	dir := t.TempDir()
+	root := filepath.Join(dir, "backups")
+	t.Setenv("NC_BACKUP_ROOT", root)
+	file := writePipeline(t, dir, simSource(srv, admin, "")+`
+variable "tiny" {
+  sensitive = true
+  default   = "n"
+}
+sink "local" "nas" {
+  path = format("%s/nas", env("NC_BACKUP_ROOT"))
+}
+notify "webhook" "team" {
+  url     = "http://127.0.0.1:9/hook"
+  headers = { "X-Tiny" = var.tiny }
+  on      = ["failed"]
+}
+run { prefix = "RD" }
+`)
+	if code, out := runCLI(t, "run", file, "--plain"); code != exitOK {
+		t.Fatalf("agolpipe run: exit %d\n%s", code, out)
+	}
+	logs, err := filepath.Glob(filepath.Join(root, "nas", "RD_*", report.LogFile))
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("run.log: %v %v", logs, err)
+	}
+	b, err := os.ReadFile(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	if !strings.Contains(log, filepath.Join(root, "nas")) {
+		t.Errorf("run.log does not name the sink folder %s (an env() value that is no secret)", filepath.Join(root, "nas"))
+	}
+	if i := strings.Index(log, "[redacted]"); i >= 0 {
+		t.Errorf("run.log redacts inside words: %q", log[max(0, i-40):min(len(log), i+40)])
+	}
+	if !strings.Contains(log, "connected") {
+		t.Errorf("run.log lacks the word \"connected\":\n%s", log)
 	}
 }

@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 
+	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/hashicorp/hcl/v2"
 )
 
 // Redacted replaces a sensitive value wherever agolpipe prints text.
 const Redacted = "(sensitive)"
-
-// minRedactLen is the shortest value Redact replaces: blanking out every
-// occurrence of one or two characters would make output unreadable and
-// hides nothing worth hiding.
-const minRedactLen = 3
 
 // WriteDiagnostics renders diags as text with source snippets to w, the way
 // `agolpipe validate` shows them. p supplies the source files and the
@@ -63,18 +57,9 @@ func withColumn(buf *bytes.Buffer, start int, d *hcl.Diagnostic) {
 	buf.Write(rendered)
 }
 
-// Redact replaces every occurrence of a sensitive value in s by Redacted,
-// longest values first so a value containing another is hidden whole.
+// Redact replaces the sensitive values in s by Redacted: a short value
+// only where it stands alone, a longer one wherever it occurs (see
+// sdk.Redactor).
 func Redact(s string, sensitive []string) string {
-	vals := make([]string, 0, len(sensitive))
-	for _, v := range sensitive {
-		if len(v) >= minRedactLen {
-			vals = append(vals, v)
-		}
-	}
-	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
-	for _, v := range vals {
-		s = strings.ReplaceAll(s, v, Redacted)
-	}
-	return s
+	return sdk.NewRedactor(sensitive, Redacted).Replace(s)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/zclconf/go-cty/cty"
@@ -12,7 +14,8 @@ import (
 )
 
 // sensitiveMark is the cty mark carried by values that must never be shown:
-// results of env() and values of sensitive variables. Marks survive
+// results of env() of a secret-named variable and values of sensitive
+// variables. Marks survive
 // functions, templates and conversions, so a derived value such as
 // "${env("USER")}@example.com" stays sensitive.
 type markSensitive struct{}
@@ -123,7 +126,11 @@ var lengthFunc = function.New(&function.Spec{
 // envFunc is env("NAME") or env("NAME", "default"). A missing variable
 // without a default is an error naming it, so a misconfigured scheduler
 // fails at validate time rather than signing in with an empty password.
-// The result is always sensitive: it is how secrets enter a pipeline.
+// The result is sensitive when the variable's name says it holds a secret
+// (secretEnvName); any value also becomes sensitive where it is used as
+// one, in an attribute its component marks sensitive. Other values (a
+// folder, a region) are shown: hiding every env() value made plans and
+// logs say location=[redacted].
 func envFunc(lookupEnv func(string) (string, bool), sensitive func(string)) function.Function {
 	return function.New(&function.Spec{
 		Description: "The value of an environment variable, or the default when it is unset.",
@@ -135,13 +142,19 @@ func envFunc(lookupEnv func(string) (string, bool), sensitive func(string)) func
 				return cty.NilVal, function.NewArgErrorf(2, "env takes a name and at most one default, as in env(\"NAME\", \"default\")")
 			}
 			name := args[0].AsString()
+			secret := secretEnvName(name)
+			val := cty.NilVal
 			if v, ok := lookupEnv(name); ok {
-				sensitive(v)
-				return cty.StringVal(v).Mark(sensitiveMark), nil
+				val = cty.StringVal(v)
+			} else if len(args) == 2 {
+				val = args[1]
 			}
-			if len(args) == 2 {
-				sensitive(args[1].AsString())
-				return args[1].Mark(sensitiveMark), nil
+			if val != cty.NilVal {
+				if !secret {
+					return val, nil
+				}
+				sensitive(val.AsString())
+				return val.Mark(sensitiveMark), nil
 			}
 			return cty.NilVal, function.NewArgErrorf(0,
 				"environment variable %s is not set. Set it in the environment agolpipe runs in (the scheduled task or service), or give a default: env(%q, \"...\")", name, name)
@@ -190,4 +203,25 @@ func pathErr(err error) string {
 		return pe.Err.Error()
 	}
 	return fmt.Sprint(err)
+}
+
+// secretWords are the parts of an environment variable's name that, by
+// the usual convention, say it holds a secret (AGOL_PASSWORD,
+// AWS_SECRET_ACCESS_KEY, SMTP_PASS, AZURE_STORAGE_CONNECTION_STRING...).
+var secretWords = []string{"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "CONNECTION_STRING", "SAS", "AUTH", "HOOK"}
+
+// secretEnvName reports whether an environment variable's name marks it as
+// a secret, word by word (BACKUP_ROOT is not; KEYSTONE_HOST is not: no
+// whole word).
+func secretEnvName(name string) bool {
+	up := strings.ToUpper(name)
+	if strings.Contains(up, "CONNECTION_STRING") {
+		return true
+	}
+	for _, w := range strings.FieldsFunc(up, func(r rune) bool { return !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }) {
+		if slices.Contains(secretWords, w) || strings.HasSuffix(w, "PASSWORD") || strings.HasSuffix(w, "TOKEN") || strings.HasSuffix(w, "SECRET") || strings.HasSuffix(w, "HOOK") {
+			return true
+		}
+	}
+	return false
 }

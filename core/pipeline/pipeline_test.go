@@ -348,12 +348,14 @@ sink "local" "nas" { path = "/p" }
 	if diags.HasErrors() {
 		t.Fatal(renderDiags(p, diags))
 	}
-	for _, s := range []string{"var-secret-value", "typed-in-password", "region-from-env"} {
+	for _, s := range []string{"var-secret-value", "typed-in-password"} {
 		if !slices.Contains(p.Sensitive, s) {
 			t.Errorf("Sensitive lacks %q: %q", s, p.Sensitive)
 		}
 	}
-	for _, s := range []string{"plain-value", "bucket-plain-value", "/p", "u"} {
+	// env() in an attribute no component marks sensitive (a region, a
+	// folder) is not a secret: hiding it made a sink's location unreadable.
+	for _, s := range []string{"plain-value", "bucket-plain-value", "/p", "u", "region-from-env"} {
 		if slices.Contains(p.Sensitive, s) {
 			t.Errorf("Sensitive holds non-secret %q", s)
 		}
@@ -460,8 +462,10 @@ func TestItemTypesUnique(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	got := Redact("user pw=abcdef, key=abcdefgh, n=ab", []string{"abcdef", "abcdefgh", "ab"})
-	if got != "user pw=(sensitive), key=(sensitive), n=ab" {
+	// A short secret is hidden where it is a value, never inside a word
+	// ("cabin" keeps its "ab").
+	got := Redact("user pw=abcdef, key=abcdefgh, n=ab, cabin, ab ab ab", []string{"abcdef", "abcdefgh", "ab"})
+	if got != "user pw=(sensitive), key=(sensitive), n=(sensitive), cabin, (sensitive) (sensitive) (sensitive)" {
 		t.Errorf("got %q", got)
 	}
 }

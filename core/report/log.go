@@ -1,15 +1,13 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/agolpipe/agolpipe/sdk"
 )
 
 // Redacted replaces a secret in run.log.
@@ -92,14 +90,11 @@ func (l *Log) Close() error {
 type redactWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
-	r  *strings.Replacer
+	r  *sdk.Redactor
 }
 
 func (rw *redactWriter) Write(p []byte) (int, error) {
-	s := string(p)
-	if rw.r != nil {
-		s = rw.r.Replace(s)
-	}
+	s := rw.r.Replace(string(p))
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if _, err := io.WriteString(rw.w, s); err != nil {
@@ -108,32 +103,8 @@ func (rw *redactWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// newRedactor replaces each secret as written raw, as JSON escapes it and as
-// Go quoting escapes it, longest first so a secret containing another is
-// hidden whole.
-func newRedactor(sensitive []string) *strings.Replacer {
-	seen := map[string]bool{}
-	var forms []string
-	for _, s := range sensitive {
-		if s == "" {
-			continue
-		}
-		js, _ := json.Marshal(s)
-		q := strconv.Quote(s)
-		for _, f := range []string{s, string(js[1 : len(js)-1]), q[1 : len(q)-1]} {
-			if f != "" && !seen[f] {
-				seen[f] = true
-				forms = append(forms, f)
-			}
-		}
-	}
-	if len(forms) == 0 {
-		return nil
-	}
-	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
-	var args []string
-	for _, f := range forms {
-		args = append(args, f, Redacted)
-	}
-	return strings.NewReplacer(args...)
+// newRedactor hides each secret (see sdk.Redactor: whole values when they
+// are short, every occurrence from sdk.MinSubstringSecret characters on).
+func newRedactor(sensitive []string) *sdk.Redactor {
+	return sdk.NewRedactor(sensitive, Redacted)
 }
