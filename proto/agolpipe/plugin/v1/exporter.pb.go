@@ -301,8 +301,11 @@ type ExportStart struct {
 	HostBrokerId uint32 `protobuf:"varint,4,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	// resume: collect the job a previous deferred export left running.
 	Resume bool `protobuf:"varint,5,opt,name=resume,proto3" json:"resume,omitempty"`
-	// timeout_millis is how long the export may take before it is
-	// deferred; 0 means no limit.
+	// timeout_millis is how long the export may wait for its portal job
+	// before it is deferred; 0 means no limit. With resume it is the time
+	// left to collect the job (then the exporter gives it up and fails the
+	// item), and a negative value means none is left: give the job up at
+	// once (delete its temporary items), writing nothing.
 	TimeoutMillis int64 `protobuf:"varint,6,opt,name=timeout_millis,json=timeoutMillis,proto3" json:"timeout_millis,omitempty"`
 	// format is the preferred export format; empty for the default.
 	Format string `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
