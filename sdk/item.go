@@ -71,6 +71,7 @@ const (
 	// StatusDeferred: the portal job outlived the export's timeout and keeps
 	// running there. The run moves on; before it ends the host calls Export
 	// again for the item with ExportRequest.Resume set, and the exporter
-	// collects the job it left running. Never a final status.
+	// collects the job it left running, or gives it up when the time left
+	// (ExportRequest.Timeout) runs out. Never a final status.
 	StatusDeferred ExportStatus = "deferred"
 )
