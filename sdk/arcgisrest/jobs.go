@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // JobState is where an asynchronous portal job is.
@@ -181,7 +182,7 @@ func PollJob(ctx context.Context, p Portal, req sdk.PortalRequest, opt PollOptio
 		opt.MaxInterval = opt.Interval
 	}
 	if opt.Sleep == nil {
-		opt.Sleep = sleep
+		opt.Sleep = retry.Sleep
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -235,17 +236,6 @@ func PollJob(ctx context.Context, p Portal, req sdk.PortalRequest, opt PollOptio
 // jitter lengthens d by up to pollJitter.
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(float64(d)*pollJitter)+1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func pollOnce(ctx context.Context, p Portal, req sdk.PortalRequest) (Job, error) {

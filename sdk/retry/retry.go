@@ -190,6 +190,13 @@ func (p Policy) sleep(ctx context.Context, d time.Duration) error {
 	if p.Sleep != nil {
 		return p.Sleep(ctx, d)
 	}
+	return Sleep(ctx, d)
+}
+
+// Sleep waits d, or less when ctx ends first (then it returns ctx's error).
+// Every wait between attempts or polls in agolpipe goes through it, so a
+// cancelled run never sits out a backoff.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

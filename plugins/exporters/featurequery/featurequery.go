@@ -19,9 +19,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // Exporter is the feature_query exporter. Retry may be set before use.

@@ -20,12 +20,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
 	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // DefaultFormats is the fallback chain: each next format keeps less

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
 )
 

@@ -14,6 +14,7 @@ import (
 	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // TempTitle is the title of the temporary export items of one item in one
@@ -154,7 +155,7 @@ func (e *Exporter) wait(ctx context.Context, s *exportkit.Session, p *pending, s
 		}
 		// The status requests failed for a while; the job runs on.
 		s.Logf(ctx, "item %s (%s): status of %s export job %s unavailable (%v); still waiting for it", s.Item().ID, s.Item().Title, format, p.jobID, err)
-		if serr := sleepCtx(ctx, statusRetryPause); serr != nil {
+		if serr := retry.Sleep(ctx, statusRetryPause); serr != nil {
 			return res, true, sdk.Classify(sdk.KindCanceled, serr)
 		}
 	}
@@ -199,17 +200,6 @@ func (p *pending) firstFailure() string {
 // statusRetryPause is the pause before polling again after the status
 // requests of a running job failed several times in a row.
 const statusRetryPause = 5 * time.Second
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // outOfTime ends the wait for a job still running when the time for it ran
 // out. On the first pass the job is remembered and the item deferred

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // Exporter is the file exporter. Retry may be set before use (tests).

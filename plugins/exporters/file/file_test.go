@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/file"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
 )
 

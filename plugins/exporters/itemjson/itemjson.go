@@ -10,9 +10,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // Exporter is the item_json exporter. Retry may be set before use (tests).

@@ -12,9 +12,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // Exporter is the reference exporter. Retry may be set before use (tests).

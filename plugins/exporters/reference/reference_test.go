@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
 	"github.com/agolpipe/agolpipe/plugins/exporters/tiles"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
 )
 

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/plugins/exporters/survey"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
 	"github.com/agolpipe/agolpipe/sim/org"
 )

@@ -20,11 +20,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/retry"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // Exporter is the tiles exporter. Retry and Poll may be set before use.
