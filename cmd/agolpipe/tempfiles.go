@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/agolpipe/agolpipe/core/runlock"
+	"github.com/agolpipe/agolpipe/sdk/process"
 )
 
 // staleTempPatterns are the temporary files and folders an agolpipe
@@ -29,7 +29,7 @@ func removeStaleTemp() []string {
 		matches, _ := filepath.Glob(filepath.Join(tmp, pat))
 		for _, m := range matches {
 			pid := tempOwner(filepath.Base(m))
-			if pid <= 0 || pid == self || runlock.Alive(pid) {
+			if pid <= 0 || pid == self || process.Alive(pid) {
 				continue
 			}
 			if err := os.RemoveAll(m); err == nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/agolpipe/agolpipe/sdk/process"
 )
 
 // Temporary files that outlive their writer. A Put's temporary file is
@@ -71,7 +73,7 @@ func removeOrphans(dir string) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		if pid, ok := orphanOwner(e.Name()); ok && !processAlive(pid) {
+		if pid, ok := orphanOwner(e.Name()); ok && !process.Alive(pid) {
 			_ = os.Remove(osPath(filepath.Join(dir, e.Name())))
 		}
 	}

@@ -3,10 +3,8 @@
 package local
 
 import (
-	"bytes"
 	"errors"
 	"os"
-	"strconv"
 	"syscall"
 )
 
@@ -34,21 +32,6 @@ func syncDir(dir string) error {
 func isTransient(err error) bool {
 	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ETIMEDOUT) ||
 		errors.Is(err, syscall.ESTALE) || errors.Is(err, syscall.EAGAIN)
-}
-
-// processAlive says whether pid is a running process (a zombie, dead but
-// not yet waited for, is not).
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true // no /proc (macOS, BSD): kill(2) said it runs
-	}
-	// pid (comm) state ...: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // isNoSpace says whether err means the filesystem is full or the user's

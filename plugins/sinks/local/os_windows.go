@@ -5,8 +5,6 @@ package local
 import (
 	"errors"
 	"syscall"
-
-	"golang.org/x/sys/windows"
 )
 
 const isWindows = true
@@ -38,21 +36,6 @@ func isTransient(err error) bool {
 		return true
 	}
 	return false
-}
-
-// processAlive says whether pid is a running process.
-func processAlive(pid int) bool {
-	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
-	if err != nil {
-		// Access denied means it exists (another user's process).
-		return errors.Is(err, windows.ERROR_ACCESS_DENIED)
-	}
-	defer windows.CloseHandle(h)
-	var code uint32
-	if err := windows.GetExitCodeProcess(h, &code); err != nil {
-		return true
-	}
-	return code == 259 // STILL_ACTIVE
 }
 
 // isNoSpace says whether err means the disk is full or the user's quota is
