@@ -9,8 +9,8 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
+	"github.com/agolpipe/agolpipe/sdk/version"
 	"github.com/spf13/cobra"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/agolpipe/agolpipe/core/report"
-	"github.com/agolpipe/agolpipe/core/version"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // TestVersionAndPluginVersions runs `agolpipe version` and `agolpipe

@@ -22,10 +22,10 @@ import (
 	"github.com/agolpipe/agolpipe/core/objectpath"
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/report"
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/core/ziprun"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // Exit codes of a run; the CLI returns them as the process exit status.

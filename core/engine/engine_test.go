@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/core/report"
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 type fixture struct {

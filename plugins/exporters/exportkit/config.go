@@ -1,8 +1,8 @@
 package exportkit
 
 import (
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 	"github.com/zclconf/go-cty/cty"
 )
 

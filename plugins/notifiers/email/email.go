@@ -18,9 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/internal/endpoint"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // Defaults of optional attributes.

@@ -27,9 +27,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/internal/endpoint"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // DefaultTimeout bounds one POST when timeout is not set.

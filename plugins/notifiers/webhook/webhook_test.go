@@ -21,9 +21,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/notifiers/notifytest"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -20,8 +20,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // tempPrefix marks files a Put is still writing. List skips them, and they

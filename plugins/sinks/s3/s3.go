@@ -35,9 +35,9 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/sinks/internal/upload"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // Defaults for the streamed upload: 5 MiB parts (S3's minimum), 3 in

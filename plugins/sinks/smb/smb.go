@@ -25,9 +25,9 @@ import (
 
 	"github.com/hirochachacha/go-smb2"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/plugins/sinks/internal/upload"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // Hidden names: temporary files of Puts in flight and replaced objects on

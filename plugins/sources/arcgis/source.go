@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agolpipe/agolpipe/core/version"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
 // Source is the arcgis source. Methods are safe for concurrent use after
