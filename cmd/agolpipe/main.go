@@ -1,6 +1,6 @@
-// Command agolpipe backs up and restores ArcGIS Online and Portal for ArcGIS
-// organizations. Each subcommand lives in its own file and adds itself to
-// rootCmd in an init function.
+// Command agolpipe backs up ArcGIS Online and Portal for ArcGIS
+// organizations (restore is not built yet). Each subcommand lives in its own
+// file and adds itself to rootCmd in an init function.
 package main
 
 import (
