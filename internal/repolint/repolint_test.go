@@ -17,7 +17,7 @@ import (
 // project was developed on (its workspace root, root's home, a folder
 // beside the checkout). A clone has none of them, so a script, test or README that
 // names one works only for its author.
-var devMachinePath = regexp.MustCompile(`(^|[\s"'(=:` + "`" + `])(/work/|/root/|\.\./shared\b)`)
+var devMachinePath = regexp.MustCompile(`(^|[\s"'(=:` + "`" + `])(/(?:work|root)/|\.\./shared\b)`)
 
 // TestNoDevMachinePaths fails when a tracked file names such a path.
 func TestNoDevMachinePaths(t *testing.T) {
