@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agolpipe/agolpipe/core/runlock"
 	"io"
 	"io/fs"
 	"os"
@@ -108,6 +109,14 @@ func runDemo(parent context.Context, stdout, stderr io.Writer, o demoOptions) er
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return withExit(exitUsage, fmt.Errorf("--dir: %w (choose a folder you can write to)", err))
+	}
+	if os.Getenv(runlock.StateDirEnv) == "" {
+		// The run lock and the retry state of the demo's pipeline live in
+		// the demo folder, so deleting that folder removes everything the
+		// demo wrote (it says so at the end).
+		if err := os.Setenv(runlock.StateDirEnv, filepath.Join(dir, ".state")); err != nil {
+			return withExit(exitUsage, fmt.Errorf("setting %s: %w", runlock.StateDirEnv, err))
+		}
 	}
 	if o.pipeline == "" {
 		// The built-in demo pipeline is written next to the backup so the

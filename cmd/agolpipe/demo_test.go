@@ -105,7 +105,17 @@ func TestDemoDefaultIsSmall(t *testing.T) {
 		t.Skip("runs the demo")
 	}
 	dir := filepath.Join(t.TempDir(), "demo-out")
-	code, out := runExe(t, t.TempDir(), nil, "demo", "--dir", dir, "--plain")
+	// A home of its own and no state folder set, as a newcomer runs it:
+	// the demo must write nowhere but its folder.
+	home := t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AGOLPIPE_STATE_DIR=") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_STATE_HOME=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "HOME="+home)
+	code, out := runExe(t, t.TempDir(), env, "demo", "--dir", dir, "--plain")
 	if code != exitOK {
 		t.Fatalf("agolpipe demo: exit %d\n%s", code, out)
 	}
@@ -120,6 +130,12 @@ func TestDemoDefaultIsSmall(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	if left, _ := os.ReadDir(home); len(left) > 0 {
+		t.Errorf("the demo wrote %v into the home folder; everything it writes belongs in %s", left[0].Name(), dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".state")); err != nil {
+		t.Errorf("the demo's run state is not in its folder: %v", err)
 	}
 	t.Logf("default demo: %s", report.Bytes(size))
 }
