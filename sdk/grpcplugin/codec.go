@@ -3,7 +3,6 @@ package grpcplugin
 import (
 	"encoding/binary"
 	"io"
-	"sync"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"google.golang.org/grpc/encoding"
@@ -14,11 +13,9 @@ import (
 
 // chunkCodec is the proto codec with a fast road for the messages that
 // carry artifact bytes (a oneof holding only `bytes chunk = 2`): they are
-// read into reused buffers of ChunkSize instead of a fresh allocation per
-// message, and written without zeroing a buffer first. A fresh 256 KiB
-// allocation per chunk cost more than all the copies around it (zeroing,
-// page faults and GC for every byte of an artifact, in every process it
-// crosses). Every other message, and the same messages with any other
+// read into, and marshalled into, buffers of the one pool (bufpool.go)
+// instead of a fresh allocation per message, and written without zeroing a
+// buffer first. Every other message, and the same messages with any other
 // content, go through the standard proto codec, so the wire format is
 // exactly proto's and peers with the standard codec interoperate.
 //
@@ -130,55 +127,4 @@ func copyHead(data mem.BufferSlice, dst []byte) int {
 		n += copy(dst[n:], b.ReadOnlyData())
 	}
 	return n
-}
-
-// chunkBufs holds buffers of cap ChunkSize for received chunks.
-var chunkBufs = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
-
-// getChunk returns a buffer of length n: pooled when n fits a chunk (its
-// old content is overwritten by the caller, so it is not zeroed).
-func getChunk(n int) []byte {
-	if n == 0 || n > ChunkSize {
-		return make([]byte, n)
-	}
-	return (*chunkBufs.Get().(*[]byte))[:n]
-}
-
-// putChunk hands a received chunk back for reuse. The caller must not
-// touch b (or anything sliced from it) afterwards.
-func putChunk(b []byte) {
-	if cap(b) != ChunkSize {
-		return
-	}
-	b = b[:ChunkSize]
-	chunkBufs.Put(&b)
-}
-
-// wireBufs is the mem.BufferPool of the marshalled chunk messages. Unlike
-// gRPC's default pool it does not zero a buffer it hands out: Marshal
-// overwrites every byte. Its buffers fit one ChunkSize chunk with its key
-// and length; larger messages get a buffer of their own.
-type wireBufs struct{ p sync.Pool }
-
-const wireCap = ChunkSize + 16
-
-var wirePool = &wireBufs{}
-
-func (w *wireBufs) Get(size int) *[]byte {
-	if size > wireCap {
-		b := make([]byte, size)
-		return &b
-	}
-	if b, ok := w.p.Get().(*[]byte); ok {
-		*b = (*b)[:size]
-		return b
-	}
-	b := make([]byte, size, wireCap)
-	return &b
-}
-
-func (w *wireBufs) Put(b *[]byte) {
-	if cap(*b) == wireCap {
-		w.p.Put(b)
-	}
 }

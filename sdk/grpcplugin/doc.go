@@ -38,4 +38,11 @@
 // hash the bytes again. Chunks are received into reused buffers (see the
 // chunk codec): a received body's WriteTo passes them to Write, which must
 // not keep them (as io.Writer requires).
+//
+// Where the bytes are handled: send.go (the sending end, either road),
+// receive.go (the receiving end: trailer checked before io.EOF), put.go
+// (the host -> sink hop, both sides), artifact.go (the exporter -> host
+// hop, both sides), datachannel.go (the socket and its tokens) and
+// bufpool.go (the one pool of chunk buffers). The adapters of each kind
+// (sink.go, exporter.go, ...) only translate calls.
 package grpcplugin
