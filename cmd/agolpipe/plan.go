@@ -148,7 +148,7 @@ func writePlan(w io.Writer, o engine.Options, r *report.Run, folder string, prev
 	}
 	fmt.Fprintln(w)
 	if d := o.Pipeline.Run.ModifiedWithin; d > 0 {
-		fmt.Fprintf(w, "Incremental: only items modified within %s\n", pipeline.FormatDuration(d))
+		fmt.Fprintf(w, "Incremental: only items modified within %s\n", sdk.FormatDuration(d))
 	}
 	type row struct {
 		typ, exporter, format string
@@ -321,7 +321,7 @@ func writeFilters(w io.Writer, p *pipeline.Pipeline, r *report.Run) {
 		}
 	}
 	if d := p.Run.ModifiedWithin; d > 0 && !slices.ContainsFunc(filters, func(f filter) bool { return f.name == "modified_within" }) {
-		filters = append(filters, filter{"modified_within", fmt.Sprintf("run { modified_within = %q }", pipeline.FormatDuration(d))})
+		filters = append(filters, filter{"modified_within", fmt.Sprintf("run { modified_within = %q }", sdk.FormatDuration(d))})
 	}
 	if len(filters) == 0 {
 		return

@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -120,7 +121,7 @@ func (l *loader) getDuration(attrs hcl.Attributes, name string) time.Duration {
 	if !ok {
 		return 0
 	}
-	d, err := ParseDuration(s)
+	d, err := sdk.ParseDuration(s)
 	if err == nil && d <= 0 {
 		err = fmt.Errorf("duration must be more than zero")
 	}

@@ -157,7 +157,7 @@ func (n *Notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 	}
 
 	if raw.Timeout != nil {
-		d, err := time.ParseDuration(*raw.Timeout)
+		d, err := sdk.ParseDuration(*raw.Timeout)
 		if err != nil || d <= 0 {
 			diags = diags.Errorf([]string{"timeout"}, "Invalid timeout",
 				`timeout = %q is not a positive duration; write for example "30s".`, *raw.Timeout)

@@ -151,7 +151,7 @@ func decodeConfig(v cty.Value) (config, sdk.Diagnostics) {
 		c.Scan = s
 	}
 	if s := str(v, "modified_within"); s != "" {
-		w, err := ParseWindow(s)
+		w, err := sdk.ParseDuration(s)
 		if err != nil || w <= 0 {
 			d = d.Errorf([]string{"modified_within"}, "Invalid modified_within", `write a positive window such as "7d", "36h" or "90m"`)
 		}
@@ -255,25 +255,6 @@ func checkHost(u *url.URL) error {
 		}
 	}
 	return nil
-}
-
-// ParseWindow reads a duration that may use days ("7d", "1d12h").
-func ParseWindow(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var total time.Duration
-	if i := strings.IndexByte(s, 'd'); i > 0 {
-		days, err := strconv.ParseFloat(s[:i], 64)
-		if err != nil {
-			return 0, err
-		}
-		total = time.Duration(days * 24 * float64(time.Hour))
-		s = s[i+1:]
-		if s == "" {
-			return total, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	return total + d, err
 }
 
 func isLoopback(host string) bool {

@@ -3,7 +3,6 @@ package arcgis
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -33,15 +32,6 @@ func TestNormalizeURL(t *testing.T) {
 	}
 }
 
-func TestParseWindow(t *testing.T) {
-	tests := map[string]time.Duration{"7d": 7 * 24 * time.Hour, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute}
-	for in, want := range tests {
-		if got, err := ParseWindow(in); err != nil || got != want {
-			t.Errorf("ParseWindow(%q) = %v, %v", in, got, err)
-		}
-	}
-}
-
 func auth(user, pass string) cty.Value {
 	return cty.ObjectVal(map[string]cty.Value{"username": cty.StringVal(user), "password": cty.StringVal(pass)})
 }
@@ -53,6 +43,9 @@ func TestDecodeConfigDiagnostics(t *testing.T) {
 		want  []string // attribute paths of errors, joined with "."
 	}{
 		{"ok", map[string]cty.Value{"url": cty.StringVal("myorg"), "auth": auth("u", "p")}, nil},
+		// Durations read as in the pipeline's own blocks (sdk.ParseDuration): weeks too.
+		{"window in weeks", map[string]cty.Value{"url": cty.StringVal("myorg"), "auth": auth("u", "p"), "modified_within": cty.StringVal("2w")}, nil},
+		{"negative window", map[string]cty.Value{"url": cty.StringVal("myorg"), "auth": auth("u", "p"), "modified_within": cty.StringVal("-1d")}, []string{"modified_within"}},
 		{"no sign-in", map[string]cty.Value{"url": cty.StringVal("myorg")}, []string{""}},
 		{"two sign-ins", map[string]cty.Value{"url": cty.StringVal("myorg"), "auth": auth("u", "p"), "api_key": cty.StringVal("AAPK")}, []string{""}},
 		{"everything wrong at once", map[string]cty.Value{

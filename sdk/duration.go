@@ -1,4 +1,4 @@
-package pipeline
+package sdk
 
 import (
 	"fmt"
@@ -11,6 +11,11 @@ import (
 // "1h30m", "500ms") plus the units a backup schedule needs: "d" (24h) and
 // "w" (7 days), alone or mixed ("7d", "2w", "1d12h"). Negative durations
 // are refused: nothing in a pipeline counts backwards.
+//
+// It is the one parser of durations written in a pipeline: core's blocks
+// (run, retention, export) and every plugin's own attributes (a notifier's
+// timeout, the source's modified_within) read them with it, so "7d" means
+// the same wherever a user writes it.
 func ParseDuration(s string) (time.Duration, error) {
 	in := strings.TrimSpace(s)
 	if in == "" {
