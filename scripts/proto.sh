@@ -3,6 +3,7 @@
 #
 #   scripts/proto.sh generate   # regenerate the checked-in .pb.go files
 #   scripts/proto.sh check      # buf lint + fail when the checked-in code is stale
+#   scripts/proto.sh breaking   # buf breaking: v1 must stay wire-compatible
 #
 # The pinned tools (buf, protoc-gen-go, protoc-gen-go-grpc; versions in
 # scripts/test-servers.sh) are installed into $TEST_INFRA_DIR/bin (default
@@ -45,8 +46,38 @@ check)
   fi
   echo "proto: lint clean, generated code up to date"
   ;;
+breaking)
+  # Protocol v1 only grows: plugins built against any earlier v1 keep
+  # working. Compared with the v1 last published before restore was added
+  # (PROTO_BASELINE, pinned, so a clean clone of main checks the whole
+  # history of v1 and not just its last commit), and with the main branch
+  # when run on another branch (a change not yet landed). The baselines are
+  # read with git archive, which works in worktrees and needs no clone.
+  ensure_tools
+  baseline=${PROTO_BASELINE:-a6f34fbbf47d54f1b5e4591b27a7d253da1d4f48}
+  refs=$baseline
+  if git rev-parse --verify -q main >/dev/null && [ "$(git rev-parse HEAD)" != "$(git rev-parse main)" ]; then
+    refs="$refs main"
+  fi
+  for ref in $refs; do
+    tmp=$(mktemp -d)
+    if ! git archive "$ref" buf.yaml proto | tar -x -C "$tmp"; then
+      echo "proto.sh: cannot read the protocol at $ref (a shallow clone? fetch more history)" >&2
+      rm -rf "$tmp"
+      exit 1
+    fi
+    if ! buf breaking --against "$tmp"; then
+      echo "proto.sh: the protocol change above breaks plugins built against v1 as of $ref." >&2
+      echo "Add fields, messages and rpcs instead; a breaking change makes v2." >&2
+      rm -rf "$tmp"
+      exit 1
+    fi
+    rm -rf "$tmp"
+    echo "proto: no breaking change against $ref"
+  done
+  ;;
 *)
-  echo "usage: scripts/proto.sh generate|check" >&2
+  echo "usage: scripts/proto.sh generate|check|breaking" >&2
   exit 2
   ;;
 esac

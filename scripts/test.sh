@@ -53,8 +53,9 @@ go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
 gobin=$(go env GOBIN)
 "${gobin:-$(go env GOPATH)/bin}/staticcheck" ./...
 
-step "generated protobuf is current"
+step "generated protobuf is current, and protocol v1 not broken"
 scripts/proto.sh check
+scripts/proto.sh breaking
 
 step "cross-compile (linux, windows, darwin on amd64 and arm64)"
 for os in linux windows darwin; do

@@ -61,6 +61,9 @@ const (
 	ReasonUnreachable
 	// ReasonNoSpace: the storage is full (no space left, quota reached).
 	ReasonNoSpace
+	// ReasonCorrupt: stored bytes do not match what the manifest recorded
+	// (sha256 or size). The copy must not be used; another sink's may be.
+	ReasonCorrupt
 )
 
 func (r Reason) String() string {
@@ -73,6 +76,8 @@ func (r Reason) String() string {
 		return "unreachable"
 	case ReasonNoSpace:
 		return "no space"
+	case ReasonCorrupt:
+		return "corrupt"
 	}
 	return ""
 }

@@ -76,6 +76,24 @@ type PortalRequest struct {
 	// Offset asks for the body from this byte on (HTTP Range), to resume an
 	// interrupted download.
 	Offset int64
+	// File, when set, makes the request a POST of multipart/form-data: the
+	// Form's fields, then this file as one part. Its body is streamed once,
+	// so an upload is never retried by whoever sends it (not even on an
+	// expired token); the caller decides, and re-opens the body to retry.
+	File *PortalFile
+}
+
+// PortalFile is the file part of an upload (addItem, update, addPart,
+// addResources).
+type PortalFile struct {
+	// Field is the form field name ("file", "thumbnail", "metadata").
+	Field       string
+	Name        string
+	ContentType string
+	// Size is the body's length, -1 when unknown. When known, a body that
+	// ends at another length fails the request before it is complete.
+	Size int64
+	Body io.Reader
 }
 
 // PortalResponse is the portal's answer; Body streams and must be closed.

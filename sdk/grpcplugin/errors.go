@@ -43,6 +43,7 @@ var reasonProto = map[sdk.Reason]pluginv1.ErrorDetail_Reason{
 	sdk.ReasonThrottled:   pluginv1.ErrorDetail_REASON_THROTTLED,
 	sdk.ReasonUnreachable: pluginv1.ErrorDetail_REASON_UNREACHABLE,
 	sdk.ReasonNoSpace:     pluginv1.ErrorDetail_REASON_NO_SPACE,
+	sdk.ReasonCorrupt:     pluginv1.ErrorDetail_REASON_CORRUPT,
 }
 
 func errorDetail(err error) *pluginv1.ErrorDetail {

@@ -32,7 +32,9 @@ type ExporterClient struct {
 	info      sdk.Info
 	schema    sdk.Schema
 	itemTypes []string
-	once      sync.Once
+	// restoreTypes are the item types the plugin can restore (features).
+	restoreTypes []string
+	once         sync.Once
 }
 
 // NewExporterClient asks the plugin to describe itself and returns the adapter.
@@ -41,7 +43,8 @@ func NewExporterClient(ctx context.Context, c pluginv1.ExporterServiceClient, b 
 	if err != nil {
 		return nil, err
 	}
-	return &ExporterClient{c: c, broker: b, info: info, schema: schema, itemTypes: d.GetItemTypes()}, nil
+	return &ExporterClient{c: c, broker: b, info: info, schema: schema, itemTypes: d.GetItemTypes(),
+		restoreTypes: d.GetFeatures().GetRestoreItemTypes()}, nil
 }
 
 func (e *ExporterClient) Info() sdk.Info      { return e.info }
@@ -150,7 +153,8 @@ type ExporterServer struct {
 }
 
 func (e *ExporterServer) Describe(context.Context, *pluginv1.ExporterServiceDescribeRequest) (*pluginv1.ExporterServiceDescribeResponse, error) {
-	return &pluginv1.ExporterServiceDescribeResponse{Info: infoToProto(e.Impl.Info()), Schema: schemaToProto(e.Impl.Schema()), ItemTypes: e.Impl.ItemTypes()}, nil
+	return &pluginv1.ExporterServiceDescribeResponse{Info: infoToProto(e.Impl.Info()), Schema: schemaToProto(e.Impl.Schema()), ItemTypes: e.Impl.ItemTypes(),
+		Features: exporterFeatures(e.Impl)}, nil
 }
 
 func (e *ExporterServer) Configure(ctx context.Context, req *pluginv1.ExporterServiceConfigureRequest) (*pluginv1.ExporterServiceConfigureResponse, error) {

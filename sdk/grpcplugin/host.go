@@ -101,6 +101,9 @@ func (h *HostClient) Portal(ctx context.Context, req sdk.PortalRequest) (*sdk.Po
 	if err != nil {
 		return nil, err
 	}
+	if req.File != nil {
+		return h.portalUpload(ctx, c, req)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	stream, err := c.Portal(ctx, &pluginv1.PortalRequest{Request: httpRequestToProto(req)})
 	if err != nil {

@@ -116,6 +116,9 @@ func (d doStream) recv() (*pluginv1.HttpResponseHeader, []byte, error) {
 }
 
 func (s *SourceClient) Do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	if req.File != nil {
+		return s.doUpload(ctx, req)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	stream, err := s.c.Do(ctx, &pluginv1.DoRequest{Request: httpRequestToProto(req)})
 	if err != nil {

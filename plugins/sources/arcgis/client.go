@@ -6,11 +6,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -134,7 +138,8 @@ func wantsJSON(req sdk.PortalRequest) bool {
 // 498/499 (and on 401). It never retries anything else.
 func (c *client) do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
 	resp, used, err := c.doOnce(ctx, req, "")
-	if err != nil && used != "" && sdk.KindOf(err) == sdk.KindAuth && c.auth.renewable() {
+	// An upload's body streams once: it cannot be sent again here.
+	if err != nil && used != "" && sdk.KindOf(err) == sdk.KindAuth && c.auth.renewable() && req.File == nil {
 		resp, _, err = c.doOnce(ctx, req, used)
 	}
 	return resp, err
@@ -153,6 +158,9 @@ func (c *client) send(ctx context.Context, req sdk.PortalRequest, stale string, 
 		return nil, sdk.Permanent("portal request URL %q: %v", arcgisrest.RedactURL(req.URL), err)
 	}
 	method := strings.ToUpper(req.Method)
+	if req.File != nil {
+		method = http.MethodPost
+	}
 	if method == "" {
 		method = http.MethodGet
 		if req.Form != nil {
@@ -193,7 +201,13 @@ func (c *client) send(ctx context.Context, req sdk.PortalRequest, stale string, 
 	}
 	u.RawQuery = q.Encode()
 	var body io.Reader
-	if form != nil {
+	contentType := "application/x-www-form-urlencoded"
+	switch {
+	case req.File != nil:
+		var stop func()
+		body, contentType, stop = multipartBody(form, req.File)
+		defer stop()
+	case form != nil:
 		body = strings.NewReader(form.Encode())
 	}
 	hr, err := http.NewRequestWithContext(ctx, method, u.String(), body)
@@ -207,7 +221,7 @@ func (c *client) send(ctx context.Context, req sdk.PortalRequest, stale string, 
 		hr.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 	}
 	if form != nil {
-		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		hr.Header.Set("Content-Type", contentType)
 	}
 	hr.Header.Set("Referer", referer)
 	hr.Header.Set("User-Agent", "agolpipe")
@@ -260,6 +274,58 @@ func (c *client) send(ctx context.Context, req sdk.PortalRequest, stale string, 
 	}
 	return &sdk.PortalResponse{StatusCode: hresp.StatusCode, Header: hresp.Header, Body: rc}, nil
 }
+
+// multipartBody streams form's fields and then f as multipart/form-data,
+// the way the portal takes uploads. The file is copied as the request is
+// sent, never held whole; a body that fails (or ends at another size than
+// announced) fails the request, so the portal never sees it complete. stop
+// ends the writer when the request ended before reading everything.
+func multipartBody(form url.Values, f *sdk.PortalFile) (io.Reader, string, func()) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(writeMultipart(mw, form, f))
+	}()
+	return pr, mw.FormDataContentType(), func() { pr.CloseWithError(errRequestEnded) }
+}
+
+var errRequestEnded = errors.New("the upload request ended")
+
+func writeMultipart(mw *multipart.Writer, form url.Values, f *sdk.PortalFile) error {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range form[k] {
+			if err := mw.WriteField(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="%s"; filename="%s"`, quoteEscaper.Replace(f.Field), quoteEscaper.Replace(f.Name)))
+	ct := f.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	w, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(w, f.Body)
+	if err != nil {
+		return err
+	}
+	if f.Size >= 0 && n != f.Size {
+		return sdk.Permanent("upload of %s: the file ended at %d bytes, %d were announced", f.Name, n, f.Size)
+	}
+	return mw.Close()
+}
+
+var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
 
 type readCloser struct {
 	io.Reader

@@ -206,6 +206,9 @@ const (
 	ErrorDetail_REASON_UNREACHABLE ErrorDetail_Reason = 3
 	// The storage is full (no space left on the device, a quota reached).
 	ErrorDetail_REASON_NO_SPACE ErrorDetail_Reason = 4
+	// Stored bytes do not match what the manifest recorded (sha256 or
+	// size): the copy is corrupt or truncated and must not be used.
+	ErrorDetail_REASON_CORRUPT ErrorDetail_Reason = 5
 )
 
 // Enum value maps for ErrorDetail_Reason.
@@ -216,6 +219,7 @@ var (
 		2: "REASON_THROTTLED",
 		3: "REASON_UNREACHABLE",
 		4: "REASON_NO_SPACE",
+		5: "REASON_CORRUPT",
 	}
 	ErrorDetail_Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED": 0,
@@ -223,6 +227,7 @@ var (
 		"REASON_THROTTLED":   2,
 		"REASON_UNREACHABLE": 3,
 		"REASON_NO_SPACE":    4,
+		"REASON_CORRUPT":     5,
 	}
 )
 
@@ -1155,6 +1160,78 @@ func (x *HttpResponseHeader) GetHeader() []*KeyValues {
 	return nil
 }
 
+// UploadFile describes the file part of an upload (sdk.PortalFile).
+type UploadFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// field is the form field name ("file", "thumbnail", "metadata").
+	Field       string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	FileName    string `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// size is the file's size, -1 when unknown; when known, a stream that
+	// ends at another size is refused and the request never sent whole.
+	Size          int64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadFile) Reset() {
+	*x = UploadFile{}
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadFile) ProtoMessage() {}
+
+func (x *UploadFile) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadFile.ProtoReflect.Descriptor instead.
+func (*UploadFile) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UploadFile) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *UploadFile) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *UploadFile) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *UploadFile) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // KeyValues is one key of a url.Values or http.Header.
 type KeyValues struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1166,7 +1243,7 @@ type KeyValues struct {
 
 func (x *KeyValues) Reset() {
 	*x = KeyValues{}
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[11]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1255,7 @@ func (x *KeyValues) String() string {
 func (*KeyValues) ProtoMessage() {}
 
 func (x *KeyValues) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[11]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1268,7 @@ func (x *KeyValues) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValues.ProtoReflect.Descriptor instead.
 func (*KeyValues) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KeyValues) GetKey() string {
@@ -1227,7 +1304,7 @@ type DataChannel struct {
 
 func (x *DataChannel) Reset() {
 	*x = DataChannel{}
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1316,7 @@ func (x *DataChannel) String() string {
 func (*DataChannel) ProtoMessage() {}
 
 func (x *DataChannel) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1329,7 @@ func (x *DataChannel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChannel.ProtoReflect.Descriptor instead.
 func (*DataChannel) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DataChannel) GetToken() []byte {
@@ -1276,7 +1353,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[13]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1365,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[13]
+	mi := &file_agolpipe_plugin_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1378,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_agolpipe_plugin_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Artifact) GetName() string {
@@ -1375,7 +1452,7 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x01\x12\x14\n" +
-	"\x10SEVERITY_WARNING\x10\x02\"\xd9\x03\n" +
+	"\x10SEVERITY_WARNING\x10\x02\"\xee\x03\n" +
 	"\vErrorDetail\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.agolpipe.plugin.v1.ErrorDetail.KindR\x04kind\x12,\n" +
 	"\x12retry_after_millis\x18\x02 \x01(\x03R\x10retryAfterMillis\x12>\n" +
@@ -1387,13 +1464,14 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\x0eKIND_RETRYABLE\x10\x02\x12\r\n" +
 	"\tKIND_AUTH\x10\x03\x12\x12\n" +
 	"\x0eKIND_NOT_FOUND\x10\x04\x12\x11\n" +
-	"\rKIND_CANCELED\x10\x05\"y\n" +
+	"\rKIND_CANCELED\x10\x05\"\x8d\x01\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10REASON_FORBIDDEN\x10\x01\x12\x14\n" +
 	"\x10REASON_THROTTLED\x10\x02\x12\x16\n" +
 	"\x12REASON_UNREACHABLE\x10\x03\x12\x13\n" +
-	"\x0fREASON_NO_SPACE\x10\x04\"\x96\x04\n" +
+	"\x0fREASON_NO_SPACE\x10\x04\x12\x12\n" +
+	"\x0eREASON_CORRUPT\x10\x05\"\x96\x04\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
@@ -1435,7 +1513,13 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\x12HttpResponseHeader\x12\x1f\n" +
 	"\vstatus_code\x18\x01 \x01(\x05R\n" +
 	"statusCode\x125\n" +
-	"\x06header\x18\x02 \x03(\v2\x1d.agolpipe.plugin.v1.KeyValuesR\x06header\"5\n" +
+	"\x06header\x18\x02 \x03(\v2\x1d.agolpipe.plugin.v1.KeyValuesR\x06header\"v\n" +
+	"\n" +
+	"UploadFile\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1b\n" +
+	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\"5\n" +
 	"\tKeyValues\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\tR\x06values\"#\n" +
@@ -1461,7 +1545,7 @@ func file_agolpipe_plugin_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_agolpipe_plugin_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_agolpipe_plugin_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_agolpipe_plugin_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_agolpipe_plugin_v1_common_proto_goTypes = []any{
 	(NestedBlock_Nesting)(0),   // 0: agolpipe.plugin.v1.NestedBlock.Nesting
 	(Diagnostic_Severity)(0),   // 1: agolpipe.plugin.v1.Diagnostic.Severity
@@ -1478,9 +1562,10 @@ var file_agolpipe_plugin_v1_common_proto_goTypes = []any{
 	(*OrgInfo)(nil),            // 12: agolpipe.plugin.v1.OrgInfo
 	(*HttpRequest)(nil),        // 13: agolpipe.plugin.v1.HttpRequest
 	(*HttpResponseHeader)(nil), // 14: agolpipe.plugin.v1.HttpResponseHeader
-	(*KeyValues)(nil),          // 15: agolpipe.plugin.v1.KeyValues
-	(*DataChannel)(nil),        // 16: agolpipe.plugin.v1.DataChannel
-	(*Artifact)(nil),           // 17: agolpipe.plugin.v1.Artifact
+	(*UploadFile)(nil),         // 15: agolpipe.plugin.v1.UploadFile
+	(*KeyValues)(nil),          // 16: agolpipe.plugin.v1.KeyValues
+	(*DataChannel)(nil),        // 17: agolpipe.plugin.v1.DataChannel
+	(*Artifact)(nil),           // 18: agolpipe.plugin.v1.Artifact
 }
 var file_agolpipe_plugin_v1_common_proto_depIdxs = []int32{
 	6,  // 0: agolpipe.plugin.v1.Schema.attributes:type_name -> agolpipe.plugin.v1.Attribute
@@ -1490,10 +1575,10 @@ var file_agolpipe_plugin_v1_common_proto_depIdxs = []int32{
 	1,  // 4: agolpipe.plugin.v1.Diagnostic.severity:type_name -> agolpipe.plugin.v1.Diagnostic.Severity
 	2,  // 5: agolpipe.plugin.v1.ErrorDetail.kind:type_name -> agolpipe.plugin.v1.ErrorDetail.Kind
 	3,  // 6: agolpipe.plugin.v1.ErrorDetail.reason:type_name -> agolpipe.plugin.v1.ErrorDetail.Reason
-	15, // 7: agolpipe.plugin.v1.HttpRequest.query:type_name -> agolpipe.plugin.v1.KeyValues
-	15, // 8: agolpipe.plugin.v1.HttpRequest.form:type_name -> agolpipe.plugin.v1.KeyValues
-	15, // 9: agolpipe.plugin.v1.HttpRequest.header:type_name -> agolpipe.plugin.v1.KeyValues
-	15, // 10: agolpipe.plugin.v1.HttpResponseHeader.header:type_name -> agolpipe.plugin.v1.KeyValues
+	16, // 7: agolpipe.plugin.v1.HttpRequest.query:type_name -> agolpipe.plugin.v1.KeyValues
+	16, // 8: agolpipe.plugin.v1.HttpRequest.form:type_name -> agolpipe.plugin.v1.KeyValues
+	16, // 9: agolpipe.plugin.v1.HttpRequest.header:type_name -> agolpipe.plugin.v1.KeyValues
+	16, // 10: agolpipe.plugin.v1.HttpResponseHeader.header:type_name -> agolpipe.plugin.v1.KeyValues
 	11, // [11:11] is the sub-list for method output_type
 	11, // [11:11] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
@@ -1512,7 +1597,7 @@ func file_agolpipe_plugin_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agolpipe_plugin_v1_common_proto_rawDesc), len(file_agolpipe_plugin_v1_common_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -23,6 +23,179 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RestoreMode says what to do with an item that exists in the target.
+type RestoreMode int32
+
+const (
+	RestoreMode_RESTORE_MODE_UNSPECIFIED RestoreMode = 0
+	// RESTORE_MODE_NEW creates a new item.
+	RestoreMode_RESTORE_MODE_NEW RestoreMode = 1
+	// RESTORE_MODE_OVERWRITE replaces target_item_id's content in place.
+	RestoreMode_RESTORE_MODE_OVERWRITE RestoreMode = 2
+)
+
+// Enum value maps for RestoreMode.
+var (
+	RestoreMode_name = map[int32]string{
+		0: "RESTORE_MODE_UNSPECIFIED",
+		1: "RESTORE_MODE_NEW",
+		2: "RESTORE_MODE_OVERWRITE",
+	}
+	RestoreMode_value = map[string]int32{
+		"RESTORE_MODE_UNSPECIFIED": 0,
+		"RESTORE_MODE_NEW":         1,
+		"RESTORE_MODE_OVERWRITE":   2,
+	}
+)
+
+func (x RestoreMode) Enum() *RestoreMode {
+	p := new(RestoreMode)
+	*p = x
+	return p
+}
+
+func (x RestoreMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RestoreMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_agolpipe_plugin_v1_exporter_proto_enumTypes[0].Descriptor()
+}
+
+func (RestoreMode) Type() protoreflect.EnumType {
+	return &file_agolpipe_plugin_v1_exporter_proto_enumTypes[0]
+}
+
+func (x RestoreMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RestoreMode.Descriptor instead.
+func (RestoreMode) EnumDescriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{0}
+}
+
+// RestoreAction is what a restore did, or with plan_only would do.
+type RestoreAction int32
+
+const (
+	RestoreAction_RESTORE_ACTION_UNSPECIFIED RestoreAction = 0
+	RestoreAction_RESTORE_ACTION_CREATE      RestoreAction = 1
+	RestoreAction_RESTORE_ACTION_OVERWRITE   RestoreAction = 2
+	// RESTORE_ACTION_SKIP: the target already holds the same content.
+	RestoreAction_RESTORE_ACTION_SKIP RestoreAction = 3
+	// RESTORE_ACTION_CANNOT: the item cannot be restored (cannot_reason).
+	RestoreAction_RESTORE_ACTION_CANNOT RestoreAction = 4
+)
+
+// Enum value maps for RestoreAction.
+var (
+	RestoreAction_name = map[int32]string{
+		0: "RESTORE_ACTION_UNSPECIFIED",
+		1: "RESTORE_ACTION_CREATE",
+		2: "RESTORE_ACTION_OVERWRITE",
+		3: "RESTORE_ACTION_SKIP",
+		4: "RESTORE_ACTION_CANNOT",
+	}
+	RestoreAction_value = map[string]int32{
+		"RESTORE_ACTION_UNSPECIFIED": 0,
+		"RESTORE_ACTION_CREATE":      1,
+		"RESTORE_ACTION_OVERWRITE":   2,
+		"RESTORE_ACTION_SKIP":        3,
+		"RESTORE_ACTION_CANNOT":      4,
+	}
+)
+
+func (x RestoreAction) Enum() *RestoreAction {
+	p := new(RestoreAction)
+	*p = x
+	return p
+}
+
+func (x RestoreAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RestoreAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_agolpipe_plugin_v1_exporter_proto_enumTypes[1].Descriptor()
+}
+
+func (RestoreAction) Type() protoreflect.EnumType {
+	return &file_agolpipe_plugin_v1_exporter_proto_enumTypes[1]
+}
+
+func (x RestoreAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RestoreAction.Descriptor instead.
+func (RestoreAction) EnumDescriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{1}
+}
+
+// CannotReason says why an item cannot be restored. A peer that does not
+// know a value treats it as unspecified (the reason text still says why).
+type CannotReason int32
+
+const (
+	CannotReason_CANNOT_REASON_UNSPECIFIED CannotReason = 0
+	// The backup of this item is not restorable by design (a description
+	// only, a skipped or failed export, a format the plugin cannot write).
+	CannotReason_CANNOT_REASON_NOT_RESTORABLE CannotReason = 1
+	// An artifact the restore needs is not in the run.
+	CannotReason_CANNOT_REASON_MISSING_ARTIFACT CannotReason = 2
+	// The item exists in the target and differs; neither new nor overwrite
+	// was asked for.
+	CannotReason_CANNOT_REASON_EXISTS CannotReason = 3
+	// The target portal refuses it (type not allowed, no privilege).
+	CannotReason_CANNOT_REASON_TARGET_REFUSES CannotReason = 4
+)
+
+// Enum value maps for CannotReason.
+var (
+	CannotReason_name = map[int32]string{
+		0: "CANNOT_REASON_UNSPECIFIED",
+		1: "CANNOT_REASON_NOT_RESTORABLE",
+		2: "CANNOT_REASON_MISSING_ARTIFACT",
+		3: "CANNOT_REASON_EXISTS",
+		4: "CANNOT_REASON_TARGET_REFUSES",
+	}
+	CannotReason_value = map[string]int32{
+		"CANNOT_REASON_UNSPECIFIED":      0,
+		"CANNOT_REASON_NOT_RESTORABLE":   1,
+		"CANNOT_REASON_MISSING_ARTIFACT": 2,
+		"CANNOT_REASON_EXISTS":           3,
+		"CANNOT_REASON_TARGET_REFUSES":   4,
+	}
+)
+
+func (x CannotReason) Enum() *CannotReason {
+	p := new(CannotReason)
+	*p = x
+	return p
+}
+
+func (x CannotReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CannotReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_agolpipe_plugin_v1_exporter_proto_enumTypes[2].Descriptor()
+}
+
+func (CannotReason) Type() protoreflect.EnumType {
+	return &file_agolpipe_plugin_v1_exporter_proto_enumTypes[2]
+}
+
+func (x CannotReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CannotReason.Descriptor instead.
+func (CannotReason) EnumDescriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{2}
+}
+
 type ExporterServiceDescribeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -60,10 +233,13 @@ func (*ExporterServiceDescribeRequest) Descriptor() ([]byte, []int) {
 }
 
 type ExporterServiceDescribeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Info          *Info                  `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
-	Schema        *Schema                `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
-	ItemTypes     []string               `protobuf:"bytes,3,rep,name=item_types,json=itemTypes,proto3" json:"item_types,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Info      *Info                  `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Schema    *Schema                `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	ItemTypes []string               `protobuf:"bytes,3,rep,name=item_types,json=itemTypes,proto3" json:"item_types,omitempty"`
+	// features declares the exporter's optional abilities; unset for an
+	// exporter that has none (or predates them).
+	Features      *ExporterFeatures `protobuf:"bytes,4,opt,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -119,6 +295,60 @@ func (x *ExporterServiceDescribeResponse) GetItemTypes() []string {
 	return nil
 }
 
+func (x *ExporterServiceDescribeResponse) GetFeatures() *ExporterFeatures {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// ExporterFeatures are an exporter's optional abilities (sdk.Restorer).
+type ExporterFeatures struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// restore_item_types are the item types Restore can put back; empty
+	// when the exporter cannot restore.
+	RestoreItemTypes []string `protobuf:"bytes,1,rep,name=restore_item_types,json=restoreItemTypes,proto3" json:"restore_item_types,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ExporterFeatures) Reset() {
+	*x = ExporterFeatures{}
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExporterFeatures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExporterFeatures) ProtoMessage() {}
+
+func (x *ExporterFeatures) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExporterFeatures.ProtoReflect.Descriptor instead.
+func (*ExporterFeatures) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExporterFeatures) GetRestoreItemTypes() []string {
+	if x != nil {
+		return x.RestoreItemTypes
+	}
+	return nil
+}
+
 type ExporterServiceConfigureRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        *DynamicValue          `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
@@ -128,7 +358,7 @@ type ExporterServiceConfigureRequest struct {
 
 func (x *ExporterServiceConfigureRequest) Reset() {
 	*x = ExporterServiceConfigureRequest{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[2]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +370,7 @@ func (x *ExporterServiceConfigureRequest) String() string {
 func (*ExporterServiceConfigureRequest) ProtoMessage() {}
 
 func (x *ExporterServiceConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[2]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +383,7 @@ func (x *ExporterServiceConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExporterServiceConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ExporterServiceConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{2}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExporterServiceConfigureRequest) GetConfig() *DynamicValue {
@@ -172,7 +402,7 @@ type ExporterServiceConfigureResponse struct {
 
 func (x *ExporterServiceConfigureResponse) Reset() {
 	*x = ExporterServiceConfigureResponse{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[3]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +414,7 @@ func (x *ExporterServiceConfigureResponse) String() string {
 func (*ExporterServiceConfigureResponse) ProtoMessage() {}
 
 func (x *ExporterServiceConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[3]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +427,7 @@ func (x *ExporterServiceConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExporterServiceConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ExporterServiceConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{3}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ExporterServiceConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -221,7 +451,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[4]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +463,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[4]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +476,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{4}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExportRequest) GetMsg() isExportRequest_Msg {
@@ -319,7 +549,7 @@ type ExportStart struct {
 
 func (x *ExportStart) Reset() {
 	*x = ExportStart{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[5]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +561,7 @@ func (x *ExportStart) String() string {
 func (*ExportStart) ProtoMessage() {}
 
 func (x *ExportStart) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[5]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +574,7 @@ func (x *ExportStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportStart.ProtoReflect.Descriptor instead.
 func (*ExportStart) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{5}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExportStart) GetItem() *Item {
@@ -416,7 +646,7 @@ type ArtifactAck struct {
 
 func (x *ArtifactAck) Reset() {
 	*x = ArtifactAck{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[6]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +658,7 @@ func (x *ArtifactAck) String() string {
 func (*ArtifactAck) ProtoMessage() {}
 
 func (x *ArtifactAck) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[6]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +671,7 @@ func (x *ArtifactAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArtifactAck.ProtoReflect.Descriptor instead.
 func (*ArtifactAck) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{6}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ArtifactAck) GetError() string {
@@ -475,7 +705,7 @@ type ExportResponse struct {
 
 func (x *ExportResponse) Reset() {
 	*x = ExportResponse{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[7]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +717,7 @@ func (x *ExportResponse) String() string {
 func (*ExportResponse) ProtoMessage() {}
 
 func (x *ExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[7]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +730,7 @@ func (x *ExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportResponse.ProtoReflect.Descriptor instead.
 func (*ExportResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{7}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExportResponse) GetMsg() isExportResponse_Msg {
@@ -614,7 +844,7 @@ type ArtifactEnd struct {
 
 func (x *ArtifactEnd) Reset() {
 	*x = ArtifactEnd{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[8]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +856,7 @@ func (x *ArtifactEnd) String() string {
 func (*ArtifactEnd) ProtoMessage() {}
 
 func (x *ArtifactEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[8]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +869,7 @@ func (x *ArtifactEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArtifactEnd.ProtoReflect.Descriptor instead.
 func (*ArtifactEnd) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{8}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ArtifactEnd) GetSize() int64 {
@@ -686,7 +916,7 @@ type ExportResult struct {
 
 func (x *ExportResult) Reset() {
 	*x = ExportResult{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[9]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +928,7 @@ func (x *ExportResult) String() string {
 func (*ExportResult) ProtoMessage() {}
 
 func (x *ExportResult) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[9]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +941,7 @@ func (x *ExportResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportResult.ProtoReflect.Descriptor instead.
 func (*ExportResult) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{9}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExportResult) GetStatus() string {
@@ -742,6 +972,408 @@ func (x *ExportResult) GetFormat() string {
 	return ""
 }
 
+// RestoreRequest asks the plugin to restore (or, with plan_only, to plan
+// the restore of) one item of a run (sdk.RestoreRequest).
+type RestoreRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// item is the item as the run's manifest records it (raw is empty: the
+	// item's own JSON is its item.json artifact, read like any other).
+	Item *Item `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	// artifacts are the item's artifacts in the run, as the manifest lists
+	// them; ReadArtifact opens them by name.
+	Artifacts []*RestoreArtifact `protobuf:"bytes,2,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
+	// manifest_record is the item's record in manifest.json (JSON), for what
+	// the fields here do not name.
+	ManifestRecord []byte `protobuf:"bytes,3,opt,name=manifest_record,json=manifestRecord,proto3" json:"manifest_record,omitempty"`
+	RunId          string `protobuf:"bytes,4,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// restore_id names this restore; mark is the type keyword the plugin adds
+	// to every item it creates, so `restore undo` recognises them.
+	RestoreId string `protobuf:"bytes,5,opt,name=restore_id,json=restoreId,proto3" json:"restore_id,omitempty"`
+	Mark      string `protobuf:"bytes,6,opt,name=mark,proto3" json:"mark,omitempty"`
+	// target is the portal written to and the user signed in there.
+	Target *OrgInfo `protobuf:"bytes,7,opt,name=target,proto3" json:"target,omitempty"`
+	// target_owner is the owner the restored item gets (the owner mapping
+	// applied); target_folder_id / target_folder_title its folder, which
+	// the host has created when missing ("" for the owner's root).
+	TargetOwner       string      `protobuf:"bytes,8,opt,name=target_owner,json=targetOwner,proto3" json:"target_owner,omitempty"`
+	TargetFolderId    string      `protobuf:"bytes,9,opt,name=target_folder_id,json=targetFolderId,proto3" json:"target_folder_id,omitempty"`
+	TargetFolderTitle string      `protobuf:"bytes,10,opt,name=target_folder_title,json=targetFolderTitle,proto3" json:"target_folder_title,omitempty"`
+	Mode              RestoreMode `protobuf:"varint,11,opt,name=mode,proto3,enum=agolpipe.plugin.v1.RestoreMode" json:"mode,omitempty"`
+	// target_item_id is, with RESTORE_MODE_OVERWRITE, the item to overwrite
+	// (it keeps its id and URL).
+	TargetItemId string `protobuf:"bytes,12,opt,name=target_item_id,json=targetItemId,proto3" json:"target_item_id,omitempty"`
+	// remap is every old -> new item id and service/layer URL known so far
+	// (items restored before this one, in dependency order); the plugin
+	// rewrites them in the JSON it writes.
+	Remap []*RemapEntry `protobuf:"bytes,13,rep,name=remap,proto3" json:"remap,omitempty"`
+	// plan_only: decide and report the action, change nothing.
+	PlanOnly bool `protobuf:"varint,14,opt,name=plan_only,json=planOnly,proto3" json:"plan_only,omitempty"`
+	// host_broker_id is the go-plugin broker id where the host serves
+	// HostService (ReadArtifact, Portal, PortalUpload) for this restore.
+	HostBrokerId  uint32 `protobuf:"varint,15,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreRequest) Reset() {
+	*x = RestoreRequest{}
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreRequest) ProtoMessage() {}
+
+func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
+func (*RestoreRequest) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RestoreRequest) GetItem() *Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *RestoreRequest) GetArtifacts() []*RestoreArtifact {
+	if x != nil {
+		return x.Artifacts
+	}
+	return nil
+}
+
+func (x *RestoreRequest) GetManifestRecord() []byte {
+	if x != nil {
+		return x.ManifestRecord
+	}
+	return nil
+}
+
+func (x *RestoreRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetRestoreId() string {
+	if x != nil {
+		return x.RestoreId
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetMark() string {
+	if x != nil {
+		return x.Mark
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetTarget() *OrgInfo {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *RestoreRequest) GetTargetOwner() string {
+	if x != nil {
+		return x.TargetOwner
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetTargetFolderId() string {
+	if x != nil {
+		return x.TargetFolderId
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetTargetFolderTitle() string {
+	if x != nil {
+		return x.TargetFolderTitle
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetMode() RestoreMode {
+	if x != nil {
+		return x.Mode
+	}
+	return RestoreMode_RESTORE_MODE_UNSPECIFIED
+}
+
+func (x *RestoreRequest) GetTargetItemId() string {
+	if x != nil {
+		return x.TargetItemId
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetRemap() []*RemapEntry {
+	if x != nil {
+		return x.Remap
+	}
+	return nil
+}
+
+func (x *RestoreRequest) GetPlanOnly() bool {
+	if x != nil {
+		return x.PlanOnly
+	}
+	return false
+}
+
+func (x *RestoreRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
+}
+
+// RestoreArtifact is one artifact of the item in the run (manifest fields).
+type RestoreArtifact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// sha256 is hex, as in manifest.json.
+	Sha256        string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
+	MediaType     string `protobuf:"bytes,5,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreArtifact) Reset() {
+	*x = RestoreArtifact{}
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreArtifact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreArtifact) ProtoMessage() {}
+
+func (x *RestoreArtifact) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreArtifact.ProtoReflect.Descriptor instead.
+func (*RestoreArtifact) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RestoreArtifact) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RestoreArtifact) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *RestoreArtifact) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *RestoreArtifact) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *RestoreArtifact) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+// RemapEntry maps an id or URL of the backup to its counterpart in the
+// target.
+type RemapEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemapEntry) Reset() {
+	*x = RemapEntry{}
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemapEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemapEntry) ProtoMessage() {}
+
+func (x *RemapEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemapEntry.ProtoReflect.Descriptor instead.
+func (*RemapEntry) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RemapEntry) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *RemapEntry) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+// RestoreResponse is the outcome (sdk.RestoreResult). A failure is the
+// call's gRPC status with an ErrorDetail, as everywhere.
+type RestoreResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Action RestoreAction          `protobuf:"varint,1,opt,name=action,proto3,enum=agolpipe.plugin.v1.RestoreAction" json:"action,omitempty"`
+	// reason explains a skip or a cannot, in words a GIS administrator
+	// understands; cannot says why in cannot_reason too.
+	Reason       string       `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	CannotReason CannotReason `protobuf:"varint,3,opt,name=cannot_reason,json=cannotReason,proto3,enum=agolpipe.plugin.v1.CannotReason" json:"cannot_reason,omitempty"`
+	// new_item_id is the restored item's id (the target item's with
+	// overwrite); empty for plan_only, skip and cannot.
+	NewItemId string `protobuf:"bytes,4,opt,name=new_item_id,json=newItemId,proto3" json:"new_item_id,omitempty"`
+	// remap are the entries this item adds: its old id and URL, and each
+	// old layer URL, to the new ones.
+	Remap         []*RemapEntry `protobuf:"bytes,5,rep,name=remap,proto3" json:"remap,omitempty"`
+	Warnings      []string      `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreResponse) Reset() {
+	*x = RestoreResponse{}
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreResponse) ProtoMessage() {}
+
+func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
+func (*RestoreResponse) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RestoreResponse) GetAction() RestoreAction {
+	if x != nil {
+		return x.Action
+	}
+	return RestoreAction_RESTORE_ACTION_UNSPECIFIED
+}
+
+func (x *RestoreResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RestoreResponse) GetCannotReason() CannotReason {
+	if x != nil {
+		return x.CannotReason
+	}
+	return CannotReason_CANNOT_REASON_UNSPECIFIED
+}
+
+func (x *RestoreResponse) GetNewItemId() string {
+	if x != nil {
+		return x.NewItemId
+	}
+	return ""
+}
+
+func (x *RestoreResponse) GetRemap() []*RemapEntry {
+	if x != nil {
+		return x.Remap
+	}
+	return nil
+}
+
+func (x *RestoreResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 type ExporterServiceCloseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -750,7 +1382,7 @@ type ExporterServiceCloseRequest struct {
 
 func (x *ExporterServiceCloseRequest) Reset() {
 	*x = ExporterServiceCloseRequest{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[10]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +1394,7 @@ func (x *ExporterServiceCloseRequest) String() string {
 func (*ExporterServiceCloseRequest) ProtoMessage() {}
 
 func (x *ExporterServiceCloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[10]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +1407,7 @@ func (x *ExporterServiceCloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExporterServiceCloseRequest.ProtoReflect.Descriptor instead.
 func (*ExporterServiceCloseRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{10}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{15}
 }
 
 type ExporterServiceCloseResponse struct {
@@ -786,7 +1418,7 @@ type ExporterServiceCloseResponse struct {
 
 func (x *ExporterServiceCloseResponse) Reset() {
 	*x = ExporterServiceCloseResponse{}
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[11]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1430,7 @@ func (x *ExporterServiceCloseResponse) String() string {
 func (*ExporterServiceCloseResponse) ProtoMessage() {}
 
 func (x *ExporterServiceCloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[11]
+	mi := &file_agolpipe_plugin_v1_exporter_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1443,7 @@ func (x *ExporterServiceCloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExporterServiceCloseResponse.ProtoReflect.Descriptor instead.
 func (*ExporterServiceCloseResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{11}
+	return file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP(), []int{16}
 }
 
 var File_agolpipe_plugin_v1_exporter_proto protoreflect.FileDescriptor
@@ -819,12 +1451,15 @@ var File_agolpipe_plugin_v1_exporter_proto protoreflect.FileDescriptor
 const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\n" +
 	"!agolpipe/plugin/v1/exporter.proto\x12\x12agolpipe.plugin.v1\x1a\x1fagolpipe/plugin/v1/common.proto\" \n" +
-	"\x1eExporterServiceDescribeRequest\"\xa2\x01\n" +
+	"\x1eExporterServiceDescribeRequest\"\xe4\x01\n" +
 	"\x1fExporterServiceDescribeResponse\x12,\n" +
 	"\x04info\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.InfoR\x04info\x122\n" +
 	"\x06schema\x18\x02 \x01(\v2\x1a.agolpipe.plugin.v1.SchemaR\x06schema\x12\x1d\n" +
 	"\n" +
-	"item_types\x18\x03 \x03(\tR\titemTypes\"[\n" +
+	"item_types\x18\x03 \x03(\tR\titemTypes\x12@\n" +
+	"\bfeatures\x18\x04 \x01(\v2$.agolpipe.plugin.v1.ExporterFeaturesR\bfeatures\"@\n" +
+	"\x10ExporterFeatures\x12,\n" +
+	"\x12restore_item_types\x18\x01 \x03(\tR\x10restoreItemTypes\"[\n" +
 	"\x1fExporterServiceConfigureRequest\x128\n" +
 	"\x06config\x18\x01 \x01(\v2 .agolpipe.plugin.v1.DynamicValueR\x06config\"d\n" +
 	" ExporterServiceConfigureResponse\x12@\n" +
@@ -861,13 +1496,66 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x16\n" +
-	"\x06format\x18\x04 \x01(\tR\x06format\"\x1d\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\xfa\x04\n" +
+	"\x0eRestoreRequest\x12,\n" +
+	"\x04item\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.ItemR\x04item\x12A\n" +
+	"\tartifacts\x18\x02 \x03(\v2#.agolpipe.plugin.v1.RestoreArtifactR\tartifacts\x12'\n" +
+	"\x0fmanifest_record\x18\x03 \x01(\fR\x0emanifestRecord\x12\x15\n" +
+	"\x06run_id\x18\x04 \x01(\tR\x05runId\x12\x1d\n" +
+	"\n" +
+	"restore_id\x18\x05 \x01(\tR\trestoreId\x12\x12\n" +
+	"\x04mark\x18\x06 \x01(\tR\x04mark\x123\n" +
+	"\x06target\x18\a \x01(\v2\x1b.agolpipe.plugin.v1.OrgInfoR\x06target\x12!\n" +
+	"\ftarget_owner\x18\b \x01(\tR\vtargetOwner\x12(\n" +
+	"\x10target_folder_id\x18\t \x01(\tR\x0etargetFolderId\x12.\n" +
+	"\x13target_folder_title\x18\n" +
+	" \x01(\tR\x11targetFolderTitle\x123\n" +
+	"\x04mode\x18\v \x01(\x0e2\x1f.agolpipe.plugin.v1.RestoreModeR\x04mode\x12$\n" +
+	"\x0etarget_item_id\x18\f \x01(\tR\ftargetItemId\x124\n" +
+	"\x05remap\x18\r \x03(\v2\x1e.agolpipe.plugin.v1.RemapEntryR\x05remap\x12\x1b\n" +
+	"\tplan_only\x18\x0e \x01(\bR\bplanOnly\x12$\n" +
+	"\x0ehost_broker_id\x18\x0f \x01(\rR\fhostBrokerId\"\x88\x01\n" +
+	"\x0fRestoreArtifact\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x05 \x01(\tR\tmediaType\"0\n" +
+	"\n" +
+	"RemapEntry\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\"\x9d\x02\n" +
+	"\x0fRestoreResponse\x129\n" +
+	"\x06action\x18\x01 \x01(\x0e2!.agolpipe.plugin.v1.RestoreActionR\x06action\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12E\n" +
+	"\rcannot_reason\x18\x03 \x01(\x0e2 .agolpipe.plugin.v1.CannotReasonR\fcannotReason\x12\x1e\n" +
+	"\vnew_item_id\x18\x04 \x01(\tR\tnewItemId\x124\n" +
+	"\x05remap\x18\x05 \x03(\v2\x1e.agolpipe.plugin.v1.RemapEntryR\x05remap\x12\x1a\n" +
+	"\bwarnings\x18\x06 \x03(\tR\bwarnings\"\x1d\n" +
 	"\x1bExporterServiceCloseRequest\"\x1e\n" +
-	"\x1cExporterServiceCloseResponse2\xbf\x03\n" +
+	"\x1cExporterServiceCloseResponse*]\n" +
+	"\vRestoreMode\x12\x1c\n" +
+	"\x18RESTORE_MODE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10RESTORE_MODE_NEW\x10\x01\x12\x1a\n" +
+	"\x16RESTORE_MODE_OVERWRITE\x10\x02*\x9c\x01\n" +
+	"\rRestoreAction\x12\x1e\n" +
+	"\x1aRESTORE_ACTION_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15RESTORE_ACTION_CREATE\x10\x01\x12\x1c\n" +
+	"\x18RESTORE_ACTION_OVERWRITE\x10\x02\x12\x17\n" +
+	"\x13RESTORE_ACTION_SKIP\x10\x03\x12\x19\n" +
+	"\x15RESTORE_ACTION_CANNOT\x10\x04*\xaf\x01\n" +
+	"\fCannotReason\x12\x1d\n" +
+	"\x19CANNOT_REASON_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cCANNOT_REASON_NOT_RESTORABLE\x10\x01\x12\"\n" +
+	"\x1eCANNOT_REASON_MISSING_ARTIFACT\x10\x02\x12\x18\n" +
+	"\x14CANNOT_REASON_EXISTS\x10\x03\x12 \n" +
+	"\x1cCANNOT_REASON_TARGET_REFUSES\x10\x042\x93\x04\n" +
 	"\x0fExporterService\x12s\n" +
 	"\bDescribe\x122.agolpipe.plugin.v1.ExporterServiceDescribeRequest\x1a3.agolpipe.plugin.v1.ExporterServiceDescribeResponse\x12v\n" +
 	"\tConfigure\x123.agolpipe.plugin.v1.ExporterServiceConfigureRequest\x1a4.agolpipe.plugin.v1.ExporterServiceConfigureResponse\x12S\n" +
-	"\x06Export\x12!.agolpipe.plugin.v1.ExportRequest\x1a\".agolpipe.plugin.v1.ExportResponse(\x010\x01\x12j\n" +
+	"\x06Export\x12!.agolpipe.plugin.v1.ExportRequest\x1a\".agolpipe.plugin.v1.ExportResponse(\x010\x01\x12R\n" +
+	"\aRestore\x12\".agolpipe.plugin.v1.RestoreRequest\x1a#.agolpipe.plugin.v1.RestoreResponse\x12j\n" +
 	"\x05Close\x12/.agolpipe.plugin.v1.ExporterServiceCloseRequest\x1a0.agolpipe.plugin.v1.ExporterServiceCloseResponseB@Z>github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1;pluginv1b\x06proto3"
 
 var (
@@ -882,58 +1570,78 @@ func file_agolpipe_plugin_v1_exporter_proto_rawDescGZIP() []byte {
 	return file_agolpipe_plugin_v1_exporter_proto_rawDescData
 }
 
-var file_agolpipe_plugin_v1_exporter_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_agolpipe_plugin_v1_exporter_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_agolpipe_plugin_v1_exporter_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_agolpipe_plugin_v1_exporter_proto_goTypes = []any{
-	(*ExporterServiceDescribeRequest)(nil),   // 0: agolpipe.plugin.v1.ExporterServiceDescribeRequest
-	(*ExporterServiceDescribeResponse)(nil),  // 1: agolpipe.plugin.v1.ExporterServiceDescribeResponse
-	(*ExporterServiceConfigureRequest)(nil),  // 2: agolpipe.plugin.v1.ExporterServiceConfigureRequest
-	(*ExporterServiceConfigureResponse)(nil), // 3: agolpipe.plugin.v1.ExporterServiceConfigureResponse
-	(*ExportRequest)(nil),                    // 4: agolpipe.plugin.v1.ExportRequest
-	(*ExportStart)(nil),                      // 5: agolpipe.plugin.v1.ExportStart
-	(*ArtifactAck)(nil),                      // 6: agolpipe.plugin.v1.ArtifactAck
-	(*ExportResponse)(nil),                   // 7: agolpipe.plugin.v1.ExportResponse
-	(*ArtifactEnd)(nil),                      // 8: agolpipe.plugin.v1.ArtifactEnd
-	(*ExportResult)(nil),                     // 9: agolpipe.plugin.v1.ExportResult
-	(*ExporterServiceCloseRequest)(nil),      // 10: agolpipe.plugin.v1.ExporterServiceCloseRequest
-	(*ExporterServiceCloseResponse)(nil),     // 11: agolpipe.plugin.v1.ExporterServiceCloseResponse
-	(*Info)(nil),                             // 12: agolpipe.plugin.v1.Info
-	(*Schema)(nil),                           // 13: agolpipe.plugin.v1.Schema
-	(*DynamicValue)(nil),                     // 14: agolpipe.plugin.v1.DynamicValue
-	(*Diagnostic)(nil),                       // 15: agolpipe.plugin.v1.Diagnostic
-	(*Item)(nil),                             // 16: agolpipe.plugin.v1.Item
-	(*OrgInfo)(nil),                          // 17: agolpipe.plugin.v1.OrgInfo
-	(*ErrorDetail)(nil),                      // 18: agolpipe.plugin.v1.ErrorDetail
-	(*Artifact)(nil),                         // 19: agolpipe.plugin.v1.Artifact
-	(*DataChannel)(nil),                      // 20: agolpipe.plugin.v1.DataChannel
+	(RestoreMode)(0),                         // 0: agolpipe.plugin.v1.RestoreMode
+	(RestoreAction)(0),                       // 1: agolpipe.plugin.v1.RestoreAction
+	(CannotReason)(0),                        // 2: agolpipe.plugin.v1.CannotReason
+	(*ExporterServiceDescribeRequest)(nil),   // 3: agolpipe.plugin.v1.ExporterServiceDescribeRequest
+	(*ExporterServiceDescribeResponse)(nil),  // 4: agolpipe.plugin.v1.ExporterServiceDescribeResponse
+	(*ExporterFeatures)(nil),                 // 5: agolpipe.plugin.v1.ExporterFeatures
+	(*ExporterServiceConfigureRequest)(nil),  // 6: agolpipe.plugin.v1.ExporterServiceConfigureRequest
+	(*ExporterServiceConfigureResponse)(nil), // 7: agolpipe.plugin.v1.ExporterServiceConfigureResponse
+	(*ExportRequest)(nil),                    // 8: agolpipe.plugin.v1.ExportRequest
+	(*ExportStart)(nil),                      // 9: agolpipe.plugin.v1.ExportStart
+	(*ArtifactAck)(nil),                      // 10: agolpipe.plugin.v1.ArtifactAck
+	(*ExportResponse)(nil),                   // 11: agolpipe.plugin.v1.ExportResponse
+	(*ArtifactEnd)(nil),                      // 12: agolpipe.plugin.v1.ArtifactEnd
+	(*ExportResult)(nil),                     // 13: agolpipe.plugin.v1.ExportResult
+	(*RestoreRequest)(nil),                   // 14: agolpipe.plugin.v1.RestoreRequest
+	(*RestoreArtifact)(nil),                  // 15: agolpipe.plugin.v1.RestoreArtifact
+	(*RemapEntry)(nil),                       // 16: agolpipe.plugin.v1.RemapEntry
+	(*RestoreResponse)(nil),                  // 17: agolpipe.plugin.v1.RestoreResponse
+	(*ExporterServiceCloseRequest)(nil),      // 18: agolpipe.plugin.v1.ExporterServiceCloseRequest
+	(*ExporterServiceCloseResponse)(nil),     // 19: agolpipe.plugin.v1.ExporterServiceCloseResponse
+	(*Info)(nil),                             // 20: agolpipe.plugin.v1.Info
+	(*Schema)(nil),                           // 21: agolpipe.plugin.v1.Schema
+	(*DynamicValue)(nil),                     // 22: agolpipe.plugin.v1.DynamicValue
+	(*Diagnostic)(nil),                       // 23: agolpipe.plugin.v1.Diagnostic
+	(*Item)(nil),                             // 24: agolpipe.plugin.v1.Item
+	(*OrgInfo)(nil),                          // 25: agolpipe.plugin.v1.OrgInfo
+	(*ErrorDetail)(nil),                      // 26: agolpipe.plugin.v1.ErrorDetail
+	(*Artifact)(nil),                         // 27: agolpipe.plugin.v1.Artifact
+	(*DataChannel)(nil),                      // 28: agolpipe.plugin.v1.DataChannel
 }
 var file_agolpipe_plugin_v1_exporter_proto_depIdxs = []int32{
-	12, // 0: agolpipe.plugin.v1.ExporterServiceDescribeResponse.info:type_name -> agolpipe.plugin.v1.Info
-	13, // 1: agolpipe.plugin.v1.ExporterServiceDescribeResponse.schema:type_name -> agolpipe.plugin.v1.Schema
-	14, // 2: agolpipe.plugin.v1.ExporterServiceConfigureRequest.config:type_name -> agolpipe.plugin.v1.DynamicValue
-	15, // 3: agolpipe.plugin.v1.ExporterServiceConfigureResponse.diagnostics:type_name -> agolpipe.plugin.v1.Diagnostic
-	5,  // 4: agolpipe.plugin.v1.ExportRequest.start:type_name -> agolpipe.plugin.v1.ExportStart
-	6,  // 5: agolpipe.plugin.v1.ExportRequest.ack:type_name -> agolpipe.plugin.v1.ArtifactAck
-	16, // 6: agolpipe.plugin.v1.ExportStart.item:type_name -> agolpipe.plugin.v1.Item
-	17, // 7: agolpipe.plugin.v1.ExportStart.org:type_name -> agolpipe.plugin.v1.OrgInfo
-	18, // 8: agolpipe.plugin.v1.ArtifactAck.error_detail:type_name -> agolpipe.plugin.v1.ErrorDetail
-	19, // 9: agolpipe.plugin.v1.ExportResponse.artifact_begin:type_name -> agolpipe.plugin.v1.Artifact
-	8,  // 10: agolpipe.plugin.v1.ExportResponse.artifact_end:type_name -> agolpipe.plugin.v1.ArtifactEnd
-	9,  // 11: agolpipe.plugin.v1.ExportResponse.result:type_name -> agolpipe.plugin.v1.ExportResult
-	20, // 12: agolpipe.plugin.v1.ExportResponse.data_channel:type_name -> agolpipe.plugin.v1.DataChannel
-	18, // 13: agolpipe.plugin.v1.ArtifactEnd.error_detail:type_name -> agolpipe.plugin.v1.ErrorDetail
-	0,  // 14: agolpipe.plugin.v1.ExporterService.Describe:input_type -> agolpipe.plugin.v1.ExporterServiceDescribeRequest
-	2,  // 15: agolpipe.plugin.v1.ExporterService.Configure:input_type -> agolpipe.plugin.v1.ExporterServiceConfigureRequest
-	4,  // 16: agolpipe.plugin.v1.ExporterService.Export:input_type -> agolpipe.plugin.v1.ExportRequest
-	10, // 17: agolpipe.plugin.v1.ExporterService.Close:input_type -> agolpipe.plugin.v1.ExporterServiceCloseRequest
-	1,  // 18: agolpipe.plugin.v1.ExporterService.Describe:output_type -> agolpipe.plugin.v1.ExporterServiceDescribeResponse
-	3,  // 19: agolpipe.plugin.v1.ExporterService.Configure:output_type -> agolpipe.plugin.v1.ExporterServiceConfigureResponse
-	7,  // 20: agolpipe.plugin.v1.ExporterService.Export:output_type -> agolpipe.plugin.v1.ExportResponse
-	11, // 21: agolpipe.plugin.v1.ExporterService.Close:output_type -> agolpipe.plugin.v1.ExporterServiceCloseResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	20, // 0: agolpipe.plugin.v1.ExporterServiceDescribeResponse.info:type_name -> agolpipe.plugin.v1.Info
+	21, // 1: agolpipe.plugin.v1.ExporterServiceDescribeResponse.schema:type_name -> agolpipe.plugin.v1.Schema
+	5,  // 2: agolpipe.plugin.v1.ExporterServiceDescribeResponse.features:type_name -> agolpipe.plugin.v1.ExporterFeatures
+	22, // 3: agolpipe.plugin.v1.ExporterServiceConfigureRequest.config:type_name -> agolpipe.plugin.v1.DynamicValue
+	23, // 4: agolpipe.plugin.v1.ExporterServiceConfigureResponse.diagnostics:type_name -> agolpipe.plugin.v1.Diagnostic
+	9,  // 5: agolpipe.plugin.v1.ExportRequest.start:type_name -> agolpipe.plugin.v1.ExportStart
+	10, // 6: agolpipe.plugin.v1.ExportRequest.ack:type_name -> agolpipe.plugin.v1.ArtifactAck
+	24, // 7: agolpipe.plugin.v1.ExportStart.item:type_name -> agolpipe.plugin.v1.Item
+	25, // 8: agolpipe.plugin.v1.ExportStart.org:type_name -> agolpipe.plugin.v1.OrgInfo
+	26, // 9: agolpipe.plugin.v1.ArtifactAck.error_detail:type_name -> agolpipe.plugin.v1.ErrorDetail
+	27, // 10: agolpipe.plugin.v1.ExportResponse.artifact_begin:type_name -> agolpipe.plugin.v1.Artifact
+	12, // 11: agolpipe.plugin.v1.ExportResponse.artifact_end:type_name -> agolpipe.plugin.v1.ArtifactEnd
+	13, // 12: agolpipe.plugin.v1.ExportResponse.result:type_name -> agolpipe.plugin.v1.ExportResult
+	28, // 13: agolpipe.plugin.v1.ExportResponse.data_channel:type_name -> agolpipe.plugin.v1.DataChannel
+	26, // 14: agolpipe.plugin.v1.ArtifactEnd.error_detail:type_name -> agolpipe.plugin.v1.ErrorDetail
+	24, // 15: agolpipe.plugin.v1.RestoreRequest.item:type_name -> agolpipe.plugin.v1.Item
+	15, // 16: agolpipe.plugin.v1.RestoreRequest.artifacts:type_name -> agolpipe.plugin.v1.RestoreArtifact
+	25, // 17: agolpipe.plugin.v1.RestoreRequest.target:type_name -> agolpipe.plugin.v1.OrgInfo
+	0,  // 18: agolpipe.plugin.v1.RestoreRequest.mode:type_name -> agolpipe.plugin.v1.RestoreMode
+	16, // 19: agolpipe.plugin.v1.RestoreRequest.remap:type_name -> agolpipe.plugin.v1.RemapEntry
+	1,  // 20: agolpipe.plugin.v1.RestoreResponse.action:type_name -> agolpipe.plugin.v1.RestoreAction
+	2,  // 21: agolpipe.plugin.v1.RestoreResponse.cannot_reason:type_name -> agolpipe.plugin.v1.CannotReason
+	16, // 22: agolpipe.plugin.v1.RestoreResponse.remap:type_name -> agolpipe.plugin.v1.RemapEntry
+	3,  // 23: agolpipe.plugin.v1.ExporterService.Describe:input_type -> agolpipe.plugin.v1.ExporterServiceDescribeRequest
+	6,  // 24: agolpipe.plugin.v1.ExporterService.Configure:input_type -> agolpipe.plugin.v1.ExporterServiceConfigureRequest
+	8,  // 25: agolpipe.plugin.v1.ExporterService.Export:input_type -> agolpipe.plugin.v1.ExportRequest
+	14, // 26: agolpipe.plugin.v1.ExporterService.Restore:input_type -> agolpipe.plugin.v1.RestoreRequest
+	18, // 27: agolpipe.plugin.v1.ExporterService.Close:input_type -> agolpipe.plugin.v1.ExporterServiceCloseRequest
+	4,  // 28: agolpipe.plugin.v1.ExporterService.Describe:output_type -> agolpipe.plugin.v1.ExporterServiceDescribeResponse
+	7,  // 29: agolpipe.plugin.v1.ExporterService.Configure:output_type -> agolpipe.plugin.v1.ExporterServiceConfigureResponse
+	11, // 30: agolpipe.plugin.v1.ExporterService.Export:output_type -> agolpipe.plugin.v1.ExportResponse
+	17, // 31: agolpipe.plugin.v1.ExporterService.Restore:output_type -> agolpipe.plugin.v1.RestoreResponse
+	19, // 32: agolpipe.plugin.v1.ExporterService.Close:output_type -> agolpipe.plugin.v1.ExporterServiceCloseResponse
+	28, // [28:33] is the sub-list for method output_type
+	23, // [23:28] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_agolpipe_plugin_v1_exporter_proto_init() }
@@ -942,11 +1650,11 @@ func file_agolpipe_plugin_v1_exporter_proto_init() {
 		return
 	}
 	file_agolpipe_plugin_v1_common_proto_init()
-	file_agolpipe_plugin_v1_exporter_proto_msgTypes[4].OneofWrappers = []any{
+	file_agolpipe_plugin_v1_exporter_proto_msgTypes[5].OneofWrappers = []any{
 		(*ExportRequest_Start)(nil),
 		(*ExportRequest_Ack)(nil),
 	}
-	file_agolpipe_plugin_v1_exporter_proto_msgTypes[7].OneofWrappers = []any{
+	file_agolpipe_plugin_v1_exporter_proto_msgTypes[8].OneofWrappers = []any{
 		(*ExportResponse_ArtifactBegin)(nil),
 		(*ExportResponse_Chunk)(nil),
 		(*ExportResponse_ArtifactEnd)(nil),
@@ -958,13 +1666,14 @@ func file_agolpipe_plugin_v1_exporter_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agolpipe_plugin_v1_exporter_proto_rawDesc), len(file_agolpipe_plugin_v1_exporter_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   12,
+			NumEnums:      3,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_agolpipe_plugin_v1_exporter_proto_goTypes,
 		DependencyIndexes: file_agolpipe_plugin_v1_exporter_proto_depIdxs,
+		EnumInfos:         file_agolpipe_plugin_v1_exporter_proto_enumTypes,
 		MessageInfos:      file_agolpipe_plugin_v1_exporter_proto_msgTypes,
 	}.Build()
 	File_agolpipe_plugin_v1_exporter_proto = out.File

@@ -24,6 +24,7 @@ const (
 	ExporterService_Describe_FullMethodName  = "/agolpipe.plugin.v1.ExporterService/Describe"
 	ExporterService_Configure_FullMethodName = "/agolpipe.plugin.v1.ExporterService/Configure"
 	ExporterService_Export_FullMethodName    = "/agolpipe.plugin.v1.ExporterService/Export"
+	ExporterService_Restore_FullMethodName   = "/agolpipe.plugin.v1.ExporterService/Restore"
 	ExporterService_Close_FullMethodName     = "/agolpipe.plugin.v1.ExporterService/Close"
 )
 
@@ -41,6 +42,15 @@ type ExporterServiceClient interface {
 	// ends with a result. gRPC flow control gives back-pressure, so no
 	// artifact is ever held whole in memory on either side.
 	Export(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExportRequest, ExportResponse], error)
+	// Restore puts one item of a backup back into a portal (sdk.Restorer).
+	// Optional: the host calls it only for the item types the exporter names
+	// in features.restore_item_types; an exporter built before restore
+	// existed answers UNIMPLEMENTED and is never asked. The plugin reads the
+	// item's artifacts from the host (HostService.ReadArtifact, streamed and
+	// checked against the manifest) and writes to the portal through the
+	// host (HostService.Portal and PortalUpload), so it never sees
+	// credentials. With plan_only it changes nothing and says what it would do.
+	Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreResponse, error)
 	Close(ctx context.Context, in *ExporterServiceCloseRequest, opts ...grpc.CallOption) (*ExporterServiceCloseResponse, error)
 }
 
@@ -85,6 +95,16 @@ func (c *exporterServiceClient) Export(ctx context.Context, opts ...grpc.CallOpt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExporterService_ExportClient = grpc.BidiStreamingClient[ExportRequest, ExportResponse]
 
+func (c *exporterServiceClient) Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RestoreResponse)
+	err := c.cc.Invoke(ctx, ExporterService_Restore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *exporterServiceClient) Close(ctx context.Context, in *ExporterServiceCloseRequest, opts ...grpc.CallOption) (*ExporterServiceCloseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ExporterServiceCloseResponse)
@@ -109,6 +129,15 @@ type ExporterServiceServer interface {
 	// ends with a result. gRPC flow control gives back-pressure, so no
 	// artifact is ever held whole in memory on either side.
 	Export(grpc.BidiStreamingServer[ExportRequest, ExportResponse]) error
+	// Restore puts one item of a backup back into a portal (sdk.Restorer).
+	// Optional: the host calls it only for the item types the exporter names
+	// in features.restore_item_types; an exporter built before restore
+	// existed answers UNIMPLEMENTED and is never asked. The plugin reads the
+	// item's artifacts from the host (HostService.ReadArtifact, streamed and
+	// checked against the manifest) and writes to the portal through the
+	// host (HostService.Portal and PortalUpload), so it never sees
+	// credentials. With plan_only it changes nothing and says what it would do.
+	Restore(context.Context, *RestoreRequest) (*RestoreResponse, error)
 	Close(context.Context, *ExporterServiceCloseRequest) (*ExporterServiceCloseResponse, error)
 	mustEmbedUnimplementedExporterServiceServer()
 }
@@ -128,6 +157,9 @@ func (UnimplementedExporterServiceServer) Configure(context.Context, *ExporterSe
 }
 func (UnimplementedExporterServiceServer) Export(grpc.BidiStreamingServer[ExportRequest, ExportResponse]) error {
 	return status.Error(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedExporterServiceServer) Restore(context.Context, *RestoreRequest) (*RestoreResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Restore not implemented")
 }
 func (UnimplementedExporterServiceServer) Close(context.Context, *ExporterServiceCloseRequest) (*ExporterServiceCloseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
@@ -196,6 +228,24 @@ func _ExporterService_Export_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExporterService_ExportServer = grpc.BidiStreamingServer[ExportRequest, ExportResponse]
 
+func _ExporterService_Restore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RestoreRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExporterServiceServer).Restore(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExporterService_Restore_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExporterServiceServer).Restore(ctx, req.(*RestoreRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ExporterService_Close_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ExporterServiceCloseRequest)
 	if err := dec(in); err != nil {
@@ -228,6 +278,10 @@ var ExporterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Configure",
 			Handler:    _ExporterService_Configure_Handler,
+		},
+		{
+			MethodName: "Restore",
+			Handler:    _ExporterService_Restore_Handler,
 		},
 		{
 			MethodName: "Close",

@@ -24,6 +24,403 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PortalUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PortalUploadRequest_Header
+	//	*PortalUploadRequest_Chunk
+	Msg           isPortalUploadRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortalUploadRequest) Reset() {
+	*x = PortalUploadRequest{}
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortalUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortalUploadRequest) ProtoMessage() {}
+
+func (x *PortalUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortalUploadRequest.ProtoReflect.Descriptor instead.
+func (*PortalUploadRequest) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PortalUploadRequest) GetMsg() isPortalUploadRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PortalUploadRequest) GetHeader() *PortalUploadHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*PortalUploadRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *PortalUploadRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*PortalUploadRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isPortalUploadRequest_Msg interface {
+	isPortalUploadRequest_Msg()
+}
+
+type PortalUploadRequest_Header struct {
+	Header *PortalUploadHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type PortalUploadRequest_Chunk struct {
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*PortalUploadRequest_Header) isPortalUploadRequest_Msg() {}
+
+func (*PortalUploadRequest_Chunk) isPortalUploadRequest_Msg() {}
+
+// PortalUploadHeader opens a PortalUpload.
+type PortalUploadHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *HttpRequest           `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	File          *UploadFile            `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortalUploadHeader) Reset() {
+	*x = PortalUploadHeader{}
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortalUploadHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortalUploadHeader) ProtoMessage() {}
+
+func (x *PortalUploadHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortalUploadHeader.ProtoReflect.Descriptor instead.
+func (*PortalUploadHeader) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PortalUploadHeader) GetRequest() *HttpRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *PortalUploadHeader) GetFile() *UploadFile {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+type PortalUploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PortalUploadResponse_Header
+	//	*PortalUploadResponse_Chunk
+	Msg           isPortalUploadResponse_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortalUploadResponse) Reset() {
+	*x = PortalUploadResponse{}
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortalUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortalUploadResponse) ProtoMessage() {}
+
+func (x *PortalUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortalUploadResponse.ProtoReflect.Descriptor instead.
+func (*PortalUploadResponse) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PortalUploadResponse) GetMsg() isPortalUploadResponse_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PortalUploadResponse) GetHeader() *HttpResponseHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*PortalUploadResponse_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *PortalUploadResponse) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*PortalUploadResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isPortalUploadResponse_Msg interface {
+	isPortalUploadResponse_Msg()
+}
+
+type PortalUploadResponse_Header struct {
+	Header *HttpResponseHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type PortalUploadResponse_Chunk struct {
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*PortalUploadResponse_Header) isPortalUploadResponse_Msg() {}
+
+func (*PortalUploadResponse_Chunk) isPortalUploadResponse_Msg() {}
+
+type ReadArtifactRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the artifact's name as RestoreRequest.artifacts lists it.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadArtifactRequest) Reset() {
+	*x = ReadArtifactRequest{}
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadArtifactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadArtifactRequest) ProtoMessage() {}
+
+func (x *ReadArtifactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadArtifactRequest.ProtoReflect.Descriptor instead.
+func (*ReadArtifactRequest) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReadArtifactRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ReadArtifactResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ReadArtifactResponse_Header
+	//	*ReadArtifactResponse_Chunk
+	Msg           isReadArtifactResponse_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadArtifactResponse) Reset() {
+	*x = ReadArtifactResponse{}
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadArtifactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadArtifactResponse) ProtoMessage() {}
+
+func (x *ReadArtifactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadArtifactResponse.ProtoReflect.Descriptor instead.
+func (*ReadArtifactResponse) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReadArtifactResponse) GetMsg() isReadArtifactResponse_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ReadArtifactResponse) GetHeader() *ReadArtifactHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*ReadArtifactResponse_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *ReadArtifactResponse) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*ReadArtifactResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isReadArtifactResponse_Msg interface {
+	isReadArtifactResponse_Msg()
+}
+
+type ReadArtifactResponse_Header struct {
+	Header *ReadArtifactHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type ReadArtifactResponse_Chunk struct {
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*ReadArtifactResponse_Header) isReadArtifactResponse_Msg() {}
+
+func (*ReadArtifactResponse_Chunk) isReadArtifactResponse_Msg() {}
+
+// ReadArtifactHeader opens an artifact's stream.
+type ReadArtifactHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256        string                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadArtifactHeader) Reset() {
+	*x = ReadArtifactHeader{}
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadArtifactHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadArtifactHeader) ProtoMessage() {}
+
+func (x *ReadArtifactHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadArtifactHeader.ProtoReflect.Descriptor instead.
+func (*ReadArtifactHeader) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReadArtifactHeader) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ReadArtifactHeader) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 type PortalRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Request       *HttpRequest           `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
@@ -33,7 +430,7 @@ type PortalRequest struct {
 
 func (x *PortalRequest) Reset() {
 	*x = PortalRequest{}
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[0]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +442,7 @@ func (x *PortalRequest) String() string {
 func (*PortalRequest) ProtoMessage() {}
 
 func (x *PortalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[0]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +455,7 @@ func (x *PortalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortalRequest.ProtoReflect.Descriptor instead.
 func (*PortalRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{0}
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PortalRequest) GetRequest() *HttpRequest {
@@ -81,7 +478,7 @@ type PortalResponse struct {
 
 func (x *PortalResponse) Reset() {
 	*x = PortalResponse{}
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[1]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +490,7 @@ func (x *PortalResponse) String() string {
 func (*PortalResponse) ProtoMessage() {}
 
 func (x *PortalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[1]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +503,7 @@ func (x *PortalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortalResponse.ProtoReflect.Descriptor instead.
 func (*PortalResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{1}
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PortalResponse) GetMsg() isPortalResponse_Msg {
@@ -161,7 +558,7 @@ type ProgressRequest struct {
 
 func (x *ProgressRequest) Reset() {
 	*x = ProgressRequest{}
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[2]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +570,7 @@ func (x *ProgressRequest) String() string {
 func (*ProgressRequest) ProtoMessage() {}
 
 func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[2]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +583,7 @@ func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
 func (*ProgressRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{2}
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProgressRequest) GetItemId() string {
@@ -218,7 +615,7 @@ type ProgressResponse struct {
 
 func (x *ProgressResponse) Reset() {
 	*x = ProgressResponse{}
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[3]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +627,7 @@ func (x *ProgressResponse) String() string {
 func (*ProgressResponse) ProtoMessage() {}
 
 func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[3]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +640,7 @@ func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressResponse.ProtoReflect.Descriptor instead.
 func (*ProgressResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{3}
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{9}
 }
 
 type LogRequest struct {
@@ -257,7 +654,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[4]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -269,7 +666,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[4]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -282,7 +679,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{4}
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LogRequest) GetLevel() string {
@@ -307,7 +704,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[5]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +716,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[5]
+	mi := &file_agolpipe_plugin_v1_host_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,14 +729,34 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{5}
+	return file_agolpipe_plugin_v1_host_proto_rawDescGZIP(), []int{11}
 }
 
 var File_agolpipe_plugin_v1_host_proto protoreflect.FileDescriptor
 
 const file_agolpipe_plugin_v1_host_proto_rawDesc = "" +
 	"\n" +
-	"\x1dagolpipe/plugin/v1/host.proto\x12\x12agolpipe.plugin.v1\x1a\x1fagolpipe/plugin/v1/common.proto\"J\n" +
+	"\x1dagolpipe/plugin/v1/host.proto\x12\x12agolpipe.plugin.v1\x1a\x1fagolpipe/plugin/v1/common.proto\"v\n" +
+	"\x13PortalUploadRequest\x12@\n" +
+	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.PortalUploadHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
+	"\x03msg\"\x83\x01\n" +
+	"\x12PortalUploadHeader\x129\n" +
+	"\arequest\x18\x01 \x01(\v2\x1f.agolpipe.plugin.v1.HttpRequestR\arequest\x122\n" +
+	"\x04file\x18\x02 \x01(\v2\x1e.agolpipe.plugin.v1.UploadFileR\x04file\"w\n" +
+	"\x14PortalUploadResponse\x12@\n" +
+	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.HttpResponseHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
+	"\x03msg\")\n" +
+	"\x13ReadArtifactRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"w\n" +
+	"\x14ReadArtifactResponse\x12@\n" +
+	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.ReadArtifactHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
+	"\x03msg\"@\n" +
+	"\x12ReadArtifactHeader\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\"J\n" +
 	"\rPortalRequest\x129\n" +
 	"\arequest\x18\x01 \x01(\v2\x1f.agolpipe.plugin.v1.HttpRequestR\arequest\"q\n" +
 	"\x0ePortalResponse\x12@\n" +
@@ -355,11 +772,13 @@ const file_agolpipe_plugin_v1_host_proto_rawDesc = "" +
 	"LogRequest\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\r\n" +
-	"\vLogResponse2\xff\x01\n" +
+	"\vLogResponse2\xcb\x03\n" +
 	"\vHostService\x12Q\n" +
 	"\x06Portal\x12!.agolpipe.plugin.v1.PortalRequest\x1a\".agolpipe.plugin.v1.PortalResponse0\x01\x12U\n" +
 	"\bProgress\x12#.agolpipe.plugin.v1.ProgressRequest\x1a$.agolpipe.plugin.v1.ProgressResponse\x12F\n" +
-	"\x03Log\x12\x1e.agolpipe.plugin.v1.LogRequest\x1a\x1f.agolpipe.plugin.v1.LogResponseB@Z>github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1;pluginv1b\x06proto3"
+	"\x03Log\x12\x1e.agolpipe.plugin.v1.LogRequest\x1a\x1f.agolpipe.plugin.v1.LogResponse\x12e\n" +
+	"\fPortalUpload\x12'.agolpipe.plugin.v1.PortalUploadRequest\x1a(.agolpipe.plugin.v1.PortalUploadResponse(\x010\x01\x12c\n" +
+	"\fReadArtifact\x12'.agolpipe.plugin.v1.ReadArtifactRequest\x1a(.agolpipe.plugin.v1.ReadArtifactResponse0\x01B@Z>github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_agolpipe_plugin_v1_host_proto_rawDescOnce sync.Once
@@ -373,31 +792,47 @@ func file_agolpipe_plugin_v1_host_proto_rawDescGZIP() []byte {
 	return file_agolpipe_plugin_v1_host_proto_rawDescData
 }
 
-var file_agolpipe_plugin_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_agolpipe_plugin_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_agolpipe_plugin_v1_host_proto_goTypes = []any{
-	(*PortalRequest)(nil),      // 0: agolpipe.plugin.v1.PortalRequest
-	(*PortalResponse)(nil),     // 1: agolpipe.plugin.v1.PortalResponse
-	(*ProgressRequest)(nil),    // 2: agolpipe.plugin.v1.ProgressRequest
-	(*ProgressResponse)(nil),   // 3: agolpipe.plugin.v1.ProgressResponse
-	(*LogRequest)(nil),         // 4: agolpipe.plugin.v1.LogRequest
-	(*LogResponse)(nil),        // 5: agolpipe.plugin.v1.LogResponse
-	(*HttpRequest)(nil),        // 6: agolpipe.plugin.v1.HttpRequest
-	(*HttpResponseHeader)(nil), // 7: agolpipe.plugin.v1.HttpResponseHeader
+	(*PortalUploadRequest)(nil),  // 0: agolpipe.plugin.v1.PortalUploadRequest
+	(*PortalUploadHeader)(nil),   // 1: agolpipe.plugin.v1.PortalUploadHeader
+	(*PortalUploadResponse)(nil), // 2: agolpipe.plugin.v1.PortalUploadResponse
+	(*ReadArtifactRequest)(nil),  // 3: agolpipe.plugin.v1.ReadArtifactRequest
+	(*ReadArtifactResponse)(nil), // 4: agolpipe.plugin.v1.ReadArtifactResponse
+	(*ReadArtifactHeader)(nil),   // 5: agolpipe.plugin.v1.ReadArtifactHeader
+	(*PortalRequest)(nil),        // 6: agolpipe.plugin.v1.PortalRequest
+	(*PortalResponse)(nil),       // 7: agolpipe.plugin.v1.PortalResponse
+	(*ProgressRequest)(nil),      // 8: agolpipe.plugin.v1.ProgressRequest
+	(*ProgressResponse)(nil),     // 9: agolpipe.plugin.v1.ProgressResponse
+	(*LogRequest)(nil),           // 10: agolpipe.plugin.v1.LogRequest
+	(*LogResponse)(nil),          // 11: agolpipe.plugin.v1.LogResponse
+	(*HttpRequest)(nil),          // 12: agolpipe.plugin.v1.HttpRequest
+	(*UploadFile)(nil),           // 13: agolpipe.plugin.v1.UploadFile
+	(*HttpResponseHeader)(nil),   // 14: agolpipe.plugin.v1.HttpResponseHeader
 }
 var file_agolpipe_plugin_v1_host_proto_depIdxs = []int32{
-	6, // 0: agolpipe.plugin.v1.PortalRequest.request:type_name -> agolpipe.plugin.v1.HttpRequest
-	7, // 1: agolpipe.plugin.v1.PortalResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
-	0, // 2: agolpipe.plugin.v1.HostService.Portal:input_type -> agolpipe.plugin.v1.PortalRequest
-	2, // 3: agolpipe.plugin.v1.HostService.Progress:input_type -> agolpipe.plugin.v1.ProgressRequest
-	4, // 4: agolpipe.plugin.v1.HostService.Log:input_type -> agolpipe.plugin.v1.LogRequest
-	1, // 5: agolpipe.plugin.v1.HostService.Portal:output_type -> agolpipe.plugin.v1.PortalResponse
-	3, // 6: agolpipe.plugin.v1.HostService.Progress:output_type -> agolpipe.plugin.v1.ProgressResponse
-	5, // 7: agolpipe.plugin.v1.HostService.Log:output_type -> agolpipe.plugin.v1.LogResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1,  // 0: agolpipe.plugin.v1.PortalUploadRequest.header:type_name -> agolpipe.plugin.v1.PortalUploadHeader
+	12, // 1: agolpipe.plugin.v1.PortalUploadHeader.request:type_name -> agolpipe.plugin.v1.HttpRequest
+	13, // 2: agolpipe.plugin.v1.PortalUploadHeader.file:type_name -> agolpipe.plugin.v1.UploadFile
+	14, // 3: agolpipe.plugin.v1.PortalUploadResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
+	5,  // 4: agolpipe.plugin.v1.ReadArtifactResponse.header:type_name -> agolpipe.plugin.v1.ReadArtifactHeader
+	12, // 5: agolpipe.plugin.v1.PortalRequest.request:type_name -> agolpipe.plugin.v1.HttpRequest
+	14, // 6: agolpipe.plugin.v1.PortalResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
+	6,  // 7: agolpipe.plugin.v1.HostService.Portal:input_type -> agolpipe.plugin.v1.PortalRequest
+	8,  // 8: agolpipe.plugin.v1.HostService.Progress:input_type -> agolpipe.plugin.v1.ProgressRequest
+	10, // 9: agolpipe.plugin.v1.HostService.Log:input_type -> agolpipe.plugin.v1.LogRequest
+	0,  // 10: agolpipe.plugin.v1.HostService.PortalUpload:input_type -> agolpipe.plugin.v1.PortalUploadRequest
+	3,  // 11: agolpipe.plugin.v1.HostService.ReadArtifact:input_type -> agolpipe.plugin.v1.ReadArtifactRequest
+	7,  // 12: agolpipe.plugin.v1.HostService.Portal:output_type -> agolpipe.plugin.v1.PortalResponse
+	9,  // 13: agolpipe.plugin.v1.HostService.Progress:output_type -> agolpipe.plugin.v1.ProgressResponse
+	11, // 14: agolpipe.plugin.v1.HostService.Log:output_type -> agolpipe.plugin.v1.LogResponse
+	2,  // 15: agolpipe.plugin.v1.HostService.PortalUpload:output_type -> agolpipe.plugin.v1.PortalUploadResponse
+	4,  // 16: agolpipe.plugin.v1.HostService.ReadArtifact:output_type -> agolpipe.plugin.v1.ReadArtifactResponse
+	12, // [12:17] is the sub-list for method output_type
+	7,  // [7:12] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_agolpipe_plugin_v1_host_proto_init() }
@@ -406,7 +841,19 @@ func file_agolpipe_plugin_v1_host_proto_init() {
 		return
 	}
 	file_agolpipe_plugin_v1_common_proto_init()
-	file_agolpipe_plugin_v1_host_proto_msgTypes[1].OneofWrappers = []any{
+	file_agolpipe_plugin_v1_host_proto_msgTypes[0].OneofWrappers = []any{
+		(*PortalUploadRequest_Header)(nil),
+		(*PortalUploadRequest_Chunk)(nil),
+	}
+	file_agolpipe_plugin_v1_host_proto_msgTypes[2].OneofWrappers = []any{
+		(*PortalUploadResponse_Header)(nil),
+		(*PortalUploadResponse_Chunk)(nil),
+	}
+	file_agolpipe_plugin_v1_host_proto_msgTypes[4].OneofWrappers = []any{
+		(*ReadArtifactResponse_Header)(nil),
+		(*ReadArtifactResponse_Chunk)(nil),
+	}
+	file_agolpipe_plugin_v1_host_proto_msgTypes[7].OneofWrappers = []any{
 		(*PortalResponse_Header)(nil),
 		(*PortalResponse_Chunk)(nil),
 	}
@@ -416,7 +863,7 @@ func file_agolpipe_plugin_v1_host_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agolpipe_plugin_v1_host_proto_rawDesc), len(file_agolpipe_plugin_v1_host_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,9 +22,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	HostService_Portal_FullMethodName   = "/agolpipe.plugin.v1.HostService/Portal"
-	HostService_Progress_FullMethodName = "/agolpipe.plugin.v1.HostService/Progress"
-	HostService_Log_FullMethodName      = "/agolpipe.plugin.v1.HostService/Log"
+	HostService_Portal_FullMethodName       = "/agolpipe.plugin.v1.HostService/Portal"
+	HostService_Progress_FullMethodName     = "/agolpipe.plugin.v1.HostService/Progress"
+	HostService_Log_FullMethodName          = "/agolpipe.plugin.v1.HostService/Log"
+	HostService_PortalUpload_FullMethodName = "/agolpipe.plugin.v1.HostService/PortalUpload"
+	HostService_ReadArtifact_FullMethodName = "/agolpipe.plugin.v1.HostService/ReadArtifact"
 )
 
 // HostServiceClient is the client API for HostService service.
@@ -38,6 +40,19 @@ type HostServiceClient interface {
 	Portal(ctx context.Context, in *PortalRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PortalResponse], error)
 	Progress(ctx context.Context, in *ProgressRequest, opts ...grpc.CallOption) (*ProgressResponse, error)
 	Log(ctx context.Context, in *LogRequest, opts ...grpc.CallOption) (*LogResponse, error)
+	// PortalUpload is Portal with a file sent as a multipart/form-data part
+	// beside the form's fields (addItem, update, addPart, addResources): the
+	// first message is the header, the rest carry the file in chunks, and
+	// the end of the stream is the end of the file. The response streams
+	// like Portal's.
+	PortalUpload(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortalUploadRequest, PortalUploadResponse], error)
+	// ReadArtifact streams one artifact of the item being restored from the
+	// run's sink, checked against the manifest's size and sha256 on the way.
+	// The host holds the last chunk back until the check passes: a corrupt or
+	// truncated artifact ends the stream with an error (ErrorDetail reason
+	// CORRUPT) before the plugin has seen all of it, so nothing it uploads
+	// from the stream can be complete. Only during a Restore.
+	ReadArtifact(ctx context.Context, in *ReadArtifactRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadArtifactResponse], error)
 }
 
 type hostServiceClient struct {
@@ -87,6 +102,38 @@ func (c *hostServiceClient) Log(ctx context.Context, in *LogRequest, opts ...grp
 	return out, nil
 }
 
+func (c *hostServiceClient) PortalUpload(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortalUploadRequest, PortalUploadResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &HostService_ServiceDesc.Streams[1], HostService_PortalUpload_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortalUploadRequest, PortalUploadResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_PortalUploadClient = grpc.BidiStreamingClient[PortalUploadRequest, PortalUploadResponse]
+
+func (c *hostServiceClient) ReadArtifact(ctx context.Context, in *ReadArtifactRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadArtifactResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &HostService_ServiceDesc.Streams[2], HostService_ReadArtifact_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadArtifactRequest, ReadArtifactResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_ReadArtifactClient = grpc.ServerStreamingClient[ReadArtifactResponse]
+
 // HostServiceServer is the server API for HostService service.
 // All implementations must embed UnimplementedHostServiceServer
 // for forward compatibility.
@@ -98,6 +145,19 @@ type HostServiceServer interface {
 	Portal(*PortalRequest, grpc.ServerStreamingServer[PortalResponse]) error
 	Progress(context.Context, *ProgressRequest) (*ProgressResponse, error)
 	Log(context.Context, *LogRequest) (*LogResponse, error)
+	// PortalUpload is Portal with a file sent as a multipart/form-data part
+	// beside the form's fields (addItem, update, addPart, addResources): the
+	// first message is the header, the rest carry the file in chunks, and
+	// the end of the stream is the end of the file. The response streams
+	// like Portal's.
+	PortalUpload(grpc.BidiStreamingServer[PortalUploadRequest, PortalUploadResponse]) error
+	// ReadArtifact streams one artifact of the item being restored from the
+	// run's sink, checked against the manifest's size and sha256 on the way.
+	// The host holds the last chunk back until the check passes: a corrupt or
+	// truncated artifact ends the stream with an error (ErrorDetail reason
+	// CORRUPT) before the plugin has seen all of it, so nothing it uploads
+	// from the stream can be complete. Only during a Restore.
+	ReadArtifact(*ReadArtifactRequest, grpc.ServerStreamingServer[ReadArtifactResponse]) error
 	mustEmbedUnimplementedHostServiceServer()
 }
 
@@ -116,6 +176,12 @@ func (UnimplementedHostServiceServer) Progress(context.Context, *ProgressRequest
 }
 func (UnimplementedHostServiceServer) Log(context.Context, *LogRequest) (*LogResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Log not implemented")
+}
+func (UnimplementedHostServiceServer) PortalUpload(grpc.BidiStreamingServer[PortalUploadRequest, PortalUploadResponse]) error {
+	return status.Error(codes.Unimplemented, "method PortalUpload not implemented")
+}
+func (UnimplementedHostServiceServer) ReadArtifact(*ReadArtifactRequest, grpc.ServerStreamingServer[ReadArtifactResponse]) error {
+	return status.Error(codes.Unimplemented, "method ReadArtifact not implemented")
 }
 func (UnimplementedHostServiceServer) mustEmbedUnimplementedHostServiceServer() {}
 func (UnimplementedHostServiceServer) testEmbeddedByValue()                     {}
@@ -185,6 +251,24 @@ func _HostService_Log_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostService_PortalUpload_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(HostServiceServer).PortalUpload(&grpc.GenericServerStream[PortalUploadRequest, PortalUploadResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_PortalUploadServer = grpc.BidiStreamingServer[PortalUploadRequest, PortalUploadResponse]
+
+func _HostService_ReadArtifact_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadArtifactRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(HostServiceServer).ReadArtifact(m, &grpc.GenericServerStream[ReadArtifactRequest, ReadArtifactResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_ReadArtifactServer = grpc.ServerStreamingServer[ReadArtifactResponse]
+
 // HostService_ServiceDesc is the grpc.ServiceDesc for HostService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -205,6 +289,17 @@ var HostService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Portal",
 			Handler:       _HostService_Portal_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PortalUpload",
+			Handler:       _HostService_PortalUpload_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ReadArtifact",
+			Handler:       _HostService_ReadArtifact_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -661,6 +661,223 @@ func (*DoResponse_Header) isDoResponse_Msg() {}
 
 func (*DoResponse_Chunk) isDoResponse_Msg() {}
 
+type DoUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*DoUploadRequest_Header
+	//	*DoUploadRequest_Chunk
+	Msg           isDoUploadRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoUploadRequest) Reset() {
+	*x = DoUploadRequest{}
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoUploadRequest) ProtoMessage() {}
+
+func (x *DoUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoUploadRequest.ProtoReflect.Descriptor instead.
+func (*DoUploadRequest) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DoUploadRequest) GetMsg() isDoUploadRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *DoUploadRequest) GetHeader() *DoUploadHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*DoUploadRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *DoUploadRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*DoUploadRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isDoUploadRequest_Msg interface {
+	isDoUploadRequest_Msg()
+}
+
+type DoUploadRequest_Header struct {
+	Header *DoUploadHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type DoUploadRequest_Chunk struct {
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*DoUploadRequest_Header) isDoUploadRequest_Msg() {}
+
+func (*DoUploadRequest_Chunk) isDoUploadRequest_Msg() {}
+
+// DoUploadHeader opens a DoUpload.
+type DoUploadHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *HttpRequest           `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	File          *UploadFile            `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoUploadHeader) Reset() {
+	*x = DoUploadHeader{}
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoUploadHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoUploadHeader) ProtoMessage() {}
+
+func (x *DoUploadHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoUploadHeader.ProtoReflect.Descriptor instead.
+func (*DoUploadHeader) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DoUploadHeader) GetRequest() *HttpRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *DoUploadHeader) GetFile() *UploadFile {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+type DoUploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*DoUploadResponse_Header
+	//	*DoUploadResponse_Chunk
+	Msg           isDoUploadResponse_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoUploadResponse) Reset() {
+	*x = DoUploadResponse{}
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoUploadResponse) ProtoMessage() {}
+
+func (x *DoUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoUploadResponse.ProtoReflect.Descriptor instead.
+func (*DoUploadResponse) Descriptor() ([]byte, []int) {
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DoUploadResponse) GetMsg() isDoUploadResponse_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *DoUploadResponse) GetHeader() *HttpResponseHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*DoUploadResponse_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *DoUploadResponse) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*DoUploadResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isDoUploadResponse_Msg interface {
+	isDoUploadResponse_Msg()
+}
+
+type DoUploadResponse_Header struct {
+	Header *HttpResponseHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type DoUploadResponse_Chunk struct {
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*DoUploadResponse_Header) isDoUploadResponse_Msg() {}
+
+func (*DoUploadResponse_Chunk) isDoUploadResponse_Msg() {}
+
 type OrgMetadataRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -669,7 +886,7 @@ type OrgMetadataRequest struct {
 
 func (x *OrgMetadataRequest) Reset() {
 	*x = OrgMetadataRequest{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +898,7 @@ func (x *OrgMetadataRequest) String() string {
 func (*OrgMetadataRequest) ProtoMessage() {}
 
 func (x *OrgMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[12]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +911,7 @@ func (x *OrgMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrgMetadataRequest.ProtoReflect.Descriptor instead.
 func (*OrgMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{12}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{15}
 }
 
 type OrgMetadataResponse struct {
@@ -706,7 +923,7 @@ type OrgMetadataResponse struct {
 
 func (x *OrgMetadataResponse) Reset() {
 	*x = OrgMetadataResponse{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[13]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +935,7 @@ func (x *OrgMetadataResponse) String() string {
 func (*OrgMetadataResponse) ProtoMessage() {}
 
 func (x *OrgMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[13]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +948,7 @@ func (x *OrgMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrgMetadataResponse.ProtoReflect.Descriptor instead.
 func (*OrgMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{13}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OrgMetadataResponse) GetChunk() []byte {
@@ -749,7 +966,7 @@ type SourceServiceCloseRequest struct {
 
 func (x *SourceServiceCloseRequest) Reset() {
 	*x = SourceServiceCloseRequest{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[14]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +978,7 @@ func (x *SourceServiceCloseRequest) String() string {
 func (*SourceServiceCloseRequest) ProtoMessage() {}
 
 func (x *SourceServiceCloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[14]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +991,7 @@ func (x *SourceServiceCloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceCloseRequest.ProtoReflect.Descriptor instead.
 func (*SourceServiceCloseRequest) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{14}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{17}
 }
 
 type SourceServiceCloseResponse struct {
@@ -785,7 +1002,7 @@ type SourceServiceCloseResponse struct {
 
 func (x *SourceServiceCloseResponse) Reset() {
 	*x = SourceServiceCloseResponse{}
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[15]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +1014,7 @@ func (x *SourceServiceCloseResponse) String() string {
 func (*SourceServiceCloseResponse) ProtoMessage() {}
 
 func (x *SourceServiceCloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[15]
+	mi := &file_agolpipe_plugin_v1_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +1027,7 @@ func (x *SourceServiceCloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceCloseResponse.ProtoReflect.Descriptor instead.
 func (*SourceServiceCloseResponse) Descriptor() ([]byte, []int) {
-	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{15}
+	return file_agolpipe_plugin_v1_source_proto_rawDescGZIP(), []int{18}
 }
 
 var File_agolpipe_plugin_v1_source_proto protoreflect.FileDescriptor
@@ -852,18 +1069,30 @@ const file_agolpipe_plugin_v1_source_proto_rawDesc = "" +
 	"DoResponse\x12@\n" +
 	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.HttpResponseHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
+	"\x03msg\"n\n" +
+	"\x0fDoUploadRequest\x12<\n" +
+	"\x06header\x18\x01 \x01(\v2\".agolpipe.plugin.v1.DoUploadHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
+	"\x03msg\"\x7f\n" +
+	"\x0eDoUploadHeader\x129\n" +
+	"\arequest\x18\x01 \x01(\v2\x1f.agolpipe.plugin.v1.HttpRequestR\arequest\x122\n" +
+	"\x04file\x18\x02 \x01(\v2\x1e.agolpipe.plugin.v1.UploadFileR\x04file\"s\n" +
+	"\x10DoUploadResponse\x12@\n" +
+	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.HttpResponseHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
 	"\x03msg\"\x14\n" +
 	"\x12OrgMetadataRequest\"+\n" +
 	"\x13OrgMetadataResponse\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"\x1b\n" +
 	"\x19SourceServiceCloseRequest\"\x1c\n" +
-	"\x1aSourceServiceCloseResponse2\xb5\x05\n" +
+	"\x1aSourceServiceCloseResponse2\x90\x06\n" +
 	"\rSourceService\x12o\n" +
 	"\bDescribe\x120.agolpipe.plugin.v1.SourceServiceDescribeRequest\x1a1.agolpipe.plugin.v1.SourceServiceDescribeResponse\x12r\n" +
 	"\tConfigure\x121.agolpipe.plugin.v1.SourceServiceConfigureRequest\x1a2.agolpipe.plugin.v1.SourceServiceConfigureResponse\x12R\n" +
 	"\aConnect\x12\".agolpipe.plugin.v1.ConnectRequest\x1a#.agolpipe.plugin.v1.ConnectResponse\x12Z\n" +
 	"\tListItems\x12$.agolpipe.plugin.v1.ListItemsRequest\x1a%.agolpipe.plugin.v1.ListItemsResponse0\x01\x12E\n" +
-	"\x02Do\x12\x1d.agolpipe.plugin.v1.DoRequest\x1a\x1e.agolpipe.plugin.v1.DoResponse0\x01\x12`\n" +
+	"\x02Do\x12\x1d.agolpipe.plugin.v1.DoRequest\x1a\x1e.agolpipe.plugin.v1.DoResponse0\x01\x12Y\n" +
+	"\bDoUpload\x12#.agolpipe.plugin.v1.DoUploadRequest\x1a$.agolpipe.plugin.v1.DoUploadResponse(\x010\x01\x12`\n" +
 	"\vOrgMetadata\x12&.agolpipe.plugin.v1.OrgMetadataRequest\x1a'.agolpipe.plugin.v1.OrgMetadataResponse0\x01\x12f\n" +
 	"\x05Close\x12-.agolpipe.plugin.v1.SourceServiceCloseRequest\x1a..agolpipe.plugin.v1.SourceServiceCloseResponseB@Z>github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1;pluginv1b\x06proto3"
 
@@ -879,7 +1108,7 @@ func file_agolpipe_plugin_v1_source_proto_rawDescGZIP() []byte {
 	return file_agolpipe_plugin_v1_source_proto_rawDescData
 }
 
-var file_agolpipe_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_agolpipe_plugin_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_agolpipe_plugin_v1_source_proto_goTypes = []any{
 	(*SourceServiceDescribeRequest)(nil),   // 0: agolpipe.plugin.v1.SourceServiceDescribeRequest
 	(*SourceServiceDescribeResponse)(nil),  // 1: agolpipe.plugin.v1.SourceServiceDescribeResponse
@@ -893,49 +1122,59 @@ var file_agolpipe_plugin_v1_source_proto_goTypes = []any{
 	(*ListedItem)(nil),                     // 9: agolpipe.plugin.v1.ListedItem
 	(*DoRequest)(nil),                      // 10: agolpipe.plugin.v1.DoRequest
 	(*DoResponse)(nil),                     // 11: agolpipe.plugin.v1.DoResponse
-	(*OrgMetadataRequest)(nil),             // 12: agolpipe.plugin.v1.OrgMetadataRequest
-	(*OrgMetadataResponse)(nil),            // 13: agolpipe.plugin.v1.OrgMetadataResponse
-	(*SourceServiceCloseRequest)(nil),      // 14: agolpipe.plugin.v1.SourceServiceCloseRequest
-	(*SourceServiceCloseResponse)(nil),     // 15: agolpipe.plugin.v1.SourceServiceCloseResponse
-	(*Info)(nil),                           // 16: agolpipe.plugin.v1.Info
-	(*Schema)(nil),                         // 17: agolpipe.plugin.v1.Schema
-	(*DynamicValue)(nil),                   // 18: agolpipe.plugin.v1.DynamicValue
-	(*Diagnostic)(nil),                     // 19: agolpipe.plugin.v1.Diagnostic
-	(*OrgInfo)(nil),                        // 20: agolpipe.plugin.v1.OrgInfo
-	(*Item)(nil),                           // 21: agolpipe.plugin.v1.Item
-	(*HttpRequest)(nil),                    // 22: agolpipe.plugin.v1.HttpRequest
-	(*HttpResponseHeader)(nil),             // 23: agolpipe.plugin.v1.HttpResponseHeader
+	(*DoUploadRequest)(nil),                // 12: agolpipe.plugin.v1.DoUploadRequest
+	(*DoUploadHeader)(nil),                 // 13: agolpipe.plugin.v1.DoUploadHeader
+	(*DoUploadResponse)(nil),               // 14: agolpipe.plugin.v1.DoUploadResponse
+	(*OrgMetadataRequest)(nil),             // 15: agolpipe.plugin.v1.OrgMetadataRequest
+	(*OrgMetadataResponse)(nil),            // 16: agolpipe.plugin.v1.OrgMetadataResponse
+	(*SourceServiceCloseRequest)(nil),      // 17: agolpipe.plugin.v1.SourceServiceCloseRequest
+	(*SourceServiceCloseResponse)(nil),     // 18: agolpipe.plugin.v1.SourceServiceCloseResponse
+	(*Info)(nil),                           // 19: agolpipe.plugin.v1.Info
+	(*Schema)(nil),                         // 20: agolpipe.plugin.v1.Schema
+	(*DynamicValue)(nil),                   // 21: agolpipe.plugin.v1.DynamicValue
+	(*Diagnostic)(nil),                     // 22: agolpipe.plugin.v1.Diagnostic
+	(*OrgInfo)(nil),                        // 23: agolpipe.plugin.v1.OrgInfo
+	(*Item)(nil),                           // 24: agolpipe.plugin.v1.Item
+	(*HttpRequest)(nil),                    // 25: agolpipe.plugin.v1.HttpRequest
+	(*HttpResponseHeader)(nil),             // 26: agolpipe.plugin.v1.HttpResponseHeader
+	(*UploadFile)(nil),                     // 27: agolpipe.plugin.v1.UploadFile
 }
 var file_agolpipe_plugin_v1_source_proto_depIdxs = []int32{
-	16, // 0: agolpipe.plugin.v1.SourceServiceDescribeResponse.info:type_name -> agolpipe.plugin.v1.Info
-	17, // 1: agolpipe.plugin.v1.SourceServiceDescribeResponse.schema:type_name -> agolpipe.plugin.v1.Schema
+	19, // 0: agolpipe.plugin.v1.SourceServiceDescribeResponse.info:type_name -> agolpipe.plugin.v1.Info
+	20, // 1: agolpipe.plugin.v1.SourceServiceDescribeResponse.schema:type_name -> agolpipe.plugin.v1.Schema
 	2,  // 2: agolpipe.plugin.v1.SourceServiceDescribeResponse.features:type_name -> agolpipe.plugin.v1.SourceFeatures
-	18, // 3: agolpipe.plugin.v1.SourceServiceConfigureRequest.config:type_name -> agolpipe.plugin.v1.DynamicValue
-	19, // 4: agolpipe.plugin.v1.SourceServiceConfigureResponse.diagnostics:type_name -> agolpipe.plugin.v1.Diagnostic
-	20, // 5: agolpipe.plugin.v1.ConnectResponse.org:type_name -> agolpipe.plugin.v1.OrgInfo
+	21, // 3: agolpipe.plugin.v1.SourceServiceConfigureRequest.config:type_name -> agolpipe.plugin.v1.DynamicValue
+	22, // 4: agolpipe.plugin.v1.SourceServiceConfigureResponse.diagnostics:type_name -> agolpipe.plugin.v1.Diagnostic
+	23, // 5: agolpipe.plugin.v1.ConnectResponse.org:type_name -> agolpipe.plugin.v1.OrgInfo
 	9,  // 6: agolpipe.plugin.v1.ListItemsResponse.items:type_name -> agolpipe.plugin.v1.ListedItem
-	21, // 7: agolpipe.plugin.v1.ListedItem.item:type_name -> agolpipe.plugin.v1.Item
-	22, // 8: agolpipe.plugin.v1.DoRequest.request:type_name -> agolpipe.plugin.v1.HttpRequest
-	23, // 9: agolpipe.plugin.v1.DoResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
-	0,  // 10: agolpipe.plugin.v1.SourceService.Describe:input_type -> agolpipe.plugin.v1.SourceServiceDescribeRequest
-	3,  // 11: agolpipe.plugin.v1.SourceService.Configure:input_type -> agolpipe.plugin.v1.SourceServiceConfigureRequest
-	5,  // 12: agolpipe.plugin.v1.SourceService.Connect:input_type -> agolpipe.plugin.v1.ConnectRequest
-	7,  // 13: agolpipe.plugin.v1.SourceService.ListItems:input_type -> agolpipe.plugin.v1.ListItemsRequest
-	10, // 14: agolpipe.plugin.v1.SourceService.Do:input_type -> agolpipe.plugin.v1.DoRequest
-	12, // 15: agolpipe.plugin.v1.SourceService.OrgMetadata:input_type -> agolpipe.plugin.v1.OrgMetadataRequest
-	14, // 16: agolpipe.plugin.v1.SourceService.Close:input_type -> agolpipe.plugin.v1.SourceServiceCloseRequest
-	1,  // 17: agolpipe.plugin.v1.SourceService.Describe:output_type -> agolpipe.plugin.v1.SourceServiceDescribeResponse
-	4,  // 18: agolpipe.plugin.v1.SourceService.Configure:output_type -> agolpipe.plugin.v1.SourceServiceConfigureResponse
-	6,  // 19: agolpipe.plugin.v1.SourceService.Connect:output_type -> agolpipe.plugin.v1.ConnectResponse
-	8,  // 20: agolpipe.plugin.v1.SourceService.ListItems:output_type -> agolpipe.plugin.v1.ListItemsResponse
-	11, // 21: agolpipe.plugin.v1.SourceService.Do:output_type -> agolpipe.plugin.v1.DoResponse
-	13, // 22: agolpipe.plugin.v1.SourceService.OrgMetadata:output_type -> agolpipe.plugin.v1.OrgMetadataResponse
-	15, // 23: agolpipe.plugin.v1.SourceService.Close:output_type -> agolpipe.plugin.v1.SourceServiceCloseResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	24, // 7: agolpipe.plugin.v1.ListedItem.item:type_name -> agolpipe.plugin.v1.Item
+	25, // 8: agolpipe.plugin.v1.DoRequest.request:type_name -> agolpipe.plugin.v1.HttpRequest
+	26, // 9: agolpipe.plugin.v1.DoResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
+	13, // 10: agolpipe.plugin.v1.DoUploadRequest.header:type_name -> agolpipe.plugin.v1.DoUploadHeader
+	25, // 11: agolpipe.plugin.v1.DoUploadHeader.request:type_name -> agolpipe.plugin.v1.HttpRequest
+	27, // 12: agolpipe.plugin.v1.DoUploadHeader.file:type_name -> agolpipe.plugin.v1.UploadFile
+	26, // 13: agolpipe.plugin.v1.DoUploadResponse.header:type_name -> agolpipe.plugin.v1.HttpResponseHeader
+	0,  // 14: agolpipe.plugin.v1.SourceService.Describe:input_type -> agolpipe.plugin.v1.SourceServiceDescribeRequest
+	3,  // 15: agolpipe.plugin.v1.SourceService.Configure:input_type -> agolpipe.plugin.v1.SourceServiceConfigureRequest
+	5,  // 16: agolpipe.plugin.v1.SourceService.Connect:input_type -> agolpipe.plugin.v1.ConnectRequest
+	7,  // 17: agolpipe.plugin.v1.SourceService.ListItems:input_type -> agolpipe.plugin.v1.ListItemsRequest
+	10, // 18: agolpipe.plugin.v1.SourceService.Do:input_type -> agolpipe.plugin.v1.DoRequest
+	12, // 19: agolpipe.plugin.v1.SourceService.DoUpload:input_type -> agolpipe.plugin.v1.DoUploadRequest
+	15, // 20: agolpipe.plugin.v1.SourceService.OrgMetadata:input_type -> agolpipe.plugin.v1.OrgMetadataRequest
+	17, // 21: agolpipe.plugin.v1.SourceService.Close:input_type -> agolpipe.plugin.v1.SourceServiceCloseRequest
+	1,  // 22: agolpipe.plugin.v1.SourceService.Describe:output_type -> agolpipe.plugin.v1.SourceServiceDescribeResponse
+	4,  // 23: agolpipe.plugin.v1.SourceService.Configure:output_type -> agolpipe.plugin.v1.SourceServiceConfigureResponse
+	6,  // 24: agolpipe.plugin.v1.SourceService.Connect:output_type -> agolpipe.plugin.v1.ConnectResponse
+	8,  // 25: agolpipe.plugin.v1.SourceService.ListItems:output_type -> agolpipe.plugin.v1.ListItemsResponse
+	11, // 26: agolpipe.plugin.v1.SourceService.Do:output_type -> agolpipe.plugin.v1.DoResponse
+	14, // 27: agolpipe.plugin.v1.SourceService.DoUpload:output_type -> agolpipe.plugin.v1.DoUploadResponse
+	16, // 28: agolpipe.plugin.v1.SourceService.OrgMetadata:output_type -> agolpipe.plugin.v1.OrgMetadataResponse
+	18, // 29: agolpipe.plugin.v1.SourceService.Close:output_type -> agolpipe.plugin.v1.SourceServiceCloseResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_agolpipe_plugin_v1_source_proto_init() }
@@ -948,13 +1187,21 @@ func file_agolpipe_plugin_v1_source_proto_init() {
 		(*DoResponse_Header)(nil),
 		(*DoResponse_Chunk)(nil),
 	}
+	file_agolpipe_plugin_v1_source_proto_msgTypes[12].OneofWrappers = []any{
+		(*DoUploadRequest_Header)(nil),
+		(*DoUploadRequest_Chunk)(nil),
+	}
+	file_agolpipe_plugin_v1_source_proto_msgTypes[14].OneofWrappers = []any{
+		(*DoUploadResponse_Header)(nil),
+		(*DoUploadResponse_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agolpipe_plugin_v1_source_proto_rawDesc), len(file_agolpipe_plugin_v1_source_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

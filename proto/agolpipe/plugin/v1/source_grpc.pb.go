@@ -26,6 +26,7 @@ const (
 	SourceService_Connect_FullMethodName     = "/agolpipe.plugin.v1.SourceService/Connect"
 	SourceService_ListItems_FullMethodName   = "/agolpipe.plugin.v1.SourceService/ListItems"
 	SourceService_Do_FullMethodName          = "/agolpipe.plugin.v1.SourceService/Do"
+	SourceService_DoUpload_FullMethodName    = "/agolpipe.plugin.v1.SourceService/DoUpload"
 	SourceService_OrgMetadata_FullMethodName = "/agolpipe.plugin.v1.SourceService/OrgMetadata"
 	SourceService_Close_FullMethodName       = "/agolpipe.plugin.v1.SourceService/Close"
 )
@@ -44,6 +45,10 @@ type SourceServiceClient interface {
 	// Do performs a portal request: the first message is the header, the
 	// rest carry the body in chunks.
 	Do(ctx context.Context, in *DoRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DoResponse], error)
+	// DoUpload is Do with a file sent as a multipart/form-data part beside
+	// the form's fields: the first message is the header, the rest carry the
+	// file in chunks, and the end of the stream is the end of the file.
+	DoUpload(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DoUploadRequest, DoUploadResponse], error)
 	// OrgMetadata streams the organization's metadata document (users
 	// without secrets, groups, memberships, item sharing) in chunks. Only
 	// for a source whose Describe declares features.org_metadata.
@@ -127,9 +132,22 @@ func (c *sourceServiceClient) Do(ctx context.Context, in *DoRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SourceService_DoClient = grpc.ServerStreamingClient[DoResponse]
 
+func (c *sourceServiceClient) DoUpload(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DoUploadRequest, DoUploadResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SourceService_ServiceDesc.Streams[2], SourceService_DoUpload_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DoUploadRequest, DoUploadResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SourceService_DoUploadClient = grpc.BidiStreamingClient[DoUploadRequest, DoUploadResponse]
+
 func (c *sourceServiceClient) OrgMetadata(ctx context.Context, in *OrgMetadataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrgMetadataResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &SourceService_ServiceDesc.Streams[2], SourceService_OrgMetadata_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &SourceService_ServiceDesc.Streams[3], SourceService_OrgMetadata_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +188,10 @@ type SourceServiceServer interface {
 	// Do performs a portal request: the first message is the header, the
 	// rest carry the body in chunks.
 	Do(*DoRequest, grpc.ServerStreamingServer[DoResponse]) error
+	// DoUpload is Do with a file sent as a multipart/form-data part beside
+	// the form's fields: the first message is the header, the rest carry the
+	// file in chunks, and the end of the stream is the end of the file.
+	DoUpload(grpc.BidiStreamingServer[DoUploadRequest, DoUploadResponse]) error
 	// OrgMetadata streams the organization's metadata document (users
 	// without secrets, groups, memberships, item sharing) in chunks. Only
 	// for a source whose Describe declares features.org_metadata.
@@ -199,6 +221,9 @@ func (UnimplementedSourceServiceServer) ListItems(*ListItemsRequest, grpc.Server
 }
 func (UnimplementedSourceServiceServer) Do(*DoRequest, grpc.ServerStreamingServer[DoResponse]) error {
 	return status.Error(codes.Unimplemented, "method Do not implemented")
+}
+func (UnimplementedSourceServiceServer) DoUpload(grpc.BidiStreamingServer[DoUploadRequest, DoUploadResponse]) error {
+	return status.Error(codes.Unimplemented, "method DoUpload not implemented")
 }
 func (UnimplementedSourceServiceServer) OrgMetadata(*OrgMetadataRequest, grpc.ServerStreamingServer[OrgMetadataResponse]) error {
 	return status.Error(codes.Unimplemented, "method OrgMetadata not implemented")
@@ -303,6 +328,13 @@ func _SourceService_Do_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SourceService_DoServer = grpc.ServerStreamingServer[DoResponse]
 
+func _SourceService_DoUpload_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SourceServiceServer).DoUpload(&grpc.GenericServerStream[DoUploadRequest, DoUploadResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SourceService_DoUploadServer = grpc.BidiStreamingServer[DoUploadRequest, DoUploadResponse]
+
 func _SourceService_OrgMetadata_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(OrgMetadataRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -366,6 +398,12 @@ var SourceService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Do",
 			Handler:       _SourceService_Do_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "DoUpload",
+			Handler:       _SourceService_DoUpload_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "OrgMetadata",

@@ -1,0 +1,156 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+)
+
+// Restorer is the optional restore side of an Exporter: the inverse of its
+// Export, living beside it, so an outside exporter author can add restore
+// for the item types they export. The host plans, orders and remaps; the
+// Restorer puts one item back. It reads the item's artifacts from the host
+// (RestoreHost.ReadArtifact: streamed, checked against the manifest) and
+// writes to the portal through the host (Host.Portal, with PortalRequest.File
+// for uploads), so it never holds credentials.
+type Restorer interface {
+	// RestoreItemTypes are the item types Restore can put back; the host
+	// asks for nothing else. Empty: none (the exporter cannot restore).
+	RestoreItemTypes() []string
+	// Restore restores one item, or with req.PlanOnly only decides what it
+	// would do. An item that cannot be restored is a result (ActionCannot
+	// with a reason), not an error; an error means the attempt failed.
+	Restore(ctx context.Context, req RestoreRequest, host RestoreHost) (RestoreResult, error)
+}
+
+// RestoreItemTypesOf returns the item types e can restore: none when it does
+// not implement Restorer.
+func RestoreItemTypesOf(e Exporter) []string {
+	if r, ok := e.(Restorer); ok {
+		return r.RestoreItemTypes()
+	}
+	return nil
+}
+
+// RestoreHost is what the host offers a running restore.
+type RestoreHost interface {
+	Host
+	// ReadArtifact streams one of the item's artifacts (by the name in
+	// RestoreRequest.Artifacts) from the run's sink. Its bytes are checked
+	// against the manifest's size and sha256 as they pass, and the last of
+	// them is held back until the check passes: a corrupt or truncated
+	// artifact fails with ReasonCorrupt before it has been read whole. The
+	// caller closes it.
+	ReadArtifact(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
+// RestoreMode says what to do with an item that exists in the target.
+type RestoreMode string
+
+const (
+	// RestoreNew creates a new item.
+	RestoreNew RestoreMode = "new"
+	// RestoreOverwrite replaces RestoreRequest.TargetItemID's content in
+	// place: it keeps its id and URL, so what refers to it keeps working.
+	RestoreOverwrite RestoreMode = "overwrite"
+)
+
+// RestoreRequest is one item to restore.
+type RestoreRequest struct {
+	// Item is the item as the run's manifest records it (Raw is empty: the
+	// item's own JSON is its item.json artifact).
+	Item Item
+	// Artifacts are the item's artifacts in the run.
+	Artifacts []RestoreArtifact
+	// ManifestRecord is the item's record in manifest.json, for what the
+	// fields here do not name.
+	ManifestRecord json.RawMessage
+	RunID          string
+	// RestoreID names this restore; Mark is the type keyword to add to
+	// every item the restore creates, so `restore undo` can recognise them.
+	RestoreID string
+	Mark      string
+	// Target is the portal written to and the user signed in there.
+	Target OrgInfo
+	// Owner is the owner the item gets in the target (the owner mapping
+	// applied); FolderID and FolderTitle its folder, which the host has
+	// created when missing (both empty for the owner's root).
+	Owner       string
+	FolderID    string
+	FolderTitle string
+	Mode        RestoreMode
+	// TargetItemID is, with RestoreOverwrite, the item to overwrite.
+	TargetItemID string
+	// Remap maps every id and service/layer URL of the backup restored so
+	// far (dependencies come first) to its counterpart in the target; the
+	// restorer rewrites them in every JSON it writes (RemapJSON).
+	Remap map[string]string
+	// PlanOnly: decide and report the action; change nothing.
+	PlanOnly bool
+}
+
+// RestoreArtifact is one artifact of the item in the run, as the manifest
+// lists it.
+type RestoreArtifact struct {
+	Name      string
+	Size      int64
+	SHA256    string
+	Format    string
+	MediaType string
+}
+
+// Artifact returns the artifact named name, if the run holds it.
+func (r RestoreRequest) Artifact(name string) (RestoreArtifact, bool) {
+	for _, a := range r.Artifacts {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return RestoreArtifact{}, false
+}
+
+// RestoreAction is what a restore did or, planning, would do.
+type RestoreAction string
+
+const (
+	ActionCreate    RestoreAction = "create"
+	ActionOverwrite RestoreAction = "overwrite"
+	// ActionSkip: the target already holds the same content.
+	ActionSkip RestoreAction = "skip"
+	// ActionCannot: the item cannot be restored; CannotReason says why.
+	ActionCannot RestoreAction = "cannot"
+)
+
+// CannotReason says why an item cannot be restored.
+type CannotReason string
+
+const (
+	CannotUnspecified CannotReason = ""
+	// CannotNotRestorable: the backup is not restorable by design (a
+	// description only, a failed export, a format the restorer cannot write).
+	CannotNotRestorable CannotReason = "not_restorable"
+	// CannotMissingArtifact: an artifact the restore needs is not in the run.
+	CannotMissingArtifact CannotReason = "missing_artifact"
+	// CannotExists: the item exists in the target and differs, and neither
+	// a new item nor an overwrite was asked for.
+	CannotExists CannotReason = "exists"
+	// CannotTargetRefuses: the target portal refuses it (type not allowed,
+	// no privilege).
+	CannotTargetRefuses CannotReason = "target_refuses"
+)
+
+// RestoreResult is the outcome of one item's restore.
+type RestoreResult struct {
+	Action RestoreAction
+	// Reason explains a skip or a cannot in words a GIS administrator
+	// understands.
+	Reason string
+	Cannot CannotReason
+	// NewItemID is the restored item's id (with an overwrite, the target
+	// item's); empty when planning, skipping or unable.
+	NewItemID string
+	// Remap are the entries the item adds: its old id and URL, and each
+	// old layer URL, to the new ones.
+	Remap    map[string]string
+	Warnings []string
+}
