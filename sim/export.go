@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,11 +76,26 @@ func (s *Server) export(c *call, username string) {
 	if params.IncludeAttachments != nil && !*params.IncludeAttachments {
 		withAtt = false
 	}
-	add := func(l *org.Layer, inc *bool) {
-		layers = append(layers, org.ExportLayer{ID: l.ID, Name: l.Name, IsTable: l.IsTable, Geometry: l.Geometry, Rows: l.RowCount()})
-		if l.HasAttachments && withAtt && (inc == nil || *inc) {
-			attachments = true
+	add := func(own *org.Layer, inc *bool) {
+		l := s.dataLayer(src, own.ID) // a view's rows are its source's
+		el := org.ExportLayer{ID: own.ID, Name: own.Name, IsTable: own.IsTable, Geometry: own.Geometry, Rows: l.RowCount(), HasAttachments: layerHasAttachments(l)}
+		// A geodatabase keeps the field definitions (names, types,
+		// aliases, lengths, domains); the other formats keep less, but the
+		// stand-in records them for every format.
+		if fs, ok := s.layerDef(src, own)["fields"].([]any); ok {
+			for _, f := range fs {
+				if m, ok := f.(map[string]any); ok {
+					el.Fields = append(el.Fields, m)
+				}
+			}
 		}
+		if el.HasAttachments && withAtt && (inc == nil || *inc) {
+			attachments = true
+			for _, oid := range l.ObjectIDs(1, math.MaxInt32) {
+				el.Attachments += len(attachmentsOf(l, oid))
+			}
+		}
+		layers = append(layers, el)
 	}
 	if len(params.Layers) > 0 {
 		for _, pl := range params.Layers {
@@ -237,7 +253,8 @@ type exportManifest struct {
 func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 	s.org.Mu.RLock()
 	src := s.org.Item(j.Source)
-	var layers []*org.Layer
+	var layers []*org.Layer // data layers, beside the ids they are written under
+	var ids []int
 	// The zip's entry times are those of the data exported, not of the
 	// export job: exporting unchanged data twice gives the same bytes, as
 	// tests comparing two backups of one org need.
@@ -247,8 +264,9 @@ func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 		if src.Service != nil {
 			stamp = max(stamp, src.Service.LastEdit())
 			for _, el := range j.Layers {
-				if l := src.Service.FindLayer(el.ID); l != nil {
+				if l := s.dataLayer(src, el.ID); l != nil {
 					layers = append(layers, l)
+					ids = append(ids, el.ID)
 				}
 			}
 		}
@@ -266,17 +284,30 @@ func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 	if err := json.NewEncoder(f).Encode(m); err != nil {
 		return err
 	}
-	for _, l := range layers {
-		f, err := zw.CreateHeader(&zip.FileHeader{Name: strconv.Itoa(l.ID) + ".jsonl", Method: zip.Store, Modified: mod})
+	withAtt := map[int]bool{}
+	for _, el := range j.Layers {
+		withAtt[el.ID] = el.Attachments > 0
+	}
+	for k, l := range layers {
+		f, err := zw.CreateHeader(&zip.FileHeader{Name: strconv.Itoa(ids[k]) + ".jsonl", Method: zip.Store, Modified: mod})
 		if err != nil {
 			return err
 		}
 		e := getEnc()
-		n := l.RowCount()
-		for i := 0; i < n; i++ {
+		s.org.Mu.RLock()
+		oids := l.ObjectIDs(1, math.MaxInt32)
+		s.org.Mu.RUnlock()
+		for _, oid := range oids {
 			e.b = e.b[:0]
 			e.comma = false
-			appendFeature(e, l, i, true, nil, false)
+			s.org.Mu.RLock()
+			if i := rowIndex(l, oid); i >= 0 {
+				appendFeature(e, l, i, true, nil, false)
+			}
+			s.org.Mu.RUnlock()
+			if len(e.b) == 0 {
+				continue // deleted meanwhile
+			}
 			e.b = append(e.b, '\n')
 			if _, err := f.Write(e.b); err != nil {
 				putEnc(e)
@@ -284,8 +315,62 @@ func (s *Server) writeExport(w io.Writer, it *org.Item, j *job) error {
 			}
 		}
 		putEnc(e)
+		if withAtt[ids[k]] {
+			if err := s.writeStandInAttachments(zw, ids[k], l, oids, mod); err != nil {
+				return err
+			}
+		}
 	}
 	return zw.Close()
+}
+
+// writeStandInAttachments writes a layer's attachments into an export
+// stand-in: <layer id>.attachments.jsonl, one attachment per line (its
+// parent's GlobalID links it to its row, as a geodatabase's attachment
+// table does), and the bytes of uploaded attachments as
+// attachments/<layer id>/<attachment id>. Generated attachments are
+// recorded by their generator (seed, size, magic) instead of their bytes,
+// which keeps a stand-in of a generated org small; the bytes a reader gets
+// back are the same.
+func (s *Server) writeStandInAttachments(zw *zip.Writer, id int, l *org.Layer, oids []int, mod time.Time) error {
+	f, err := zw.CreateHeader(&zip.FileHeader{Name: strconv.Itoa(id) + ".attachments.jsonl", Method: zip.Store, Modified: mod})
+	if err != nil {
+		return err
+	}
+	var uploaded []org.Attachment
+	for _, oid := range oids {
+		s.org.Mu.RLock()
+		as := attachmentsOf(l, oid)
+		var recs []org.Attachment
+		for _, a := range as {
+			if a.stored != nil {
+				recs = append(recs, *a.stored)
+				continue
+			}
+			recs = append(recs, org.Attachment{ID: a.id, GlobalID: guid(a.seed), ParentGlobalID: guid(rowHash(l, oid-1)), Name: a.name,
+				ContentType: a.ctype, Size: a.size, Seed: a.seed, Magic: attachmentBlob(a).Magic})
+		}
+		s.org.Mu.RUnlock()
+		for _, r := range recs {
+			line, _ := json.Marshal(r)
+			if _, err := f.Write(append(line, '\n')); err != nil {
+				return err
+			}
+			if r.Seed == 0 {
+				uploaded = append(uploaded, r)
+			}
+		}
+	}
+	for _, a := range uploaded {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: attachmentEntry(id, a.ID), Method: zip.Store, Modified: mod})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(a.Body); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type countWriter struct{ n int64 }

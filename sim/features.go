@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -129,9 +130,18 @@ func (s *Server) featureServer(c *call, sc *svcCall) {
 			ep, h = "query", func(c *call) { s.query(c, sc, lid) }
 		case len(r) == 2 && r[1] == "queryAttachments":
 			ep, h = "queryAttachments", func(c *call) { s.queryAttachments(c, sc, lid) }
-		case len(r) == 2 && (r[1] == "addFeatures" || r[1] == "applyEdits"):
+		case len(r) == 2 && (r[1] == "addFeatures" || r[1] == "applyEdits" || r[1] == "updateFeatures" || r[1] == "deleteFeatures"):
 			c.write = true
-			ep, h = r[1], func(c *call) { s.addFeatures(c, sc, lid, r[1]) }
+			ep, h = r[1], func(c *call) { s.editFeatures(c, sc, lid, r[1]) }
+		case len(r) == 2 && r[1] == "append":
+			c.write = true
+			ep, h = "append", func(c *call) { s.appendData(c, sc, lid) }
+		case len(r) == 4 && r[1] == "append" && r[2] == "jobs":
+			ep, h = "append/status", func(c *call) { s.appendStatus(c, sc, r[3]) }
+		case len(r) == 3 && r[2] == "addAttachment":
+			c.write = true
+			oid, _ := strconv.Atoi(r[1])
+			ep, h = "addAttachment", func(c *call) { s.addAttachment(c, sc, lid, oid) }
 		case len(r) == 3 && r[2] == "attachments":
 			oid, _ := strconv.Atoi(r[1])
 			ep, h = "attachments", func(c *call) { s.attachments(c, sc, lid, oid) }
@@ -284,6 +294,7 @@ func (s *Server) fsRoot(c *call, sc *svcCall, admin bool) {
 		v["isUpdatableView"] = false
 		v["sourceSchemaChangesAllowed"] = true
 	}
+	mergeInto(v, svc.Overrides)
 	if admin {
 		v["adminServiceInfo"] = map[string]any{"name": svc.Name, "type": "FeatureServer", "cacheMaxAge": 0, "status": "Started", "database": map[string]any{"datasource": map[string]any{"name": "hosted"}}}
 	}
@@ -321,6 +332,11 @@ func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 		if _, ok := m["maxRecordCount"]; !ok {
 			m["maxRecordCount"] = svc.MaxRecordCount
 		}
+		if _, ok := m["capabilities"]; !ok {
+			m["capabilities"] = svc.Capabilities
+		}
+		m["supportsTruncate"] = !svc.IsView && !svc.SyncEnabled
+		mergeInto(m, l.Overrides)
 		return m
 	}
 	fields := []any{}
@@ -360,6 +376,8 @@ func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 		"dateFieldsTimeReference": map[string]any{"timeZone": "UTC", "respectsDaylightSaving": false},
 		"types":                   []any{}, "templates": []any{}, "maxRecordCount": svc.MaxRecordCount, "supportedQueryFormats": "JSON, geoJSON, PBF",
 		"capabilities": svc.Capabilities, "useStandardizedQueries": true, "serviceItemId": it.ID,
+		"supportsTruncate": !svc.IsView && !svc.SyncEnabled, "supportsAppend": true,
+		"supportedAppendFormats": "shapefile,filegdb,csv",
 	}
 	if !l.IsTable {
 		m["geometryType"] = l.Geometry
@@ -372,6 +390,7 @@ func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 		delete(m, "hasZ")
 		delete(m, "hasM")
 	}
+	mergeInto(m, l.Overrides)
 	return m
 }
 
@@ -392,7 +411,11 @@ func (s *Server) fsLayer(c *call, sc *svcCall, id int, admin bool) {
 		if sc.item.Service.IsView {
 			src := s.org.Item(sc.item.Service.SourceItemID)
 			if src != nil && src.Service != nil {
-				info["viewLayerDefinition"] = map[string]any{"sourceServiceName": src.Service.Name, "sourceLayerId": l.ID, "sourceLayerFields": "*"}
+				sid := l.ID
+				if l.SourceLayer != nil {
+					sid = *l.SourceLayer
+				}
+				info["viewLayerDefinition"] = map[string]any{"sourceServiceName": src.Service.Name, "sourceLayerId": sid, "sourceLayerFields": "*"}
 			}
 		}
 		m["adminLayerInfo"] = info
@@ -682,7 +705,7 @@ func (s *Server) query(c *call, sc *svcCall, id int) {
 	}
 	defer s.org.Mu.RUnlock()
 	svc := sc.item.Service
-	l := svc.FindLayer(id)
+	l := s.dataLayer(sc.item, id)
 	if l == nil {
 		c.invalidParams()
 		return
@@ -692,9 +715,8 @@ func (s *Server) query(c *call, sc *svcCall, id int) {
 		c.invalidParams()
 		return
 	}
-	n := l.RowCount()
-	// Matching object ids form a contiguous range [lo, hi] (1-based) unless
-	// objectIds is given.
+	// Matching object ids are those in [lo, hi] (1-based) unless objectIds
+	// is given.
 	var ids []int
 	if oids := c.param("objectIds"); oids != "" {
 		for _, x := range strings.Split(oids, ",") {
@@ -703,15 +725,12 @@ func (s *Server) query(c *call, sc *svcCall, id int) {
 				c.invalidParams()
 				return
 			}
-			if v >= wf.lo && v <= wf.hi && v >= 1 && v <= n {
+			if v >= wf.lo && v <= wf.hi && l.HasRow(v) {
 				ids = append(ids, v)
 			}
 		}
 	} else {
-		hi := min(wf.hi, n)
-		for v := wf.lo; v <= hi; v++ {
-			ids = append(ids, v)
-		}
+		ids = l.ObjectIDs(wf.lo, wf.hi)
 	}
 	if c.boolParam("returnCountOnly") {
 		c.value(map[string]any{"count": len(ids)})
@@ -815,7 +834,7 @@ func (s *Server) query(c *call, sc *svcCall, id int) {
 	e.k("features")
 	e.arr()
 	for _, oid := range page {
-		appendFeature(e, l, oid-1, geom, fields, wgs)
+		appendFeature(e, l, rowIndex(l, oid), geom, fields, wgs)
 	}
 	e.end()
 	e.close()
@@ -829,7 +848,7 @@ func (s *Server) queryGeoJSON(c *call, l *org.Layer, page []int, exceeded bool, 
 	feats := []any{}
 	for _, oid := range page {
 		e := getEnc()
-		appendFeature(e, l, oid-1, geom, fields, wgs)
+		appendFeature(e, l, rowIndex(l, oid), geom, fields, wgs)
 		var f struct {
 			Attributes map[string]any `json:"attributes"`
 			Geometry   map[string]any `json:"geometry"`
@@ -861,10 +880,52 @@ type attachment struct {
 	name, ctype string
 	size        int64
 	seed        uint64
+	// stored is set for the attachments of a stored layer (see
+	// org.Layer.Attachments); the fields above are then copied from it.
+	stored *org.Attachment
+}
+
+// dataLayer is the layer whose rows and attachments layer lid of it
+// serves: its own, or for a view the source layer, read live (a view's
+// viewDefinitionQuery is not applied). The caller holds the org lock.
+func (s *Server) dataLayer(it *org.Item, lid int) *org.Layer {
+	l := it.Service.FindLayer(lid)
+	if l == nil || !it.Service.IsView {
+		return l
+	}
+	src := s.org.Item(it.Service.SourceItemID)
+	if src == nil || src.Service == nil {
+		return l
+	}
+	sid := l.ID
+	if l.SourceLayer != nil {
+		sid = *l.SourceLayer
+	}
+	if sl := src.Service.FindLayer(sid); sl != nil {
+		return sl
+	}
+	return l
+}
+
+// rowIndex is the index appendFeature takes for object id oid: the row
+// number of a generated layer, the position in Stored of a stored one.
+func rowIndex(l *org.Layer, oid int) int {
+	if l.Definition == nil {
+		return oid - 1
+	}
+	return l.Index(oid)
 }
 
 func attachmentsOf(l *org.Layer, oid int) []attachment {
-	if !l.HasAttachments || oid < 1 || oid > l.RowCount() || l.Definition != nil {
+	if l.Definition != nil {
+		var out []attachment
+		for i := range l.Attachments[oid] {
+			a := &l.Attachments[oid][i]
+			out = append(out, attachment{id: a.ID, name: a.Name, ctype: a.ContentType, size: a.Size, seed: a.Seed, stored: a})
+		}
+		return out
+	}
+	if !l.HasAttachments || oid < 1 || oid > l.RowCount() {
 		return nil
 	}
 	h := org.Mix(l.Seed ^ uint64(oid)*0x51ed27)
@@ -886,12 +947,21 @@ func attachmentsOf(l *org.Layer, oid int) []attachment {
 func appendAttachment(e *enc, l *org.Layer, oid int, a attachment) {
 	e.open()
 	e.ki("id", int64(a.id))
-	e.ks("globalId", guid(a.seed))
-	e.ks("parentGlobalId", guid(rowHash(l, oid-1)))
+	if a.stored != nil {
+		e.ks("globalId", a.stored.GlobalID)
+		e.ks("parentGlobalId", a.stored.ParentGlobalID)
+	} else {
+		e.ks("globalId", guid(a.seed))
+		e.ks("parentGlobalId", guid(rowHash(l, oid-1)))
+	}
 	e.ks("name", a.name)
 	e.ks("contentType", a.ctype)
 	e.ki("size", a.size)
-	e.ks("keywords", "")
+	if a.stored != nil {
+		e.ks("keywords", a.stored.Keywords)
+	} else {
+		e.ks("keywords", "")
+	}
 	e.kn("exifInfo")
 	e.close()
 }
@@ -902,8 +972,8 @@ func (s *Server) attachments(c *call, sc *svcCall, lid, oid int) {
 		return
 	}
 	defer s.org.Mu.RUnlock()
-	l := sc.item.Service.FindLayer(lid)
-	if l == nil || !l.HasAttachments {
+	l := s.dataLayer(sc.item, lid)
+	if l == nil || !layerHasAttachments(l) {
 		c.fail(400, "Requested operation is not supported by this service.", "", nil)
 		return
 	}
@@ -924,7 +994,7 @@ func (s *Server) attachment(c *call, sc *svcCall, lid, oid, aid int) {
 	if !s.lookup(c, sc) {
 		return
 	}
-	l := sc.item.Service.FindLayer(lid)
+	l := s.dataLayer(sc.item, lid)
 	var found *attachment
 	if l != nil {
 		for _, a := range attachmentsOf(l, oid) {
@@ -943,7 +1013,7 @@ func (s *Server) attachment(c *call, sc *svcCall, lid, oid, aid int) {
 	c.w.Header().Set("Content-Type", found.ctype)
 	c.w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", found.name))
 	c.rw.sized = true // the attachment infos' size is the blob's
-	http.ServeContent(c.w, c.r, "", mod, attachmentBlob(*found).Reader())
+	http.ServeContent(c.w, c.r, "", mod, attachmentReader(*found))
 }
 
 // queryAttachments: GET <layer>/queryAttachments.
@@ -952,8 +1022,8 @@ func (s *Server) queryAttachments(c *call, sc *svcCall, lid int) {
 		return
 	}
 	defer s.org.Mu.RUnlock()
-	l := sc.item.Service.FindLayer(lid)
-	if l == nil || !l.HasAttachments {
+	l := s.dataLayer(sc.item, lid)
+	if l == nil || !layerHasAttachments(l) {
 		c.fail(400, "Requested operation is not supported by this service.", "", nil)
 		return
 	}
@@ -970,9 +1040,7 @@ func (s *Server) queryAttachments(c *call, sc *svcCall, lid int) {
 			}
 		}
 	} else {
-		for v := wf.lo; v <= min(wf.hi, l.RowCount()); v++ {
-			oids = append(oids, v)
-		}
+		oids = l.ObjectIDs(wf.lo, wf.hi)
 	}
 	e := getEnc()
 	e.open()
@@ -988,7 +1056,11 @@ func (s *Server) queryAttachments(c *call, sc *svcCall, lid int) {
 		}
 		e.open()
 		e.ki("parentObjectId", int64(oid))
-		e.ks("parentGlobalId", guid(rowHash(l, oid-1)))
+		if as[0].stored != nil {
+			e.ks("parentGlobalId", as[0].stored.ParentGlobalID)
+		} else {
+			e.ks("parentGlobalId", guid(rowHash(l, oid-1)))
+		}
 		e.k("attachmentInfos")
 		e.arr()
 		for _, a := range as {
@@ -1017,17 +1089,45 @@ func (s *Server) Attachment(itemID string, lid, oid, aid int) ([]byte, bool) {
 	if it == nil || it.Service == nil {
 		return nil, false
 	}
-	l := it.Service.FindLayer(lid)
+	l := s.dataLayer(it, lid)
 	if l == nil {
 		return nil, false
 	}
 	for _, a := range attachmentsOf(l, oid) {
 		if a.id == aid {
-			b, _ := io.ReadAll(attachmentBlob(a).Reader())
+			b, _ := io.ReadAll(attachmentReader(a))
 			return b, true
 		}
 	}
 	return nil, false
+}
+
+// attachmentReader reads an attachment's bytes: uploaded, or generated.
+func attachmentReader(a attachment) io.ReadSeeker {
+	if a.stored != nil {
+		if a.stored.Body != nil {
+			return bytes.NewReader(a.stored.Body)
+		}
+		return a.stored.Blob().Reader()
+	}
+	return attachmentBlob(a).Reader()
+}
+
+// layerHasAttachments reports whether the layer has an attachment table: a
+// generated layer's flag, or a stored layer definition's hasAttachments.
+func layerHasAttachments(l *org.Layer) bool {
+	if l.Definition == nil {
+		return l.HasAttachments
+	}
+	for _, raw := range []json.RawMessage{l.Overrides, l.Definition} {
+		var d struct {
+			HasAttachments *bool `json:"hasAttachments"`
+		}
+		if json.Unmarshal(raw, &d) == nil && d.HasAttachments != nil {
+			return *d.HasAttachments
+		}
+	}
+	return false
 }
 
 // attachmentBlob is the generated content of an attachment.

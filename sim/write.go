@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -641,6 +640,18 @@ func (s *Server) adminService(c *call, sc *svcCall) {
 			return
 		}
 		s.do(c, "admin/layer", true, func(c *call) { s.fsLayer(c, sc, id, true) })
+	case len(r) == 2 && (r[1] == "truncate" || r[1] == "updateDefinition"):
+		id, err := strconv.Atoi(r[0])
+		if err != nil {
+			c.endpoint = "unknown"
+			c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
+			return
+		}
+		if r[1] == "truncate" {
+			s.doWrite(c, "truncate", func(c *call) { s.truncate(c, sc, id) })
+		} else {
+			s.doWrite(c, "layer/updateDefinition", func(c *call) { s.updateLayerDefinition(c, sc, id) })
+		}
 	default:
 		c.endpoint = "unknown"
 		c.fail(400, "Invalid URL", "", []string{"Invalid URL"})
@@ -724,8 +735,18 @@ func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 					if srcLayer == nil {
 						return false
 					}
-					cp := *srcLayer
-					cp.ID, cp.Name = id, head.Name
+					cp := org.Layer{ID: id, Name: head.Name, IsTable: srcLayer.IsTable, Geometry: srcLayer.Geometry, Rows: srcLayer.Rows,
+						HasAttachments: srcLayer.HasAttachments, LastEdit: srcLayer.LastEdit, SchemaEdit: srcLayer.SchemaEdit, Parent: srcLayer.Parent,
+						Seed: srcLayer.Seed, Definition: srcLayer.Definition, Stored: srcLayer.Stored, OIDs: srcLayer.OIDs, SourceLayer: &srcLayer.ID}
+					// The view's own properties (viewDefinitionQuery, its
+					// field list, drawing info) over the source's.
+					var own map[string]any
+					if json.Unmarshal(raw, &own) == nil {
+						for _, k := range []string{"id", "name", "adminLayerInfo"} {
+							delete(own, k)
+						}
+						cp.Overrides, _ = json.Marshal(own)
+					}
 					svc.Layers = append(svc.Layers, &cp)
 					if svc.SourceItemID == "" {
 						svc.SourceItemID = srcItem.ID
@@ -740,11 +761,7 @@ func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 				if head.ID == nil || svc.FindLayer(*head.ID) == nil {
 					return false
 				}
-				l := svc.FindLayer(*head.ID)
-				if l.Definition != nil {
-					l.Definition = mergeJSON(l.Definition, raw)
-				}
-				l.SchemaEdit = now
+				applyLayerUpdate(svc.FindLayer(*head.ID), raw)
 			case "deleteFromDefinition":
 				if head.ID == nil {
 					return false
@@ -763,6 +780,9 @@ func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 	if !apply(def.Layers, false, "layers") || !apply(def.Tables, true, "tables") {
 		c.fail(400, "Unable to add feature service definition.", "", []string{"Object reference not set to an instance of an object."})
 		return
+	}
+	if op == "updateDefinition" {
+		applyServiceUpdate(svc, []byte(c.param(op)))
 	}
 	it.Modified = now
 	s.org.Version++
@@ -818,58 +838,6 @@ func mergeJSON(a, b json.RawMessage) json.RawMessage {
 	return out
 }
 
-// addFeatures: POST <layer>/addFeatures (features=[...]) or applyEdits
-// (adds=[...]) on layers defined through the API.
-func (s *Server) addFeatures(c *call, sc *svcCall, lid int, op string) {
-	if c.r.Method != http.MethodPost {
-		c.fail(400, "This operation requires POST.", "", nil)
-		return
-	}
-	if !c.needUser() {
-		return
-	}
-	param := "features"
-	if op == "applyEdits" {
-		param = "adds"
-	}
-	var feats []map[string]any
-	if err := json.Unmarshal([]byte(c.param(param)), &feats); err != nil {
-		c.invalidParams()
-		return
-	}
-	s.org.Mu.Lock()
-	defer s.org.Mu.Unlock()
-	it := s.editableService(c, sc)
-	if it == nil {
-		return
-	}
-	l := it.Service.FindLayer(lid)
-	if l == nil || l.Definition == nil {
-		c.fail(400, "Requested operation is not supported by this service.", "", []string{"Only layers created through addToDefinition accept features in the simulator."})
-		return
-	}
-	results := []any{}
-	for _, f := range feats {
-		attrs, _ := f["attributes"].(map[string]any)
-		if attrs == nil {
-			attrs = map[string]any{}
-			f["attributes"] = attrs
-		}
-		oid := len(l.Stored) + 1
-		attrs["OBJECTID"] = oid
-		raw, _ := json.Marshal(f)
-		l.Stored = append(l.Stored, raw)
-		results = append(results, map[string]any{"objectId": oid, "globalId": attrs["GlobalID"], "success": true})
-	}
-	l.LastEdit = time.Now().UnixMilli()
-	s.org.Version++
-	if op == "applyEdits" {
-		c.value(map[string]any{"addResults": results, "updateResults": []any{}, "deleteResults": []any{}})
-		return
-	}
-	c.value(map[string]any{"addResults": results})
-}
-
 // publish: POST /content/users/<u>[/<f>]/publish from a File Geodatabase
 // item. The simulator understands its own export stand-in (manifest.json
 // plus <id>.jsonl rows); the new service's layers and rows are those the
@@ -886,25 +854,10 @@ func (s *Server) publish(c *call, username, folder string) {
 	if pp.MaxRecordCount <= 0 {
 		pp.MaxRecordCount = 2000
 	}
-	s.org.Mu.RLock()
-	src := s.visibleItem(c, c.param("itemid"))
-	if src == nil {
-		s.org.Mu.RUnlock()
+	srcID := c.param("itemid")
+	body, ok := s.standInBody(c, srcID)
+	if !ok {
 		return
-	}
-	var body []byte
-	exp := src.Export
-	if src.Data == org.DataStored {
-		body = src.Body
-	}
-	s.org.Mu.RUnlock()
-	if exp != nil && body == nil {
-		var buf bytes.Buffer
-		if err := s.writeExport(&buf, src, exp); err != nil {
-			c.fail(500, "Unable to read the source file.", "", nil)
-			return
-		}
-		body = buf.Bytes()
 	}
 	layers, err := readStandIn(body)
 	if err != nil {
@@ -933,14 +886,18 @@ func (s *Server) publish(c *call, username, folder string) {
 			it.FolderID = f.ID
 		}
 	}
-	it.Related = append(it.Related, org.Relationship{Type: "Service2Data", To: src.ID})
+	it.Related = append(it.Related, org.Relationship{Type: "Service2Data", To: srcID})
 	s.org.AddItem(it)
 	url := org.AbsURL(s.origin, it.URL)
 	c.value(map[string]any{"services": []any{map[string]any{"type": "Feature Service", "serviceurl": url, "encodedServiceURL": url,
 		"size": -1, "jobId": it.Export.ID, "serviceItemId": it.ID}}})
 }
 
-// readStandIn reads layers and rows from an export stand-in zip.
+// readStandIn reads layers, rows and attachments from an export stand-in
+// zip. Rows keep the object ids the file recorded (renumbered from 1 when
+// a file has none or they are not ascending); attachments are linked to
+// their rows by the rows' GlobalIDs, as a geodatabase's attachment table
+// is.
 func readStandIn(body []byte) ([]*org.Layer, error) {
 	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
 	if err != nil {
@@ -951,42 +908,114 @@ func readStandIn(body []byte) ([]*org.Layer, error) {
 	for _, f := range zr.File {
 		files[f.Name] = f
 	}
-	mf := files["manifest.json"]
-	if mf == nil {
-		return nil, fmt.Errorf("no manifest.json")
+	read := func(name string) ([]byte, error) {
+		f := files[name]
+		if f == nil {
+			return nil, nil
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, 2<<30))
 	}
-	rc, err := mf.Open()
+	mb, err := read("manifest.json")
 	if err != nil {
 		return nil, err
 	}
-	err = json.NewDecoder(rc).Decode(&m)
-	rc.Close()
-	if err != nil {
+	if mb == nil {
+		return nil, fmt.Errorf("no manifest.json")
+	}
+	if err := json.Unmarshal(mb, &m); err != nil {
 		return nil, err
 	}
 	now := time.Now().UnixMilli()
 	var out []*org.Layer
 	for _, el := range m.Layers {
-		def, _ := json.Marshal(map[string]any{"name": el.Name, "type": map[bool]string{true: "Table", false: "Feature Layer"}[el.IsTable], "geometryType": el.Geometry,
-			"objectIdField": "OBJECTID", "globalIdField": "GlobalID"})
-		l := &org.Layer{ID: el.ID, Name: el.Name, IsTable: el.IsTable, Geometry: el.Geometry, Parent: -1, Definition: def, Stored: []json.RawMessage{}, LastEdit: now, SchemaEdit: now}
-		if f := files[strconv.Itoa(el.ID)+".jsonl"]; f != nil {
-			rc, err := f.Open()
-			if err != nil {
-				return nil, err
+		d := map[string]any{"name": el.Name, "type": map[bool]string{true: "Table", false: "Feature Layer"}[el.IsTable],
+			"objectIdField": "OBJECTID", "globalIdField": "GlobalID", "hasAttachments": el.HasAttachments}
+		if !el.IsTable {
+			d["geometryType"] = el.Geometry
+		}
+		if len(el.Fields) > 0 {
+			d["fields"] = el.Fields
+		}
+		def, _ := json.Marshal(d)
+		l := &org.Layer{ID: el.ID, Name: el.Name, IsTable: el.IsTable, Geometry: el.Geometry, Parent: -1, Definition: def,
+			Stored: []json.RawMessage{}, OIDs: []int{}, Attachments: map[int][]org.Attachment{}, NextOID: 1, NextAttachmentID: 1,
+			LastEdit: now, SchemaEdit: now, HasAttachments: el.HasAttachments}
+		data, err := read(strconv.Itoa(el.ID) + ".jsonl")
+		if err != nil {
+			return nil, err
+		}
+		byGID := map[string]int{}
+		ascending := true
+		for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			if len(line) == 0 {
+				continue
 			}
-			data, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				return nil, err
+			var r struct {
+				A struct {
+					OID int    `json:"OBJECTID"`
+					GID string `json:"GlobalID"`
+				} `json:"attributes"`
 			}
-			for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-				if len(line) > 0 {
-					l.Stored = append(l.Stored, append(json.RawMessage(nil), line...))
+			_ = json.Unmarshal(line, &r)
+			if r.A.OID <= 0 || (len(l.OIDs) > 0 && r.A.OID <= l.OIDs[len(l.OIDs)-1]) {
+				ascending = false
+			}
+			l.Stored = append(l.Stored, append(json.RawMessage(nil), line...))
+			l.OIDs = append(l.OIDs, r.A.OID)
+			if r.A.GID != "" {
+				byGID[r.A.GID] = len(l.OIDs) - 1
+			}
+		}
+		if !ascending {
+			for i := range l.Stored {
+				var f map[string]any
+				_ = json.Unmarshal(l.Stored[i], &f)
+				attrs(f)["OBJECTID"] = i + 1
+				l.Stored[i], _ = json.Marshal(f)
+				l.OIDs[i] = i + 1
+			}
+		}
+		if n := len(l.OIDs); n > 0 {
+			l.NextOID = l.OIDs[n-1] + 1
+		}
+		adata, err := read(strconv.Itoa(el.ID) + ".attachments.jsonl")
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(adata), []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			var a org.Attachment
+			if err := json.Unmarshal(line, &a); err != nil {
+				return nil, fmt.Errorf("layer %d attachments: %v", el.ID, err)
+			}
+			i, ok := byGID[a.ParentGlobalID]
+			if !ok {
+				return nil, fmt.Errorf("layer %d: attachment %d belongs to no row (parentGlobalId %s)", el.ID, a.ID, a.ParentGlobalID)
+			}
+			if a.Seed == 0 {
+				if a.Body, err = read(attachmentEntry(el.ID, a.ID)); err != nil {
+					return nil, err
+				}
+				if a.Body == nil || int64(len(a.Body)) != a.Size {
+					return nil, fmt.Errorf("layer %d: attachment %d: %s missing or not %d bytes", el.ID, a.ID, attachmentEntry(el.ID, a.ID), a.Size)
 				}
 			}
+			oid := l.OIDs[i]
+			l.Attachments[oid] = append(l.Attachments[oid], a)
+			l.NextAttachmentID = max(l.NextAttachmentID, a.ID+1)
 		}
 		out = append(out, l)
 	}
 	return out, nil
 }
+
+// attachmentEntry names the zip entry holding an uploaded attachment's
+// bytes in an export stand-in.
+func attachmentEntry(lid, aid int) string { return fmt.Sprintf("attachments/%d/%d", lid, aid) }

@@ -246,6 +246,13 @@ type ExportLayer struct {
 	IsTable  bool   `json:"isTable"`
 	Geometry string `json:"geometryType,omitempty"`
 	Rows     int    `json:"rows"`
+	// Fields are the layer's field definitions (a File Geodatabase keeps
+	// names, types, aliases, lengths and domains).
+	Fields []map[string]any `json:"fields,omitempty"`
+	// Attachments is the number of attachments the result carries for the
+	// layer; HasAttachments says the layer has an attachment table.
+	HasAttachments bool `json:"hasAttachments,omitempty"`
+	Attachments    int  `json:"attachments,omitempty"`
 }
 
 // Keywords returns the typeKeywords the portal shows: the stored ones, plus

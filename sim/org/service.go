@@ -1,6 +1,9 @@
 package org
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"sort"
+)
 
 // Service kinds, as the last segment of a service URL.
 const (
@@ -27,6 +30,10 @@ type Service struct {
 	// Definition is the createParameters a client gave createService, kept
 	// to round-trip fields the simulator does not model.
 	Definition json.RawMessage `json:"definition,omitempty"`
+	// Overrides are the service properties set through the admin
+	// updateDefinition (editorTrackingInfo, initialExtent, description...):
+	// their top-level keys replace those of the service root JSON.
+	Overrides json.RawMessage `json:"overrides,omitempty"`
 }
 
 // Layer is a feature layer or table of a feature service.
@@ -46,8 +53,88 @@ type Layer struct {
 	// set, Stored holds its features (those added through the API).
 	Definition json.RawMessage   `json:"definition,omitempty"`
 	Stored     []json.RawMessage `json:"-"`
+	// OIDs are the object ids of Stored, ascending (nil: 1..len(Stored));
+	// NextOID is the id the next added feature gets. A generated layer
+	// becomes a stored one on its first data edit (the simulator's
+	// materialize), so every layer can be edited.
+	OIDs    []int `json:"-"`
+	NextOID int   `json:"-"`
+	// Attachments of a stored layer, per object id.
+	Attachments map[int][]Attachment `json:"-"`
+	// NextAttachmentID is the id the next added attachment gets.
+	NextAttachmentID int `json:"-"`
+	// Overrides are layer properties set through updateDefinition on a
+	// generated layer (drawingInfo, templates, types...): their top-level
+	// keys replace those of the generated definition.
+	Overrides json.RawMessage `json:"overrides,omitempty"`
+	// SourceLayer is, for a view's layer, the id of the source layer it
+	// reads (nil: the same id as its own).
+	SourceLayer *int `json:"sourceLayer,omitempty"`
 	// Seed drives generated rows.
 	Seed uint64 `json:"seed"`
+}
+
+// Attachment is an attachment of a stored layer's feature: uploaded bytes
+// (Body), or, for attachments a generated layer had before it was first
+// edited or that came from an export stand-in, generated ones (Seed, Size,
+// Magic, as Blob).
+type Attachment struct {
+	ID             int    `json:"id"`
+	GlobalID       string `json:"globalId"`
+	ParentGlobalID string `json:"parentGlobalId"`
+	Name           string `json:"name"`
+	ContentType    string `json:"contentType"`
+	Size           int64  `json:"size"`
+	Keywords       string `json:"keywords"`
+	Body           []byte `json:"-"`
+	Seed           uint64 `json:"seed,omitempty"`
+	Magic          string `json:"magic,omitempty"`
+}
+
+// Blob is the generated content of an attachment without Body.
+func (a Attachment) Blob() Blob { return Blob{Seed: a.Seed, Size: a.Size, Magic: a.Magic} }
+
+// Index returns the position in Stored of the feature with object id oid,
+// or -1. The caller holds the org lock.
+func (l *Layer) Index(oid int) int {
+	if l.OIDs == nil {
+		if oid >= 1 && oid <= len(l.Stored) {
+			return oid - 1
+		}
+		return -1
+	}
+	i := sort.SearchInts(l.OIDs, oid)
+	if i < len(l.OIDs) && l.OIDs[i] == oid {
+		return i
+	}
+	return -1
+}
+
+// ObjectIDs returns the object ids of the layer's features in [lo, hi],
+// ascending.
+func (l *Layer) ObjectIDs(lo, hi int) []int {
+	var out []int
+	if l.Definition == nil || l.OIDs == nil {
+		for v := max(lo, 1); v <= min(hi, l.RowCount()); v++ {
+			out = append(out, v)
+		}
+		return out
+	}
+	for _, v := range l.OIDs[sort.SearchInts(l.OIDs, lo):] {
+		if v > hi {
+			break
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// HasRow reports whether the layer has a feature with object id oid.
+func (l *Layer) HasRow(oid int) bool {
+	if l.Definition == nil {
+		return oid >= 1 && oid <= l.Rows
+	}
+	return l.Index(oid) >= 0
 }
 
 // FindLayer returns the layer or table with id, or nil.
