@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/agolpipe/agolpipe/sim"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // TestMain lets this test binary serve built-in plugins: the plugin host
@@ -84,7 +86,27 @@ func runCLI(t *testing.T, args ...string) (int, string) {
 	var out bytes.Buffer
 	rootCmd.SetOut(&out)
 	defer rootCmd.SetOut(nil)
+	resetFlags(rootCmd)
 	rootCmd.SetArgs(args)
 	code := execute()
 	return code, out.String()
+}
+
+// resetFlags puts every flag of c and its subcommands back to its default:
+// cobra keeps the values a previous in-process call set, so `--sink x` in
+// one call would otherwise still hold in the next.
+func resetFlags(c *cobra.Command) {
+	reset := func(f *pflag.Flag) {
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			_ = sv.Replace(nil)
+		} else {
+			_ = f.Value.Set(f.DefValue)
+		}
+		f.Changed = false
+	}
+	c.Flags().VisitAll(reset)
+	c.PersistentFlags().VisitAll(reset)
+	for _, sub := range c.Commands() {
+		resetFlags(sub)
+	}
 }
