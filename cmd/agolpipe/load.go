@@ -12,10 +12,16 @@ import (
 // plugin host knows, built-in or declared in the file, so validate, login
 // and prune see exactly what run sees. The caller closes the host.
 func loadWithHost(ctx context.Context, file string, vars map[string]string, varFiles []string) (*pipeline.Pipeline, *pluginhost.Host, hcl.Diagnostics, error) {
-	h, err := pluginhost.New(ctx, pluginhost.Options{})
+	h, err := pluginhost.New(ctx, hostOptions())
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	p, diags := pipeline.Load(file, pipeline.LoadOptions{Vars: vars, VarFiles: varFiles, Schemas: h, Plugins: h.PipelinePlugins})
 	return p, h, diags, nil
+}
+
+// hostOptions are the plugin host's options of every command: the built-in
+// components served by this binary.
+func hostOptions() pluginhost.Options {
+	return pluginhost.Options{}
 }

@@ -26,7 +26,7 @@ checked against its recorded sha256 and asked what it serves).`,
   agolpipe plugins --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := pluginhost.New(cmd.Context(), pluginhost.Options{})
+			h, err := pluginhost.New(cmd.Context(), hostOptions())
 			if err != nil {
 				return withExit(exitUsage, err)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,8 +12,8 @@ import (
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/retention"
-	"github.com/agolpipe/agolpipe/sdk"
-	"github.com/mattn/go-isatty"
+	coresession "github.com/agolpipe/agolpipe/core/session"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 )
 
@@ -47,42 +48,43 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			p, host, diags, err := loadWithHost(ctx, args[0], vals, varFiles)
+			// Only the sinks with a retention block are started; the rest
+			// of the pipeline is loaded and checked as run does.
+			var printErr error
+			s, err := coresession.Open(ctx, coresession.Options{
+				File: args[0], Vars: vals, VarFiles: varFiles, LogFormat: "text", Host: hostOptions(),
+				OnlySinks: func(b *pipeline.SinkBlock) bool { return b.Retention != nil },
+				Diagnostics: func(p *pipeline.Pipeline, diags hcl.Diagnostics) {
+					if !diags.HasErrors() {
+						return // prune has always kept quiet about warnings
+					}
+					if err := writeDiags(p, diags); err != nil && printErr == nil {
+						printErr = err
+					}
+				},
+			})
+			if errors.Is(err, coresession.ErrInvalid) {
+				return withExit(exitUsage, printErr)
+			}
 			if err != nil {
 				return withExit(exitUsage, err)
 			}
-			defer host.Close()
-			color := isatty.IsTerminal(os.Stderr.Fd())
-			if diags.HasErrors() {
-				_ = pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, color)
-				return withExit(exitUsage, nil)
-			}
+			defer s.Close()
+			p := s.Pipeline
 			out := cmd.OutOrStdout()
 			failed, any := 0, false
-			for _, b := range p.Sinks {
-				if b.Retention == nil {
-					continue
-				}
+			for _, es := range s.Engine.Sinks {
+				b, sk := es.Block, es.Sink
 				any = true
 				policy := retention.FromPipeline(b.Retention)
 				policy.DryRun = policy.DryRun || dryRun
-				sk, err := host.Sink(ctx, b.Type)
-				if err != nil {
-					return withExit(exitUsage, fmt.Errorf("sink %q (%s): %w", b.Name, b.DeclRange, err))
-				}
-				resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
-				if d.HasErrors() {
-					_ = pipeline.WriteDiagnostics(os.Stderr, p, b.Component.Diagnostics(d), 100, color)
-					_ = sk.Close()
-					return withExit(exitUsage, nil)
-				}
 				res, err := retention.Apply(ctx, sk, policy, retention.Options{PipelineID: p.ID(), Sink: b.Name, RunPrefix: p.Run.Prefix})
-				_ = sk.Close()
+				_ = sk.Close() // as soon as its sink is pruned
 				rec := engine.RetentionRecord(res)
 				if err != nil {
 					rec.Error = err.Error()
 				}
-				fmt.Fprintf(out, "sink %q (%s, %s), runs of pipeline %q:\n", b.Name, b.Type, resp.Features.Location, p.ID())
+				fmt.Fprintf(out, "sink %q (%s, %s), runs of pipeline %q:\n", b.Name, b.Type, es.Features.Location, p.ID())
 				if werr := report.WriteRetention(out, "  ", rec); werr != nil {
 					return werr
 				}

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
-	"sort"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,18 +15,11 @@ import (
 	"github.com/agolpipe/agolpipe/core/pluginhost"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/runlock"
-	"github.com/agolpipe/agolpipe/sdk"
-	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
-	"github.com/hashicorp/go-hclog"
+	coresession "github.com/agolpipe/agolpipe/core/session"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
-	"github.com/zclconf/go-cty/cty"
 )
-
-// defaultExportTimeout applies when an export block sets no timeout (see
-// sdk.ExportRequest.Timeout).
-const defaultExportTimeout = 120 * time.Minute
 
 func init() {
 	var vars, varFiles []string
@@ -112,14 +101,14 @@ credentials at preflight); 130 cancelled.`,
 	rootCmd.AddCommand(cmd)
 }
 
-// session is a loaded pipeline with its components started and configured.
+// session is a loaded pipeline with its components started and configured
+// (core/session); the fields are the core session's, by their old names.
 type session struct {
-	p      *pipeline.Pipeline
-	host   *pluginhost.Host
-	log    *report.Log
-	opts   engine.Options
-	closer []func() error
-	once   sync.Once
+	*coresession.Session
+	p    *pipeline.Pipeline
+	host *pluginhost.Host
+	log  *report.Log
+	opts engine.Options
 }
 
 // close stops what setup started, once. A nil session (setup failed and
@@ -128,250 +117,40 @@ func (s *session) close() {
 	if s == nil {
 		return
 	}
-	s.once.Do(func() {
-		for i := len(s.closer) - 1; i >= 0; i-- {
-			s.closer[i]()
-		}
-	})
+	s.Session.Close()
 }
 
-// lazyWriter lets the plugin host log before run.log exists: lines written
-// before the log is known are dropped (they are about describing plugins).
-type lazyWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lazyWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w == nil {
-		return len(p), nil
-	}
-	return l.w.Write(p)
-}
-
-func (l *lazyWriter) set(w io.Writer) { l.mu.Lock(); l.w = w; l.mu.Unlock() }
-
-// setup loads the pipeline with the plugin host's schemas and starts and
-// configures every component, reporting configuration problems the way
-// validate does (exit 2).
-func setup(ctx context.Context, file string, vars, varFiles []string, logFormat string, dryRun bool) (s *session, err error) {
+// setup opens the pipeline (core/session.Open) with the built-in
+// components, printing its diagnostics the way validate does; every
+// problem is a configuration error (exit 2).
+func setup(ctx context.Context, file string, vars, varFiles []string, logFormat string, dryRun bool) (*session, error) {
 	vals, err := pipeline.ParseVarFlags(vars)
 	if err != nil {
 		return nil, withExit(exitUsage, err)
 	}
-	hostOut := &lazyWriter{}
-	host, err := pluginhost.New(ctx, pluginhost.Options{Logger: hclog.New(&hclog.LoggerOptions{Name: "plugins", Output: hostOut, Level: hclog.Info})})
-	if err != nil {
-		return nil, withExit(exitUsage, err)
-	}
-	s = &session{host: host}
-	s.closer = append(s.closer, host.Close)
-	// The deferred clean-up holds its own reference: every failing return
-	// below sets the named result s to nil before deferred calls run, and
-	// closing through s then was a nil-pointer panic after the diagnostics.
-	started := s
-	defer func() {
-		if err != nil {
-			started.close()
-		}
-	}()
-	p, diags := pipeline.Load(file, pipeline.LoadOptions{Vars: vals, VarFiles: varFiles, Schemas: host, Plugins: host.PipelinePlugins})
-	if err := showDiags(p, diags); err != nil {
-		return nil, err
-	}
-	s.p = p
-	log, err := report.NewLog(logFormat, p.Sensitive, nil)
-	if err != nil {
-		return nil, withExit(exitUsage, err)
-	}
-	s.log = log
-	s.closer = append(s.closer, log.Close)
-	hostOut.set(log.Writer())
-	if !dryRun {
-		if err := grpcplugin.DataChannelReady(); err != nil {
-			log.Logger().Warn("artifact bytes will go through gRPC, at well under half the speed of the data channel",
-				"reason", err.Error(), "fix", "set TMPDIR to a short, writable local folder (the data channel is a Unix socket in a private folder there; socket paths are limited to about 100 characters)")
-		}
-	}
-
-	s.opts = engine.Options{Pipeline: p, Log: log, DryRun: dryRun, Exporters: map[string]engine.Exporter{}, KeepDir: keepDir(), StateDir: stateDir()}
-	var cdiags hcl.Diagnostics
-
-	src, err := host.Source(ctx, p.Source.Type)
-	if err != nil {
-		return nil, withExit(exitUsage, fmt.Errorf("source %q (%s): %w", p.Source.Name, p.Source.DeclRange, err))
-	}
-	s.closer = append(s.closer, src.Close)
-	// The block's name and the pipeline file let the source name the exact
-	// `agolpipe login` command when a sign-in has lapsed; DryRun keeps a
-	// plan from changing anything in the portal.
-	creq := sdk.ConfigureRequest{Config: p.Source.Config, Name: p.Source.Name, PipelineFile: p.Filename, DryRun: dryRun}
-	cdiags = append(cdiags, p.Source.Diagnostics(src.Configure(ctx, creq))...)
-	s.opts.Source = src
-
-	for _, b := range p.Sinks {
-		sk, err := host.Sink(ctx, b.Type)
-		if err != nil {
-			return nil, withExit(exitUsage, fmt.Errorf("sink %q (%s): %w", b.Name, b.DeclRange, err))
-		}
-		s.closer = append(s.closer, sk.Close)
-		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
-		cdiags = append(cdiags, b.Component.Diagnostics(d)...)
-		s.opts.Sinks = append(s.opts.Sinks, engine.Sink{Block: b, Sink: sk, Features: resp.Features})
-	}
-	locs := make([]string, len(s.opts.Sinks))
-	for i, sk := range s.opts.Sinks {
-		locs[i] = sk.Features.Location
-	}
-	cdiags = append(cdiags, pipeline.CheckSinkLocations(p.Sinks, locs)...)
-	if !dryRun {
-		for _, b := range p.Notifiers {
-			n, err := host.Notifier(ctx, b.Type)
-			if err != nil {
-				return nil, withExit(exitUsage, fmt.Errorf("notifier %q (%s): %w", b.Name, b.DeclRange, err))
+	var printErr error
+	cs, err := coresession.Open(ctx, coresession.Options{
+		File: file, Vars: vals, VarFiles: varFiles, LogFormat: logFormat, DryRun: dryRun,
+		Host: hostOptions(), KeepDir: keepDir(), StateDir: stateDir(),
+		Diagnostics: func(p *pipeline.Pipeline, diags hcl.Diagnostics) {
+			if err := writeDiags(p, diags); err != nil && printErr == nil {
+				printErr = err
 			}
-			s.closer = append(s.closer, n.Close)
-			cdiags = append(cdiags, b.Component.Diagnostics(n.Configure(ctx, sdk.ConfigureRequest{Config: b.Config}))...)
-			s.opts.Notifiers = append(s.opts.Notifiers, engine.Notifier{Block: b, Notifier: n})
-		}
-	}
-
-	// Export blocks first; then every item type some exporter declares gets
-	// that exporter with its default settings. Exporters start lazily, on
-	// their first item, so a type the organization does not have costs no
-	// process.
-	for _, e := range p.Exports {
-		b := engine.Exporter{Format: e.Format, Timeout: e.Timeout, Skip: e.Skip}
-		if b.Timeout == 0 {
-			b.Timeout = defaultExportTimeout
-		}
-		if e.Exporter != nil {
-			c := e.Exporter
-			b.Name = c.Type
-			lz := &lazyExporter{ctx: ctx, host: host, name: c.Type, config: c.Config, comp: c}
-			s.closer = append(s.closer, lz.Close)
-			if !e.Skip && !dryRun {
-				// Configuration problems are found now, before any export.
-				if err := lz.start(); err != nil {
-					cdiags = append(cdiags, lz.diags...)
-					if len(lz.diags) == 0 {
-						return nil, withExit(exitUsage, fmt.Errorf("export %q (%s): %w", e.ItemType, e.DeclRange, err))
-					}
-				}
-			}
-			b.Exporter = lz
-		} else if !e.Skip {
-			return nil, withExit(exitUsage, fmt.Errorf("%s: export %q names no exporter and none declares the item type; add exporter = \"<name>\" (see agolpipe plugins)", e.DeclRange, e.ItemType))
-		}
-		s.opts.Exporters[e.ItemType] = b
-	}
-	names := slices.Clone(host.Names(sdk.KindExporter))
-	sort.Strings(names)
-	for _, n := range names {
-		schema, err := host.Schema(sdk.KindExporter, n)
-		if err != nil {
-			continue
-		}
-		var lz *lazyExporter
-		for _, t := range host.ItemTypes(n) {
-			if _, ok := s.opts.Exporters[t]; ok {
-				continue
-			}
-			if lz == nil {
-				lz = &lazyExporter{ctx: ctx, host: host, name: n, config: emptyConfig(schema)}
-				s.closer = append(s.closer, lz.Close)
-			}
-			s.opts.Exporters[t] = engine.Exporter{Name: n, Exporter: lz, Timeout: defaultExportTimeout}
-		}
-	}
-	if err := showDiags(p, cdiags); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func showDiags(p *pipeline.Pipeline, diags hcl.Diagnostics) error {
-	if len(diags) == 0 {
-		return nil
-	}
-	color := isatty.IsTerminal(os.Stderr.Fd())
-	if err := pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, color); err != nil {
-		return withExit(exitUsage, err)
-	}
-	if diags.HasErrors() {
-		return withExit(exitUsage, errors.New("the pipeline has errors; nothing was run"))
-	}
-	return nil
-}
-
-// emptyConfig is the configuration of a component no block configures:
-// every attribute null, every nested block absent.
-func emptyConfig(s sdk.Schema) cty.Value {
-	v, _ := s.ConfigValue(nil) // with nothing given, nothing can fail to convert
-	return v
-}
-
-// lazyExporter starts its exporter plugin on first use.
-type lazyExporter struct {
-	ctx    context.Context
-	host   *pluginhost.Host
-	name   string
-	config cty.Value
-	comp   *pipeline.Component
-
-	once  sync.Once
-	ex    sdk.Exporter
-	err   error
-	diags hcl.Diagnostics
-	mu    sync.Mutex
-}
-
-func (l *lazyExporter) start() error {
-	l.once.Do(func() {
-		ex, err := l.host.Exporter(l.ctx, l.name)
-		if err != nil {
-			l.err = err
-			return
-		}
-		d := ex.Configure(l.ctx, sdk.ConfigureRequest{Config: l.config})
-		if l.comp != nil {
-			l.diags = l.comp.Diagnostics(d)
-		}
-		if d.HasErrors() {
-			ex.Close()
-			l.err = fmt.Errorf("exporter %q: %w", l.name, d.Err())
-			return
-		}
-		l.mu.Lock()
-		l.ex = ex
-		l.mu.Unlock()
+		},
 	})
-	return l.err
+	if err != nil {
+		if printErr != nil {
+			err = printErr
+		}
+		return nil, withExit(exitUsage, err)
+	}
+	return &session{Session: cs, p: cs.Pipeline, host: cs.Host, log: cs.Log, opts: cs.Engine}, nil
 }
 
-func (l *lazyExporter) Info() sdk.Info     { return sdk.Info{Kind: sdk.KindExporter, Name: l.name} }
-func (l *lazyExporter) Schema() sdk.Schema { s, _ := l.host.Schema(sdk.KindExporter, l.name); return s }
-func (l *lazyExporter) ItemTypes() []string {
-	return l.host.ItemTypes(l.name)
-}
-func (l *lazyExporter) Configure(context.Context, sdk.ConfigureRequest) sdk.Diagnostics { return nil }
-func (l *lazyExporter) Export(ctx context.Context, req sdk.ExportRequest, h sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
-	if err := l.start(); err != nil {
-		return sdk.ExportResult{}, sdk.Permanent("%v", err)
-	}
-	return l.ex.Export(ctx, req, h, out)
-}
-func (l *lazyExporter) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ex == nil {
-		return nil
-	}
-	err := l.ex.Close()
-	l.ex = nil
-	return err
+// writeDiags prints diagnostics to stderr as validate does.
+func writeDiags(p *pipeline.Pipeline, diags hcl.Diagnostics) error {
+	color := isatty.IsTerminal(os.Stderr.Fd())
+	return pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, color)
 }
 
 // acquireRunLock takes the pipeline's run lock (core/runlock) in

@@ -553,3 +553,80 @@ func TestLocalSinkConformanceOverGRPC(t *testing.T) {
 		return s
 	}, sinktest.Options{})
 }
+
+func TestExporterOnDemandStartsAtFirstExportOnce(t *testing.T) {
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	h := newHost(t, logs, fakeDecl())
+	snk, err := h.Sink(ctx, "fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snk.Configure(ctx, sdk.ConfigureRequest{Config: cty.NullVal(cty.EmptyObject)})
+	procs := func() int { h.mu.Lock(); defer h.mu.Unlock(); return len(h.procs) }
+
+	exp, err := h.ExporterOnDemand(ctx, "fake", sdk.ConfigureRequest{Config: cty.ObjectVal(map[string]cty.Value{"crash_on": cty.StringVal("boom")})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := exp.Info(); info.Name != "fake" || info.Version != "1.0.0" || len(exp.ItemTypes()) != 1 || len(exp.Schema().Attributes) != 1 {
+		t.Fatalf("what the host knows of the exporter: %+v %v %+v", info, exp.ItemTypes(), exp.Schema())
+	}
+	if n := procs(); n != 1 {
+		t.Fatalf("%d processes before the first export; want only the sink's", n)
+	}
+	item := sdk.Item{ID: "calm", Title: "Hydrants", Size: 1000}
+	if _, err := exp.Export(ctx, sdk.ExportRequest{Item: item}, &sourceHost{}, &sinkWriter{sink: snk, prefix: "calm/"}); err != nil {
+		t.Fatalf("first export: %v", err)
+	}
+	if _, err := exp.Export(ctx, sdk.ExportRequest{Item: item}, &sourceHost{}, &sinkWriter{sink: snk, prefix: "again/"}); err != nil {
+		t.Fatalf("second export: %v", err)
+	}
+	if n := procs(); n != 2 {
+		t.Fatalf("%d processes after two exports; want the sink's and one exporter's", n)
+	}
+	// It was configured with the request: it crashes on "boom".
+	if _, err := exp.Export(ctx, sdk.ExportRequest{Item: sdk.Item{ID: "boom", Title: "Storm Drains", Size: 2 << 20}}, &sourceHost{}, &sinkWriter{sink: snk}); err == nil || !strings.Contains(err.Error(), "crashed") {
+		t.Fatalf("the exporter did not get its configuration: %v", err)
+	}
+
+	// An exporter never used starts nothing and closes cleanly.
+	unused, err := h.ExporterOnDemand(ctx, "fake", sdk.ConfigureRequest{Config: cty.NullVal(cty.EmptyObject)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := procs()
+	if err := unused.Close(); err != nil || procs() != before {
+		t.Fatalf("closing an exporter never started: %v, %d -> %d processes", err, before, procs())
+	}
+	if _, err := unused.Export(ctx, sdk.ExportRequest{Item: item}, &sourceHost{}, &sinkWriter{sink: snk}); err == nil || procs() != before {
+		t.Fatalf("an exporter closed before its first use started: %v", err)
+	}
+}
+
+func TestExporterOnDemandBadConfigurationFailsEveryExport(t *testing.T) {
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	h := newHost(t, logs, fakeDecl())
+	bad := cty.ObjectVal(map[string]cty.Value{"crash_on": cty.ListVal([]cty.Value{cty.StringVal("x")})})
+	exp, err := h.ExporterOnDemand(ctx, "fake", sdk.ConfigureRequest{Config: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := sdk.Item{ID: "calm", Title: "Hydrants", Size: 10}
+	for i := range 2 {
+		_, err := exp.Export(ctx, sdk.ExportRequest{Item: item}, &sourceHost{}, &sinkWriter{})
+		if err == nil || sdk.KindOf(err) != sdk.KindPermanent || !strings.Contains(err.Error(), `exporter "fake"`) {
+			t.Fatalf("export %d with a configuration the exporter refuses: %v (kind %v)", i+1, err, sdk.KindOf(err))
+		}
+	}
+	if n := strings.Count(logs.String(), "plugin started: kind=exporter"); n != 1 {
+		t.Fatalf("the exporter was started %d times; a refused configuration is not retried\n%s", n, logs.String())
+	}
+	h.mu.Lock()
+	n := len(h.procs)
+	h.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d processes left after the refused configuration", n)
+	}
+}

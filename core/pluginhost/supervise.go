@@ -33,6 +33,13 @@ type supervisor struct {
 	// started again in this run, and every later call fails with it at
 	// once (it used to be retried as a crash thousands of times).
 	stopped error
+
+	// pending is set for a component started on demand (ExporterOnDemand)
+	// until its first call starts it with startCtx and the steps in
+	// replay; startErr is why that start failed, for good.
+	pending  bool
+	startCtx context.Context
+	startErr error
 }
 
 func (h *Host) supervise(ctx context.Context, kind sdk.Kind, name string) (*supervisor, error) {
@@ -45,6 +52,54 @@ func (h *Host) supervise(ctx context.Context, kind sdk.Kind, name string) (*supe
 		return nil, err
 	}
 	return &supervisor{h: h, c: c, v: v, p: p}, nil
+}
+
+// superviseOnDemand is supervise without starting the process: start
+// starts it, once, and runs configure on it.
+func (h *Host) superviseOnDemand(ctx context.Context, kind sdk.Kind, name string, configure func(ctx context.Context, v any) error) (*supervisor, error) {
+	c, err := h.lookup(kind, name)
+	if err != nil {
+		return nil, err
+	}
+	return &supervisor{h: h, c: c, pending: true, startCtx: ctx, replay: []func(context.Context, any) error{configure}}, nil
+}
+
+// start starts a component supervised on demand, the first time it is
+// called; later calls return the first one's outcome. Concurrent callers
+// wait for the one start.
+func (s *supervisor) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.pending {
+		return s.startErr
+	}
+	s.pending = false
+	if s.closed {
+		s.startErr = sdk.Classify(sdk.KindCanceled, fmt.Errorf("cannot start %s %q: it was closed before its first use", s.c.Kind, s.c.Name))
+		return s.startErr
+	}
+	v, p, err := s.h.launch(s.startCtx, s.c)
+	if err == nil {
+		for _, step := range s.replay {
+			if err = step(s.startCtx, v); err != nil {
+				s.h.forget(p)
+				break
+			}
+		}
+	}
+	if err != nil {
+		s.startErr = err
+		return err
+	}
+	s.v, s.p = v, p
+	return nil
+}
+
+// running returns the component when its process was started.
+func (s *supervisor) running() (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.v, s.v != nil
 }
 
 func (s *supervisor) current() (any, proc, int) {
@@ -134,6 +189,9 @@ func (s *supervisor) close(closeFn func(v any) error) error {
 		return nil
 	}
 	s.closed = true
+	if s.v == nil {
+		return nil // supervised on demand and never started
+	}
 	err := closeFn(s.v)
 	if crashed(err, s.p) {
 		err = nil // nothing left to close
@@ -289,6 +347,26 @@ func (h *Host) Exporter(ctx context.Context, name string) (sdk.Exporter, error) 
 	return &exporter{s}, nil
 }
 
+// ExporterOnDemand returns the exporter called name, supervised, without
+// starting it: its process starts at the first Export (or Configure), with
+// ctx, and is configured with req. An item type the organization does not
+// have then costs no process, and no wrapper sits between the engine and
+// the supervised exporter. When that start or configuration fails, every
+// Export fails with it, permanently (retrying the item cannot help).
+func (h *Host) ExporterOnDemand(ctx context.Context, name string, req sdk.ConfigureRequest) (sdk.Exporter, error) {
+	s, err := h.superviseOnDemand(ctx, sdk.KindExporter, name, func(ctx context.Context, v any) error {
+		d := v.(sdk.Exporter).Configure(ctx, req)
+		if d.HasErrors() {
+			return fmt.Errorf("exporter %q: %w", name, d.Err())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &exporter{s}, nil
+}
+
 type exporter struct{ s *supervisor }
 
 func (x *exporter) cur() (sdk.Exporter, proc, int) {
@@ -296,11 +374,44 @@ func (x *exporter) cur() (sdk.Exporter, proc, int) {
 	return v.(sdk.Exporter), p, g
 }
 
-func (x *exporter) Info() sdk.Info      { v, _, _ := x.cur(); return v.Info() }
-func (x *exporter) Schema() sdk.Schema  { v, _, _ := x.cur(); return v.Schema() }
-func (x *exporter) ItemTypes() []string { v, _, _ := x.cur(); return v.ItemTypes() }
+// started starts an exporter supervised on demand; a failed start is a
+// permanent error of every call.
+func (x *exporter) started() error {
+	if err := x.s.start(); err != nil {
+		return sdk.Permanent("%v", err)
+	}
+	return nil
+}
+
+// Info, Schema and ItemTypes of an exporter not started yet come from what
+// the host knows of it, so asking does not start a process.
+func (x *exporter) Info() sdk.Info {
+	if v, ok := x.s.running(); ok {
+		return v.(sdk.Exporter).Info()
+	}
+	c := x.s.c
+	return sdk.Info{Kind: c.Kind, Name: c.Name, Version: c.Version, Description: c.Description}
+}
+
+func (x *exporter) Schema() sdk.Schema {
+	if v, ok := x.s.running(); ok {
+		return v.(sdk.Exporter).Schema()
+	}
+	return x.s.c.schema
+}
+
+func (x *exporter) ItemTypes() []string {
+	if v, ok := x.s.running(); ok {
+		return v.(sdk.Exporter).ItemTypes()
+	}
+	return x.s.c.itemTypes
+}
 
 func (x *exporter) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Diagnostics {
+	if err := x.started(); err != nil {
+		var d sdk.Diagnostics
+		return d.Errorf(nil, "Cannot start the exporter", "%v", err)
+	}
 	v, _, _ := x.cur()
 	diags := v.Configure(ctx, req)
 	if !diags.HasErrors() {
@@ -310,6 +421,9 @@ func (x *exporter) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 }
 
 func (x *exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
+	if err := x.started(); err != nil {
+		return sdk.ExportResult{}, err
+	}
 	v, p, g := x.cur()
 	res, err := v.Export(ctx, req, host, out)
 	return res, x.s.check(err, p, g, fmt.Sprintf("exporting item %s (%q)", req.Item.ID, req.Item.Title))
