@@ -1042,6 +1042,14 @@ func (s *Server) queryAttachments(c *call, sc *svcCall, lid int) {
 	} else {
 		oids = l.ObjectIDs(wf.lo, wf.hi)
 	}
+	if c.boolParam("returnCountOnly") {
+		n := 0
+		for _, oid := range oids {
+			n += len(attachmentsOf(l, oid))
+		}
+		c.value(map[string]any{"count": n})
+		return
+	}
 	e := getEnc()
 	e.open()
 	e.k("fields")

@@ -254,6 +254,9 @@ func (e *Exporter) definitions(ctx context.Context, s *exportkit.Session) (featu
 		} else if err != nil {
 			s.Warn(ctx, "item %s (%s): view sources not saved: %v", it.ID, it.Title, err)
 		}
+		if err := saveViewLayers(ctx, s, svc); err != nil {
+			return svc, err
+		}
 	}
 	refs, _, err := s.SaveDataJSON(ctx)
 	if err != nil && !sdk.IsNotFound(err) {

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
+	"github.com/agolpipe/agolpipe/sim/org"
 )
 
 var fast = retry.Policy{Retries: 8, Base: time.Millisecond, Max: 5 * time.Millisecond}
@@ -66,6 +68,28 @@ func TestExportFGDB(t *testing.T) {
 	z, _ := rec.Get("data.gdb.zip")
 	if z.Format != "File Geodatabase" || z.Bytes == 0 || !strings.HasPrefix(string(z.Data), "PK") {
 		t.Errorf("data.gdb.zip: %+v (%d bytes)", z.Artifact, z.Bytes)
+	}
+	// counts.json records each layer's rows (and attachments) as the
+	// service had them: what a restore checks against.
+	c, ok := rec.Get(featureservice.CountsJSON)
+	if !ok {
+		t.Fatalf("counts.json missing; got %v", rec.Names())
+	}
+	var counts featureservice.Counts
+	if err := json.Unmarshal(c.Data, &counts); err != nil || !counts.Attachments {
+		t.Fatalf("counts.json: %v: %s", err, c.Data)
+	}
+	var svc *org.Item
+	env.Srv.Org().Mu.RLock()
+	svc = env.Srv.Org().Item(it.ID)
+	env.Srv.Org().Mu.RUnlock()
+	if len(counts.Layers) != len(svc.Service.Layers) {
+		t.Fatalf("counts.json has %d layers, the service %d: %s", len(counts.Layers), len(svc.Service.Layers), c.Data)
+	}
+	for i, l := range svc.Service.Layers {
+		if got := counts.Layers[i]; got.ID != l.ID || got.Rows != int64(l.Rows) || (got.Attachments != nil) != l.HasAttachments {
+			t.Errorf("counts.json layer %d: %+v, want rows %d (attachments: %v)", l.ID, got, l.Rows, l.HasAttachments)
+		}
 	}
 	checkNoTemp(t, env)
 }

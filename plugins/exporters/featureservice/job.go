@@ -183,6 +183,9 @@ func (e *Exporter) wait(ctx context.Context, s *exportkit.Session, p *pending, s
 	s.DataFormat = format
 	e.delete(ctx, s, p.user, p.exportID, p.marked)
 	p.exportID = ""
+	if err := saveCounts(ctx, s, p.attachments); err != nil {
+		return res, true, err
+	}
 	partial := p.partial
 	if format != p.first {
 		partial = append(partial, fmt.Sprintf("exported as %s, a fallback (%s failed: %s)", format, p.first, p.firstFailure()))
