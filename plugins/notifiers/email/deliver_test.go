@@ -9,8 +9,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/agolpipe/agolpipe/plugins/notifiers/notifytest"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/notifytest"
 )
 
 // TestDeliver sends the sample run through a real Mailpit in each TLS mode

@@ -16,8 +16,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/agolpipe/agolpipe/plugins/notifiers/notifytest"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/notifytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -10,9 +10,9 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/agolpipe/agolpipe/plugins/notifiers/notifytest"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin/grpctest"
+	"github.com/agolpipe/agolpipe/sdk/notifytest"
 )
 
 // Built-ins reach the engine over gRPC, so the contract is checked there too.

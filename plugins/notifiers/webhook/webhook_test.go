@@ -21,8 +21,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/agolpipe/agolpipe/plugins/notifiers/notifytest"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/notifytest"
 	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
