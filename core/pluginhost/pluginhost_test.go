@@ -539,7 +539,7 @@ func TestInProcessModeUsesTheSameAdapters(t *testing.T) {
 // the built-in local sink served by a re-executed agolpipe binary.
 func TestLocalSinkConformanceOverGRPC(t *testing.T) {
 	h := newHost(t, nil)
-	sinktest.Run(t, func(t *testing.T) sdk.Sink {
+	sinktest.RunLaunched(t, func(t *testing.T) sdk.Sink {
 		s, err := h.Sink(context.Background(), "local")
 		if err != nil {
 			t.Fatal(err)

@@ -57,7 +57,7 @@ func launch(t *testing.T, bin, sum, dir string) sdk.Sink {
 // the built plugin, through the same gRPC client agolpipe uses.
 func TestConformanceOverGRPC(t *testing.T) {
 	bin, sum := build(t)
-	sinktest.Run(t, func(t *testing.T) sdk.Sink { return launch(t, bin, sum, t.TempDir()) }, sinktest.Options{})
+	sinktest.RunLaunched(t, func(t *testing.T) sdk.Sink { return launch(t, bin, sum, t.TempDir()) }, sinktest.Options{})
 }
 
 func TestSHA256SUMSVerifiesWithoutAgolpipe(t *testing.T) {

@@ -1,13 +1,25 @@
 // Package sinktest is the conformance suite every agolpipe sink runs: the
-// built-in ones against real servers, and a third-party sink in ten lines:
+// built-in ones against real servers, and a third-party sink in a few lines:
 //
 //	func TestConformance(t *testing.T) {
-//		sinktest.Run(t, func(t *testing.T) sdk.Sink {
-//			return sinktest.Configured(t, mysink.New(), map[string]cty.Value{"path": cty.StringVal(t.TempDir())})
-//		}, sinktest.Options{})
+//		sinktest.Run(t,
+//			func(t *testing.T) sdk.Sink { return mysink.New() },
+//			func(t *testing.T) map[string]cty.Value {
+//				return map[string]cty.Value{"path": cty.StringVal(t.TempDir())}
+//			},
+//			sinktest.Options{})
 //	}
 //
-// Each check is a named subtest of Run (see the Check* constants), so a sink
+// Run runs every check twice: "in-process" against the sink itself, and
+// "grpc" against the same sink served through sdk/grpcplugin's real
+// adapters inside the test process (configuration as msgpack, bodies on
+// the data channel from 1 MiB up and as chunk streams below, errors with
+// their kind on the wire), the road every run takes. A sink therefore needs
+// no test of its own for the plugin protocol. RunLaunched runs the checks
+// once against a sink that is already behind the protocol, such as a
+// plugin binary launched the way agolpipe launches it.
+//
+// Each check is a named subtest (see the Check* constants), so a sink
 // that cannot pass one says so explicitly in Options.KnownGaps with a reason,
 // the way rclone's backends list their known failures, instead of quietly
 // not running it. Configured, Config, CutAfter and PutCut help a sink's own
@@ -39,7 +51,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin/grpctest"
 )
 
 // Names of the checks, usable as keys of Options.KnownGaps. A subtest of a
@@ -87,10 +102,13 @@ type Options struct {
 	// MaxHeapGrowth bounds the growth of this test process's live heap
 	// (runtime/metrics /gc/heap/live:bytes, sampled every few milliseconds
 	// and once more after a final GC) over its baseline while the large
-	// object is written and read back (default 48 MiB). A sink served over
-	// gRPC in another process is measured on the host side only; served in
-	// this process (grpctest), both sides count.
+	// object is written and read back (default 48 MiB). A sink launched in
+	// another process (RunLaunched) is measured on the host side only.
 	MaxHeapGrowth int64
+	// MaxHeapGrowthGRPC is the same bound for Run's "grpc" pass, where
+	// client and server share this process, so the gRPC stream's buffers
+	// and the sink's own both count (default MaxHeapGrowth).
+	MaxHeapGrowthGRPC int64
 	// BoundarySizes are extra sizes for the round trip, typically the sink's
 	// block or part size and its neighbours (n-1, n, n+1), so chunking code
 	// is exercised at its edges.
@@ -101,18 +119,72 @@ type Options struct {
 	KnownGaps map[string]string
 }
 
-// Run runs every conformance check against sinks made by newSink. newSink
-// returns a configured, preflighted sink whose namespace is empty and private
-// to this call (a fresh temp dir, a fresh bucket prefix); Run closes it.
-// newSink is called once per check, with the check's *testing.T, so it may
+// Run runs every conformance check twice, as the subtests "in-process" and
+// "grpc". newSink returns a new, unconfigured sink (a test may set
+// unexported knobs on it first, a small listing page say); config returns
+// the attributes of a configuration whose namespace is empty and private to
+// the calling check (a fresh temp dir, a fresh bucket prefix), the rest
+// null (see Config); nil config means no attributes. For each check Run
+// makes a sink, in the "grpc" pass serves it over gRPC in this process
+// (sdk/grpcplugin/grpctest) and talks to it through the client adapter,
+// configures it from config and preflights it, and closes it at the end.
+// newSink and config are called with the check's *testing.T, so they may
 // use t.TempDir, t.Cleanup and t.Fatal.
-func Run(t *testing.T, newSink func(t *testing.T) sdk.Sink, opts Options) {
+func Run(t *testing.T, newSink func(t *testing.T) sdk.Sink, config func(t *testing.T) map[string]cty.Value, opts Options) {
+	t.Helper()
+	opts = opts.withDefaults(t)
+	attrs := func(t *testing.T) map[string]cty.Value {
+		if config == nil {
+			return nil
+		}
+		return config(t)
+	}
+	t.Run("in-process", func(t *testing.T) {
+		runChecks(t, opts, opts.MaxHeapGrowth, func(t *testing.T) (sdk.Sink, func(*testing.T)) {
+			return Configured(t, mustSink(t, newSink), attrs(t)), nil
+		})
+	})
+	t.Run("grpc", func(t *testing.T) {
+		runChecks(t, opts, opts.MaxHeapGrowthGRPC, func(t *testing.T) (sdk.Sink, func(*testing.T)) {
+			served := track(mustSink(t, newSink))
+			return Configured(t, served.client(grpctest.Sink(t, served)), attrs(t)), served.settle
+		})
+	})
+}
+
+// RunLaunched runs every conformance check once against sinks made by
+// open, which returns a configured, preflighted sink that already talks to
+// its plugin over the protocol (a plugin binary started with
+// grpcplugin.Launch, or a built-in started by agolpipe's plugin host), with
+// a namespace empty and private to the calling check. Run is the usual
+// entry point; this one adds a real process boundary on top.
+func RunLaunched(t *testing.T, open func(t *testing.T) sdk.Sink, opts Options) {
+	t.Helper()
+	opts = opts.withDefaults(t)
+	runChecks(t, opts, opts.MaxHeapGrowth, func(t *testing.T) (sdk.Sink, func(*testing.T)) { return mustSink(t, open), nil })
+}
+
+func mustSink(t *testing.T, f func(t *testing.T) sdk.Sink) sdk.Sink {
+	t.Helper()
+	sk := f(t)
+	if sk == nil {
+		t.Fatal("sinktest: the function making the sink returned nil")
+	}
+	return sk
+}
+
+// withDefaults fills in defaults and fails t on a KnownGaps entry that
+// names no check, so a typo cannot hide a gap.
+func (opts Options) withDefaults(t *testing.T) Options {
 	t.Helper()
 	if opts.LargeSize <= 0 {
 		opts.LargeSize = DefaultLargeSize
 	}
 	if opts.MaxHeapGrowth <= 0 {
 		opts.MaxHeapGrowth = DefaultMaxHeapGrowth
+	}
+	if opts.MaxHeapGrowthGRPC <= 0 {
+		opts.MaxHeapGrowthGRPC = opts.MaxHeapGrowth
 	}
 	for name := range opts.KnownGaps {
 		top, _, _ := strings.Cut(name, "/")
@@ -126,7 +198,13 @@ func Run(t *testing.T, newSink func(t *testing.T) sdk.Sink, opts Options) {
 			t.Errorf("sinktest: KnownGaps names %q, which is not a check (checks: %s)", name, strings.Join(Checks, ", "))
 		}
 	}
-	s := &suite{newSink: newSink, opts: opts}
+	return opts
+}
+
+// runChecks runs each check as a subtest of t against sinks made by connect.
+func runChecks(t *testing.T, opts Options, maxHeap int64, connect func(t *testing.T) (sdk.Sink, func(*testing.T))) {
+	t.Helper()
+	s := &suite{connect: connect, opts: opts, maxHeap: maxHeap}
 	checks := map[string]func(t *testing.T){
 		CheckRoundTrip:                s.roundTrip,
 		CheckUnknownSize:              s.unknownSize,
@@ -153,8 +231,12 @@ func Run(t *testing.T, newSink func(t *testing.T) sdk.Sink, opts Options) {
 }
 
 type suite struct {
-	newSink func(t *testing.T) sdk.Sink
+	// connect returns a configured, preflighted sink and, when the sink
+	// is served over gRPC in this process, a function that waits until
+	// the server side has finished every call (else nil).
+	connect func(t *testing.T) (sdk.Sink, func(*testing.T))
 	opts    Options
+	maxHeap int64 // the heap bound of this pass
 }
 
 // skipIfGap skips t when its name (relative to Run's test) is a known gap.
@@ -169,10 +251,18 @@ func (s *suite) skipIfGap(t *testing.T, name string) {
 // real server does not fill up) and closed when the check ends.
 func (s *suite) open(t *testing.T) sdk.Sink {
 	t.Helper()
-	sk := s.newSink(t)
-	if sk == nil {
-		t.Fatal("sinktest: newSink returned nil")
-	}
+	sk, _ := s.openSettle(t)
+	return sk
+}
+
+// openSettle is open for a check that looks at what a failed Put left
+// behind: settle waits until the server side of a sink served in this
+// process has ended every call. Over gRPC the client's Put may return as
+// soon as it gave up, while the plugin's Put is still finishing; what that
+// Put leaves must be checked after it ends, or the check would race it.
+func (s *suite) openSettle(t *testing.T) (sdk.Sink, func()) {
+	t.Helper()
+	sk, settle := s.connect(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -188,7 +278,10 @@ func (s *suite) open(t *testing.T) sdk.Sink {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return sk
+	if settle == nil {
+		return sk, func() {}
+	}
+	return sk, func() { settle(t) }
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -379,7 +472,7 @@ func (e *errAfter) Read(p []byte) (int, error) {
 }
 
 func (s *suite) failedWrite(t *testing.T) {
-	sk := s.open(t)
+	sk, settle := s.openSettle(t)
 	ctx := ctxFor(t)
 	// Small (fits one request) and large (spans several blocks or parts).
 	for _, n := range []int64{1000, 6<<20 + 5} {
@@ -388,6 +481,7 @@ func (s *suite) failedWrite(t *testing.T) {
 		if err == nil {
 			t.Fatalf("Put %q: body failed after %d bytes but Put returned nil", path, n)
 		}
+		settle()
 		assertAbsent(t, ctx, sk, path)
 	}
 	if objs := listAll(t, ctx, sk, ""); len(objs) != 0 {
@@ -396,7 +490,7 @@ func (s *suite) failedWrite(t *testing.T) {
 }
 
 func (s *suite) failedOverwrite(t *testing.T) {
-	sk := s.open(t)
+	sk, settle := s.openSettle(t)
 	ctx := ctxFor(t)
 	const path = "keep/old.bin"
 	old := randomBytes(200<<10, 3)
@@ -405,6 +499,7 @@ func (s *suite) failedOverwrite(t *testing.T) {
 	if err == nil {
 		t.Fatal("Put over an existing object with a failing body returned nil")
 	}
+	settle()
 	assertContent(t, ctx, sk, path, old)
 	if n := len(listAll(t, ctx, sk, "")); n != 1 {
 		t.Errorf("List after failed overwrite: %d objects, want 1", n)
@@ -437,7 +532,7 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 }
 
 func (s *suite) canceledPut(t *testing.T) {
-	sk := s.open(t)
+	sk, settle := s.openSettle(t)
 	ctx := ctxFor(t)
 	for _, total := range []int64{64 << 10, 8 << 20} {
 		path := fmt.Sprintf("canceled/%d.bin", total)
@@ -448,6 +543,7 @@ func (s *suite) canceledPut(t *testing.T) {
 		if err == nil {
 			t.Fatalf("Put %q: context cancelled midway but Put returned nil", path)
 		}
+		settle()
 		assertAbsent(t, ctx, sk, path)
 	}
 }
@@ -747,10 +843,7 @@ func (s *suite) concurrentPut(t *testing.T) {
 }
 
 func (s *suite) closeIdempotent(t *testing.T) {
-	sk := s.newSink(t)
-	if sk == nil {
-		t.Fatal("sinktest: newSink returned nil")
-	}
+	sk, _ := s.connect(t)
 	ctx := ctxFor(t)
 	put(t, ctx, sk, "close/x.bin", []byte("x"))
 	if err := sk.Delete(ctx, "close/x.bin"); err != nil {
@@ -891,11 +984,11 @@ func (s *suite) large(t *testing.T) {
 	growPut := int64(peakPut) - int64(base)
 	growGet := int64(peakGet) - int64(base2)
 	t.Logf("%d MiB streamed: live heap peak +%.1f MiB while writing, +%.1f MiB while reading (bound %d MiB)",
-		size>>20, float64(growPut)/(1<<20), float64(growGet)/(1<<20), s.opts.MaxHeapGrowth>>20)
-	if growPut > s.opts.MaxHeapGrowth {
-		t.Errorf("writing %d MiB grew the heap by %.1f MiB, more than %d MiB: the sink seems to buffer the object", size>>20, float64(growPut)/(1<<20), s.opts.MaxHeapGrowth>>20)
+		size>>20, float64(growPut)/(1<<20), float64(growGet)/(1<<20), s.maxHeap>>20)
+	if growPut > s.maxHeap {
+		t.Errorf("writing %d MiB grew the heap by %.1f MiB, more than %d MiB: the sink seems to buffer the object", size>>20, float64(growPut)/(1<<20), s.maxHeap>>20)
 	}
-	if growGet > s.opts.MaxHeapGrowth {
-		t.Errorf("reading %d MiB grew the heap by %.1f MiB, more than %d MiB: Get seems to buffer the object", size>>20, float64(growGet)/(1<<20), s.opts.MaxHeapGrowth>>20)
+	if growGet > s.maxHeap {
+		t.Errorf("reading %d MiB grew the heap by %.1f MiB, more than %d MiB: Get seems to buffer the object", size>>20, float64(growGet)/(1<<20), s.maxHeap>>20)
 	}
 }

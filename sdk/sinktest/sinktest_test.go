@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 func TestMemSinkConforms(t *testing.T) {
 	sinktest.Run(t, func(t *testing.T) sdk.Sink {
 		return sinktest.NewMemSink()
-	}, sinktest.Options{
+	}, nil, sinktest.Options{
 		// MemSink keeps objects in memory by design, so the streamed check
 		// runs at a size whose copy stays under the heap bound.
 		LargeSize:     8 << 20,
@@ -83,7 +84,7 @@ func TestHelperBrokenSink(t *testing.T) {
 	}
 	sinktest.Run(t, func(t *testing.T) sdk.Sink {
 		return &brokenSink{MemSink: sinktest.NewMemSink(), mode: mode}
-	}, sinktest.Options{LargeSize: 1 << 20, KnownGaps: gapsFromEnv()})
+	}, nil, sinktest.Options{LargeSize: 1 << 20, KnownGaps: gapsFromEnv()})
 }
 
 func gapsFromEnv() map[string]string {
@@ -92,6 +93,15 @@ func gapsFromEnv() map[string]string {
 		g[v] = "declared by the test"
 	}
 	return g
+}
+
+// both fills each pattern's %s with the name of either road Run takes.
+func both(patterns ...string) []string {
+	var out []string
+	for _, p := range patterns {
+		out = append(out, fmt.Sprintf(p, "in-process"), fmt.Sprintf(p, "grpc"))
+	}
+	return out
 }
 
 func TestSuiteCatches(t *testing.T) {
@@ -104,12 +114,13 @@ func TestSuiteCatches(t *testing.T) {
 		wantFail  bool
 		wantInOut []string
 	}{
-		{mode: "non-atomic", wantFail: true, wantInOut: []string{"--- FAIL: TestHelperBrokenSink/FailedWriteLeavesNothing", "--- FAIL: TestHelperBrokenSink/CanceledPutLeavesNothing"}},
-		{mode: "unclassified-not-found", wantFail: true, wantInOut: []string{"--- FAIL: TestHelperBrokenSink/NotFound", "want a not-found error"}},
-		{mode: "list-twice", wantFail: true, wantInOut: []string{"--- FAIL: TestHelperBrokenSink/List", "times, want once"}},
+		// Each check runs on both roads and fails on both.
+		{mode: "non-atomic", wantFail: true, wantInOut: both("--- FAIL: TestHelperBrokenSink/%s/FailedWriteLeavesNothing", "--- FAIL: TestHelperBrokenSink/%s/CanceledPutLeavesNothing")},
+		{mode: "unclassified-not-found", wantFail: true, wantInOut: append(both("--- FAIL: TestHelperBrokenSink/%s/NotFound"), "want a not-found error")},
+		{mode: "list-twice", wantFail: true, wantInOut: append(both("--- FAIL: TestHelperBrokenSink/%s/List"), "times, want once")},
 		// A declared gap turns the failing check into a skip with the reason.
-		{mode: "ignores-range", wantFail: true, wantInOut: []string{"--- FAIL: TestHelperBrokenSink/GetRange"}},
-		{mode: "ignores-range", gap: "GetRange", wantFail: false, wantInOut: []string{"--- SKIP: TestHelperBrokenSink/GetRange", "known gap of this sink: declared by the test"}},
+		{mode: "ignores-range", wantFail: true, wantInOut: both("--- FAIL: TestHelperBrokenSink/%s/GetRange")},
+		{mode: "ignores-range", gap: "GetRange", wantFail: false, wantInOut: append(both("--- SKIP: TestHelperBrokenSink/%s/GetRange"), "known gap of this sink: declared by the test")},
 		// A gap naming no check is an error, so a typo cannot hide anything.
 		{mode: "none", gap: "Lsit", wantFail: true, wantInOut: []string{`KnownGaps names "Lsit", which is not a check`}},
 	}

@@ -63,13 +63,10 @@ func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
 func TestConformance(t *testing.T) {
 	srv := testservers.AzureBlob(t)
 	sinktest.Run(t, func(t *testing.T) sdk.Sink {
-		s := configured(t, baseAttrs(t, srv))
+		s := New().(*Sink)
 		s.pageSize = 3 // every listing of the suite crosses pages
-		if err := s.Preflight(context.Background()); err != nil {
-			t.Fatalf("Preflight: %v", err)
-		}
 		return s
-	}, sinktest.Options{BoundarySizes: []int64{2<<20 - 1, 2 << 20, 2<<20 + 1, 6<<20 + 1}})
+	}, func(t *testing.T) map[string]cty.Value { return baseAttrs(t, srv) }, sinktest.Options{BoundarySizes: []int64{2<<20 - 1, 2 << 20, 2<<20 + 1, 6<<20 + 1}})
 }
 
 // sasFor makes a container SAS URL on Azurite.

@@ -320,5 +320,7 @@ func TestConformance(t *testing.T) {
 	if testing.Short() {
 		opts.LargeSize = 8 << 20
 	}
-	sinktest.Run(t, func(t *testing.T) sdk.Sink { return newSink(t, t.TempDir()) }, opts)
+	sinktest.Run(t, func(t *testing.T) sdk.Sink { return New() }, func(t *testing.T) map[string]cty.Value {
+		return map[string]cty.Value{"path": cty.StringVal(t.TempDir())}
+	}, opts)
 }

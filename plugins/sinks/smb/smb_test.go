@@ -39,8 +39,8 @@ func configured(t *testing.T, attrs map[string]cty.Value) *Sink {
 
 func TestConformance(t *testing.T) {
 	srv := testservers.SMB(t)
-	sinktest.Run(t, func(t *testing.T) sdk.Sink {
-		return sinktest.Configured(t, New(), baseAttrs(srv, srv.Port, "t/"+testservers.RandHex(6)))
+	sinktest.Run(t, func(t *testing.T) sdk.Sink { return New() }, func(t *testing.T) map[string]cty.Value {
+		return baseAttrs(srv, srv.Port, "t/"+testservers.RandHex(6))
 	}, sinktest.Options{})
 }
 
