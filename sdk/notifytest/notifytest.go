@@ -8,7 +8,10 @@
 //		})
 //	}
 //
-// It checks the parts of the contract every notifier shares: Info and Schema
+// Run runs every check twice, as the subtests "in-process" and "grpc" (the
+// notifier served through sdk/grpcplugin's real adapters inside the test,
+// the road every run takes). It checks the parts of the contract every
+// notifier shares: Info and Schema
 // are well formed; Configure names the attribute path of each missing
 // required attribute; Notify before Configure fails cleanly; Notify honours
 // a cancelled context promptly, also while the server stalls; Close is
@@ -30,6 +33,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin/grpctest"
 )
 
 // Options say how to configure the notifier under test.
@@ -81,9 +85,18 @@ func SampleRequest() sdk.NotifyRequest {
 	}
 }
 
-// Run runs every conformance check against notifiers made by newNotifier.
-// Each check gets a fresh notifier and closes it.
+// Run runs every conformance check against notifiers made by newNotifier,
+// in this process and over gRPC. Each check gets a fresh notifier and
+// closes it.
 func Run(t *testing.T, newNotifier func() sdk.Notifier, opts Options) {
+	t.Helper()
+	t.Run("in-process", func(t *testing.T) { runChecks(t, newNotifier, opts) })
+	t.Run("grpc", func(t *testing.T) {
+		runChecks(t, func() sdk.Notifier { return grpctest.Notifier(t, newNotifier()) }, opts)
+	})
+}
+
+func runChecks(t *testing.T, newNotifier func() sdk.Notifier, opts Options) {
 	t.Helper()
 	schema := newNotifier().Schema()
 	secrets := sensitiveValues(schema, opts.Valid)

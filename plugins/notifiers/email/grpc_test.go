@@ -12,17 +12,6 @@ import (
 	"github.com/agolpipe/agolpipe/sdk/notifytest"
 )
 
-// Built-ins reach the engine over gRPC, so the contract is checked there too.
-func TestConformanceOverGRPC(t *testing.T) {
-	notifytest.Run(t, func() sdk.Notifier { return grpctest.Notifier(t, New()) }, notifytest.Options{
-		Valid: validAttrs("smtp.city.example", 587),
-		Stalled: func(addr string) map[string]cty.Value {
-			host, port, _ := strings.Cut(addr, ":")
-			return with(validAttrs(host, atoi(t, port)), "tls", cty.StringVal("none"))
-		},
-	})
-}
-
 // TestDeliverOverGRPC sends through the gRPC adapters to a real Mailpit and
 // checks that an auth failure keeps its kind on the way back.
 func TestDeliverOverGRPC(t *testing.T) {

@@ -8,20 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin/grpctest"
 	"github.com/agolpipe/agolpipe/sdk/notifytest"
 )
-
-// Built-ins reach the engine over gRPC, so the contract is checked there too.
-func TestConformanceOverGRPC(t *testing.T) {
-	notifytest.Run(t, func() sdk.Notifier { return grpctest.Notifier(t, New()) }, notifytest.Options{
-		Valid:   attrs("https://hooks.example.com" + secretPath),
-		Stalled: func(addr string) map[string]cty.Value { return attrs("http://" + addr + secretPath) },
-	})
-}
 
 // TestClassificationOverGRPC checks that kind and Retry-After survive the
 // wire and that the secret URL does not travel in the error.
