@@ -79,8 +79,7 @@ func openArchive(ctx context.Context, s Sink, p string) (*archive, error) {
 		return nil, fmt.Errorf("sink %q: archive %s: %w", s.Name, p, err)
 	}
 	a := &archive{sink: s, path: p, size: info.Size}
-	a.ra = &rangeReaderAt{sink: s.Sink, path: p, size: info.Size, rangeGet: s.Features.RangeGet}
-	a.ra.ctx, a.ra.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	a.ra = newRangeReaderAt(context.WithoutCancel(ctx), s, p, info.Size)
 	zr, err := zip.NewReader(a.ra, info.Size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		if ctx.Err() != nil {
@@ -228,7 +227,10 @@ func (e *entryReader) Read(p []byte) (int, error) {
 	ie := *e.ie
 	ie.Err = err
 	ie.Problem = Corrupt
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, zip.ErrChecksum):
+		ie.Err = fmt.Errorf("the archive entry fails its CRC-32 (%w)", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		ie.Problem = Truncated
 	}
 	return n, &ie
@@ -259,6 +261,14 @@ type rangeReaderAt struct {
 	mu     sync.Mutex
 	idle   []*stream
 	closed bool
+}
+
+// newRangeReaderAt reads the object at p of size bytes in s; its Gets run
+// under ctx until close(true).
+func newRangeReaderAt(ctx context.Context, s Sink, p string, size int64) *rangeReaderAt {
+	r := &rangeReaderAt{sink: s.Sink, path: p, size: size, rangeGet: s.Features.RangeGet}
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	return r
 }
 
 type stream struct {

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"archive/zip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -295,4 +296,47 @@ func (e *IntegrityError) where() string {
 		return e.Entry + " in " + e.Path
 	}
 	return e.Path
+}
+
+// ErrNoRandomAccess says an artifact cannot be read at any offset in place:
+// it is stored compressed inside a zipped run's archive.
+var ErrNoRandomAccess = errors.New("stored compressed inside the run's archive, so it cannot be read in place")
+
+// ReaderAt opens r's stored copy of artifact a for reading at any offset
+// in place, by ranged Gets (a zip artifact's central directory, then each
+// entry), without downloading it. It does not check the bytes: read the
+// artifact through Open first. Call closeFn when done.
+func (c *Catalog) ReaderAt(ctx context.Context, r Run, a report.Artifact) (ra io.ReaderAt, size int64, closeFn func(), err error) {
+	s, ok := c.Sink(r.Sink)
+	if !ok {
+		return nil, 0, nil, fmt.Errorf("no sink named %q in this pipeline", r.Sink)
+	}
+	loc, err := r.Locate(a)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if loc.Entry == "" {
+		rr := newRangeReaderAt(ctx, s, loc.Path, a.Size)
+		return rr, a.Size, func() { rr.close(true) }, nil
+	}
+	ar, err := c.archive(ctx, s, loc.Path)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if ar.err != nil {
+		return nil, 0, nil, &IntegrityError{Problem: Corrupt, Sink: r.Sink, Path: loc.Path, Entry: loc.Entry, ItemID: a.ItemID, Err: ar.err}
+	}
+	f, ok := ar.byName[loc.Entry]
+	if !ok {
+		return nil, 0, nil, &IntegrityError{Problem: Missing, Sink: r.Sink, Path: loc.Path, Entry: loc.Entry, ItemID: a.ItemID}
+	}
+	if f.Method != zip.Store {
+		return nil, 0, nil, ErrNoRandomAccess
+	}
+	off, err := f.DataOffset()
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("sink %q: archive %s: entry %s: %w", r.Sink, loc.Path, loc.Entry, err)
+	}
+	n := int64(f.UncompressedSize64)
+	return io.NewSectionReader(ar.ra, off, n), n, func() {}, nil
 }
