@@ -86,8 +86,8 @@ type Finding struct {
 type SinkResult struct {
 	Sink string `json:"sink"`
 	// Checked counts the artifacts read back, Bytes the bytes read.
-	Checked  int   `json:"checked"`
-	Bytes    int64 `json:"bytes"`
+	Checked  int       `json:"checked"`
+	Bytes    int64     `json:"bytes"`
 	Findings []Finding `json:"findings"`
 	// Notes are observations that are no problem (live counts beside the
 	// recorded ones).
