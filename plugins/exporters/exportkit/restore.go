@@ -1,0 +1,386 @@
+package exportkit
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
+)
+
+// RestoreSession is one item's restore: the inverse of Session. Reads of the
+// portal are retried; writes are sent once (a repeated addItem would create
+// a second item), and what a failed restore created is deleted again.
+type RestoreSession struct {
+	Req   sdk.RestoreRequest
+	Host  sdk.RestoreHost
+	Retry retry.Policy
+	// Warnings are things the restore could not put back, for the report.
+	Warnings []string
+}
+
+// NewRestoreSession starts the restore of req.Item through host.
+func NewRestoreSession(host sdk.RestoreHost, req sdk.RestoreRequest, pol retry.Policy) *RestoreSession {
+	if pol.Retries == 0 && pol.Base == 0 {
+		pol = DefaultRetry
+	}
+	return &RestoreSession{Req: req, Host: host, Retry: pol}
+}
+
+// Warn records a warning and logs it.
+func (s *RestoreSession) Warn(ctx context.Context, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.Warnings = append(s.Warnings, msg)
+	s.Host.Log(ctx, sdk.LogWarn, msg)
+}
+
+// Has reports whether the run holds the artifact.
+func (s *RestoreSession) Has(name string) bool {
+	_, ok := s.Req.Artifact(name)
+	return ok
+}
+
+// ReadAll reads a small artifact (JSON, XML, a thumbnail) whole, checked by
+// the host; at most arcgisrest.MaxJSONBytes.
+func (s *RestoreSession) ReadAll(ctx context.Context, name string) ([]byte, error) {
+	rc, err := s.Host.ReadArtifact(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, arcgisrest.MaxJSONBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > arcgisrest.MaxJSONBytes {
+		return nil, sdk.Permanent("artifact %s is larger than %d bytes; it cannot be read whole", name, arcgisrest.MaxJSONBytes)
+	}
+	return b, nil
+}
+
+// BackupItem is item.json of the backup, the fields a restore writes back.
+type BackupItem struct {
+	ID                string          `json:"id"`
+	Title             string          `json:"title"`
+	Type              string          `json:"type"`
+	Name              string          `json:"name"`
+	TypeKeywords      []string        `json:"typeKeywords"`
+	Tags              []string        `json:"tags"`
+	Snippet           string          `json:"snippet"`
+	Description       string          `json:"description"`
+	AccessInformation string          `json:"accessInformation"`
+	LicenseInfo       string          `json:"licenseInfo"`
+	Culture           string          `json:"culture"`
+	URL               string          `json:"url"`
+	Extent            [][]float64     `json:"extent"`
+	SpatialReference  json.RawMessage `json:"spatialReference"`
+	Properties        json.RawMessage `json:"properties"`
+	Categories        []string        `json:"categories"`
+	Thumbnail         string          `json:"thumbnail"`
+}
+
+// LoadItem reads item.json.
+func (s *RestoreSession) LoadItem(ctx context.Context) (BackupItem, error) {
+	var it BackupItem
+	b, err := s.ReadAll(ctx, ItemJSON)
+	if err != nil {
+		return it, err
+	}
+	if err := json.Unmarshal(b, &it); err != nil {
+		return it, sdk.Permanent("%s of item %s is not the item JSON: %v", ItemJSON, s.Req.Item.ID, err)
+	}
+	return it, nil
+}
+
+// Form is the addItem/update form of it: every descriptive field, the ids
+// and URLs in them remapped. With mark, agolpipe's restore mark is added to
+// the type keywords, so `restore undo` can find what the restore created;
+// an item overwritten in place never gets it (undo must not delete it).
+func (s *RestoreSession) Form(it BackupItem, mark bool) url.Values {
+	rm := sdk.Remapper(s.Req.Remap)
+	f := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			f.Set(k, rm.Replace(v))
+		}
+	}
+	set("title", it.Title)
+	set("type", it.Type)
+	set("snippet", it.Snippet)
+	set("description", it.Description)
+	set("accessInformation", it.AccessInformation)
+	set("licenseInfo", it.LicenseInfo)
+	set("culture", it.Culture)
+	set("url", it.URL)
+	kw := append([]string(nil), it.TypeKeywords...)
+	if mark && s.Req.Mark != "" {
+		kw = append(kw, s.Req.Mark)
+	}
+	set("typeKeywords", strings.Join(kw, ","))
+	f.Set("tags", strings.Join(it.Tags, ","))
+	if len(it.Categories) > 0 {
+		f.Set("categories", strings.Join(it.Categories, ","))
+	}
+	if len(it.Extent) == 2 && len(it.Extent[0]) == 2 && len(it.Extent[1]) == 2 {
+		f.Set("extent", fmt.Sprintf("%v,%v,%v,%v", it.Extent[0][0], it.Extent[0][1], it.Extent[1][0], it.Extent[1][1]))
+	}
+	if raw := bytes.TrimSpace(it.SpatialReference); len(raw) > 0 && string(raw) != "null" {
+		f.Set("spatialReference", string(raw))
+	}
+	if raw := bytes.TrimSpace(it.Properties); len(raw) > 0 && string(raw) != "null" {
+		f.Set("properties", string(sdk.RemapJSON(raw, s.Req.Remap)))
+	}
+	return f
+}
+
+// userPath is content/users/<owner>[/<folder>]/<op>.
+func (s *RestoreSession) userPath(op string, inFolder bool) string {
+	p := "content/users/" + url.PathEscape(s.Req.Owner)
+	if inFolder && s.Req.FolderID != "" {
+		p += "/" + url.PathEscape(s.Req.FolderID)
+	}
+	return p + "/" + op
+}
+
+// ItemOpPath is content/users/<owner>/items/<id>/<op>.
+func (s *RestoreSession) ItemOpPath(id, op string) string {
+	return "content/users/" + url.PathEscape(s.Req.Owner) + "/items/" + url.PathEscape(id) + "/" + op
+}
+
+type writeAnswer struct {
+	Success bool   `json:"success"`
+	ID      string `json:"id"`
+	ItemID  string `json:"itemId"`
+}
+
+// Post sends one write (not retried: the caller knows whether it may be
+// repeated) and decodes its answer.
+func (s *RestoreSession) Post(ctx context.Context, p string, form url.Values, file *sdk.PortalFile, v any) error {
+	req := arcgisrest.JSONPost(p, form)
+	req.File = file
+	if file != nil && req.Form == nil {
+		req.Form = url.Values{}
+	}
+	return arcgisrest.GetJSON(ctx, s.Host.Portal, req, v)
+}
+
+// AddItem creates the item in the owner's folder and returns its id.
+func (s *RestoreSession) AddItem(ctx context.Context, form url.Values, file *sdk.PortalFile) (string, error) {
+	var a writeAnswer
+	if err := s.Post(ctx, s.userPath("addItem", true), form, file, &a); err != nil {
+		return "", err
+	}
+	if a.ID == "" {
+		return "", sdk.Permanent("addItem answered no item id")
+	}
+	return a.ID, nil
+}
+
+// Update changes an item's fields (and its file when given).
+func (s *RestoreSession) Update(ctx context.Context, id string, form url.Values, file *sdk.PortalFile) error {
+	var a writeAnswer
+	return s.Post(ctx, s.ItemOpPath(id, "update"), form, file, &a)
+}
+
+// Delete removes an item this restore created (a failed restore's leftover).
+func (s *RestoreSession) Delete(ctx context.Context, id string) {
+	err := arcgisrest.DeleteItem(ctx, s.Host.Portal, s.Req.Owner, id, true, arcgisrest.DeleteOptions{})
+	if err != nil {
+		s.Warn(ctx, "item %s created by this restore could not be deleted after the failure: %v; delete it by hand", id, err)
+	}
+}
+
+// ThumbnailArtifact is the name of the backup's thumbnail, "" when none.
+func (s *RestoreSession) ThumbnailArtifact() string {
+	for _, a := range s.Req.Artifacts {
+		if strings.HasPrefix(a.Name, "thumbnail.") {
+			return a.Name
+		}
+	}
+	return ""
+}
+
+// uploadArtifact sends artifact name as the file part field of an update.
+func (s *RestoreSession) uploadArtifact(ctx context.Context, id, field, name, fileName string) error {
+	a, _ := s.Req.Artifact(name)
+	rc, err := s.Host.ReadArtifact(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return s.Update(ctx, id, url.Values{}, &sdk.PortalFile{Field: field, Name: fileName, ContentType: MediaTypeFor(fileName), Size: a.Size, Body: rc})
+}
+
+// RestoreDescription puts back the thumbnail and metadata.xml.
+func (s *RestoreSession) RestoreDescription(ctx context.Context, id string) error {
+	if t := s.ThumbnailArtifact(); t != "" {
+		if err := s.uploadArtifact(ctx, id, "thumbnail", t, t); err != nil {
+			return fmt.Errorf("thumbnail: %w", err)
+		}
+	}
+	if s.Has(MetadataXML) {
+		if err := s.uploadArtifact(ctx, id, "metadata", MetadataXML, MetadataXML); err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+	}
+	return nil
+}
+
+// RestoreResources uploads every entry of resources.zip (paths kept, JSON
+// resources remapped). The archive is spooled to a temporary file (a zip is
+// read from its end); an entry whose name would leave the item's resources
+// is refused.
+func (s *RestoreSession) RestoreResources(ctx context.Context, id string) (int, error) {
+	if !s.Has(ResourcesZip) {
+		return 0, nil
+	}
+	rc, err := s.Host.ReadArtifact(ctx, ResourcesZip)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.CreateTemp("", "agolpipe-restore-*.zip")
+	if err != nil {
+		rc.Close()
+		return 0, sdk.Permanent("spooling resources.zip: %v", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, err := io.Copy(f, rc)
+	rc.Close()
+	if err != nil {
+		return 0, err
+	}
+	zr, err := zip.NewReader(f, n)
+	if err != nil {
+		return 0, sdk.Permanent("resources.zip of item %s: %v", s.Req.Item.ID, err)
+	}
+	count := 0
+	for _, e := range zr.File {
+		if strings.HasSuffix(e.Name, "/") {
+			continue
+		}
+		clean := path.Clean(e.Name)
+		if e.Name == "" || clean != e.Name || strings.HasPrefix(clean, "../") || clean == ".." || path.IsAbs(clean) || strings.ContainsAny(clean, "\\\x00:") {
+			s.Warn(ctx, "resource %q of item %s refused: its path would leave the item's resources", e.Name, s.Req.Item.ID)
+			continue
+		}
+		dir, base := path.Split(clean)
+		er, err := e.Open()
+		if err != nil {
+			return count, sdk.Permanent("resources.zip entry %s: %v", e.Name, err)
+		}
+		var body io.Reader = er
+		size := int64(e.UncompressedSize64)
+		if strings.HasSuffix(strings.ToLower(base), ".json") && len(s.Req.Remap) > 0 {
+			b, err := io.ReadAll(io.LimitReader(er, arcgisrest.MaxJSONBytes))
+			if err != nil {
+				er.Close()
+				return count, sdk.Permanent("resources.zip entry %s: %v", e.Name, err)
+			}
+			b = sdk.RemapJSON(b, s.Req.Remap)
+			body, size = bytes.NewReader(b), int64(len(b))
+		}
+		form := url.Values{"fileName": {base}}
+		if dir != "" {
+			form.Set("resourcesPrefix", strings.TrimSuffix(dir, "/"))
+		}
+		var a writeAnswer
+		err = s.Post(ctx, s.ItemOpPath(id, "addResources"), form, &sdk.PortalFile{Field: "file", Name: base, ContentType: MediaTypeFor(base), Size: size, Body: body}, &a)
+		er.Close()
+		if err != nil {
+			return count, fmt.Errorf("resource %s: %w", e.Name, err)
+		}
+		count++
+	}
+	return count, nil
+}
+
+// RestoreRelationships re-creates the item's forward relationships whose
+// other end is known in the target (restored before it, or restored in
+// place), and the reverse ones whose origin is.
+func (s *RestoreSession) RestoreRelationships(ctx context.Context, id string) error {
+	if !s.Has(RelationshipsJSON) {
+		return nil
+	}
+	b, err := s.ReadAll(ctx, RelationshipsJSON)
+	if err != nil {
+		return err
+	}
+	var doc Relationships
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return sdk.Permanent("%s: %v", RelationshipsJSON, err)
+	}
+	for _, r := range doc.Related {
+		other, ok := s.Req.Remap[r.ItemID]
+		if !ok {
+			s.Warn(ctx, "relationship %s (%s) with item %s not re-created: that item is not restored", r.Type, r.Direction, r.ItemID)
+			continue
+		}
+		from, to := id, other
+		if r.Direction == "reverse" {
+			from, to = other, id
+		}
+		var a writeAnswer
+		err := s.Post(ctx, "content/users/"+url.PathEscape(s.Req.Owner)+"/addRelationship",
+			url.Values{"originItemId": {from}, "destinationItemId": {to}, "relationshipType": {r.Type}}, nil, &a)
+		if err != nil {
+			s.Warn(ctx, "relationship %s with item %s not re-created: %v", r.Type, other, err)
+		}
+	}
+	return nil
+}
+
+// TargetItem reads the target's item JSON; sdk.IsNotFound when it is gone.
+func (s *RestoreSession) TargetItem(ctx context.Context, id string) (BackupItem, error) {
+	var it BackupItem
+	err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
+		return arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSON(ItemPath(id), nil), &it)
+	})
+	return it, err
+}
+
+// TargetData reads the target item's data (raw).
+func (s *RestoreSession) TargetData(ctx context.Context, id string) ([]byte, error) {
+	var b []byte
+	err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
+		resp, err := s.Host.Portal(ctx, Raw(ItemPath(id, "data"), nil))
+		if err != nil {
+			return err
+		}
+		b, err = arcgisrest.ReadBody(resp)
+		return err
+	})
+	if sdk.IsNotFound(err) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// SameJSON reports whether two JSON documents hold the same values (key
+// order and spacing aside).
+func SameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(bytes.TrimSpace(a), bytes.TrimSpace(b))
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return bytes.Equal(xa, ya)
+}
+
+// SameDescription reports whether the target's item has the backup's
+// descriptive fields (after remapping).
+func (s *RestoreSession) SameDescription(backup, target BackupItem) bool {
+	rm := sdk.Remapper(s.Req.Remap)
+	return rm.Replace(backup.Title) == target.Title && rm.Replace(backup.Snippet) == target.Snippet &&
+		rm.Replace(backup.Description) == target.Description && strings.Join(backup.Tags, ",") == strings.Join(target.Tags, ",")
+}
