@@ -1,0 +1,408 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+)
+
+// orgMeta is what a restore uses of the run's org/metadata.json.
+type orgMeta struct {
+	Groups []struct {
+		ID           string   `json:"id"`
+		Title        string   `json:"title"`
+		Snippet      string   `json:"snippet"`
+		Description  string   `json:"description"`
+		Tags         []string `json:"tags"`
+		Access       string   `json:"access"`
+		Capabilities []string `json:"capabilities"`
+	} `json:"groups"`
+	Sharing map[string]struct {
+		Access string   `json:"access"`
+		Groups []string `json:"groups"`
+	} `json:"sharing"`
+}
+
+func loadOrgMeta(ctx context.Context, o *Options) (*orgMeta, error) {
+	for _, a := range o.Manifest.Artifacts {
+		if a.ItemType != "Organization" || a.Name != "metadata.json" {
+			continue
+		}
+		rc, err := o.Catalog.Open(ctx, o.Run, a)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		var m orgMeta
+		if err := json.NewDecoder(rc).Decode(&m); err != nil {
+			return nil, err
+		}
+		// Read to the end: only a clean end proves the copy is the backup.
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			return nil, err
+		}
+		return &m, nil
+	}
+	return nil, errNoMeta
+}
+
+// Report is the record of an applied restore (restore.json).
+type Report struct {
+	RestoreID string    `json:"restore_id"`
+	Pipeline  string    `json:"pipeline"`
+	Run       string    `json:"run"`
+	Sink      string    `json:"sink"`
+	Target    string    `json:"target_portal"`
+	Username  string    `json:"target_user"`
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished"`
+	Items     []Entry   `json:"items"`
+	// Remap is every old -> new item id and URL of the restore.
+	Remap    map[string]string `json:"remap"`
+	Groups   map[string]string `json:"groups,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
+}
+
+// Entry is one item of the report.
+type Entry struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Type  string `json:"type"`
+	Step
+}
+
+// Failed counts the items that failed.
+func (r *Report) Failed() int {
+	n := 0
+	for _, e := range r.Items {
+		if e.Outcome == Failed {
+			n++
+		}
+	}
+	return n
+}
+
+// Apply carries out p in order. An item that fails is recorded with its
+// error and the others go on; later items get the remap table as it stands.
+func Apply(ctx context.Context, o *Options, p *Plan) *Report {
+	rep := &Report{RestoreID: o.RestoreID, Pipeline: o.Manifest.PipelineID, Run: o.Run.Folder, Sink: o.Run.Sink,
+		Target: o.TargetOrg.PortalURL, Username: o.TargetOrg.Username, Started: time.Now().UTC(), Remap: map[string]string{},
+		Groups: map[string]string{}, Warnings: append([]string(nil), p.Warnings...)}
+	folders := map[string]string{} // owner + "\x00" + title -> folder id
+	groups := &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}
+	for _, st := range p.Steps {
+		switch st.Action {
+		case sdk.ActionCannot:
+			st.Outcome = NotRestored
+		case sdk.ActionSkip:
+			st.Outcome = Skipped
+		default:
+			applyStep(ctx, o, st, rep, folders, groups)
+		}
+		rep.Items = append(rep.Items, Entry{ID: st.Item.ID, Title: st.Item.Title, Type: st.Item.Type, Step: *st})
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	rep.Finished = time.Now().UTC()
+	return rep
+}
+
+func applyStep(ctx context.Context, o *Options, st *Step, rep *Report, folders map[string]string, groups *groupMapper) {
+	fail := func(err error) {
+		st.Outcome, st.Error = Failed, err.Error()
+		o.Log.Error("restore failed", "item", st.Item.ID, "title", st.Item.Title, "error", err.Error())
+	}
+	req := o.request(st, rep.Remap, false)
+	signedIn := o.TargetOrg.Username
+	if st.Folder != "" && st.Mode == sdk.RestoreNew {
+		id, err := folderID(ctx, o, signedIn, st.Folder, folders)
+		if err != nil {
+			fail(fmt.Errorf("folder %q: %w", st.Folder, err))
+			return
+		}
+		req.FolderID = id
+	}
+	res, err := o.Restorers[st.Item.Type].R.Restore(ctx, req, o.host(st))
+	if err != nil {
+		fail(err)
+		return
+	}
+	st.NewItemID, st.Warnings = res.NewItemID, append(st.Warnings, res.Warnings...)
+	switch res.Action {
+	case sdk.ActionCreate:
+		st.Outcome = Restored
+	case sdk.ActionOverwrite:
+		st.Outcome = Overwritten
+	case sdk.ActionSkip:
+		st.Outcome = Skipped
+	default:
+		st.Outcome, st.Reason = NotRestored, res.Reason
+		return
+	}
+	if st.NewItemID != "" && st.NewItemID != st.Item.ID {
+		rep.Remap[st.Item.ID] = st.NewItemID
+	}
+	for k, v := range res.Remap {
+		if k != v {
+			rep.Remap[k] = v
+		}
+	}
+	if st.Outcome != Restored {
+		return
+	}
+	if st.Owner != "" && st.Owner != signedIn {
+		if err := reassign(ctx, o, st, signedIn); err != nil {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("not given to owner %s (it stays %s's): %v", st.Owner, signedIn, err))
+			st.Owner = signedIn
+		}
+	} else {
+		st.Owner = signedIn
+	}
+	if w := groups.share(ctx, st); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
+}
+
+func post(ctx context.Context, o *Options, path string, form url.Values, v any) error {
+	return arcgisrest.GetJSON(ctx, o.Target.Do, arcgisrest.JSONPost(path, form), v)
+}
+
+// folderID finds or creates the owner's folder titled title.
+func folderID(ctx context.Context, o *Options, owner, title string, cache map[string]string) (string, error) {
+	key := owner + "\x00" + title
+	if id, ok := cache[key]; ok {
+		return id, nil
+	}
+	var u struct {
+		Folders []struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		} `json:"folders"`
+	}
+	if err := arcgisrest.GetJSON(ctx, o.Target.Do, arcgisrest.JSON("content/users/"+url.PathEscape(owner), url.Values{"num": {"1"}}), &u); err != nil {
+		return "", err
+	}
+	for _, f := range u.Folders {
+		if f.Title == title {
+			cache[key] = f.ID
+			return f.ID, nil
+		}
+	}
+	var a struct {
+		Folder struct {
+			ID string `json:"id"`
+		} `json:"folder"`
+	}
+	if err := post(ctx, o, "content/users/"+url.PathEscape(owner)+"/createFolder", url.Values{"title": {title}}, &a); err != nil {
+		return "", err
+	}
+	cache[key] = a.Folder.ID
+	return a.Folder.ID, nil
+}
+
+// reassign gives a restored item to its mapped owner, into the folder of
+// the same title (created when missing).
+func reassign(ctx context.Context, o *Options, st *Step, from string) error {
+	form := url.Values{"targetUsername": {st.Owner}}
+	if st.Folder != "" {
+		if _, err := folderID(ctx, o, st.Owner, st.Folder, map[string]string{}); err != nil {
+			return fmt.Errorf("folder %q of %s: %w", st.Folder, st.Owner, err)
+		}
+		form.Set("targetFolderName", st.Folder)
+	}
+	var a struct{}
+	return post(ctx, o, "content/users/"+url.PathEscape(from)+"/items/"+url.PathEscape(st.NewItemID)+"/reassign", form, &a)
+}
+
+// groupMapper re-creates the backup's groups in the target (by title, when
+// restoring into another org) and shares restored items as they were.
+type groupMapper struct {
+	o    *Options
+	meta *orgMeta
+	same bool
+	ids  map[string]string // old group id -> target group id
+}
+
+func (g *groupMapper) share(ctx context.Context, st *Step) string {
+	if g.meta == nil {
+		return ""
+	}
+	sh, ok := g.meta.Sharing[st.Item.ID]
+	if !ok {
+		return ""
+	}
+	form := url.Values{"everyone": {fmt.Sprint(sh.Access == "public")}, "org": {fmt.Sprint(sh.Access == "public" || sh.Access == "org")}}
+	var ids, missing []string
+	for _, old := range sh.Groups {
+		id, err := g.group(ctx, old)
+		if err != nil {
+			missing = append(missing, fmt.Sprintf("%s (%v)", old, err))
+			continue
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) > 0 {
+		form.Set("groups", strings.Join(ids, ","))
+	}
+	if sh.Access == "private" && len(ids) == 0 {
+		return strings.Join(missing, "; ")
+	}
+	var a struct{}
+	if err := post(ctx, g.o, "content/users/"+url.PathEscape(st.Owner)+"/items/"+url.PathEscape(st.NewItemID)+"/share", form, &a); err != nil {
+		return fmt.Sprintf("sharing (%s, %d groups) not restored: %v", sh.Access, len(ids), err)
+	}
+	if len(missing) > 0 {
+		return "not shared with group(s) " + strings.Join(missing, "; ")
+	}
+	return ""
+}
+
+// group returns the target's id of the backup's group old.
+func (g *groupMapper) group(ctx context.Context, old string) (string, error) {
+	if id, ok := g.ids[old]; ok {
+		return id, nil
+	}
+	if g.same {
+		g.ids[old] = old
+		return old, nil
+	}
+	for _, grp := range g.meta.Groups {
+		if grp.ID != old {
+			continue
+		}
+		var found struct {
+			Results []struct {
+				ID    string `json:"id"`
+				Title string `json:"title"`
+			} `json:"results"`
+		}
+		q := url.Values{"q": {fmt.Sprintf(`title:"%s"`, grp.Title)}, "num": {"100"}}
+		if g.o.TargetOrg.OrgID != "" {
+			q.Set("q", q.Get("q")+" AND orgid:"+g.o.TargetOrg.OrgID)
+		}
+		if err := arcgisrest.GetJSON(ctx, g.o.Target.Do, arcgisrest.JSON("community/groups", q), &found); err != nil {
+			return "", err
+		}
+		for _, r := range found.Results {
+			if r.Title == grp.Title {
+				g.ids[old] = r.ID
+				return r.ID, nil
+			}
+		}
+		access := grp.Access
+		if access == "" {
+			access = "private"
+		}
+		var a struct {
+			Group struct {
+				ID string `json:"id"`
+			} `json:"group"`
+		}
+		form := url.Values{"title": {grp.Title}, "access": {access}, "tags": {strings.Join(grp.Tags, ",")}, "snippet": {grp.Snippet},
+			"description": {grp.Description}}
+		if len(grp.Capabilities) > 0 {
+			form.Set("capabilities", strings.Join(grp.Capabilities, ","))
+		}
+		if err := post(ctx, g.o, "community/createGroup", form, &a); err != nil {
+			return "", err
+		}
+		g.ids[old] = a.Group.ID
+		return a.Group.ID, nil
+	}
+	return "", fmt.Errorf("group %s is not in org/metadata.json", old)
+}
+
+// WritePlan prints the plan like terraform plan: one line per item in the
+// order the restore acts, then the counts.
+func WritePlan(w io.Writer, p *Plan) {
+	for _, st := range p.Steps {
+		sym := map[sdk.RestoreAction]string{sdk.ActionCreate: "+", sdk.ActionOverwrite: "~", sdk.ActionSkip: "=", sdk.ActionCannot: "!"}[st.Action]
+		line := fmt.Sprintf("  %s %-9s %s %q (%s)", sym, st.Action, st.Item.ID, st.Item.Title, st.Item.Type)
+		if st.Dependency != "" {
+			line += " [dependency of " + st.Dependency + "]"
+		}
+		if st.Reason != "" {
+			line += ": " + st.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
+	c := p.Counts()
+	fmt.Fprintf(w, "Plan: %d to create, %d to overwrite, %d identical (skip), %d cannot be restored.\n",
+		c[sdk.ActionCreate], c[sdk.ActionOverwrite], c[sdk.ActionSkip], c[sdk.ActionCannot])
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", warn)
+	}
+}
+
+// WriteSummary is the readable report (Restore.txt).
+func WriteSummary(w io.Writer, r *Report) {
+	fmt.Fprintf(w, "Restore %s of run %s (sink %s) into %s as %s, %s\n", r.RestoreID, r.Run, r.Sink, r.Target, r.Username,
+		r.Finished.Sub(r.Started).Round(time.Second))
+	counts := map[string]int{}
+	for _, e := range r.Items {
+		counts[e.Outcome]++
+	}
+	fmt.Fprintf(w, "%d restored, %d overwritten, %d skipped, %d failed, %d cannot be restored\n",
+		counts[Restored], counts[Overwritten], counts[Skipped], counts[Failed], counts[NotRestored])
+	for _, e := range r.Items {
+		line := fmt.Sprintf("  %-11s %s %q (%s)", e.Outcome, e.ID, e.Title, e.Type)
+		if e.NewItemID != "" && e.NewItemID != e.ID {
+			line += " -> " + e.NewItemID
+		}
+		switch {
+		case e.Error != "":
+			line += ": " + e.Error
+		case e.Reason != "":
+			line += ": " + e.Reason
+		}
+		fmt.Fprintln(w, line)
+		for _, warn := range e.Warnings {
+			fmt.Fprintf(w, "      warning: %s\n", warn)
+		}
+	}
+	if len(r.Remap) > 0 {
+		fmt.Fprintln(w, "Remap (backup -> target):")
+		keys := make([]string, 0, len(r.Remap))
+		for k := range r.Remap {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s -> %s\n", k, r.Remap[k])
+		}
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}
+
+// Store writes restore.json and Restore.txt into sink under Folder(id).
+func Store(ctx context.Context, sink sdk.Sink, r *Report) (string, error) {
+	dir := Folder(r.RestoreID)
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	var txt bytes.Buffer
+	WriteSummary(&txt, r)
+	for _, f := range []struct {
+		name, mt string
+		body     []byte
+	}{{"restore.json", "application/json", b}, {"Restore.txt", "text/plain", txt.Bytes()}} {
+		if _, err := sink.Put(ctx, sdk.PutRequest{Path: dir + "/" + f.name, MediaType: f.mt, Size: int64(len(f.body)), Body: bytes.NewReader(f.body)}); err != nil {
+			return dir, fmt.Errorf("storing %s/%s: %w", dir, f.name, err)
+		}
+	}
+	return dir, nil
+}
+
