@@ -168,8 +168,15 @@ func (s *Server) itemInfo(c *call, id, file string) {
 		return
 	}
 	title, typ, owner, modified, thumb, hasMeta := it.Title, it.Type, it.Owner, time.UnixMilli(it.Modified), it.Thumbnail, it.HasMetadata
+	thumbBody, metaBody := it.ThumbnailBody, it.MetadataBody
 	s.org.Mu.RUnlock()
 	switch {
+	case file == "metadata/metadata.xml" && metaBody != nil:
+		c.w.Header().Set("Content-Type", "application/xml")
+		_, _ = c.w.Write(metaBody)
+	case thumb != "" && file == thumb && thumbBody != nil:
+		c.w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(thumb)))
+		http.ServeContent(c.w, c.r, "", modified, bytes.NewReader(thumbBody))
 	case file == "metadata/metadata.xml":
 		if !hasMeta {
 			// Open question 8 of the reference: we answer HTTP 404 with a

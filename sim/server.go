@@ -82,6 +82,10 @@ type Options struct {
 	// Org uses a ready-made one (for tests). Items and Seed are then unused.
 	OrgFile string
 	Org     *org.Org
+	// Empty starts the generated org with its users only: no items (but
+	// the registered OAuth applications), groups or folders: the target of
+	// a restore into a new organization.
+	Empty bool
 	// LargeFileSize is the size of generated large files (default 96 MiB).
 	LargeFileSize int64
 	// Logf receives one line per notable event (not per request); nil is
@@ -163,6 +167,7 @@ type Server struct {
 	memo      memberCache
 	searches  searchCache
 	svcIdx    serviceIndex
+	multipart multipartUploads // guarded by mu
 	closed    bool
 }
 
@@ -202,6 +207,9 @@ func Start(opt Options) (*Server, error) {
 	}
 	if o == nil {
 		o = org.Generate(org.GenOptions{Items: opt.Items, Seed: opt.Seed, Mode: opt.Mode, LargeFileSize: opt.LargeFileSize})
+		if opt.Empty {
+			emptyOrg(o)
+		}
 	}
 	s := &Server{
 		opt: opt, org: o,

@@ -224,12 +224,7 @@ func (s *Server) addItem(c *call, username, folder string) {
 		it.Data, it.Body = org.DataJSON, []byte(c.param("text"))
 		it.Size = int64(len(it.Body))
 	}
-	if th, _, _ := c.fileParam("thumbnail"); th != nil {
-		it.Thumbnail = "thumbnail/thumbnail.png"
-	}
-	if md, _, _ := c.fileParam("metadata"); md != nil {
-		it.HasMetadata = true
-	}
+	c.storeDescription(it)
 	s.org.Mu.Lock()
 	defer s.org.Mu.Unlock()
 	if s.org.Item(it.ID) != nil {
@@ -247,6 +242,9 @@ func (s *Server) addItem(c *call, username, folder string) {
 	}
 	it.Seed = org.Mix(uint64(now) ^ uint64(len(s.org.Items)))
 	s.org.AddItem(it)
+	if c.boolParam("multipart") {
+		s.startMultipart(it.ID)
+	}
 	var folderID any
 	if it.FolderID != "" {
 		folderID = it.FolderID
@@ -267,6 +265,9 @@ func (s *Server) itemWrite(c *call, username, id, op string) {
 		it.Modified = time.Now().UnixMilli()
 		s.org.Version++
 	}
+	if s.uploadOp(c, it, op) {
+		return
+	}
 	switch op {
 	case "update":
 		c.applyItemFields(it, c.boolParam("clearEmptyFields"))
@@ -278,12 +279,7 @@ func (s *Server) itemWrite(c *call, username, id, op string) {
 		} else if t, ok := c.form["text"]; ok {
 			it.Data, it.Body = org.DataJSON, []byte(t[0])
 		}
-		if th, _, _ := c.fileParam("thumbnail"); th != nil {
-			it.Thumbnail = "thumbnail/thumbnail.png"
-		}
-		if md, _, _ := c.fileParam("metadata"); md != nil {
-			it.HasMetadata = true
-		}
+		c.storeDescription(it)
 		done()
 		c.value(map[string]any{"success": true, "id": it.ID})
 	case "delete":

@@ -116,6 +116,7 @@ The passwords printed are the simulator's own fake test passwords.`,
 	f := cmd.Flags()
 	f.StringVar(&opt.Listen, "listen", "127.0.0.1:8443", "address to listen on (use port 0 for any free port)")
 	f.IntVar(&opt.Items, "items", 2000, "number of items to generate")
+	f.BoolVar(&opt.Empty, "empty", false, "start an organization with its users only (no items, groups or folders): a restore target")
 	f.Uint64Var(&opt.Seed, "seed", 7, "seed of the generated organization")
 	f.StringVar(&opt.Mode, "mode", "online", "online (ArcGIS Online) or enterprise (Portal for ArcGIS)")
 	f.BoolVar(&opt.TLS, "tls", false, "serve HTTPS with a self-signed certificate made at start")

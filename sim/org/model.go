@@ -204,6 +204,10 @@ type Item struct {
 	// Body is the stored data of DataStored items, and the JSON text of
 	// DataJSON items written through the API (nil = derive from the item).
 	Body []byte `json:"-"`
+	// ThumbnailBody and MetadataBody are a thumbnail and metadata.xml
+	// uploaded through the API (nil = the generated ones).
+	ThumbnailBody []byte `json:"-"`
+	MetadataBody  []byte `json:"-"`
 	// Text is JSON data given in a scenario file.
 	Text      string         `json:"text,omitempty"`
 	Resources []Resource     `json:"resources,omitempty"`
