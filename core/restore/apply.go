@@ -405,4 +405,3 @@ func Store(ctx context.Context, sink sdk.Sink, r *Report) (string, error) {
 	}
 	return dir, nil
 }
-
