@@ -21,7 +21,15 @@ import (
 	"github.com/agolpipe/agolpipe/plugins/sinks/smb"
 	"github.com/agolpipe/agolpipe/plugins/sources/arcgis"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 )
+
+// BuiltIns is the built-in set as the agolpipe binary serves it (`agolpipe
+// plugin serve`) and hands it to the plugin host (described): the one
+// place these maps are put together.
+func BuiltIns() grpcplugin.ServeOpts {
+	return grpcplugin.ServeOpts{Sources: Sources, Exporters: Exporters, Sinks: Sinks, Notifiers: Notifiers}
+}
 
 // Sources, Exporters, Sinks and Notifiers map a component name (as written
 // in HCL) to a constructor that returns a fresh, unconfigured component.

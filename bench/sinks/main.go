@@ -93,7 +93,7 @@ func main() {
 
 	var h *pluginhost.Host
 	if *agolpipe != "" {
-		h, err = pluginhost.New(ctx, pluginhost.Options{Executable: *agolpipe})
+		h, err = pluginhost.New(ctx, pluginhost.Options{Executable: *agolpipe, BuiltIns: plugins.BuiltIns().Describe()})
 		check(err)
 		defer h.Close()
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/engine"
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/pluginhost"
+	"github.com/agolpipe/agolpipe/plugins"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -133,7 +134,7 @@ func runEngine(ctx context.Context, file string, exp sdk.Exporter, sink sdk.Sink
 
 func run(file, out, agolpipe, exporter, sum, road string) error {
 	ctx := context.Background()
-	h, err := pluginhost.New(ctx, pluginhost.Options{Executable: agolpipe, Plugins: []*pipeline.PluginDecl{{Name: "bench", Path: exporter, SHA256: sum}}})
+	h, err := pluginhost.New(ctx, pluginhost.Options{Executable: agolpipe, BuiltIns: plugins.BuiltIns().Describe(), Plugins: []*pipeline.PluginDecl{{Name: "bench", Path: exporter, SHA256: sum}}})
 	if err != nil {
 		return err
 	}

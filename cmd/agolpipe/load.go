@@ -5,6 +5,7 @@ import (
 
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/pluginhost"
+	"github.com/agolpipe/agolpipe/plugins"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -21,7 +22,8 @@ func loadWithHost(ctx context.Context, file string, vars map[string]string, varF
 }
 
 // hostOptions are the plugin host's options of every command: the built-in
-// components served by this binary.
+// components (package plugins), which this binary serves when the host
+// re-executes it.
 func hostOptions() pluginhost.Options {
-	return pluginhost.Options{}
+	return pluginhost.Options{BuiltIns: plugins.BuiltIns().Describe()}
 }

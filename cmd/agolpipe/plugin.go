@@ -9,11 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// builtinServeOpts serves the registry in package plugins.
-func builtinServeOpts() grpcplugin.ServeOpts {
-	return grpcplugin.ServeOpts{Sources: plugins.Sources, Exporters: plugins.Exporters, Sinks: plugins.Sinks, Notifiers: plugins.Notifiers}
-}
-
 // The hidden `plugin` command is how agolpipe serves its own built-in
 // components: the plugin host re-executes this binary with `plugin serve
 // <kind> <name>`, so built-ins travel the same gRPC road as third-party
@@ -29,7 +24,7 @@ func init() {
 		Short: "Serve one built-in component over the plugin protocol",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := grpcplugin.ServeComponent(builtinServeOpts(), sdk.Kind(args[0]), args[1]); err != nil {
+			if err := grpcplugin.ServeComponent(plugins.BuiltIns(), sdk.Kind(args[0]), args[1]); err != nil {
 				return withExit(exitUsage, err)
 			}
 			return nil
@@ -42,7 +37,7 @@ func init() {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
-			return enc.Encode(builtinServeOpts().Describe())
+			return enc.Encode(plugins.BuiltIns().Describe())
 		},
 	})
 	rootCmd.AddCommand(pluginCmd)

@@ -26,10 +26,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/agolpipe/agolpipe/core/pipeline"
-	"github.com/agolpipe/agolpipe/plugins"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/hashicorp/go-hclog"
@@ -47,13 +45,15 @@ type Options struct {
 	// Executable is the agolpipe binary that serves built-ins; empty means
 	// os.Executable().
 	Executable string
-	// BuiltIns are the built-in components; nil means the registry in
-	// package plugins.
-	BuiltIns *grpcplugin.ServeOpts
-	// InProcess, for unit tests, serves built-ins inside the test process
-	// through the same gRPC adapters and go-plugin broker instead of
-	// subprocesses. Third-party plugins still run as processes.
-	InProcess testing.TB
+	// BuiltIns describe the components Executable serves as built-ins
+	// (`agolpipe plugin serve <kind> <name>`); cmd hands in the set listed
+	// in package plugins, so core never imports plugins. Empty: none.
+	BuiltIns grpcplugin.Description
+	// Launch, when set, starts the built-ins instead of re-executing
+	// Executable: tests serve them inside the test process through the
+	// same gRPC adapters (pluginhost/pluginhosttest). Third-party plugins
+	// always run as processes.
+	Launch Launcher
 }
 
 // ComponentInfo describes one available component, as `agolpipe plugins`
@@ -82,19 +82,20 @@ type component struct {
 	schema    sdk.Schema
 	itemTypes []string
 	sha256    string
+	// passEnv is what a built-in asks of the environment (sdk.EnvPasser).
+	passEnv []string
 }
 
 // Host knows every component and launches them. It is safe for concurrent
 // use.
 type Host struct {
-	opts     Options
-	logger   hclog.Logger
-	builtins grpcplugin.ServeOpts
-	exe      string
+	opts   Options
+	logger hclog.Logger
+	exe    string
 
 	mu         sync.Mutex
 	components map[key]*component
-	procs      map[proc]struct{}
+	procs      map[Plugin]struct{}
 	closed     bool
 }
 
@@ -102,27 +103,22 @@ type Host struct {
 // runs `describe` of each declared plugin (after checking its checksum) but
 // starts no server.
 func New(ctx context.Context, opts Options) (*Host, error) {
-	h := &Host{opts: opts, logger: opts.Logger, components: map[key]*component{}, procs: map[proc]struct{}{}}
+	h := &Host{opts: opts, logger: opts.Logger, components: map[key]*component{}, procs: map[Plugin]struct{}{}}
 	if h.logger == nil {
 		h.logger = hclog.NewNullLogger()
 	}
-	if opts.BuiltIns != nil {
-		h.builtins = *opts.BuiltIns
-	} else {
-		h.builtins = grpcplugin.ServeOpts{Sources: plugins.Sources, Exporters: plugins.Exporters, Sinks: plugins.Sinks, Notifiers: plugins.Notifiers}
-	}
 	h.exe = opts.Executable
-	if h.exe == "" && opts.InProcess == nil {
+	if h.exe == "" && opts.Launch == nil {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("finding the agolpipe binary to serve built-in plugins: %w", err)
 		}
 		h.exe = exe
 	}
-	for _, c := range h.builtins.Describe().Components {
+	for _, c := range opts.BuiltIns.Components {
 		h.components[key{c.Kind, c.Name}] = &component{
 			ComponentInfo: ComponentInfo{Kind: c.Kind, Name: c.Name, Version: c.Version, Description: c.Description, Protocol: sdk.ProtocolVersion, BuiltIn: true},
-			schema:        c.Schema, itemTypes: c.ItemTypes,
+			schema:        c.Schema, itemTypes: c.ItemTypes, passEnv: c.PassEnv,
 		}
 	}
 	if err := h.AddPlugins(ctx, opts.Plugins); err != nil {
@@ -265,7 +261,7 @@ func (h *Host) Close() error {
 	h.mu.Lock()
 	h.closed = true
 	procs := h.procs
-	h.procs = map[proc]struct{}{}
+	h.procs = map[Plugin]struct{}{}
 	h.mu.Unlock()
 	var wg sync.WaitGroup
 	for p := range procs {

@@ -31,6 +31,7 @@ var (
 	agolpipeBin string
 	fakeBin     string
 	fakeSum     string
+	builtins    grpcplugin.Description
 )
 
 func TestMain(m *testing.M) {
@@ -53,6 +54,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	fakeSum = fileSum(fakeBin)
+	// The built-ins are what the binary serves, as cmd hands them in.
+	builtins, err = grpcplugin.DescribeBinary(context.Background(), agolpipeBin, "", "plugin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "describing the built-ins:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -93,6 +100,7 @@ func newHost(t *testing.T, logs io.Writer, decls ...*pipeline.PluginDecl) *Host 
 	h, err := New(context.Background(), Options{
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace}),
 		Executable: agolpipeBin,
+		BuiltIns:   builtins,
 		Plugins:    decls,
 	})
 	if err != nil {
@@ -511,28 +519,6 @@ func TestPluginExitsWhenHostIsKilled(t *testing.T) {
 	_ = cmd.Process.Kill() // SIGKILL: no deferred Close, no CleanupClients
 	_ = cmd.Wait()
 	waitGone(t, pid)
-}
-
-func TestInProcessModeUsesTheSameAdapters(t *testing.T) {
-	fakes := grpctest.FakeServeOpts()
-	h, err := New(context.Background(), Options{InProcess: t, BuiltIns: &fakes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	s, err := h.Sink(context.Background(), "fake")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := s.(*sink).s.v.(*grpcplugin.SinkClient); !ok {
-		t.Fatalf("in-process sink is %T, not the gRPC client adapter", s.(*sink).s.v)
-	}
-	if _, err := s.Put(context.Background(), sdk.PutRequest{Path: "a", Size: 1, Body: strings.NewReader("x")}); err != nil {
-		t.Fatal(err)
-	}
-	if o, err := s.Stat(context.Background(), "a"); err != nil || o.Size != 1 {
-		t.Fatalf("stat: %v %+v", err, o)
-	}
 }
 
 // TestLocalSinkConformanceOverGRPC runs the sink conformance suite against

@@ -15,18 +15,21 @@ import (
 // restartTimeout bounds starting and re-configuring a crashed plugin.
 const restartTimeout = 2 * time.Minute
 
-// supervisor owns the process behind one component and restarts it when it
-// crashes. gen counts processes, so that calls that fail together restart
-// the plugin once.
-type supervisor struct {
+// supervisor owns the process behind one component of type T (sdk.Sink,
+// sdk.Source, ...) and restarts it when it crashes. gen counts processes,
+// so that calls that fail together restart the plugin once.
+type supervisor[T any] struct {
 	h *Host
 	c *component
+	// dispense gets the component's client from a started plugin
+	// (Plugin.Sink, Plugin.Source, ...).
+	dispense func(Plugin) (T, error)
 
 	mu     sync.Mutex
-	v      any
-	p      proc
+	v      T
+	p      Plugin // nil until started
 	gen    int
-	replay []func(ctx context.Context, v any) error
+	replay []func(ctx context.Context, v T) error
 	closed bool
 	// stopped is set when a restart was refused because the plugin's
 	// binary no longer matches its recorded checksum: the plugin is not
@@ -42,32 +45,50 @@ type supervisor struct {
 	startErr error
 }
 
-func (h *Host) supervise(ctx context.Context, kind sdk.Kind, name string) (*supervisor, error) {
+// supervise starts the component kind/name and supervises it.
+func supervise[T any](ctx context.Context, h *Host, kind sdk.Kind, name string, dispense func(Plugin) (T, error)) (*supervisor[T], error) {
 	c, err := h.lookup(kind, name)
 	if err != nil {
 		return nil, err
 	}
-	v, p, err := h.launch(ctx, c)
+	s := &supervisor[T]{h: h, c: c, dispense: dispense}
+	v, p, err := s.launch(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &supervisor{h: h, c: c, v: v, p: p}, nil
+	s.v, s.p = v, p
+	return s, nil
 }
 
 // superviseOnDemand is supervise without starting the process: start
 // starts it, once, and runs configure on it.
-func (h *Host) superviseOnDemand(ctx context.Context, kind sdk.Kind, name string, configure func(ctx context.Context, v any) error) (*supervisor, error) {
+func superviseOnDemand[T any](ctx context.Context, h *Host, kind sdk.Kind, name string, dispense func(Plugin) (T, error), configure func(ctx context.Context, v T) error) (*supervisor[T], error) {
 	c, err := h.lookup(kind, name)
 	if err != nil {
 		return nil, err
 	}
-	return &supervisor{h: h, c: c, pending: true, startCtx: ctx, replay: []func(context.Context, any) error{configure}}, nil
+	return &supervisor[T]{h: h, c: c, dispense: dispense, pending: true, startCtx: ctx, replay: []func(context.Context, T) error{configure}}, nil
+}
+
+// launch starts a process for the component and gets its client.
+func (s *supervisor[T]) launch(ctx context.Context) (T, Plugin, error) {
+	var zero T
+	p, err := s.h.launch(ctx, s.c)
+	if err != nil {
+		return zero, nil, err
+	}
+	v, err := s.dispense(p)
+	if err != nil {
+		s.h.forget(p)
+		return zero, nil, err
+	}
+	return v, p, nil
 }
 
 // start starts a component supervised on demand, the first time it is
 // called; later calls return the first one's outcome. Concurrent callers
 // wait for the one start.
-func (s *supervisor) start() error {
+func (s *supervisor[T]) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.pending {
@@ -78,7 +99,7 @@ func (s *supervisor) start() error {
 		s.startErr = sdk.Classify(sdk.KindCanceled, fmt.Errorf("cannot start %s %q: it was closed before its first use", s.c.Kind, s.c.Name))
 		return s.startErr
 	}
-	v, p, err := s.h.launch(s.startCtx, s.c)
+	v, p, err := s.launch(s.startCtx)
 	if err == nil {
 		for _, step := range s.replay {
 			if err = step(s.startCtx, v); err != nil {
@@ -96,20 +117,20 @@ func (s *supervisor) start() error {
 }
 
 // running returns the component when its process was started.
-func (s *supervisor) running() (any, bool) {
+func (s *supervisor[T]) running() (T, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.v, s.v != nil
+	return s.v, s.p != nil
 }
 
-func (s *supervisor) current() (any, proc, int) {
+func (s *supervisor[T]) current() (T, Plugin, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.v, s.p, s.gen
 }
 
 // remember adds a step to redo on a restarted process (Configure, Connect).
-func (s *supervisor) remember(step func(ctx context.Context, v any) error) {
+func (s *supervisor[T]) remember(step func(ctx context.Context, v T) error) {
 	s.mu.Lock()
 	s.replay = append(s.replay, step)
 	s.mu.Unlock()
@@ -117,14 +138,14 @@ func (s *supervisor) remember(step func(ctx context.Context, v any) error) {
 
 // crashed reports whether err means the plugin process is gone rather than
 // the component returning an error.
-func crashed(err error, p proc) bool {
+func crashed(err error, p Plugin) bool {
 	return err != nil && (errors.Is(err, grpcplugin.ErrUnreachable) || p.Exited())
 }
 
 // check passes err through, unless the plugin died during the call: then it
 // restarts the plugin and returns a retryable error that names the plugin
 // and what was in flight, so the engine retries the item on the new process.
-func (s *supervisor) check(err error, p proc, gen int, what string) error {
+func (s *supervisor[T]) check(err error, p Plugin, gen int, what string) error {
 	if !crashed(err, p) {
 		return err
 	}
@@ -140,7 +161,7 @@ func (s *supervisor) check(err error, p proc, gen int, what string) error {
 		s.h.logger.Error("plugin crashed; restarting it", "kind", s.c.Kind, "name", s.c.Name, "path", where, "while", what)
 		s.h.forget(p)
 		ctx, cancel := context.WithTimeout(context.Background(), restartTimeout)
-		v, np, lerr := s.h.launch(ctx, s.c)
+		v, np, lerr := s.launch(ctx)
 		if lerr == nil {
 			for _, step := range s.replay {
 				if lerr = step(ctx, v); lerr != nil {
@@ -182,14 +203,14 @@ func (s *supervisor) check(err error, p proc, gen int, what string) error {
 }
 
 // close closes the component and stops its process.
-func (s *supervisor) close(closeFn func(v any) error) error {
+func (s *supervisor[T]) close(closeFn func(v T) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	if s.v == nil {
+	if s.p == nil {
 		return nil // supervised on demand and never started
 	}
 	err := closeFn(s.v)
@@ -202,19 +223,16 @@ func (s *supervisor) close(closeFn func(v any) error) error {
 
 // Sink starts the sink called name and returns it, supervised.
 func (h *Host) Sink(ctx context.Context, name string) (sdk.Sink, error) {
-	s, err := h.supervise(ctx, sdk.KindSink, name)
+	s, err := supervise(ctx, h, sdk.KindSink, name, Plugin.Sink)
 	if err != nil {
 		return nil, err
 	}
 	return &sink{s}, nil
 }
 
-type sink struct{ s *supervisor }
+type sink struct{ s *supervisor[sdk.Sink] }
 
-func (x *sink) cur() (sdk.Sink, proc, int) {
-	v, p, g := x.s.current()
-	return v.(sdk.Sink), p, g
-}
+func (x *sink) cur() (sdk.Sink, Plugin, int) { return x.s.current() }
 
 func (x *sink) Info() sdk.Info     { v, _, _ := x.cur(); return v.Info() }
 func (x *sink) Schema() sdk.Schema { v, _, _ := x.cur(); return v.Schema() }
@@ -223,8 +241,8 @@ func (x *sink) Configure(ctx context.Context, req sdk.ConfigureRequest) (sdk.Sin
 	v, _, _ := x.cur()
 	resp, diags := v.Configure(ctx, req)
 	if !diags.HasErrors() {
-		x.s.remember(func(ctx context.Context, v any) error {
-			_, d := v.(sdk.Sink).Configure(ctx, req)
+		x.s.remember(func(ctx context.Context, v sdk.Sink) error {
+			_, d := v.Configure(ctx, req)
 			return d.Err()
 		})
 	}
@@ -277,13 +295,13 @@ func (x *sink) DeleteReport(ctx context.Context, path string) (sdk.DeleteResult,
 }
 
 func (x *sink) Close() error {
-	return x.s.close(func(v any) error { return v.(sdk.Sink).Close() })
+	return x.s.close(sdk.Sink.Close)
 }
 
 // Source starts the source called name and returns it, supervised. A
 // restarted source is re-configured and, if it was, connected again.
 func (h *Host) Source(ctx context.Context, name string) (sdk.Source, error) {
-	s, err := h.supervise(ctx, sdk.KindSource, name)
+	s, err := supervise(ctx, h, sdk.KindSource, name, Plugin.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -291,14 +309,11 @@ func (h *Host) Source(ctx context.Context, name string) (sdk.Source, error) {
 }
 
 type source struct {
-	s         *supervisor
+	s         *supervisor[sdk.Source]
 	connected sync.Once
 }
 
-func (x *source) cur() (sdk.Source, proc, int) {
-	v, p, g := x.s.current()
-	return v.(sdk.Source), p, g
-}
+func (x *source) cur() (sdk.Source, Plugin, int) { return x.s.current() }
 
 func (x *source) Info() sdk.Info     { v, _, _ := x.cur(); return v.Info() }
 func (x *source) Schema() sdk.Schema { v, _, _ := x.cur(); return v.Schema() }
@@ -307,7 +322,7 @@ func (x *source) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.Di
 	v, _, _ := x.cur()
 	diags := v.Configure(ctx, req)
 	if !diags.HasErrors() {
-		x.s.remember(func(ctx context.Context, v any) error { return v.(sdk.Source).Configure(ctx, req).Err() })
+		x.s.remember(func(ctx context.Context, v sdk.Source) error { return v.Configure(ctx, req).Err() })
 	}
 	return diags
 }
@@ -317,7 +332,7 @@ func (x *source) Connect(ctx context.Context) (sdk.OrgInfo, error) {
 	org, err := v.Connect(ctx)
 	if err == nil {
 		x.connected.Do(func() {
-			x.s.remember(func(ctx context.Context, v any) error { _, err := v.(sdk.Source).Connect(ctx); return err })
+			x.s.remember(func(ctx context.Context, v sdk.Source) error { _, err := v.Connect(ctx); return err })
 		})
 	}
 	return org, x.s.check(err, p, g, "signing in")
@@ -335,12 +350,12 @@ func (x *source) Do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResp
 }
 
 func (x *source) Close() error {
-	return x.s.close(func(v any) error { return v.(sdk.Source).Close() })
+	return x.s.close(sdk.Source.Close)
 }
 
 // Exporter starts the exporter called name and returns it, supervised.
 func (h *Host) Exporter(ctx context.Context, name string) (sdk.Exporter, error) {
-	s, err := h.supervise(ctx, sdk.KindExporter, name)
+	s, err := supervise(ctx, h, sdk.KindExporter, name, Plugin.Exporter)
 	if err != nil {
 		return nil, err
 	}
@@ -354,8 +369,8 @@ func (h *Host) Exporter(ctx context.Context, name string) (sdk.Exporter, error) 
 // the supervised exporter. When that start or configuration fails, every
 // Export fails with it, permanently (retrying the item cannot help).
 func (h *Host) ExporterOnDemand(ctx context.Context, name string, req sdk.ConfigureRequest) (sdk.Exporter, error) {
-	s, err := h.superviseOnDemand(ctx, sdk.KindExporter, name, func(ctx context.Context, v any) error {
-		d := v.(sdk.Exporter).Configure(ctx, req)
+	s, err := superviseOnDemand(ctx, h, sdk.KindExporter, name, Plugin.Exporter, func(ctx context.Context, v sdk.Exporter) error {
+		d := v.Configure(ctx, req)
 		if d.HasErrors() {
 			return fmt.Errorf("exporter %q: %w", name, d.Err())
 		}
@@ -367,12 +382,9 @@ func (h *Host) ExporterOnDemand(ctx context.Context, name string, req sdk.Config
 	return &exporter{s}, nil
 }
 
-type exporter struct{ s *supervisor }
+type exporter struct{ s *supervisor[sdk.Exporter] }
 
-func (x *exporter) cur() (sdk.Exporter, proc, int) {
-	v, p, g := x.s.current()
-	return v.(sdk.Exporter), p, g
-}
+func (x *exporter) cur() (sdk.Exporter, Plugin, int) { return x.s.current() }
 
 // started starts an exporter supervised on demand; a failed start is a
 // permanent error of every call.
@@ -387,7 +399,7 @@ func (x *exporter) started() error {
 // the host knows of it, so asking does not start a process.
 func (x *exporter) Info() sdk.Info {
 	if v, ok := x.s.running(); ok {
-		return v.(sdk.Exporter).Info()
+		return v.Info()
 	}
 	c := x.s.c
 	return sdk.Info{Kind: c.Kind, Name: c.Name, Version: c.Version, Description: c.Description}
@@ -395,14 +407,14 @@ func (x *exporter) Info() sdk.Info {
 
 func (x *exporter) Schema() sdk.Schema {
 	if v, ok := x.s.running(); ok {
-		return v.(sdk.Exporter).Schema()
+		return v.Schema()
 	}
 	return x.s.c.schema
 }
 
 func (x *exporter) ItemTypes() []string {
 	if v, ok := x.s.running(); ok {
-		return v.(sdk.Exporter).ItemTypes()
+		return v.ItemTypes()
 	}
 	return x.s.c.itemTypes
 }
@@ -415,7 +427,7 @@ func (x *exporter) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 	v, _, _ := x.cur()
 	diags := v.Configure(ctx, req)
 	if !diags.HasErrors() {
-		x.s.remember(func(ctx context.Context, v any) error { return v.(sdk.Exporter).Configure(ctx, req).Err() })
+		x.s.remember(func(ctx context.Context, v sdk.Exporter) error { return v.Configure(ctx, req).Err() })
 	}
 	return diags
 }
@@ -430,24 +442,21 @@ func (x *exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 }
 
 func (x *exporter) Close() error {
-	return x.s.close(func(v any) error { return v.(sdk.Exporter).Close() })
+	return x.s.close(sdk.Exporter.Close)
 }
 
 // Notifier starts the notifier called name and returns it, supervised.
 func (h *Host) Notifier(ctx context.Context, name string) (sdk.Notifier, error) {
-	s, err := h.supervise(ctx, sdk.KindNotifier, name)
+	s, err := supervise(ctx, h, sdk.KindNotifier, name, Plugin.Notifier)
 	if err != nil {
 		return nil, err
 	}
 	return &notifier{s}, nil
 }
 
-type notifier struct{ s *supervisor }
+type notifier struct{ s *supervisor[sdk.Notifier] }
 
-func (x *notifier) cur() (sdk.Notifier, proc, int) {
-	v, p, g := x.s.current()
-	return v.(sdk.Notifier), p, g
-}
+func (x *notifier) cur() (sdk.Notifier, Plugin, int) { return x.s.current() }
 
 func (x *notifier) Info() sdk.Info     { v, _, _ := x.cur(); return v.Info() }
 func (x *notifier) Schema() sdk.Schema { v, _, _ := x.cur(); return v.Schema() }
@@ -456,7 +465,7 @@ func (x *notifier) Configure(ctx context.Context, req sdk.ConfigureRequest) sdk.
 	v, _, _ := x.cur()
 	diags := v.Configure(ctx, req)
 	if !diags.HasErrors() {
-		x.s.remember(func(ctx context.Context, v any) error { return v.(sdk.Notifier).Configure(ctx, req).Err() })
+		x.s.remember(func(ctx context.Context, v sdk.Notifier) error { return v.Configure(ctx, req).Err() })
 	}
 	return diags
 }
@@ -467,5 +476,5 @@ func (x *notifier) Notify(ctx context.Context, req sdk.NotifyRequest) error {
 }
 
 func (x *notifier) Close() error {
-	return x.s.close(func(v any) error { return v.(sdk.Notifier).Close() })
+	return x.s.close(sdk.Notifier.Close)
 }

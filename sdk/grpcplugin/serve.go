@@ -44,6 +44,9 @@ type ComponentDescription struct {
 	Schema      sdk.Schema `json:"schema"`
 	// ItemTypes is set for exporters.
 	ItemTypes []string `json:"item_types,omitempty"`
+	// PassEnv is what the component asks of the host's environment
+	// (sdk.EnvPasser). A host honours it for its own built-ins only.
+	PassEnv []string `json:"pass_env,omitempty"`
 }
 
 // Serve is the whole main of a plugin binary: it runs `describe` or `serve
@@ -77,24 +80,29 @@ func Run(opts ServeOpts, args []string, stdout, stderr io.Writer) int {
 // Describe lists the components in a stable order (kind, then name).
 func (o ServeOpts) Describe() Description {
 	d := Description{ProtocolVersion: sdk.ProtocolVersion}
-	add := func(kind sdk.Kind, name string, info sdk.Info, schema sdk.Schema, types []string) {
-		d.Components = append(d.Components, ComponentDescription{Kind: kind, Name: name, Version: info.Version, Description: info.Description, Schema: schema, ItemTypes: types})
+	add := func(kind sdk.Kind, name string, c interface {
+		Info() sdk.Info
+		Schema() sdk.Schema
+	}, types []string) {
+		info := c.Info()
+		var env []string
+		if p, ok := c.(sdk.EnvPasser); ok {
+			env = p.PassEnv()
+		}
+		d.Components = append(d.Components, ComponentDescription{Kind: kind, Name: name, Version: info.Version, Description: info.Description, Schema: c.Schema(), ItemTypes: types, PassEnv: env})
 	}
 	for _, n := range sortedKeys(o.Sources) {
-		c := o.Sources[n]()
-		add(sdk.KindSource, n, c.Info(), c.Schema(), nil)
+		add(sdk.KindSource, n, o.Sources[n](), nil)
 	}
 	for _, n := range sortedKeys(o.Exporters) {
 		c := o.Exporters[n]()
-		add(sdk.KindExporter, n, c.Info(), c.Schema(), c.ItemTypes())
+		add(sdk.KindExporter, n, c, c.ItemTypes())
 	}
 	for _, n := range sortedKeys(o.Sinks) {
-		c := o.Sinks[n]()
-		add(sdk.KindSink, n, c.Info(), c.Schema(), nil)
+		add(sdk.KindSink, n, o.Sinks[n](), nil)
 	}
 	for _, n := range sortedKeys(o.Notifiers) {
-		c := o.Notifiers[n]()
-		add(sdk.KindNotifier, n, c.Info(), c.Schema(), nil)
+		add(sdk.KindNotifier, n, o.Notifiers[n](), nil)
 	}
 	return d
 }
