@@ -13,6 +13,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/retention"
 	coresession "github.com/agolpipe/agolpipe/core/session"
+	"github.com/agolpipe/agolpipe/core/sinkwatch"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 )
@@ -71,6 +72,10 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 			}
 			defer s.Close()
 			p := s.Pipeline
+			idle, err := sinkwatch.IdleTimeout()
+			if err != nil {
+				return withExit(exitUsage, err)
+			}
 			out := cmd.OutOrStdout()
 			failed, any := 0, false
 			for _, es := range s.Engine.Sinks {
@@ -78,7 +83,9 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 				any = true
 				policy := retention.FromPipeline(b.Retention)
 				policy.DryRun = policy.DryRun || dryRun
-				res, err := retention.Apply(ctx, sk, policy, retention.Options{PipelineID: p.ID(), Sink: b.Name, RunPrefix: p.Run.Prefix})
+				// Bounded like a run's calls: a store that stops answering
+				// fails prune within minutes instead of holding it.
+				res, err := retention.Apply(ctx, sinkwatch.Wrap(sk, b.Name, idle), policy, retention.Options{PipelineID: p.ID(), Sink: b.Name, RunPrefix: p.Run.Prefix})
 				_ = sk.Close() // as soon as its sink is pruned
 				rec := engine.RetentionRecord(res)
 				if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/objectpath"
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/core/sinkwatch"
 	"github.com/agolpipe/agolpipe/core/ziprun"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
@@ -245,6 +246,17 @@ func newEngine(o Options) (*engine, error) {
 		e.policy.Retries = -1 // `retries = 0` means no retries, not the default
 	}
 	e.attempts = 1 + max(e.p.Run.Retries, 0)
+	// Every call of the run to a sink is bounded by its progress
+	// (sinkwatch): a store that stops answering fails the call within
+	// minutes instead of holding the run, whatever max_duration says.
+	idle, err := sinkwatch.IdleTimeout()
+	if err != nil {
+		return nil, err
+	}
+	e.o.Sinks = slices.Clone(o.Sinks)
+	for i := range e.o.Sinks {
+		e.o.Sinks[i].Sink = sinkwatch.Wrap(o.Sinks[i].Sink, o.Sinks[i].Block.Name, idle)
+	}
 	e.throttle = newThrottle(e.p.Run.Concurrency, e.now)
 	e.throttle.onCut = func(limit, signals int, first bool) {
 		e.log.Warn("the portal is throttling requests: fewer items are exported at once", "concurrency", limit, "configured", e.p.Run.Concurrency, "throttled_requests", signals)
