@@ -9,18 +9,19 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/agolpipe/agolpipe/core/engine"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/agolpipe/agolpipe/sdk/version"
 	"github.com/spf13/cobra"
 )
 
-// Exit codes are a contract with the schedulers and alerting that run
-// agolpipe; they are listed in the README.
+// The exit codes are defined once, in core/engine (a run's record carries
+// them too); these are their short names for the commands.
 const (
-	exitOK       = 0
-	exitPartial  = 1 // some item failed or is partial; reports still written
-	exitUsage    = 2 // configuration or usage error
-	exitCanceled = 130
+	exitOK       = engine.ExitOK
+	exitPartial  = engine.ExitPartial
+	exitUsage    = engine.ExitUsage
+	exitCanceled = engine.ExitCanceled
 )
 
 var rootCmd = &cobra.Command{

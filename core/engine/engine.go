@@ -29,12 +29,14 @@ import (
 	"github.com/agolpipe/agolpipe/sdk/version"
 )
 
-// Exit codes of a run; the CLI returns them as the process exit status.
+// Exit codes of a run, and of every agolpipe command: the process exit
+// status. They are a contract with the schedulers and alerting that run
+// agolpipe, listed in the README; this is the one place they are defined.
 const (
 	ExitOK       = 0
-	ExitPartial  = 1
-	ExitUsage    = 2
-	ExitCanceled = 130
+	ExitPartial  = 1   // some item failed or is partial; reports still written
+	ExitUsage    = 2   // configuration or usage error
+	ExitCanceled = 130 // interrupted (SIGINT or SIGTERM)
 )
 
 // Exporter is the exporter that handles one item type, with the settings of
