@@ -108,3 +108,23 @@ func (sr *storedRuns) resolve(ctx context.Context, ref string) (string, error) {
 	}
 	return folder, nil
 }
+
+// source starts, configures and signs in the pipeline's source, for what
+// only the live portal can say (verify --deep's live counts). The caller
+// closes it.
+func (sr *storedRuns) source(ctx context.Context) (sdk.Source, error) {
+	b := sr.p.Source
+	src, err := sr.host.Source(ctx, b.Type)
+	if err != nil {
+		return nil, fmt.Errorf("source %q (%s): %w", b.Name, b.DeclRange, err)
+	}
+	if d := src.Configure(ctx, sdk.ConfigureRequest{Config: b.Config, Name: b.Name, PipelineFile: sr.p.Filename}); d.HasErrors() {
+		_ = src.Close()
+		return nil, fmt.Errorf("source %q (%s): %w", b.Name, b.DeclRange, d.Err())
+	}
+	if _, err := src.Connect(ctx); err != nil {
+		_ = src.Close()
+		return nil, fmt.Errorf("source %q: signing in: %w", b.Name, err)
+	}
+	return src, nil
+}

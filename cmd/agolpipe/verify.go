@@ -19,7 +19,7 @@ import (
 func init() {
 	var vars, varFiles []string
 	var run, sink string
-	var deep, asJSON bool
+	var deep, noLive, asJSON bool
 	var parallel int
 	cmd := &cobra.Command{
 		Use:   "verify <pipeline.hcl>",
@@ -47,7 +47,9 @@ by ranged reads. Bytes stream (memory does not grow with the run), at most
 matches its CRC; JSON parses; a feature service's export holds the rows and
 attachments counted in the live service at export time (where the format is
 readable: the simulator's stand-in; a real File Geodatabase is checked as a
-zip only, and the report says so).
+zip only, and the report says so), and each service's counts now are shown
+beside them (signing in to the portal; --no-live skips that; a portal that
+cannot be reached costs the live counts, not the verification).
 
 --run names the run: a run folder, a run id or 'latest' (the default: the
 newest complete run found in any sink).
@@ -78,7 +80,23 @@ anything is missing, different or extra, or a sink could not be read;
 			if !asJSON {
 				fmt.Fprintf(out, "Verifying run %s of pipeline %q\n", folder, sr.p.ID())
 			}
-			res := verify.Run(ctx, sr.cat, folder, verify.Options{Parallel: parallel, Deep: deep})
+			opts := verify.Options{Parallel: parallel, Deep: deep}
+			var liveErr error
+			if deep && !noLive {
+				// The live counts are shown beside the backup's; a portal
+				// that cannot be reached costs them, not the verification.
+				src, err := sr.source(ctx)
+				if err != nil {
+					liveErr = err
+				} else {
+					defer src.Close()
+					opts.Live = verify.SourceCounts(src)
+				}
+			}
+			res := verify.Run(ctx, sr.cat, folder, opts)
+			if liveErr != nil {
+				res.Live = append(res.Live, "live counts not shown: "+liveErr.Error())
+			}
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
@@ -100,6 +118,7 @@ anything is missing, different or extra, or a sink could not be read;
 	cmd.Flags().StringVar(&run, "run", catalog.Latest, "the run to verify: a run folder, a run id or 'latest'")
 	cmd.Flags().StringVar(&sink, "sink", "", "verify only the sink of this name")
 	cmd.Flags().BoolVar(&deep, "deep", false, "also check inside artifacts: zips and their CRCs, JSON, feature row and attachment counts")
+	cmd.Flags().BoolVar(&noLive, "no-live", false, "with --deep, do not sign in to the portal to show the live counts")
 	cmd.Flags().IntVar(&parallel, "parallel", 4, "artifacts read at once per sink")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value (repeatable)")
@@ -139,6 +158,12 @@ func writeVerify(out io.Writer, sr *storedRuns, res verify.Result) {
 		}
 		for _, n := range s.Notes {
 			fmt.Fprintf(out, "  note: %s\n", n)
+		}
+	}
+	if len(res.Live) > 0 {
+		fmt.Fprintf(out, "\nLive feature services now, beside the counts at export time (drift since the backup, not a problem):\n")
+		for _, l := range res.Live {
+			fmt.Fprintf(out, "  - %s\n", l)
 		}
 	}
 	if whole == len(res.Sinks) {

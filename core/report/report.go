@@ -229,22 +229,6 @@ type Item struct {
 	Warnings  []string          `json:"warnings,omitempty"`
 	Duration  time.Duration     `json:"duration_ns,omitempty"`
 	Extra     map[string]string `json:"extra,omitempty"`
-	// Layers are a feature service's layers and tables with their row and
-	// attachment counts as the exporter read them from the live service at
-	// export time, so `agolpipe verify --deep` can prove the export holds
-	// them all. Empty when the exporter did not count.
-	Layers []LayerCount `json:"layers,omitempty"`
-}
-
-// LayerCount is the number of rows and attachments of one layer or table
-// of a feature service.
-type LayerCount struct {
-	ID   int    `json:"id"`
-	Name string `json:"name,omitempty"`
-	Rows int64  `json:"rows"`
-	// Attachments is -1 when not counted (the layer has no attachments, or
-	// the service could not say).
-	Attachments int64 `json:"attachments"`
 }
 
 // Artifact is one stored file. Paths are relative to the run folder and

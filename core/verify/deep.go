@@ -20,8 +20,9 @@ import (
 
 // Deep checks look inside an artifact once its bytes have matched the
 // manifest, where agolpipe can read the format:
-//   - JSON (every JSON artifact agolpipe wrote: item data, service and
-//     layer definitions, metadata documents) parses, read as a stream;
+//   - JSON (every JSON document an exporter wrote: item.json, data.json,
+//     service and layer definitions, counts.json) parses, read as a
+//     stream;
 //   - a zip opens and each entry matches its CRC-32 (read in place by
 //     ranged reads, never downloaded whole);
 //   - a feature service's export that is the simulator's stand-in (a zip
@@ -57,12 +58,20 @@ type deepCheck struct {
 	done chan error
 }
 
-// opaqueExporters write bytes they did not make (a file item's upload).
-var opaqueExporters = map[string]bool{"file": true}
+// A file item's own file is opaque: the file exporter writes it with the
+// item's type as its format. What any exporter writes as a description
+// (item.json, data.json, resources.zip) has one of these formats.
+func opaque(a report.Artifact) bool {
+	switch a.Format {
+	case "JSON", "Thumbnail", "Metadata", "Resources (zip)":
+		return false
+	}
+	return a.Exporter == "file"
+}
 
 func isJSON(a report.Artifact) bool {
 	ext := strings.ToLower(path.Ext(a.Path))
-	return strings.HasPrefix(a.MediaType, "application/json") || ext == ".json" || ext == ".geojson" || ext == ".pjson"
+	return a.Format == "JSON" || strings.HasPrefix(a.MediaType, "application/json") || ext == ".json" || ext == ".geojson" || ext == ".pjson"
 }
 
 func isZip(a report.Artifact) bool {
@@ -71,7 +80,7 @@ func isZip(a report.Artifact) bool {
 
 // startDeep returns the deep check of a, or nil when there is none.
 func (v *sinkVerifier) startDeep(ctx context.Context, a report.Artifact) *deepCheck {
-	if opaqueExporters[a.Exporter] {
+	if opaque(a) {
 		return nil
 	}
 	switch {
@@ -197,6 +206,9 @@ func (v *sinkVerifier) checkZip(ctx context.Context, a report.Artifact) error {
 		}
 		_, err = io.Copy(w, rc)
 		rc.Close()
+		if errors.Is(err, zip.ErrChecksum) {
+			return invalid("zip entry %s fails its CRC-32: the export was damaged before it was stored", f.Name)
+		}
 		if err != nil {
 			return invalid("zip entry %s: %v", f.Name, err)
 		}
@@ -231,26 +243,83 @@ func (l *lineCounter) Write(p []byte) (int, error) {
 }
 
 // standInManifest is the part of the simulator's export stand-in's
-// manifest.json the check reads.
+// manifest.json the check reads (sim/README.md, "Stand-ins").
 type standInManifest struct {
 	Layers []struct {
+		ID             int    `json:"id"`
+		Name           string `json:"name"`
+		Rows           *int64 `json:"rows"`
+		HasAttachments bool   `json:"hasAttachments"`
+		Attachments    int64  `json:"attachments"`
+	} `json:"layers"`
+}
+
+// CountsArtifact is the name of the feature service exporter's record of
+// each layer's rows and attachments, counted in the live service right
+// after the export (plugins/exporters/featureservice/README.md).
+const CountsArtifact = "counts.json"
+
+// exportCounts is counts.json.
+type exportCounts struct {
+	CountedAt string `json:"counted_at"`
+	// Attachments says whether the exported data holds the attachments.
+	Attachments bool `json:"attachments_included"`
+	Layers      []struct {
 		ID          int    `json:"id"`
 		Name        string `json:"name"`
-		Rows        *int64 `json:"rows"`
-		Count       *int64 `json:"count"`
+		Rows        int64  `json:"rows"`
 		Attachments *int64 `json:"attachments"`
 	} `json:"layers"`
 }
 
+// LayerCount is one layer's or table's rows and attachments (-1: not
+// counted, or no attachment table).
+type LayerCount struct {
+	ID          int
+	Name        string
+	Rows        int64
+	Attachments int64
+}
+
+// counts reads the item's counts.json from this sink (through Open, so
+// checked like any artifact), once per item; nil when the run has none.
+func (v *sinkVerifier) counts(ctx context.Context, itemID string) (*exportCounts, error) {
+	v.mu.Lock()
+	c, done := v.countsCache[itemID]
+	v.mu.Unlock()
+	if done {
+		return c, nil
+	}
+	a, ok := v.countsArtifact[itemID]
+	if !ok {
+		return nil, nil
+	}
+	rc, err := v.cat.Open(ctx, v.run, a)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var ec exportCounts
+	if err := json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&ec); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, rc); err != nil { // to the end: the size and sha256 check
+		return nil, err
+	}
+	v.mu.Lock()
+	v.countsCache[itemID] = &ec
+	v.mu.Unlock()
+	return &ec, nil
+}
+
 // checkCounts compares the rows and attachments a stand-in holds (its
-// .jsonl lines) with its own manifest and with the counts the exporter
-// recorded at export time.
+// .jsonl lines) with what it says of itself and with counts.json.
 func (v *sinkVerifier) checkCounts(ctx context.Context, a report.Artifact, standIn []byte, counted map[string]int64) error {
 	var m standInManifest
 	if err := json.Unmarshal(standIn, &m); err != nil {
 		return invalid("manifest.json in the export does not parse: %v", err)
 	}
-	held := map[int]report.LayerCount{}
+	held := map[int]LayerCount{}
 	var ids []int
 	for name, n := range counted {
 		base := strings.TrimSuffix(name, ".jsonl")
@@ -262,7 +331,7 @@ func (v *sinkVerifier) checkCounts(ctx context.Context, a report.Artifact, stand
 		}
 		lc, ok := held[id]
 		if !ok {
-			lc = report.LayerCount{ID: id, Attachments: -1}
+			lc = LayerCount{ID: id, Attachments: -1}
 			ids = append(ids, id)
 		}
 		if attach {
@@ -274,48 +343,53 @@ func (v *sinkVerifier) checkCounts(ctx context.Context, a report.Artifact, stand
 	}
 	sort.Ints(ids)
 	var problems []string
+	reported := map[int]bool{}
+	ec, err := v.counts(ctx, a.ItemID)
+	if err != nil {
+		return err // counts.json itself is damaged: its own finding says how
+	}
+	if ec == nil {
+		v.note(fmt.Sprintf("%s holds %s; the run has no %s (an older agolpipe) to compare with", a.Path, layerText(ids, held), CountsArtifact))
+	} else {
+		for _, r := range ec.Layers {
+			h, ok := held[r.ID]
+			switch {
+			case !ok && r.Rows > 0:
+				problems = append(problems, fmt.Sprintf("layer %d (%s): %d rows at export time, none in the export", r.ID, r.Name, r.Rows))
+				reported[r.ID] = true
+			case ok && h.Rows != r.Rows:
+				problems = append(problems, fmt.Sprintf("layer %d (%s): %d rows at export time, %d in the export", r.ID, r.Name, r.Rows, h.Rows))
+				reported[r.ID] = true
+			}
+			if ok && ec.Attachments && r.Attachments != nil && h.Attachments >= 0 && h.Attachments != *r.Attachments {
+				problems = append(problems, fmt.Sprintf("layer %d (%s): %d attachments at export time, %d in the export", r.ID, r.Name, *r.Attachments, h.Attachments))
+				reported[r.ID] = true
+			}
+		}
+	}
+	// What the export says of itself, for layers not already reported.
 	for _, l := range m.Layers {
 		h := held[l.ID]
-		claim := l.Rows
-		if claim == nil {
-			claim = l.Count
+		if reported[l.ID] {
+			continue
 		}
-		if claim != nil && *claim != h.Rows {
-			problems = append(problems, fmt.Sprintf("layer %d (%s): the export says %d rows and holds %d", l.ID, l.Name, *claim, h.Rows))
+		if l.Rows != nil && *l.Rows != h.Rows {
+			problems = append(problems, fmt.Sprintf("layer %d (%s): the export says %d rows and holds %d", l.ID, l.Name, *l.Rows, h.Rows))
 		}
-		if l.Attachments != nil && h.Attachments >= 0 && *l.Attachments != h.Attachments {
-			problems = append(problems, fmt.Sprintf("layer %d (%s): the export says %d attachments and holds %d", l.ID, l.Name, *l.Attachments, h.Attachments))
+		if l.HasAttachments && h.Attachments >= 0 && l.Attachments != h.Attachments {
+			problems = append(problems, fmt.Sprintf("layer %d (%s): the export says %d attachments and holds %d", l.ID, l.Name, l.Attachments, h.Attachments))
 		}
-	}
-	recorded := v.items[a.ItemID].layers
-	if len(recorded) == 0 {
-		v.note(fmt.Sprintf("%s: %s; no counts recorded at export time (a run by an older agolpipe) to compare with", a.Path, layerText(ids, held)))
-	}
-	for _, r := range recorded {
-		h, ok := held[r.ID]
-		switch {
-		case !ok && r.Rows > 0:
-			problems = append(problems, fmt.Sprintf("layer %d (%s): %d rows at export time, none in the export", r.ID, r.Name, r.Rows))
-		case ok && h.Rows != r.Rows:
-			problems = append(problems, fmt.Sprintf("layer %d (%s): %d rows at export time, %d in the export", r.ID, r.Name, r.Rows, h.Rows))
-		}
-		if ok && r.Attachments >= 0 && h.Attachments >= 0 && h.Attachments != r.Attachments {
-			problems = append(problems, fmt.Sprintf("layer %d (%s): %d attachments at export time, %d in the export", r.ID, r.Name, r.Attachments, h.Attachments))
-		}
-	}
-	if v.opts.Live != nil && len(recorded) > 0 {
-		v.liveNote(ctx, a, recorded)
 	}
 	if len(problems) > 0 {
 		return &deepError{problem: CountMismatch, detail: strings.Join(problems, "; ")}
 	}
-	if len(recorded) > 0 {
-		v.countNote(fmt.Sprintf("%s: rows and attachments match the counts at export time (%s)", a.Path, layerText(ids, held)))
+	if ec != nil {
+		v.note(fmt.Sprintf("%s: rows and attachments match the counts at export time (%s)", a.Path, layerText(ids, held)))
 	}
 	return nil
 }
 
-func layerText(ids []int, held map[int]report.LayerCount) string {
+func layerText(ids []int, held map[int]LayerCount) string {
 	var parts []string
 	for _, id := range ids {
 		h := held[id]
@@ -328,9 +402,9 @@ func layerText(ids []int, held map[int]report.LayerCount) string {
 	return strings.Join(parts, "; ")
 }
 
-// liveNote shows the live service's counts beside those at export time:
-// drift since the backup, never an error.
-func (v *sinkVerifier) liveNote(ctx context.Context, a report.Artifact, recorded []report.LayerCount) {
+// liveNote shows the live service's counts beside those at export time
+// (counts.json): drift since the backup, never an error. Once per item.
+func (v *sinkVerifier) liveNote(ctx context.Context, a report.Artifact) {
 	v.live.mu.Lock()
 	if v.live.done[a.ItemID] {
 		v.live.mu.Unlock()
@@ -338,23 +412,30 @@ func (v *sinkVerifier) liveNote(ctx context.Context, a report.Artifact, recorded
 	}
 	v.live.done[a.ItemID] = true
 	v.live.mu.Unlock()
+	ec, err := v.counts(ctx, a.ItemID)
+	if err != nil || ec == nil {
+		return
+	}
+	title := v.items[a.ItemID].title
 	live, err := v.opts.Live(ctx, a.ItemID)
 	if err != nil {
-		v.note(fmt.Sprintf("item %s: live counts not read: %v", a.ItemID, err))
+		v.note(fmt.Sprintf("item %s %q: live counts not read: %v", a.ItemID, title, err))
 		return
 	}
 	var parts []string
-	for _, r := range recorded {
+	for _, r := range ec.Layers {
 		l, ok := live[r.ID]
 		if !ok {
-			parts = append(parts, fmt.Sprintf("layer %d: %d rows at export, gone now", r.ID, r.Rows))
+			parts = append(parts, fmt.Sprintf("layer %d (%s): %d rows at export, no such layer now", r.ID, r.Name, r.Rows))
 			continue
 		}
-		s := fmt.Sprintf("layer %d: %d rows at export, %d now", r.ID, r.Rows, l.Rows)
-		if r.Attachments >= 0 && l.Attachments >= 0 {
-			s += fmt.Sprintf("; %d attachments at export, %d now", r.Attachments, l.Attachments)
+		s := fmt.Sprintf("layer %d (%s): %d rows at export, %d now", r.ID, r.Name, r.Rows, l.Rows)
+		if r.Attachments != nil && l.Attachments >= 0 {
+			s += fmt.Sprintf("; %d attachments at export, %d now", *r.Attachments, l.Attachments)
 		}
 		parts = append(parts, s)
 	}
-	v.note(fmt.Sprintf("item %s (%s) live: %s", a.ItemID, v.items[a.ItemID].title, strings.Join(parts, "; ")))
+	v.live.mu.Lock()
+	v.live.notes = append(v.live.notes, fmt.Sprintf("item %s %q (counted %s): %s", a.ItemID, title, ec.CountedAt, strings.Join(parts, "; ")))
+	v.live.mu.Unlock()
 }

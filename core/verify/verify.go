@@ -64,7 +64,7 @@ type Options struct {
 
 // LiveCounts returns the current row and attachment counts of a feature
 // service item, by layer id.
-type LiveCounts func(ctx context.Context, itemID string) (map[int]report.LayerCount, error)
+type LiveCounts func(ctx context.Context, itemID string) (map[int]LayerCount, error)
 
 // Finding is one problem with one sink's copy of the run.
 type Finding struct {
@@ -109,6 +109,9 @@ type Result struct {
 	Sinks []SinkResult `json:"sinks"`
 	// Artifacts is the number of distinct artifacts the run stored.
 	Artifacts int `json:"artifacts"`
+	// Live shows, with Deep and Options.Live, each feature service's
+	// counts now beside those at export time: drift, never a problem.
+	Live []string `json:"live,omitempty"`
 }
 
 // OK reports whether every sink holds the whole run unchanged.
@@ -150,7 +153,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, folder string, opts Options)
 			}
 			rd.items = map[string]itemInfo{}
 			_, rd.err = cat.Scan(ctx, rd.run, func(it report.Item) error {
-				rd.items[it.ID] = itemInfo{title: it.Title, typ: it.Type, layers: it.Layers}
+				rd.items[it.ID] = itemInfo{title: it.Title, typ: it.Type}
 				return nil
 			}, func(a report.Artifact) error {
 				rd.artifacts = append(rd.artifacts, a)
@@ -205,7 +208,8 @@ func Run(ctx context.Context, cat *catalog.Catalog, folder string, opts Options)
 			case rd.err != nil:
 				sr.Error = rd.err.Error()
 			default:
-				v := &sinkVerifier{cat: cat, opts: opts, run: rd.run, items: items, res: sr, live: live}
+				v := &sinkVerifier{cat: cat, opts: opts, run: rd.run, items: items, res: sr, live: live,
+					countsArtifact: map[string]report.Artifact{}, countsCache: map[string]*exportCounts{}}
 				v.check(ctx, rd.artifacts)
 				// Anything the run stored elsewhere and recorded as failed
 				// here is missing here.
@@ -229,6 +233,8 @@ func Run(ctx context.Context, cat *catalog.Catalog, folder string, opts Options)
 		}()
 	}
 	wg.Wait()
+	sort.Strings(live.notes)
+	res.Live = live.notes
 	return res
 }
 
@@ -247,10 +253,7 @@ func artifactKey(a report.Artifact) string {
 	return a.ItemID + "\x00" + a.Exporter + "\x00" + a.Name + "\x00" + a.Format
 }
 
-type itemInfo struct {
-	title, typ string
-	layers     []report.LayerCount
-}
+type itemInfo struct{ title, typ string }
 
 // sinkVerifier checks one sink's copy of the run.
 type sinkVerifier struct {
@@ -262,15 +265,17 @@ type sinkVerifier struct {
 	res   *SinkResult
 	done  int
 	live  *liveCache
+	// countsArtifact is each item's counts.json; countsCache what it says.
+	countsArtifact map[string]report.Artifact
+	countsCache    map[string]*exportCounts
 }
 
 // liveCache asks for each item's live counts once per verification.
 type liveCache struct {
-	mu   sync.Mutex
-	done map[string]bool
+	mu    sync.Mutex
+	done  map[string]bool
+	notes []string
 }
-
-func (v *sinkVerifier) countNote(s string) { v.note(s) }
 
 // bufPool holds the copy buffers: one per artifact being read.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
@@ -288,6 +293,9 @@ func (v *sinkVerifier) check(ctx context.Context, artifacts []report.Artifact) {
 	for _, a := range artifacts {
 		if loc, err := v.run.Locate(a); err == nil {
 			known[loc] = true
+		}
+		if a.Name == CountsArtifact {
+			v.countsArtifact[a.ItemID] = a
 		}
 	}
 	work := make(chan report.Artifact)
@@ -344,6 +352,8 @@ func (v *sinkVerifier) one(ctx context.Context, a report.Artifact) {
 	v.mu.Unlock()
 	if err != nil {
 		v.add(v.finding(err, a, loc.Path, loc.Entry))
+	} else if v.opts.Deep && v.opts.Live != nil && a.Name == CountsArtifact {
+		v.liveNote(ctx, a)
 	}
 	if v.opts.Progress != nil {
 		v.opts.Progress(v.run.Sink, done, -1)
