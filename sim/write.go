@@ -243,6 +243,7 @@ func (s *Server) addItem(c *call, username, folder string) {
 	it.Seed = org.Mix(uint64(now) ^ uint64(len(s.org.Items)))
 	s.org.AddItem(it)
 	if c.boolParam("multipart") {
+		it.Name = filename // the file comes in parts; its name now
 		s.startMultipart(it.ID)
 	}
 	var folderID any

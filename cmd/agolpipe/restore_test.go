@@ -1,0 +1,391 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/core/restore"
+	"github.com/agolpipe/agolpipe/plugins/exporters/file"
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sim"
+)
+
+// restoreOrgs starts org A (generated) and org B (--empty), writes a
+// pipeline for each (a.hcl backs up A into dir/a, b.hcl B into dir/b;
+// sinkA is the sink block of a.hcl) and backs A up.
+func restoreOrgs(t *testing.T, dir, sinkA string) (a, b *sim.Server, aFile, bFile string) {
+	t.Helper()
+	a, adminA := startSim(t, sim.Options{Items: 60, Seed: 11})
+	b, err := sim.Start(sim.Options{Items: 60, Seed: 12, Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	adminB, _ := demoAdmin(b)
+	t.Setenv("SIM_PASSWORD_B", adminB.Password)
+	for _, d := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aFile = filepath.Join(dir, "a", "a.hcl")
+	if err := os.WriteFile(aFile, []byte(simSource(a, adminA, "")+sinkA+"\nrun {\n  prefix = \"A\"\n  concurrency = 4\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bFile = filepath.Join(dir, "b", "b.hcl")
+	bHCL := strings.Replace(simSource(b, adminB, ""), `env("SIM_PASSWORD")`, `env("SIM_PASSWORD_B")`, 1) +
+		fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\nrun {\n  prefix = \"B\"\n  concurrency = 4\n}\n", filepath.Join(dir, "b", "sink"))
+	if err := os.WriteFile(bFile, []byte(bHCL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI(t, "run", aFile); code > exitPartial {
+		t.Fatalf("backup of org A: exit %d\n%s", code, out)
+	}
+	return a, b, aFile, bFile
+}
+
+// TestRestoreRoundTripIntoEmptyOrg backs up org A, restores everything
+// restorable into an empty org B through the binary's plugins, backs up B
+// and compares item by item.
+func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	_, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
+	runA := latestRun(t, filepath.Join(dir, "a", "sink"), "A_")
+	mA := readManifest(t, runA)
+
+	// The plan changes nothing.
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "Plan: ") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+	if n := len(b.Org().Items); n > 3 {
+		t.Fatalf("the dry run wrote to org B: %d items", n)
+	}
+	// Without --yes and not on a terminal, nothing is applied.
+	if code, out := runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile); code != exitUsage {
+		t.Fatalf("apply without --yes: exit %d\n%s", code, out)
+	}
+
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes")
+	if code != exitOK {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	restored := map[string]restore.Entry{}
+	for _, e := range rep.Items {
+		switch e.Outcome {
+		case restore.Restored:
+			restored[e.ID] = e
+		case restore.NotRestored:
+			if e.Reason == "" {
+				t.Errorf("item %s (%s) cannot be restored, without a reason", e.ID, e.Type)
+			}
+		default:
+			t.Errorf("item %s (%s): %s %s", e.ID, e.Type, e.Outcome, e.Error)
+		}
+	}
+	byType := map[string]int{}
+	for _, e := range restored {
+		byType[e.Type]++
+	}
+	if byType["Web Map"] == 0 || byType["PDF"]+byType["CSV"]+byType["Microsoft Excel"]+byType["Shapefile"] == 0 {
+		t.Fatalf("the round trip restored no web map or no file item: %v\n%s", byType, out)
+	}
+
+	// A file above the single-request limit went up in parts.
+	large := false
+	for _, a := range mA.Artifacts {
+		if _, ok := restored[a.ItemID]; ok && a.Size > file.SinglePartMax && a.Name != "resources.zip" && a.Name != "data.json" {
+			large = true
+		}
+	}
+	parts := 0
+	for _, r := range b.Requests() {
+		if r.Endpoint == "addPart" && r.Status == 200 {
+			parts++
+		}
+	}
+	if !large || parts < 2 {
+		t.Fatalf("the round trip must restore a file above %d bytes in parts: large file %v, %d parts uploaded", file.SinglePartMax, large, parts)
+	}
+	if code, out := runCLI(t, "run", bFile); code > exitPartial {
+		t.Fatalf("backup of org B: exit %d\n%s", code, out)
+	}
+	runB := latestRun(t, filepath.Join(dir, "b", "sink"), "B_")
+	mB := readManifest(t, runB)
+	itemsB := map[string]report.Item{}
+	for _, it := range mB.Items {
+		itemsB[it.ID] = it
+	}
+	adminB, _ := demoAdmin(b)
+	for _, itA := range mA.Items {
+		e, ok := restored[itA.ID]
+		if !ok {
+			continue
+		}
+		itB, ok := itemsB[e.NewItemID]
+		if !ok {
+			t.Errorf("restored item %s -> %s is not in org B's backup", itA.ID, e.NewItemID)
+			continue
+		}
+		if itB.Title != itA.Title || itB.Type != itA.Type || itB.Folder != itA.Folder || itB.Owner != adminB.Username {
+			t.Errorf("item %s: B has %q %s folder %q owner %s; A had %q %s folder %q (owner mapped to %s)", itA.ID,
+				itB.Title, itB.Type, itB.Folder, itB.Owner, itA.Title, itA.Type, itA.Folder, adminB.Username)
+		}
+		compareArtifacts(t, runA, mA, itA.ID, runB, mB, itB.ID, rep.Remap)
+	}
+	// Every web map of B refers only to B's items, or to items that could
+	// not be restored (listed with why).
+	for _, it := range mB.Items {
+		if it.Type != "Web Map" {
+			continue
+		}
+		data := artifactBytes(t, runB, mB, it.ID, "data.json")
+		for old, nu := range rep.Remap {
+			if bytes.Contains(data, []byte(old)) {
+				t.Errorf("web map %s in B still refers to A's %s (restored as %s)", it.ID, old, nu)
+			}
+		}
+	}
+}
+
+// TestRestoreFromZippedAndS3Sinks restores the same run from a zipped local
+// sink and from S3.
+func TestRestoreFromZippedSink(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" {\n  path = %q\n  zip = true\n}\n", filepath.Join(dir, "a", "sink"))
+	_, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--type", "Web Map", "--to", bFile, "--yes")
+	if code != exitOK {
+		t.Fatalf("restore from a zipped run: exit %d\n%s", code, out)
+	}
+	maps := 0
+	for _, it := range b.Org().Items {
+		if it.Type == "Web Map" && !it.Deleted {
+			maps++
+		}
+	}
+	if maps == 0 {
+		t.Fatalf("no web map restored from the zipped run\n%s", out)
+	}
+}
+
+// TestRestoreRefusesCorruptArtifact corrupts one stored artifact: that item
+// fails, the others are restored.
+func TestRestoreRefusesCorruptArtifact(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	_, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
+	runA := latestRun(t, filepath.Join(dir, "a", "sink"), "A_")
+	mA := readManifest(t, runA)
+	var victim report.Artifact
+	for _, a := range mA.Artifacts {
+		if a.ItemType == "PDF" && a.Name != "item.json" && a.Name != "metadata.xml" && !strings.HasPrefix(a.Name, "thumbnail") {
+			victim = a
+			break
+		}
+	}
+	if victim.Path == "" {
+		t.Fatal("the org has no PDF item to corrupt")
+	}
+	p := filepath.Join(runA, filepath.FromSlash(victim.Path))
+	body, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body[len(body)/2] ^= 0xff
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := len(b.Org().Items)
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--type", "PDF", "--to", bFile, "--yes")
+	if code != exitPartial {
+		t.Fatalf("restore with a corrupt artifact: exit %d, want %d\n%s", code, exitPartial, out)
+	}
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	ok, failed := 0, 0
+	for _, e := range rep.Items {
+		switch {
+		case e.ID == victim.ItemID:
+			if e.Outcome != restore.Failed || !strings.Contains(e.Error, "corrupt") {
+				t.Errorf("the item with the corrupt artifact: %s %q", e.Outcome, e.Error)
+			}
+			failed++
+		case e.Outcome == restore.Restored:
+			ok++
+		}
+	}
+	if failed != 1 || ok == 0 {
+		t.Fatalf("want the corrupt item failed and the others restored: %d failed, %d restored\n%s", failed, ok, out)
+	}
+	for _, it := range b.Org().Items[before:] {
+		if it.Title == itemTitle(mA, victim.ItemID) {
+			t.Fatalf("org B holds %q although its file was corrupt", it.Title)
+		}
+	}
+}
+
+func itemTitle(m *report.Run, id string) string {
+	for _, it := range m.Items {
+		if it.ID == id {
+			return it.Title
+		}
+	}
+	return ""
+}
+
+func latestRun(t *testing.T, sink, prefix string) string {
+	t.Helper()
+	runs, _ := filepath.Glob(filepath.Join(sink, prefix+"*"))
+	sort.Strings(runs)
+	if len(runs) == 0 {
+		t.Fatalf("no run in %s", sink)
+	}
+	return runs[len(runs)-1]
+}
+
+func readRestoreReport(t *testing.T, sink string) *restore.Report {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(sink, "restores", "*", "restore.json"))
+	sort.Strings(files)
+	if len(files) == 0 {
+		t.Fatalf("no restore.json under %s/restores", sink)
+	}
+	b, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r restore.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(files[len(files)-1]), "Restore.txt")); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func artifactBytes(t *testing.T, runDir string, m *report.Run, item, name string) []byte {
+	t.Helper()
+	for _, a := range m.Artifacts {
+		if a.ItemID == item && a.Name == name {
+			b, err := os.ReadFile(filepath.Join(runDir, filepath.FromSlash(a.Path)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	return nil
+}
+
+// compareArtifacts compares item a of run A with item b of run B: the item
+// description, data (A's remapped), resources, thumbnail, metadata and the
+// file of a file item.
+func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB string, mB *report.Run, b string, remap map[string]string) {
+	t.Helper()
+	var ia, ib map[string]any
+	_ = json.Unmarshal(sdk.RemapJSON(artifactBytes(t, runA, mA, a, "item.json"), remap), &ia)
+	_ = json.Unmarshal(artifactBytes(t, runB, mB, b, "item.json"), &ib)
+	for _, k := range []string{"title", "type", "snippet", "description", "tags", "accessInformation", "licenseInfo", "extent", "properties", "name"} {
+		if !jsonEqual(ia[k], ib[k]) {
+			t.Errorf("item %s -> %s: %s differs: %v / %v", a, b, k, ia[k], ib[k])
+		}
+	}
+	kwB := map[string]bool{}
+	for _, k := range asStrings(ib["typeKeywords"]) {
+		kwB[k] = true
+	}
+	for _, k := range asStrings(ia["typeKeywords"]) {
+		if !kwB[k] {
+			t.Errorf("item %s -> %s: type keyword %q lost", a, b, k)
+		}
+	}
+	names := map[string]bool{}
+	for _, x := range mA.Artifacts {
+		if x.ItemID == a {
+			names[x.Name] = true
+		}
+	}
+	for n := range names {
+		switch n {
+		case "item.json", "relationships.json":
+			continue
+		case "data.json":
+			da, db := sdk.RemapJSON(artifactBytes(t, runA, mA, a, n), remap), artifactBytes(t, runB, mB, b, n)
+			var x, y any
+			_ = json.Unmarshal(da, &x)
+			_ = json.Unmarshal(db, &y)
+			if !jsonEqual(x, y) {
+				t.Errorf("item %s -> %s: data.json differs after remap", a, b)
+			}
+		case "resources.zip":
+			if ra, rb := zipEntries(t, artifactBytes(t, runA, mA, a, n), remap), zipEntries(t, artifactBytes(t, runB, mB, b, n), nil); ra != rb {
+				t.Errorf("item %s -> %s: resources differ:\n%s\n%s", a, b, ra, rb)
+			}
+		default:
+			if !bytes.Equal(artifactBytes(t, runA, mA, a, n), artifactBytes(t, runB, mB, b, n)) {
+				t.Errorf("item %s -> %s: %s differs", a, b, n)
+			}
+		}
+	}
+}
+
+// zipEntries lists a zip's entries with size and CRC; JSON entries with
+// their content remapped.
+func zipEntries(t *testing.T, b []byte, remap map[string]string) string {
+	t.Helper()
+	if b == nil {
+		return "<none>"
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, ".json") {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s %s", f.Name, sdk.RemapJSON(body, remap)))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %d %08x", f.Name, f.UncompressedSize64, f.CRC32))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func asStrings(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
