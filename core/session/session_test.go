@@ -38,7 +38,7 @@ func (c *counted) Kill() {
 }
 
 func (l *launches) count(k sdk.Kind) int { l.mu.Lock(); defer l.mu.Unlock(); return l.started[k] }
-func (l *launches) running() int       { l.mu.Lock(); defer l.mu.Unlock(); return len(l.alive) }
+func (l *launches) running() int         { l.mu.Lock(); defer l.mu.Unlock(); return len(l.alive) }
 
 func fakeHost(t *testing.T) (pluginhost.Options, *launches) {
 	fakes := grpctest.FakeServeOpts()
