@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agolpipe/agolpipe/core/engine"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/sinkwatch"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -65,11 +66,21 @@ type hangingS3 struct {
 	mu   sync.Mutex
 	held map[string]int
 	puts atomic.Int64
+	// endless, when set, makes a listing of the whole bucket never end: a
+	// page of one object (outside any run folder) every endless, each
+	// saying more follow, as a bucket of millions of objects on a slow
+	// link. pages counts the pages served.
+	endless time.Duration
+	pages   atomic.Int64
 }
 
 func startHangingS3(t *testing.T, hang func(key string) bool) *hangingS3 {
+	return startFakeS3(t, hang, 0)
+}
+
+func startFakeS3(t *testing.T, hang func(key string) bool, endless time.Duration) *hangingS3 {
 	t.Helper()
-	h := &hangingS3{held: map[string]int{}}
+	h := &hangingS3{held: map[string]int{}, endless: endless}
 	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Path style: /bucket/key...
@@ -111,6 +122,15 @@ func startHangingS3(t *testing.T, hang func(key string) bool) *hangingS3 {
 			w.WriteHeader(http.StatusOK)
 		case r.Method == http.MethodDelete:
 			w.WriteHeader(http.StatusNoContent)
+		case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2" && h.endless > 0 && r.URL.Query().Get("prefix") == "":
+			select {
+			case <-time.After(h.endless):
+			case <-r.Context().Done():
+				return
+			}
+			n := h.pages.Add(1)
+			w.Header().Set("Content-Type", "application/xml")
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>backups</Name><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>t%d</NextContinuationToken><Contents><Key>scans/%08d.tif</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>"x"</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>`, n, n)
 		case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
 			w.Header().Set("Content-Type", "application/xml")
 			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`)
@@ -289,5 +309,67 @@ run {
 	}
 	if !strings.Contains(out, `sink "frozen"`) || !strings.Contains(out, `stopped answering: no progress for 2s while listing`) {
 		t.Errorf("prune does not say the sink stopped answering while listing:\n%s", out)
+	}
+}
+
+// TestSinkListingBounds runs a backup, through the built binary and the s3
+// sink's plugin, into a bucket whose listing never ends but never stalls
+// either (a page every 400 ms: a bucket of millions of objects on a slow
+// link), so the idle bound never trips. The look for unfinished runs
+// (5 min by default) and retention (30 min) are bounded on their own;
+// AGOLPIPE_SINK_SCAN_TIMEOUT and AGOLPIPE_RETENTION_TIMEOUT set them to 3 s
+// here. The run must end, its artifacts stored, run.log saying the look
+// was cut short and the warnings that retention stopped, with the bound and
+// what to do. With the bounds fixed in the code, the run took over 5
+// minutes.
+func TestSinkListingBounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	srv, admin := startSim(t, sim.Options{Items: 6, Seed: 11, LargeFileSize: 256 << 10})
+	store := startFakeS3(t, func(string) bool { return false }, 400*time.Millisecond)
+	nas := filepath.Join(dir, "nas")
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
+sink "local" "nas" { path = %q }
+`, nas)+s3Block("cloud", store.url, `
+  retention {
+    delete_after = "30d"
+  }
+`)+`
+run { prefix = "SLOW" }
+`)
+	env := append(os.Environ(), "TEST_S3_KEY=AKIDTEST", "TEST_S3_SECRET=not-a-secret-test-key",
+		engine.SinkScanTimeoutEnv+"=3s", engine.RetentionTimeoutEnv+"=3s")
+	start := time.Now()
+	code, out := runExe(t, dir, env, "run", file, "--plain")
+	took := time.Since(start)
+	t.Logf("exit %d after %s, %d listing pages served", code, took.Round(time.Millisecond), store.pages.Load())
+	if code != exitOK {
+		t.Errorf("exit %d, want 0 (every item stored)\n%s", code, out)
+	}
+	if store.pages.Load() < 10 {
+		t.Errorf("only %d listing pages: the listing did not go on moving as the test means it to", store.pages.Load())
+	}
+	runs, _ := filepath.Glob(filepath.Join(nas, "SLOW_*"))
+	if len(runs) != 1 {
+		t.Fatalf("run folders in the local sink: %v\n%s", runs, out)
+	}
+	// Retention runs after the manifest is written; Results.txt is
+	// rewritten with its outcome.
+	res, err := os.ReadFile(filepath.Join(runs[0], report.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `sink "cloud": retention stopped: retention did not finish within 3s; set ` + engine.RetentionTimeoutEnv + ` to allow longer`
+	if !strings.Contains(string(res), want) {
+		t.Errorf("Results.txt does not say %q:\n%s", want, res)
+	}
+	log, err := os.ReadFile(filepath.Join(runs[0], report.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "could not look for unfinished runs") || !strings.Contains(string(log), "the look for unfinished runs did not finish within 3s; set "+engine.SinkScanTimeoutEnv) {
+		t.Errorf("run.log does not say the look for unfinished runs in the slow sink was cut short:\n%s", log)
 	}
 }

@@ -164,6 +164,9 @@ type engine struct {
 	attempts int       // per item: 1 + retries
 	throttle *throttle // adaptive concurrency of item exports
 	org      sdk.OrgInfo
+	// retentionTimeout and scanTimeout bound retention and the look for
+	// unfinished runs in one sink (DefaultRetentionTimeout, ...).
+	retentionTimeout, scanTimeout time.Duration
 	pool     sync.Pool
 	chunk    int
 	queue    int
@@ -253,6 +256,12 @@ func newEngine(o Options) (*engine, error) {
 	// minutes instead of holding the run, whatever max_duration says.
 	idle, err := sinkwatch.IdleTimeout()
 	if err != nil {
+		return nil, err
+	}
+	if e.retentionTimeout, err = sinkwatch.DurationFromEnv(RetentionTimeoutEnv, DefaultRetentionTimeout); err != nil {
+		return nil, err
+	}
+	if e.scanTimeout, err = sinkwatch.DurationFromEnv(SinkScanTimeoutEnv, DefaultSinkScanTimeout); err != nil {
 		return nil, err
 	}
 	e.o.Sinks = slices.Clone(o.Sinks)

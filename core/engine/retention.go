@@ -95,13 +95,34 @@ func (e *engine) retentionSkip(s *sinkState, rs *report.Sink) string {
 	return ""
 }
 
-// retentionTimeout bounds a run's retention in one sink (listing the
-// sink's runs and deleting the expired ones); sinkScanTimeout bounds the
-// look for this pipeline's unfinished runs in one sink.
+// DefaultRetentionTimeout bounds a run's retention in one sink (listing
+// the sink's runs and deleting the expired ones); DefaultSinkScanTimeout
+// bounds the look for this pipeline's unfinished runs in one sink. Each
+// sink call is bounded by its progress as well (core/sinkwatch); these
+// bound a listing that goes on moving (a bucket of millions of objects).
+// RetentionTimeoutEnv and SinkScanTimeoutEnv override them with a
+// duration ("45m"): for a sink known to list slowly, and for tests.
 const (
-	retentionTimeout = 30 * time.Minute
-	sinkScanTimeout  = 5 * time.Minute
+	DefaultRetentionTimeout = 30 * time.Minute
+	DefaultSinkScanTimeout  = 5 * time.Minute
+	RetentionTimeoutEnv     = "AGOLPIPE_RETENTION_TIMEOUT"
+	SinkScanTimeoutEnv      = "AGOLPIPE_SINK_SCAN_TIMEOUT"
 )
+
+// bounded is ctx ending after d, with a cause that says which bound
+// (what) ran out and how to raise it (env).
+func bounded(ctx context.Context, d time.Duration, what, env string) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, sdk.Retryable("%s did not finish within %s; set %s to allow longer", what, d, env))
+}
+
+// boundErr is err, or the bound's cause when the bound (not the caller)
+// ended the work.
+func boundErr(ctx, bctx context.Context, err error) error {
+	if err != nil && bctx.Err() != nil && ctx.Err() == nil {
+		return context.Cause(bctx)
+	}
+	return err
+}
 
 // applyRetention applies each sink's retention block (the same
 // retention.Apply that `agolpipe prune` runs) after the reports are in, and
@@ -128,9 +149,10 @@ func (e *engine) applyRetention(ctx context.Context) {
 			// folder there like any other (archive + manifest.json beside).
 			// Bounded: a sink that stops answering must not hold a run that
 			// is otherwise over; what is left is prune's (the warning says).
-			rctx, cancel := context.WithTimeout(ctx, retentionTimeout)
+			rctx, cancel := bounded(ctx, e.retentionTimeout, "retention", RetentionTimeoutEnv)
 			defer cancel()
 			res, err := retention.Apply(rctx, s.inner, policy, retention.Options{Now: e.now(), PipelineID: e.rep.PipelineID, Sink: s.name, RunPrefix: e.p.Run.Prefix})
+			err = boundErr(ctx, rctx, err)
 			out := RetentionRecord(res)
 			out.KeptRuns, out.Others = nil, nil // Results.txt keeps to the counts; prune lists them
 			if err != nil {

@@ -93,10 +93,10 @@ func (e *engine) scanUnfinished(ctx context.Context) {
 		e.scan.Go(func() {
 			// The reports wait for this look: a sink whose listing hangs must
 			// not hold the run (nothing in a run waits without a bound).
-			sctx, cancel := context.WithTimeout(ctx, sinkScanTimeout)
+			sctx, cancel := bounded(ctx, e.scanTimeout, "the look for unfinished runs", SinkScanTimeoutEnv)
 			defer cancel()
 			found, err := retention.Find(sctx, s.inner, retention.Options{PipelineID: e.rep.PipelineID, Sink: s.name, RunPrefix: e.p.Run.Prefix})
-			if err != nil {
+			if err = boundErr(ctx, sctx, err); err != nil {
 				if ctx.Err() == nil {
 					e.log.Warn("could not look for unfinished runs", "sink", s.name, "error", err)
 				}
