@@ -164,12 +164,13 @@ type engine struct {
 	attempts int       // per item: 1 + retries
 	throttle *throttle // adaptive concurrency of item exports
 	org      sdk.OrgInfo
-	// retentionTimeout and scanTimeout bound retention and the look for
-	// unfinished runs in one sink (DefaultRetentionTimeout, ...).
-	retentionTimeout, scanTimeout time.Duration
 	pool     sync.Pool
 	chunk    int
 	queue    int
+
+	// retentionTimeout and scanTimeout bound retention and the look for
+	// unfinished runs in one sink (DefaultRetentionTimeout, ...).
+	retentionTimeout, scanTimeout time.Duration
 
 	listed  map[string]sdk.Item // items to export, by id, as the source listed them
 	results string              // Results.txt, for notifiers
