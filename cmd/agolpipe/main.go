@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 
 	"github.com/agolpipe/agolpipe/core/engine"
-	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/agolpipe/agolpipe/sdk/version"
 	"github.com/spf13/cobra"
 )
@@ -68,9 +67,6 @@ func setGCPercent() {
 }
 
 func execute() int {
-	// The host's data channel socket (sdk/grpcplugin) is removed on every
-	// return; a process killed outright leaves its private temp folder behind.
-	defer grpcplugin.CloseDataChannel()
 	if len(os.Args) < 2 || os.Args[1] != "plugin" {
 		// A built-in plugin (this binary re-executed) leaves that to its host.
 		removeStaleTemp()

@@ -92,6 +92,9 @@ type Host struct {
 	opts   Options
 	logger hclog.Logger
 	exe    string
+	// data is the data channel the host offers its exporters and sinks
+	// (nil when switched off); Close closes it.
+	data *grpcplugin.DataChannel
 
 	mu         sync.Mutex
 	components map[key]*component
@@ -103,7 +106,8 @@ type Host struct {
 // runs `describe` of each declared plugin (after checking its checksum) but
 // starts no server.
 func New(ctx context.Context, opts Options) (*Host, error) {
-	h := &Host{opts: opts, logger: opts.Logger, components: map[key]*component{}, procs: map[Plugin]struct{}{}}
+	h := &Host{opts: opts, logger: opts.Logger, components: map[key]*component{}, procs: map[Plugin]struct{}{},
+		data: grpcplugin.NewDataChannel(grpcplugin.DataChannelMin)}
 	if h.logger == nil {
 		h.logger = hclog.NewNullLogger()
 	}
@@ -254,9 +258,15 @@ func (h *Host) ItemTypes(exporter string) []string {
 	return c.itemTypes
 }
 
+// DataChannel is the data channel the host offers the exporters and sinks
+// it launches; nil when AGOLPIPE_DATA_CHANNEL=off. Its Ready says why a
+// run's bytes would take the slower road.
+func (h *Host) DataChannel() *grpcplugin.DataChannel { return h.data }
+
 // Close kills every plugin process the host started, now and later: a
-// component asked for after Close fails. Safe to call more than once and
-// from a signal handler's goroutine.
+// component asked for after Close fails, and closes the data channel
+// (removing its socket). Safe to call more than once and from a signal
+// handler's goroutine.
 func (h *Host) Close() error {
 	h.mu.Lock()
 	h.closed = true
@@ -272,6 +282,7 @@ func (h *Host) Close() error {
 		}()
 	}
 	wg.Wait()
+	h.data.Close()
 	return nil
 }
 

@@ -58,12 +58,12 @@ func (h *Host) launch(ctx context.Context, c *component) (Plugin, error) {
 }
 
 func (h *Host) launchProcess(ctx context.Context, c *component) (Plugin, error) {
-	opts := grpcplugin.LaunchOpts{Path: c.Path, SHA256: c.sha256, Logger: h.logger}
+	opts := grpcplugin.LaunchOpts{Path: c.Path, SHA256: c.sha256, Logger: h.logger, DataChannel: h.data}
 	if c.BuiltIn {
 		// Only a built-in is given more of the environment than the
 		// minimal one (the s3 and azure_blob sinks' credential chains);
 		// a third-party plugin gets values through its configuration.
-		opts = grpcplugin.LaunchOpts{Path: h.exe, Args: []string{"plugin"}, Logger: h.logger, PassEnv: c.passEnv}
+		opts = grpcplugin.LaunchOpts{Path: h.exe, Args: []string{"plugin"}, Logger: h.logger, PassEnv: c.passEnv, DataChannel: h.data}
 	}
 	client, err := grpcplugin.Launch(ctx, opts, c.Kind, c.Name)
 	if err != nil {

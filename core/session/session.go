@@ -21,7 +21,6 @@ import (
 	"github.com/agolpipe/agolpipe/core/pluginhost"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
-	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -162,7 +161,7 @@ func Open(ctx context.Context, o Options) (s *Session, err error) {
 		return s, nil
 	}
 	if !o.DryRun {
-		if err := grpcplugin.DataChannelReady(); err != nil {
+		if err := host.DataChannel().Ready(); err != nil {
 			log.Logger().Warn("artifact bytes will go through gRPC, at well under half the speed of the data channel",
 				"reason", err.Error(), "fix", "set TMPDIR to a short, writable local folder (the data channel is a Unix socket in a private folder there; socket paths are limited to about 100 characters)")
 		}

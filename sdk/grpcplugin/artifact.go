@@ -35,7 +35,7 @@ func (e *ExporterClient) artifactBody(ctx context.Context, stream pluginv1.Expor
 		return &trailer{size: e.GetSize(), sum: e.GetCrc32C()}, nil
 	}
 	if dc := first.GetDataChannel(); dc != nil {
-		p := hostDataPort()
+		p := e.data.listener()
 		if p == nil {
 			return nil, sdk.Permanent("exporter plugin broke the protocol: it sent %s on a data channel the host did not offer", a.Name)
 		}
@@ -140,7 +140,7 @@ var errHostStopped = errors.New("the host stopped reading the artifact")
 // returns the size and, for chunks, the CRC-32C for the trailer; errSend
 // when the host went away.
 func (w *artifactWriter) sendBody(ctx context.Context, a sdk.Artifact, body io.Reader) (int64, []byte, error) {
-	if w.dataAddr != "" && useDataChannel(a.Size) {
+	if w.dataAddr != "" && worthDataChannel(a.Size) {
 		tok := newDataToken()
 		// Connect before announcing the token: the host then finds the
 		// connection waiting, and a plugin that cannot connect simply

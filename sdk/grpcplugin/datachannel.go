@@ -54,79 +54,103 @@ const (
 	maxEarlyConns = 256
 )
 
-// DataChannelMin is the smallest artifact (by announced size) sent on the
-// data channel; smaller ones are not worth a connection and go in chunks.
-// An artifact of unknown size (-1) always takes the channel. A variable so
-// that tests can send everything on it.
-var DataChannelMin int64 = 1 << 20
+// DataChannelMin is the smallest artifact (by announced size) worth a data
+// channel; smaller ones go in chunks. An artifact of unknown size (-1)
+// always takes the channel. The sender of each hop decides: the host for
+// a sink's Put (its DataChannel's minimum, this by default), the exporter
+// plugin for its artifacts (always this).
+const DataChannelMin int64 = 1 << 20
 
 // DataChannelEnv is the environment variable that switches the data channel
 // off ("off"): every artifact byte then travels in gRPC chunk messages.
 const DataChannelEnv = "AGOLPIPE_DATA_CHANNEL"
 
-// dataPort is the host's listener for data channels.
-type dataPort struct {
-	ln   net.Listener
-	dir  string
-	addr string
+// DataChannel is the data channel a host offers the plugins it launches.
+// The host creates one (NewDataChannel), passes it to Launch for every
+// plugin (LaunchOpts.DataChannel: the exporter and sink client adapters
+// offer it), and closes it when it ends. It listens on first use, so a
+// host that never moves an artifact never opens a socket. A nil
+// *DataChannel offers none: every byte goes in gRPC chunks. It is safe for
+// concurrent use.
+type DataChannel struct {
+	// min is the smallest Put (announced size) sent on the channel.
+	min int64
 
-	mu      sync.Mutex
-	waiters map[string]chan net.Conn
-	early   map[string]net.Conn
-	closed  bool
+	mu   sync.Mutex
+	port *dataPort
+	// tried: the channel tried to listen once; a failure is not retried
+	// (chunks over gRPC work everywhere), err says why it failed.
+	tried, closed bool
+	err           error
+
+	transfers atomic.Int64
 }
 
-var (
-	portMu sync.Mutex
-	port   *dataPort
-	// portTried: the host tried to listen once; a failure is not retried
-	// (chunks over gRPC work everywhere). portErr is why it failed.
-	portTried bool
-	portErr   error
-)
-
-// hostDataPort returns the host's data channel listener, starting it on
-// first use, or nil when there is none (switched off, or the system cannot
-// listen on a Unix socket).
-func hostDataPort() *dataPort {
-	portMu.Lock()
-	defer portMu.Unlock()
-	if portTried {
-		return port
-	}
-	portTried = true
+// NewDataChannel returns the data channel of a host that sends objects of
+// at least min bytes (announced size) to its sinks on it (DataChannelMin
+// unless a test wants otherwise). It returns nil, no channel, when
+// AGOLPIPE_DATA_CHANNEL=off.
+func NewDataChannel(min int64) *DataChannel {
 	if os.Getenv(DataChannelEnv) == "off" {
 		return nil
 	}
-	p, err := listenData()
-	if err != nil {
-		portErr = err
-		return nil
-	}
-	port = p
-	return port
+	return &DataChannel{min: min}
 }
 
-// DataChannelReady starts the host's data channel if it is not running and
-// says why it cannot run, if it cannot (nil also when AGOLPIPE_DATA_CHANNEL
-// switched it off on purpose). A host calls it before a run so that the
-// slower road is explained in the run's log rather than only felt.
-func DataChannelReady() error {
-	if hostDataPort() != nil || os.Getenv(DataChannelEnv) == "off" {
+// listener returns the channel's listener, starting it on first use, or
+// nil when there is none (no channel, closed, or the system cannot listen
+// on a Unix socket).
+func (d *DataChannel) listener() *dataPort {
+	if d == nil {
 		return nil
 	}
-	portMu.Lock()
-	defer portMu.Unlock()
-	return portErr
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tried || d.closed {
+		return d.port
+	}
+	d.tried = true
+	d.port, d.err = listenData(&d.transfers)
+	return d.port
 }
 
-// CloseDataChannel stops the host's data channel listener and removes its
-// socket. Transfers already connected go on; new ones use gRPC chunks.
-func CloseDataChannel() {
-	portMu.Lock()
-	p := port
-	port, portTried, portErr = nil, false, nil // a later host in this process starts afresh
-	portMu.Unlock()
+// Ready starts the channel if it is not running and says why it cannot
+// run, if it cannot (nil also for a nil DataChannel: switched off on
+// purpose). A host calls it before a run so that the slower road is
+// explained in the run's log rather than only felt.
+func (d *DataChannel) Ready() error {
+	if d == nil || d.listener() != nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// use says whether a Put of this announced size takes the channel.
+func (d *DataChannel) use(size int64) bool {
+	return d != nil && (size < 0 || size >= d.min)
+}
+
+// Transfers is how many artifact transfers (either hop) took this channel
+// so far; the rest went in gRPC chunks.
+func (d *DataChannel) Transfers() int64 {
+	if d == nil {
+		return 0
+	}
+	return d.transfers.Load()
+}
+
+// Close stops the listener and removes its socket. Transfers already
+// connected go on; new ones use gRPC chunks. Safe to call more than once.
+func (d *DataChannel) Close() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	p := d.port
+	d.port, d.closed = nil, true
+	d.mu.Unlock()
 	if p == nil {
 		return
 	}
@@ -141,11 +165,25 @@ func CloseDataChannel() {
 	os.RemoveAll(p.dir)
 }
 
-func listenData() (*dataPort, error) {
+// dataPort is a DataChannel's listener.
+type dataPort struct {
+	ln   net.Listener
+	dir  string
+	addr string
+	// transfers counts the connections claimed (its DataChannel's).
+	transfers *atomic.Int64
+
+	mu      sync.Mutex
+	waiters map[string]chan net.Conn
+	early   map[string]net.Conn
+	closed  bool
+}
+
+func listenData(transfers *atomic.Int64) (*dataPort, error) {
 	// MkdirTemp creates the directory 0700: only this user can reach the
 	// socket in it.
 	// The pid in the name lets a later run remove the folder of a process
-	// that was killed before CloseDataChannel.
+	// that was killed before DataChannel.Close.
 	dir, err := os.MkdirTemp("", fmt.Sprintf("agolpipe-data-%d-", os.Getpid()))
 	if err != nil {
 		return nil, err
@@ -156,7 +194,7 @@ func listenData() (*dataPort, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	p := &dataPort{ln: ln, dir: dir, addr: addr, waiters: map[string]chan net.Conn{}, early: map[string]net.Conn{}}
+	p := &dataPort{ln: ln, dir: dir, addr: addr, transfers: transfers, waiters: map[string]chan net.Conn{}, early: map[string]net.Conn{}}
 	go p.serve()
 	return p, nil
 }
@@ -211,13 +249,21 @@ func (p *dataPort) hello(c net.Conn) {
 	})
 }
 
-// dataTransfers counts transfers that took the data channel.
-var dataTransfers atomic.Int64
+// allTransfers counts the transfers of every DataChannel of this process:
+// a statistic only, read by tests and benchmarks that run a whole host
+// and cannot reach its channel.
+var allTransfers atomic.Int64
 
-// DataChannelTransfers is how many artifact transfers (either hop) this
-// process received on its data channel so far; the rest went in gRPC
+// DataChannelTransfers is how many artifact transfers (either hop) the
+// data channels of this process received so far; the rest went in gRPC
 // chunks.
-func DataChannelTransfers() int64 { return dataTransfers.Load() }
+func DataChannelTransfers() int64 { return allTransfers.Load() }
+
+// claimed counts a transfer that took the channel.
+func (p *dataPort) claimed() {
+	p.transfers.Add(1)
+	allTransfers.Add(1)
+}
 
 // errDataAborted: the peer ended its gRPC stream before it connected.
 var errDataAborted = errors.New("the plugin ended the transfer before it opened the data channel")
@@ -230,7 +276,7 @@ func (p *dataPort) claim(ctx context.Context, tok []byte, abort <-chan struct{})
 	if c, ok := p.early[key]; ok {
 		delete(p.early, key)
 		p.mu.Unlock()
-		dataTransfers.Add(1)
+		p.claimed()
 		return c, nil
 	}
 	ch := make(chan net.Conn, 1)
@@ -241,7 +287,7 @@ func (p *dataPort) claim(ctx context.Context, tok []byte, abort <-chan struct{})
 	var err error
 	select {
 	case c := <-ch:
-		dataTransfers.Add(1)
+		p.claimed()
 		return c, nil
 	case <-ctx.Done():
 		err = sdk.Classify(sdk.KindCanceled, ctx.Err())
@@ -300,9 +346,9 @@ func sizeBuffers(c net.Conn) {
 	}
 }
 
-// useDataChannel says whether an artifact of this announced size is worth a
-// data channel.
-func useDataChannel(size int64) bool {
+// worthDataChannel says whether a plugin sends an artifact of this
+// announced size on the host's data channel.
+func worthDataChannel(size int64) bool {
 	return size < 0 || size >= DataChannelMin
 }
 

@@ -19,26 +19,38 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// configuredSink is a sink over gRPC that went through Configure, where the
-// server announces that it reads from the data channel.
-func configuredSink(t *testing.T, impl sdk.Sink) sdk.Sink {
+// hostChannel is a host's data channel for Puts of at least min bytes,
+// closed when the test ends.
+func hostChannel(t *testing.T, min int64) *grpcplugin.DataChannel {
 	t.Helper()
-	s := grpctest.Sink(t, impl)
+	d := grpcplugin.NewDataChannel(min)
+	if d == nil {
+		t.Fatalf("no data channel (%s=off in the environment?)", grpcplugin.DataChannelEnv)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// configuredSink is a sink over gRPC, offered the data channel d, that
+// went through Configure, where the server announces that it reads from
+// the data channel.
+func configuredSink(t *testing.T, impl sdk.Sink, d *grpcplugin.DataChannel) sdk.Sink {
+	t.Helper()
+	s := grpctest.SinkWithDataChannel(t, impl, d)
 	if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: sinkConfig("x")}); diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
 	return s
 }
 
-// transfers runs fn and returns how many transfers took the data channel.
-func transfers(fn func()) int64 {
-	before := grpcplugin.DataChannelTransfers()
+// transfers runs fn and returns how many transfers took the data channel d.
+func transfers(d *grpcplugin.DataChannel, fn func()) int64 {
+	before := d.Transfers()
 	fn()
-	return grpcplugin.DataChannelTransfers() - before
+	return d.Transfers() - before
 }
 
 func TestDataChannelPutRoundTrip(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(0)()
 	for _, tc := range []struct {
 		name     string
 		size     int64
@@ -51,11 +63,12 @@ func TestDataChannelPutRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := &digestSink{MemSink: grpctest.NewMemSink()}
-			s := configuredSink(t, mem)
+			d := hostChannel(t, 0)
+			s := configuredSink(t, mem, d)
 			content, _ := io.ReadAll(grpctest.Content(tc.name, tc.size))
 			var put sdk.PutResponse
 			var err error
-			n := transfers(func() {
+			n := transfers(d, func() {
 				put, err = s.Put(context.Background(), sdk.PutRequest{Path: "run/o.bin", Size: tc.announce, Body: bytes.NewReader(content)})
 			})
 			if err != nil || put.Size != tc.size {
@@ -79,10 +92,10 @@ func TestDataChannelPutRoundTrip(t *testing.T) {
 // TestDataChannelOnlyForLargeObjects: below DataChannelMin the bytes stay
 // on the gRPC stream; unknown sizes take the channel.
 func TestDataChannelOnlyForLargeObjects(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(1 << 20)()
-	s := configuredSink(t, grpctest.NewMemSink())
+	d := hostChannel(t, 1<<20)
+	s := configuredSink(t, grpctest.NewMemSink(), d)
 	put := func(announce int64) int64 {
-		return transfers(func() {
+		return transfers(d, func() {
 			if _, err := s.Put(context.Background(), sdk.PutRequest{Path: "o", Size: announce, Body: grpctest.Content("x", 10)}); err != nil && announce >= 0 {
 				t.Fatal(err)
 			}
@@ -102,9 +115,8 @@ func TestDataChannelOnlyForLargeObjects(t *testing.T) {
 }
 
 func TestDataChannelPutBrokenOrCancelledLeavesNothing(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(0)()
 	mem := grpctest.NewMemSink()
-	s := configuredSink(t, mem)
+	s := configuredSink(t, mem, hostChannel(t, 0))
 	bodyErr := sdk.Retryable("download of item abc broke")
 	_, err := s.Put(context.Background(), sdk.PutRequest{Path: "broken.bin", Size: -1, Body: &failingReader{r: grpctest.Content("b", 2*grpcplugin.ChunkSize+7), err: bodyErr}})
 	if !errors.Is(err, bodyErr) {
@@ -152,8 +164,7 @@ func (s *quittingSink) Put(_ context.Context, req sdk.PutRequest) (sdk.PutRespon
 // channel when the sink gives up; it must come back with the sink's error,
 // not hang and not report a broken pipe.
 func TestDataChannelSinkQuitsMidway(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(0)()
-	s := configuredSink(t, &quittingSink{MemSink: grpctest.NewMemSink(), after: 1 << 20})
+	s := configuredSink(t, &quittingSink{MemSink: grpctest.NewMemSink(), after: 1 << 20}, hostChannel(t, 0))
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Put(context.Background(), sdk.PutRequest{Path: "big.bin", Size: 64 << 20, Body: grpctest.Content("q", 64<<20)})
@@ -172,13 +183,13 @@ func TestDataChannelSinkQuitsMidway(t *testing.T) {
 // TestDataChannelFallsBackToChunks: a plugin that cannot reach the host's
 // data channel gets the object in chunks, and the client stops offering it.
 func TestDataChannelFallsBackToChunks(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(0)()
 	mem := grpctest.NewMemSink()
-	s := configuredSink(t, mem)
-	restore := grpcplugin.BreakDataAddress()
+	d := hostChannel(t, 0)
+	s := configuredSink(t, mem, d)
+	restore := d.BreakAddress()
 	defer restore()
 	content, _ := io.ReadAll(grpctest.Content("f", 3*grpcplugin.ChunkSize))
-	n := transfers(func() {
+	n := transfers(d, func() {
 		if _, err := s.Put(context.Background(), sdk.PutRequest{Path: "f.bin", Size: int64(len(content)), Body: bytes.NewReader(content)}); err != nil {
 			t.Fatal(err)
 		}
@@ -194,9 +205,9 @@ func TestDataChannelFallsBackToChunks(t *testing.T) {
 }
 
 func TestDataChannelExporter(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(0)()
 	ctx := context.Background()
-	e := grpctest.Exporter(t, &grpctest.FakeExporter{})
+	d := hostChannel(t, 0)
+	e := grpctest.ExporterWithDataChannel(t, &grpctest.FakeExporter{}, d)
 	if d := e.Configure(ctx, sdk.ConfigureRequest{Config: cty.ObjectVal(map[string]cty.Value{"crash_on": cty.NullVal(cty.String)})}); d.HasErrors() {
 		t.Fatal(d.Err())
 	}
@@ -205,13 +216,13 @@ func TestDataChannelExporter(t *testing.T) {
 	item := sdk.Item{ID: "abc", Size: 5*grpcplugin.ChunkSize + 3, URL: "content/items/abc/data"}
 	var res sdk.ExportResult
 	var err error
-	n := transfers(func() {
+	n := transfers(d, func() {
 		res, err = e.Export(ctx, sdk.ExportRequest{Item: item}, host, &sinkWriter{sink: mem, prefix: "abc/"})
 	})
 	if err != nil || res.Status != sdk.StatusExported {
 		t.Fatalf("export: %v %+v", err, res)
 	}
-	if n != 2 { // data.bin and portal.json
+	if n != 2 { // data.bin, and portal.json: of unknown size, which always takes it
 		t.Fatalf("%d artifacts took the data channel, want 2", n)
 	}
 	want, _ := io.ReadAll(grpctest.Content("abc", item.Size))
@@ -248,8 +259,7 @@ func (e *failingExporter) Export(ctx context.Context, req sdk.ExportRequest, _ s
 }
 
 func TestDataChannelExporterBodyFails(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(0)()
-	e := grpctest.Exporter(t, &failingExporter{})
+	e := grpctest.ExporterWithDataChannel(t, &failingExporter{}, hostChannel(t, 0))
 	mem := grpctest.NewMemSink()
 	_, err := e.Export(context.Background(), sdk.ExportRequest{Item: sdk.Item{ID: "xyz"}}, &recordingHost{src: &grpctest.FakeSource{}}, &sinkWriter{sink: mem})
 	if sdk.KindOf(err) != sdk.KindRetryable || !strings.Contains(err.Error(), "replica download of xyz broke") {
@@ -287,14 +297,13 @@ func (e *fileExporter) Export(ctx context.Context, _ sdk.ExportRequest, _ sdk.Ho
 // host stops reading it half-way the plugin's Write gets the sinks' error
 // (from the ack), not the broken pipe of its own copy.
 func TestDataChannelExporterFileBody(t *testing.T) {
-	defer grpcplugin.SetDataChannelMin(0)()
 	path := filepath.Join(t.TempDir(), "export.zip")
 	content, _ := io.ReadAll(grpctest.Content("file", 8<<20))
 	if err := os.WriteFile(path, content, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	impl := &fileExporter{path: path, writeErr: make(chan error, 2)}
-	e := grpctest.Exporter(t, impl)
+	e := grpctest.ExporterWithDataChannel(t, impl, hostChannel(t, 0))
 	host := &recordingHost{src: &grpctest.FakeSource{}}
 
 	mem := grpctest.NewMemSink()

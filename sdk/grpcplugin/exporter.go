@@ -20,7 +20,12 @@ func (p *ExporterPlugin) GRPCServer(b *plugin.GRPCBroker, s *grpc.Server) error 
 
 // GRPCClient returns an sdk.Exporter that calls the plugin.
 func (p *ExporterPlugin) GRPCClient(ctx context.Context, b *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return NewExporterClient(ctx, pluginv1.NewExporterServiceClient(c), b)
+	e, err := NewExporterClient(ctx, pluginv1.NewExporterServiceClient(c), b)
+	if err != nil {
+		return nil, err
+	}
+	e.data = p.Data
+	return e, nil
 }
 
 // ExporterClient implements sdk.Exporter by calling an ExporterService; the
@@ -35,6 +40,8 @@ type ExporterClient struct {
 	// restoreTypes are the item types the plugin can restore (features).
 	restoreTypes []string
 	once         sync.Once
+	// data is the host's data channel, nil for none.
+	data *DataChannel
 }
 
 // NewExporterClient asks the plugin to describe itself and returns the adapter.
@@ -96,7 +103,7 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 	}
 	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID,
 		Resume: req.Resume, TimeoutMillis: timeoutMillis(req.Timeout), Format: req.Format}
-	if p := hostDataPort(); p != nil {
+	if p := e.data.listener(); p != nil {
 		start.DataAddress = p.addr
 	}
 	if err := stream.Send(&pluginv1.ExportRequest{Msg: &pluginv1.ExportRequest_Start{Start: start}}); err != nil {

@@ -22,21 +22,24 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "8b1f0c2e-agolpipe-plugin-v1-5d7a9e34",
 }
 
-// PluginMap is the go-plugin plugin set a host dispenses from, keyed by kind.
-func PluginMap() map[string]plugin.Plugin {
+// PluginMap is the go-plugin plugin set a host dispenses from, keyed by
+// kind; the exporters and sinks it dispenses offer data (nil: none).
+func PluginMap(data *DataChannel) map[string]plugin.Plugin {
 	return map[string]plugin.Plugin{
 		string(sdk.KindSource):   &SourcePlugin{},
-		string(sdk.KindExporter): &ExporterPlugin{},
-		string(sdk.KindSink):     &SinkPlugin{},
+		string(sdk.KindExporter): &ExporterPlugin{Data: data},
+		string(sdk.KindSink):     &SinkPlugin{Data: data},
 		string(sdk.KindNotifier): &NotifierPlugin{},
 	}
 }
 
 // SinkPlugin is the go-plugin plugin for sinks. Impl is set on the plugin
-// side only.
+// side only, Data (the host's data channel, nil for none) on the host side
+// only.
 type SinkPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Impl sdk.Sink
+	Data *DataChannel
 }
 
 // SourcePlugin is the go-plugin plugin for sources.
@@ -45,10 +48,12 @@ type SourcePlugin struct {
 	Impl sdk.Source
 }
 
-// ExporterPlugin is the go-plugin plugin for exporters.
+// ExporterPlugin is the go-plugin plugin for exporters; Impl and Data as
+// in SinkPlugin.
 type ExporterPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Impl sdk.Exporter
+	Data *DataChannel
 }
 
 // NotifierPlugin is the go-plugin plugin for notifiers.

@@ -34,6 +34,9 @@ type LaunchOpts struct {
 	// PassEnv names variables of the host's environment the plugin gets
 	// besides BaseEnv (see PluginEnv); nothing else of it is passed on.
 	PassEnv []string
+	// DataChannel is the host's data channel, offered to the plugin when
+	// it is an exporter or a sink; nil offers none (bytes go in chunks).
+	DataChannel *DataChannel
 }
 
 // ErrChecksumMismatch is matched by the error of a plugin whose binary does
@@ -72,7 +75,7 @@ func Launch(ctx context.Context, opts LaunchOpts, kind sdk.Kind, name string) (*
 	cmd.Env = PluginEnv(os.Environ(), opts.PassEnv...)
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
-		Plugins:          PluginMap(),
+		Plugins:          PluginMap(opts.DataChannel),
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},

@@ -38,9 +38,9 @@ type BodySHA256 interface {
 // Put streams req.Body to the plugin, on the host's data channel when the
 // plugin reads from one and the object is large enough, else in chunks.
 func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
-	if s.dataChannel.Load() && !s.noData.Load() && useDataChannel(req.Size) {
-		if p := hostDataPort(); p != nil {
-			resp, err, fallBack := s.putData(ctx, p, req)
+	if s.dataChannel.Load() && !s.noData.Load() && s.data.use(req.Size) {
+		if p := s.data.listener(); p != nil {
+			resp, fallBack, err := s.putData(ctx, p, req)
 			if !fallBack {
 				return resp, err
 			}
@@ -55,12 +55,12 @@ func (s *SinkClient) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutRespon
 // trailer (size, sha256) closes the gRPC stream as in putChunks. fallBack
 // is true when the plugin could not connect and nothing was read from the
 // body: the caller then sends it in chunks.
-func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutRequest) (_ sdk.PutResponse, _ error, fallBack bool) {
+func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutRequest) (_ sdk.PutResponse, fallBack bool, _ error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := s.c.Put(ctx)
 	if err != nil {
-		return sdk.PutResponse{}, fromStatus(err), false
+		return sdk.PutResponse{}, false, fromStatus(err)
 	}
 	tok := newDataToken()
 	// The server answers only at the end, or early when it fails; waiting
@@ -82,15 +82,15 @@ func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutReques
 	}
 	hdr := &pluginv1.PutHeader{Path: req.Path, MediaType: req.MediaType, Size: req.Size, DataAddress: p.addr, DataToken: tok}
 	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Header{Header: hdr}}); err != nil {
-		return sdk.PutResponse{}, serverErr(), false
+		return sdk.PutResponse{}, false, serverErr()
 	}
 	conn, err := p.claim(ctx, tok, answered)
 	if errors.Is(err, errDataAborted) {
 		err = serverErr()
-		return sdk.PutResponse{}, err, strings.Contains(err.Error(), errNoDataChannel)
+		return sdk.PutResponse{}, strings.Contains(err.Error(), errNoDataChannel), err
 	}
 	if err != nil {
-		return sdk.PutResponse{}, err, false
+		return sdk.PutResponse{}, false, err
 	}
 	defer conn.Close()
 	defer closeOnDone(ctx, conn)()
@@ -101,11 +101,11 @@ func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutReques
 	}
 	n, sum, err := sendData(conn, req.Body, h)
 	if errors.Is(err, errSend) {
-		return sdk.PutResponse{}, serverErr(), false
+		return sdk.PutResponse{}, false, serverErr()
 	}
 	if err != nil {
 		cancel() // no trailer: the sink sees a broken stream and keeps nothing
-		return sdk.PutResponse{}, err, false
+		return sdk.PutResponse{}, false, err
 	}
 	// End of bytes; the sink now waits for the trailer.
 	conn.Close()
@@ -114,19 +114,19 @@ func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutReques
 	}
 	if len(sum) != sha256.Size {
 		cancel()
-		return sdk.PutResponse{}, sdk.Permanent("the body of %s ended without its sha256", req.Path), false
+		return sdk.PutResponse{}, false, sdk.Permanent("the body of %s ended without its sha256", req.Path)
 	}
 	if err := stream.Send(&pluginv1.PutRequest{Msg: &pluginv1.PutRequest_Trailer{Trailer: &pluginv1.PutTrailer{Size: n, Sha256: sum}}}); err != nil {
-		return sdk.PutResponse{}, serverErr(), false
+		return sdk.PutResponse{}, false, serverErr()
 	}
 	if err := stream.CloseSend(); err != nil {
-		return sdk.PutResponse{}, serverErr(), false
+		return sdk.PutResponse{}, false, serverErr()
 	}
 	<-answered
 	if respErr != nil {
-		return sdk.PutResponse{}, fromStatus(respErr), false
+		return sdk.PutResponse{}, false, fromStatus(respErr)
 	}
-	return sdk.PutResponse{Size: resp.GetSize()}, nil, false
+	return sdk.PutResponse{Size: resp.GetSize()}, false, nil
 }
 
 // putChunks streams req.Body to the plugin in chunks and closes the stream

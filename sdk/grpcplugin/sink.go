@@ -23,7 +23,12 @@ func (p *SinkPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 
 // GRPCClient returns an sdk.Sink that calls the plugin.
 func (p *SinkPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return NewSinkClient(ctx, pluginv1.NewSinkServiceClient(c))
+	s, err := NewSinkClient(ctx, pluginv1.NewSinkServiceClient(c))
+	if err != nil {
+		return nil, err
+	}
+	s.data = p.Data
+	return s, nil
 }
 
 // SinkClient implements sdk.Sink by calling a SinkService. It is safe for
@@ -37,6 +42,8 @@ type SinkClient struct {
 	// (it said so at Configure); noData: it could not reach it, so chunks
 	// it is from then on.
 	dataChannel, noData atomic.Bool
+	// data is the host's data channel, nil for none.
+	data *DataChannel
 }
 
 // NewSinkClient asks the plugin to describe itself and returns the adapter.

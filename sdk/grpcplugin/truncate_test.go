@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"testing"
 
@@ -59,15 +58,16 @@ func TestCutBodyFailsEveryHop(t *testing.T) {
 	ctx := context.Background()
 	cuts := []int64{0, 17, grpcplugin.ChunkSize, 2*grpcplugin.ChunkSize + 5}
 	for _, channel := range []bool{false, true} {
-		min := int64(math.MaxInt64)
+		// The chunk road: a host that offers no data channel at all (a
+		// minimum size alone would still send bodies of unknown size on it).
+		var d *grpcplugin.DataChannel
 		if channel {
-			min = 0
+			d = hostChannel(t, 0)
 		}
-		restore := grpcplugin.SetDataChannelMin(min)
 		road := map[bool]string{false: "chunks", true: "data channel"}[channel]
 
 		mem := grpctest.NewMemSink()
-		s := configuredSink(t, mem)
+		s := configuredSink(t, mem, d)
 		for _, cut := range cuts {
 			for i, size := range []int64{-1, 3 * grpcplugin.ChunkSize} {
 				p := fmt.Sprintf("cut-%d-%d.bin", cut, size)
@@ -83,7 +83,7 @@ func TestCutBodyFailsEveryHop(t *testing.T) {
 			}
 		}
 
-		e := grpctest.Exporter(t, &cutExporter{})
+		e := grpctest.ExporterWithDataChannel(t, &cutExporter{}, d)
 		for _, cut := range cuts {
 			mem := grpctest.NewMemSink()
 			_, err := e.Export(ctx, sdk.ExportRequest{Item: sdk.Item{ID: "cut", Size: cut}}, &recordingHost{src: &grpctest.FakeSource{}}, &sinkWriter{sink: mem})
@@ -92,7 +92,9 @@ func TestCutBodyFailsEveryHop(t *testing.T) {
 				t.Fatalf("exporter -> host (%s): a cut artifact was stored", road)
 			}
 		}
-		restore()
+		if channel && d.Transfers() == 0 {
+			t.Fatal("no cut body took the data channel")
+		}
 	}
 
 	// Portal responses: source plugin -> host (Source.Do), and host ->

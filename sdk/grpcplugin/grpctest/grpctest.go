@@ -24,9 +24,24 @@ func dispense(t testing.TB, kind sdk.Kind, p plugin.Plugin) any {
 	return raw
 }
 
-// Sink serves impl over gRPC and returns the client adapter.
+// dataChannel is the data channel of one test's adapter, as a host makes
+// it; it closes when the test ends.
+func dataChannel(t testing.TB) *grpcplugin.DataChannel {
+	d := grpcplugin.NewDataChannel(grpcplugin.DataChannelMin)
+	t.Cleanup(d.Close)
+	return d
+}
+
+// Sink serves impl over gRPC and returns the client adapter, which offers
+// the plugin a data channel of its own as a host does.
 func Sink(t testing.TB, impl sdk.Sink) sdk.Sink {
-	return dispense(t, sdk.KindSink, &grpcplugin.SinkPlugin{Impl: impl}).(sdk.Sink)
+	return SinkWithDataChannel(t, impl, dataChannel(t))
+}
+
+// SinkWithDataChannel is Sink with the host's data channel given (nil:
+// every byte in chunks); the caller closes it.
+func SinkWithDataChannel(t testing.TB, impl sdk.Sink, d *grpcplugin.DataChannel) sdk.Sink {
+	return dispense(t, sdk.KindSink, &grpcplugin.SinkPlugin{Impl: impl, Data: d}).(sdk.Sink)
 }
 
 // Source serves impl over gRPC and returns the client adapter.
@@ -35,9 +50,16 @@ func Source(t testing.TB, impl sdk.Source) sdk.Source {
 }
 
 // Exporter serves impl over gRPC and returns the client adapter; the Host
-// passed to Export travels over go-plugin's broker.
+// passed to Export travels over go-plugin's broker, and the artifacts'
+// bytes on a data channel of the adapter's own, as with a host.
 func Exporter(t testing.TB, impl sdk.Exporter) sdk.Exporter {
-	return dispense(t, sdk.KindExporter, &grpcplugin.ExporterPlugin{Impl: impl}).(sdk.Exporter)
+	return ExporterWithDataChannel(t, impl, dataChannel(t))
+}
+
+// ExporterWithDataChannel is Exporter with the host's data channel given
+// (nil: every byte in chunks); the caller closes it.
+func ExporterWithDataChannel(t testing.TB, impl sdk.Exporter, d *grpcplugin.DataChannel) sdk.Exporter {
+	return dispense(t, sdk.KindExporter, &grpcplugin.ExporterPlugin{Impl: impl, Data: d}).(sdk.Exporter)
 }
 
 // Notifier serves impl over gRPC and returns the client adapter.
