@@ -5,8 +5,10 @@
 // serve <kind> <name>`), third-party plugins from the binary a pipeline's
 // plugin block declares, verified against its recorded sha256. The host
 // knows every component's schema before anything starts (built-ins from the
-// registry, third-party ones from `<bin> describe`), so the pipeline parser
-// can decode HCL without a process.
+// description cmd hands in, Options.BuiltIns; third-party ones from `<bin>
+// describe`), so the pipeline parser can decode HCL without a process.
+// Exporters may also start on demand, at their first call
+// (Host.ExporterOnDemand).
 //
 // Components the host returns restart their plugin when it crashes: the
 // call in flight fails with a retryable error naming the plugin and what it
