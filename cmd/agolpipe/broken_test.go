@@ -37,6 +37,9 @@ func TestBrokenPipelinesNoPanic(t *testing.T) {
 		{"plan", func(f string) []string { return []string{"plan", f} }, exitUsage},
 		{"run", func(f string) []string { return []string{"run", f, "--plain"} }, exitUsage},
 		{"prune", func(f string) []string { return []string{"prune", f} }, exitUsage},
+		{"runs", func(f string) []string { return []string{"runs", f} }, exitUsage},
+		{"runs_show", func(f string) []string { return []string{"runs", "show", f, "latest"} }, exitUsage},
+		{"verify", func(f string) []string { return []string{"verify", f} }, exitUsage},
 		{"login", func(f string) []string { return []string{"login", f, "prod"} }, exitUsage},
 		// plugins lists what it can even from a broken file.
 		{"plugins", func(f string) []string { return []string{"plugins", f} }, -1},

@@ -196,6 +196,9 @@ type engine struct {
 	overran bool
 	// stopped counts the items failed because the run reached max_duration.
 	stopped atomic.Int64
+	// verifyRan says run verify read the sinks' copies back: the
+	// manifests are rewritten with its outcome (rewriteReports).
+	verifyRan bool
 
 	mu sync.Mutex // guards rep.Items[i] results, rep.Artifacts, rep.Warnings
 
@@ -796,6 +799,7 @@ func (e *engine) finish(ctx context.Context, cause error) (*report.Run, error) {
 		// in the sinks that got it; the exit code and notifications do not.)
 		e.rep.Status, e.rep.ExitCode = report.StatusPartial, ExitPartial
 	}
+	e.verifyCopies(ctx)
 	e.applyRetention(ctx)
 	e.log.Info("run finished", "status", e.rep.Status, "exit_code", e.rep.ExitCode, "duration", e.rep.Duration().String())
 	e.notify(ctx)

@@ -91,6 +91,8 @@ func (e *engine) retentionSkip(s *sinkState, rs *report.Sink) string {
 		return "this sink missed artifacts of the run, so it does not hold a complete backup"
 	case !rs.Reports:
 		return "the run's manifest and reports could not be written to this sink"
+	case rs.Verified != nil && !rs.Verified.OK:
+		return "the run's copy in this sink does not read back whole (run verify), so older runs are kept"
 	}
 	return ""
 }
@@ -179,7 +181,7 @@ func (e *engine) applyRetention(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	if asked {
+	if asked || e.verifyRan {
 		e.rewriteReports(ctx)
 	}
 }
@@ -206,9 +208,10 @@ func RetentionRecord(res retention.Result) *report.Retention {
 
 // rewriteReports stores Results.txt and run.log again, now with the
 // retention outcome, in every sink that got the reports. manifest.json is
-// not rewritten: it records the run, which retention does not change. For
-// a zipped sink the archive is sealed, so the copy of Results.txt beside it
-// is the one updated.
+// rewritten only after run verify (its outcome, and the status it may have
+// changed, are part of the run's record); retention does not change the
+// run. For a zipped sink the archive is sealed, so the copies beside it are
+// the ones updated.
 func (e *engine) rewriteReports(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
@@ -229,6 +232,18 @@ func (e *engine) rewriteReports(ctx context.Context) {
 			_, err := s.inner.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + report.ResultsFile, MediaType: mediaType(report.ResultsFile), Size: int64(res.Len()), Body: bytes.NewReader(res.Bytes())})
 			return err
 		})
+		if err == nil && e.verifyRan {
+			var m bytes.Buffer
+			e.mu.Lock()
+			err = report.WriteManifest(&m, e.rep.ForSink(s.name))
+			e.mu.Unlock()
+			if err == nil {
+				err = e.policy.Do(cctx, func(ctx context.Context, _ int) error {
+					_, err := s.inner.Put(ctx, sdk.PutRequest{Path: e.rep.RunFolder + "/" + report.ManifestFile, MediaType: mediaType(report.ManifestFile), Size: int64(m.Len()), Body: bytes.NewReader(m.Bytes())})
+					return err
+				})
+			}
+		}
 		if err == nil && s.zip == nil {
 			err = e.policy.Do(cctx, func(ctx context.Context, _ int) error {
 				rd, n, err := e.runLog.Snapshot()

@@ -109,7 +109,11 @@ type Run struct {
 	// (portal jobs given up, temporary items deleted) and the reports are
 	// written.
 	MaxDuration time.Duration
-	DeclRange   hcl.Range
+	// Verify reads every sink's copy of the run back after the run and
+	// checks it against the manifest (core/verify): a nightly job proves
+	// its own backup.
+	Verify    bool
+	DeclRange hcl.Range
 }
 
 // PluginDecl declares a third-party plugin binary. SHA256 is the checksum

@@ -23,6 +23,7 @@ var runSchema = &hcl.BodySchema{
 		{Name: "retries"},
 		{Name: "modified_within"},
 		{Name: "max_duration"},
+		{Name: "verify"},
 	},
 }
 
@@ -62,5 +63,6 @@ func (l *loader) decodeRun(blocks []*hcl.Block) {
 		l.p.Run.Retries = l.getInt(attrs, "retries", DefaultRetries, 0, MaxRetries)
 		l.p.Run.ModifiedWithin = l.getDuration(attrs, "modified_within")
 		l.p.Run.MaxDuration = l.getDuration(attrs, "max_duration")
+		l.p.Run.Verify = l.getBool(attrs, "verify", false)
 	}
 }

@@ -146,11 +146,33 @@ type Sink struct {
 	// ReportsKept is the local folder that holds this sink's reports when
 	// they could not be stored in the sink (it was full).
 	ReportsKept string `json:"reports_kept_locally,omitempty"`
+	// Verified is the read-back of the run's copy in this sink after the
+	// run (run { verify = true }); nil when not asked.
+	Verified *Verified `json:"verified,omitempty"`
 	// Retention is what the sink's retention block did after the run. It
 	// is decided after manifest.json is written, so it appears in
 	// Results.txt, run.log and the record Run returns, not in the manifest.
 	Retention *Retention `json:"retention,omitempty"`
 }
+
+// Verified is what reading a sink's copy of the run back found.
+type Verified struct {
+	// OK is true when the sink holds every artifact of the run unchanged.
+	OK bool `json:"ok"`
+	// Checked counts the artifacts read back, Bytes the bytes read.
+	Checked int   `json:"artifacts_checked"`
+	Bytes   int64 `json:"bytes_read"`
+	// Problems lists what is wrong (missing, truncated, corrupt, extra),
+	// each with its path and item; at most MaxVerifyProblems of them,
+	// ProblemCount says how many there were.
+	Problems     []string `json:"problems,omitempty"`
+	ProblemCount int      `json:"problem_count"`
+	// Error is why the copy could not be read back at all.
+	Error string `json:"error,omitempty"`
+}
+
+// MaxVerifyProblems bounds the problems a Verified lists.
+const MaxVerifyProblems = 100
 
 // Retention is the outcome of a sink's retention policy after a run.
 type Retention struct {

@@ -205,9 +205,29 @@ func WriteResults(w io.Writer, r *Run) error {
 		for _, w := range s.Warnings {
 			p.f("    - %s\n", w)
 		}
+		p.verified(s.Verified)
 		p.retention(s.Retention)
 	}
 	return p.err
+}
+
+// verified prints what reading the sink's copy back found.
+func (p *printer) verified(v *Verified) {
+	switch {
+	case v == nil:
+	case v.Error != "":
+		p.f("    Verify: NOT VERIFIED: %s\n", v.Error)
+	case v.OK:
+		p.f("    Verify: read back %d artifact(s), %s: sizes and sha256 match the manifest\n", v.Checked, Bytes(v.Bytes))
+	default:
+		p.f("    Verify: FAILED: %d problem(s) in %d artifact(s) read back (%s); run `agolpipe verify` for the details\n", v.ProblemCount, v.Checked, Bytes(v.Bytes))
+		for _, pr := range v.Problems {
+			p.f("      - %s\n", pr)
+		}
+		if n := v.ProblemCount - len(v.Problems); n > 0 {
+			p.f("      ... and %d more\n", n)
+		}
+	}
 }
 
 // retention prints what a sink's retention policy did after the run.

@@ -18,4 +18,5 @@ run {
   concurrency = 100
   retries     = 1.5
   prefix      = "PROD/nightly"
+  verify      = "after the run"
 }
