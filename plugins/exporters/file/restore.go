@@ -41,6 +41,10 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 		return sdk.RestoreResult{Action: sdk.ActionCannot, Cannot: sdk.CannotNotRestorable,
 			Reason: "the run holds only this item's description, not its file (a service definition not downloaded, or no file on the portal)"}, nil
 	}
+	overwriting := req.Mode == sdk.RestoreOverwrite && req.TargetItemID != ""
+	if req.PlanOnly && !overwriting {
+		return sdk.RestoreResult{Action: sdk.ActionCreate}, nil
+	}
 	backup, err := s.LoadItem(ctx)
 	if err != nil {
 		return sdk.RestoreResult{}, err
@@ -49,7 +53,7 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 	if name == "" {
 		name = file.Name
 	}
-	if req.Mode == sdk.RestoreOverwrite && req.TargetItemID != "" {
+	if overwriting {
 		id := req.TargetItemID
 		same, err := sameFile(ctx, s, id, file)
 		if err != nil {
@@ -80,9 +84,6 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 			return sdk.RestoreResult{}, err
 		}
 		return sdk.RestoreResult{Action: sdk.ActionOverwrite, NewItemID: id, Remap: map[string]string{req.Item.ID: id}, Warnings: s.Warnings}, nil
-	}
-	if req.PlanOnly {
-		return sdk.RestoreResult{Action: sdk.ActionCreate}, nil
 	}
 	form := s.Form(backup, true)
 	form.Set("filename", name)

@@ -26,6 +26,10 @@ func RestoreJSONItem(ctx context.Context, s *exportkit.RestoreSession) (sdk.Rest
 		return sdk.RestoreResult{Action: sdk.ActionCannot, Cannot: sdk.CannotMissingArtifact,
 			Reason: "the run holds no item.json for this item (its export did not finish)"}, nil
 	}
+	overwriting := req.Mode == sdk.RestoreOverwrite && req.TargetItemID != ""
+	if req.PlanOnly && !overwriting {
+		return sdk.RestoreResult{Action: sdk.ActionCreate}, nil
+	}
 	backup, err := s.LoadItem(ctx)
 	if err != nil {
 		return sdk.RestoreResult{}, err
@@ -37,11 +41,8 @@ func RestoreJSONItem(ctx context.Context, s *exportkit.RestoreSession) (sdk.Rest
 		}
 		data = sdk.RemapJSON(data, req.Remap)
 	}
-	if req.Mode == sdk.RestoreOverwrite && req.TargetItemID != "" {
+	if overwriting {
 		return overwrite(ctx, s, backup, data)
-	}
-	if req.PlanOnly {
-		return sdk.RestoreResult{Action: sdk.ActionCreate}, nil
 	}
 	form := s.Form(backup, true)
 	if data != nil {
