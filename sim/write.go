@@ -61,9 +61,12 @@ func (c *call) applyItemFields(it *org.Item, clearEmpty bool) {
 	}
 }
 
-// userOp handles operations on /content/users/<u>[/<folder>]/<op>.
+// userOp handles operations on /content/users/<u>[/<folder>]/<op>. An
+// administrator may act on another user's content, folders included (the
+// ArcGIS API for Python's create_folder takes an owner), but never adds an
+// item as them.
 func (s *Server) userOp(c *call, username, folder, op string) {
-	if c.user.Username != username && !(c.isAdmin() && op != "addItem" && op != "createFolder") {
+	if c.user.Username != username && !(c.isAdmin() && op != "addItem") {
 		c.forbidden()
 		return
 	}

@@ -76,10 +76,32 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 		t.Fatalf("apply without --yes: exit %d\n%s", code, out)
 	}
 
-	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes")
+	// One owner of A goes to a publisher of B, the others to B's admin.
+	var mappedFrom, mappedTo string
+	for _, it := range mA.Items {
+		if it.Type == "Web Map" {
+			mappedFrom = it.Owner
+			break
+		}
+	}
+	for _, u := range b.Users() {
+		if u.Kind == "publisher" {
+			mappedTo = u.Username
+			break
+		}
+	}
+	if mappedFrom == "" || mappedTo == "" {
+		t.Fatal("no web map owner in A or no publisher in B")
+	}
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--owner-map", mappedFrom+"="+mappedTo, "--yes")
 	if code != exitOK {
 		t.Fatalf("restore: exit %d\n%s", code, out)
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("the restore said:\n%s", out)
+		}
+	}()
 	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
 	restored := map[string]restore.Entry{}
 	for _, e := range rep.Items {
@@ -138,9 +160,16 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 			t.Errorf("restored item %s -> %s is not in org B's backup", itA.ID, e.NewItemID)
 			continue
 		}
-		if itB.Title != itA.Title || itB.Type != itA.Type || itB.Folder != itA.Folder || itB.Owner != adminB.Username {
+		owner := adminB.Username
+		if itA.Owner == mappedFrom {
+			owner = mappedTo
+		}
+		if itB.Title != itA.Title || itB.Type != itA.Type || itB.Folder != itA.Folder || itB.Owner != owner {
 			t.Errorf("item %s: B has %q %s folder %q owner %s; A had %q %s folder %q (owner mapped to %s)", itA.ID,
-				itB.Title, itB.Type, itB.Folder, itB.Owner, itA.Title, itA.Type, itA.Folder, adminB.Username)
+				itB.Title, itB.Type, itB.Folder, itB.Owner, itA.Title, itA.Type, itA.Folder, owner)
+		}
+		if got, want := sharingB(b, e.NewItemID), sharingA(t, runA, mA, itA.ID); got != want {
+			t.Errorf("item %s: shared as %s in B, as %s in A", itA.ID, got, want)
 		}
 		compareArtifacts(t, runA, mA, itA.ID, runB, mB, itB.ID, rep.Remap)
 	}
@@ -388,4 +417,130 @@ func asStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestRestoreInPlace restores into the backed-up org itself: a deleted web
+// map is created again, an unchanged one skipped as identical, a changed one
+// refused until --overwrite, which puts the backup's data back under the
+// same id.
+func TestRestoreInPlace(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	a, _, aFile, _ := restoreOrgs(t, dir, sinkA)
+	runA := latestRun(t, filepath.Join(dir, "a", "sink"), "A_")
+	mA := readManifest(t, runA)
+	var maps []report.Item
+	for _, it := range mA.Items {
+		if it.Type == "Web Map" && it.Status == sdk.StatusExported {
+			maps = append(maps, it)
+		}
+	}
+	if len(maps) < 3 {
+		t.Fatalf("the org has %d web maps, want 3", len(maps))
+	}
+	deleted, changed, same := maps[0], maps[1], maps[2]
+	o := a.Org()
+	o.Mu.Lock()
+	o.Item(deleted.ID).Deleted = true
+	ch := o.Item(changed.ID)
+	ch.Body = []byte(`{"operationalLayers":[],"version":"2.31"}`)
+	o.Version++
+	o.Mu.Unlock()
+
+	args := []string{"restore", aFile, "--run", "latest", "--item", deleted.ID, "--item", changed.ID, "--item", same.ID}
+	code, out := runCLI(t, append(args, "--dry-run")...)
+	if code != exitOK {
+		t.Fatalf("plan: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"+ create    " + deleted.ID, "! cannot    " + changed.ID, "= skip      " + same.ID, "--overwrite replaces it in place"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out)
+		}
+	}
+	if code, out = runCLI(t, append(args, "--yes")...); code != exitOK {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	var recreated string
+	for _, e := range rep.Items {
+		if e.ID == deleted.ID {
+			recreated = e.NewItemID
+		}
+	}
+	o.Mu.RLock()
+	it := o.Item(recreated)
+	if it == nil || it.Deleted || it.Title != deleted.Title {
+		o.Mu.RUnlock()
+		t.Fatalf("the deleted web map was not created again: %+v\n%s", rep.Items, out)
+	}
+	if string(o.Item(changed.ID).Body) != `{"operationalLayers":[],"version":"2.31"}` {
+		o.Mu.RUnlock()
+		t.Fatal("the changed web map was overwritten without --overwrite")
+	}
+	o.Mu.RUnlock()
+
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", changed.ID, "--overwrite", "--yes")
+	if code != exitOK || !strings.Contains(out, "overwritten "+changed.ID) {
+		t.Fatalf("overwrite: exit %d\n%s", code, out)
+	}
+	o.Mu.RLock()
+	got := append([]byte(nil), o.Item(changed.ID).Body...)
+	o.Mu.RUnlock()
+	if want := artifactBytes(t, runA, mA, changed.ID, "data.json"); !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) {
+		t.Fatalf("overwritten in place, the data is not the backup's:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// sharingA is how item id was shared in A, from the run's org/metadata.json
+// ("access: group titles").
+func sharingA(t *testing.T, runDir string, m *report.Run, id string) string {
+	t.Helper()
+	var meta struct {
+		Groups []struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		} `json:"groups"`
+		Sharing map[string]struct {
+			Access string   `json:"access"`
+			Groups []string `json:"groups"`
+		} `json:"sharing"`
+	}
+	var raw []byte
+	for _, a := range m.Artifacts {
+		if a.ItemType == "Organization" && a.Name == "metadata.json" {
+			b, err := os.ReadFile(filepath.Join(runDir, filepath.FromSlash(a.Path)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw = b
+		}
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatalf("org/metadata.json of run A: %v", err)
+	}
+	titles := map[string]string{}
+	for _, g := range meta.Groups {
+		titles[g.ID] = g.Title
+	}
+	sh := meta.Sharing[id]
+	var gs []string
+	for _, g := range sh.Groups {
+		gs = append(gs, titles[g])
+	}
+	sort.Strings(gs)
+	return sh.Access + ": " + strings.Join(gs, ", ")
+}
+
+// sharingB is how item id is shared in org B ("access: group titles").
+func sharingB(b *sim.Server, id string) string {
+	o := b.Org()
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	it := o.Item(id)
+	var gs []string
+	for _, g := range it.Groups {
+		gs = append(gs, o.Group(g).Title)
+	}
+	sort.Strings(gs)
+	return it.Access + ": " + strings.Join(gs, ", ")
 }

@@ -253,6 +253,8 @@ func (g *groupMapper) share(ctx context.Context, st *Step) string {
 	}
 	if len(ids) > 0 {
 		form.Set("groups", strings.Join(ids, ","))
+		// Shared-update groups take an item only when this is said.
+		form.Set("confirmItemControl", "true")
 	}
 	if sh.Access == "private" && len(ids) == 0 {
 		return strings.Join(missing, "; ")
