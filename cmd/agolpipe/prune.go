@@ -13,7 +13,6 @@ import (
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/retention"
 	coresession "github.com/agolpipe/agolpipe/core/session"
-	"github.com/agolpipe/agolpipe/core/sinkwatch"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 )
@@ -72,10 +71,6 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 			}
 			defer s.Close()
 			p := s.Pipeline
-			idle, err := sinkwatch.IdleTimeout()
-			if err != nil {
-				return withExit(exitUsage, err)
-			}
 			out := cmd.OutOrStdout()
 			failed, any := 0, false
 			for _, es := range s.Engine.Sinks {
@@ -83,9 +78,10 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 				any = true
 				policy := retention.FromPipeline(b.Retention)
 				policy.DryRun = policy.DryRun || dryRun
-				// Bounded like a run's calls: a store that stops answering
-				// fails prune within minutes instead of holding it.
-				res, err := retention.Apply(ctx, sinkwatch.Wrap(sk, b.Name, idle), policy, retention.Options{PipelineID: p.ID(), Sink: b.Name, RunPrefix: p.Run.Prefix})
+				// sk is bounded like a run's sinks (the session wraps them
+				// with core/sinkwatch): a store that stops answering fails
+				// prune within minutes instead of holding it.
+				res, err := retention.Apply(ctx, sk, policy, retention.Options{PipelineID: p.ID(), Sink: b.Name, RunPrefix: p.Run.Prefix})
 				_ = sk.Close() // as soon as its sink is pruned
 				rec := engine.RetentionRecord(res)
 				if err != nil {

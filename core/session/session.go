@@ -20,6 +20,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/pluginhost"
 	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/core/sinkwatch"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -218,6 +219,13 @@ func Open(ctx context.Context, o Options) (s *Session, err error) {
 // is set).
 func (s *Session) openSinks(ctx context.Context, host *pluginhost.Host, p *pipeline.Pipeline, only func(*pipeline.SinkBlock) bool) (hcl.Diagnostics, error) {
 	var diags hcl.Diagnostics
+	// Every call to a sink of the session (a run's, prune's, verify's,
+	// restore's) is bounded by its progress: a store that stops answering
+	// fails the call instead of holding the command (core/sinkwatch).
+	idle, err := sinkwatch.IdleTimeout()
+	if err != nil {
+		return diags, err
+	}
 	for _, b := range p.Sinks {
 		if only != nil && !only(b) {
 			continue
@@ -229,7 +237,7 @@ func (s *Session) openSinks(ctx context.Context, host *pluginhost.Host, p *pipel
 		s.closers = append(s.closers, sk.Close)
 		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
 		diags = append(diags, b.Component.Diagnostics(d)...)
-		s.Engine.Sinks = append(s.Engine.Sinks, engine.Sink{Block: b, Sink: sk, Features: resp.Features})
+		s.Engine.Sinks = append(s.Engine.Sinks, engine.Sink{Block: b, Sink: sinkwatch.Wrap(sk, b.Name, idle), Features: resp.Features})
 	}
 	return diags, nil
 }

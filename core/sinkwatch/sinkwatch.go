@@ -58,9 +58,11 @@ func DurationFromEnv(name string, def time.Duration) (time.Duration, error) {
 
 // Wrap returns s with every call (Preflight, Put, Stat, Get and the
 // reading of its body, List, Delete) bounded by idle. name is the sink
-// block's name, for messages. idle <= 0 returns s unchanged.
+// block's name, for messages. idle <= 0, or a sink Wrap already bounds,
+// returns s unchanged (the engine bounds the sinks it is given, which the
+// session that opened them may have bounded already).
 func Wrap(s sdk.Sink, name string, idle time.Duration) sdk.Sink {
-	if idle <= 0 {
+	if _, done := s.(*sink); done || idle <= 0 {
 		return s
 	}
 	return &sink{Sink: s, name: name, idle: idle}
