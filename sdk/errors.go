@@ -64,6 +64,11 @@ const (
 	// ReasonCorrupt: stored bytes do not match what the manifest recorded
 	// (sha256 or size). The copy must not be used; another sink's may be.
 	ReasonCorrupt
+	// ReasonNoDataChannel: a sink plugin could not reach the host's data
+	// channel and read nothing of the object; the host sends it again in
+	// gRPC chunks. Set and acted on by sdk/grpcplugin alone: a plugin's own
+	// code never sees it.
+	ReasonNoDataChannel
 )
 
 func (r Reason) String() string {
@@ -78,6 +83,8 @@ func (r Reason) String() string {
 		return "no space"
 	case ReasonCorrupt:
 		return "corrupt"
+	case ReasonNoDataChannel:
+		return "no data channel"
 	}
 	return ""
 }

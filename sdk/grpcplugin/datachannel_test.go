@@ -10,13 +10,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin/grpctest"
+	plugin "github.com/hashicorp/go-plugin"
 	"github.com/zclconf/go-cty/cty"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // hostChannel is a host's data channel for Puts of at least min bytes,
@@ -321,5 +327,130 @@ func TestDataChannelExporterFileBody(t *testing.T) {
 	}
 	if werr := <-impl.writeErr; sdk.KindOf(werr) != sdk.KindRetryable || !strings.Contains(werr.Error(), "disk full while writing data.bin") {
 		t.Fatalf("the plugin's Write returned %v, want the sinks' retryable error from the ack", werr)
+	}
+}
+
+// refusingSinkPlugin serves a sink whose server answers a Put that is
+// offered the data channel with refusal, before connecting to it, as a
+// plugin written against the protocol alone may; every other call, and
+// every Put in chunks, goes to the real SinkServer.
+type refusingSinkPlugin struct {
+	grpcplugin.SinkPlugin
+	refusal error
+	refused atomic.Int32
+}
+
+func (p *refusingSinkPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginv1.RegisterSinkServiceServer(s, &refusingSinkServer{SinkServer: &grpcplugin.SinkServer{Impl: p.Impl}, p: p})
+	return nil
+}
+
+type refusingSinkServer struct {
+	*grpcplugin.SinkServer
+	p *refusingSinkPlugin
+}
+
+func (s *refusingSinkServer) Put(stream pluginv1.SinkService_PutServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	if len(first.GetHeader().GetDataToken()) > 0 {
+		s.p.refused.Add(1)
+		return s.p.refusal
+	}
+	return s.SinkServer.Put(&replayedPut{SinkService_PutServer: stream, first: first})
+}
+
+// replayedPut hands the header the refusing server already read to the
+// real server's Put.
+type replayedPut struct {
+	pluginv1.SinkService_PutServer
+	first *pluginv1.PutRequest
+}
+
+func (r *replayedPut) Recv() (*pluginv1.PutRequest, error) {
+	if m := r.first; m != nil {
+		r.first = nil
+		return m, nil
+	}
+	return r.SinkService_PutServer.Recv()
+}
+
+// refusal is a sink server's error as it travels: a gRPC status with the
+// protocol's ErrorDetail.
+func refusal(t *testing.T, code codes.Code, msg string, d *pluginv1.ErrorDetail) error {
+	t.Helper()
+	st, err := status.New(code, msg).WithDetails(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Err()
+}
+
+// TestDataChannelFallbackIsTyped: the host sends an object again in chunks
+// only when the sink's answer carries the reason that says it could not
+// reach the data channel (REASON_NO_DATA_CHANNEL), whatever its text; any
+// other answer before the channel connected is the Put's own error, even
+// one whose text reads like the old fallback message.
+func TestDataChannelFallbackIsTyped(t *testing.T) {
+	retryable := pluginv1.ErrorDetail_KIND_RETRYABLE
+	for _, tc := range []struct {
+		name     string
+		refusal  func(t *testing.T) error
+		fallBack bool
+		reason   sdk.Reason
+	}{
+		{"typed reason, any text", func(t *testing.T) error {
+			return refusal(t, codes.Unavailable, "the socket folder is outside this plugin's sandbox",
+				&pluginv1.ErrorDetail{Kind: retryable, Reason: pluginv1.ErrorDetail_REASON_NO_DATA_CHANNEL})
+		}, true, sdk.ReasonNoDataChannel},
+		{"the old text without the reason", func(t *testing.T) error {
+			return refusal(t, codes.Unavailable, "data channel unavailable: the bucket's session expired",
+				&pluginv1.ErrorDetail{Kind: retryable})
+		}, false, sdk.ReasonNone},
+		{"another reason", func(t *testing.T) error {
+			return refusal(t, codes.FailedPrecondition, "sink: quota of the share reached",
+				&pluginv1.ErrorDetail{Kind: pluginv1.ErrorDetail_KIND_PERMANENT, Reason: pluginv1.ErrorDetail_REASON_NO_SPACE})
+		}, false, sdk.ReasonNoSpace},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := grpctest.NewMemSink()
+			d := hostChannel(t, 0)
+			p := &refusingSinkPlugin{SinkPlugin: grpcplugin.SinkPlugin{Impl: mem, Data: d}, refusal: tc.refusal(t)}
+			client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{"sink": p})
+			t.Cleanup(func() { _ = client.Close() })
+			raw, err := client.Dispense("sink")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := raw.(sdk.Sink)
+			if _, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: sinkConfig("x")}); diags.HasErrors() {
+				t.Fatal(diags.Err())
+			}
+			content, _ := io.ReadAll(grpctest.Content("t", 2*grpcplugin.ChunkSize+3))
+			put := func(path string) error {
+				_, err := s.Put(context.Background(), sdk.PutRequest{Path: path, Size: int64(len(content)), Body: bytes.NewReader(content)})
+				return err
+			}
+			err = put("a.bin")
+			got, stored := mem.Object("a.bin")
+			if !tc.fallBack {
+				if err == nil || stored || mem.Puts != 0 {
+					t.Fatalf("Put returned %v, stored %v, the sink saw %d Puts: want the sink's error and no fallback to chunks", err, stored, mem.Puts)
+				}
+				if sdk.ReasonOf(err) != tc.reason {
+					t.Fatalf("Put's error has reason %v, want %v: %v", sdk.ReasonOf(err), tc.reason, err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, content) || mem.Puts != 1 {
+				t.Fatalf("Put returned %v, stored %d of %d bytes, the sink saw %d Puts: want the object sent again in chunks", err, len(got), len(content), mem.Puts)
+			}
+			// The host no longer offers this sink the channel.
+			if err := put("b.bin"); err != nil || p.refused.Load() != 1 || d.Transfers() != 0 {
+				t.Fatalf("second Put: %v; the sink refused the channel %d times, %d transfers took it; want 1 and 0", err, p.refused.Load(), d.Transfers())
+			}
+		})
 	}
 }

@@ -26,7 +26,8 @@
 //     mTLS gRPC stream, and the bytes flow raw, with one kernel copy per
 //     side and no TLS record per 16 KiB. It is how artifacts move at disk
 //     speed on a small machine (bench/stream). AGOLPIPE_DATA_CHANNEL=off
-//     switches it off; a plugin that cannot connect falls back to chunks.
+//     switches it off; a sink that cannot connect says so with a typed
+//     reason (sdk.ReasonNoDataChannel) and the host sends it chunks.
 //   - chunk messages on the gRPC stream, of at most ChunkSize, for small
 //     artifacts and as the fallback.
 //

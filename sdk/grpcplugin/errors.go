@@ -38,12 +38,13 @@ var kindProto = map[sdk.ErrorKind]pluginv1.ErrorDetail_Kind{
 // reasonProto maps each reason to its protocol value; a reason missing here
 // would silently travel as unspecified, which TestReasonsRoundTrip catches.
 var reasonProto = map[sdk.Reason]pluginv1.ErrorDetail_Reason{
-	sdk.ReasonNone:        pluginv1.ErrorDetail_REASON_UNSPECIFIED,
-	sdk.ReasonForbidden:   pluginv1.ErrorDetail_REASON_FORBIDDEN,
-	sdk.ReasonThrottled:   pluginv1.ErrorDetail_REASON_THROTTLED,
-	sdk.ReasonUnreachable: pluginv1.ErrorDetail_REASON_UNREACHABLE,
-	sdk.ReasonNoSpace:     pluginv1.ErrorDetail_REASON_NO_SPACE,
-	sdk.ReasonCorrupt:     pluginv1.ErrorDetail_REASON_CORRUPT,
+	sdk.ReasonNone:          pluginv1.ErrorDetail_REASON_UNSPECIFIED,
+	sdk.ReasonForbidden:     pluginv1.ErrorDetail_REASON_FORBIDDEN,
+	sdk.ReasonThrottled:     pluginv1.ErrorDetail_REASON_THROTTLED,
+	sdk.ReasonUnreachable:   pluginv1.ErrorDetail_REASON_UNREACHABLE,
+	sdk.ReasonNoSpace:       pluginv1.ErrorDetail_REASON_NO_SPACE,
+	sdk.ReasonCorrupt:       pluginv1.ErrorDetail_REASON_CORRUPT,
+	sdk.ReasonNoDataChannel: pluginv1.ErrorDetail_REASON_NO_DATA_CHANNEL,
 }
 
 func errorDetail(err error) *pluginv1.ErrorDetail {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
-	"strings"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -86,8 +86,11 @@ func (s *SinkClient) putData(ctx context.Context, p *dataPort, req sdk.PutReques
 	}
 	conn, err := p.claim(ctx, tok, answered)
 	if errors.Is(err, errDataAborted) {
+		// The sink answered before it connected: it could not (the typed
+		// reason; the bytes are all still here), or the Put failed for a
+		// reason of its own, which stays the Put's error.
 		err = serverErr()
-		return sdk.PutResponse{}, strings.Contains(err.Error(), errNoDataChannel), err
+		return sdk.PutResponse{}, sdk.ReasonOf(err) == sdk.ReasonNoDataChannel, err
 	}
 	if err != nil {
 		return sdk.PutResponse{}, false, err
@@ -208,8 +211,8 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 	if tok := hdr.GetDataToken(); len(tok) > 0 {
 		conn, err := dialData(stream.Context(), hdr.GetDataAddress(), tok)
 		if err != nil {
-			// The host falls back to chunks when it sees this.
-			return toStatus(sdk.Retryable("%s: %v", errNoDataChannel, err))
+			// The host sends the object again in chunks on this reason.
+			return toStatus(sdk.WithReason(sdk.KindRetryable, sdk.ReasonNoDataChannel, fmt.Errorf("%s: %w", noDataChannelText, err)))
 		}
 		defer conn.Close()
 		defer closeOnDone(stream.Context(), conn)()
@@ -239,9 +242,11 @@ func (s *SinkServer) Put(stream pluginv1.SinkService_PutServer) error {
 	return stream.SendAndClose(&pluginv1.PutResponse{Size: resp.Size})
 }
 
-// errNoDataChannel starts the error a sink server returns when it cannot
-// reach the host's data channel; the host then sends the object in chunks.
-const errNoDataChannel = "data channel unavailable"
+// noDataChannelText starts the message of a sink server that cannot reach
+// the host's data channel. The host decides on the error's reason
+// (ReasonNoDataChannel), never on this text; hosts before that reason
+// existed matched the text, so it stays the same for them.
+const noDataChannelText = "data channel unavailable"
 
 // chunkBody is the body of a Put whose bytes come in chunk messages.
 func (s *SinkServer) chunkBody(stream pluginv1.SinkService_PutServer, hdr *pluginv1.PutHeader) *trailerReader {

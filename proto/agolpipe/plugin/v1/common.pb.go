@@ -209,6 +209,13 @@ const (
 	// Stored bytes do not match what the manifest recorded (sha256 or
 	// size): the copy is corrupt or truncated and must not be used.
 	ErrorDetail_REASON_CORRUPT ErrorDetail_Reason = 5
+	// A sink plugin could not connect to the data channel the host offered
+	// for a Put (PutHeader.data_address) and read none of the object: the
+	// host sends the same object again in chunks and stops offering that
+	// sink the channel. Any other error of such a Put is the Put's own.
+	// (Hosts before this value recognised the error by its message, which
+	// starts "data channel unavailable"; a sink still sends that text.)
+	ErrorDetail_REASON_NO_DATA_CHANNEL ErrorDetail_Reason = 6
 )
 
 // Enum value maps for ErrorDetail_Reason.
@@ -220,14 +227,16 @@ var (
 		3: "REASON_UNREACHABLE",
 		4: "REASON_NO_SPACE",
 		5: "REASON_CORRUPT",
+		6: "REASON_NO_DATA_CHANNEL",
 	}
 	ErrorDetail_Reason_value = map[string]int32{
-		"REASON_UNSPECIFIED": 0,
-		"REASON_FORBIDDEN":   1,
-		"REASON_THROTTLED":   2,
-		"REASON_UNREACHABLE": 3,
-		"REASON_NO_SPACE":    4,
-		"REASON_CORRUPT":     5,
+		"REASON_UNSPECIFIED":     0,
+		"REASON_FORBIDDEN":       1,
+		"REASON_THROTTLED":       2,
+		"REASON_UNREACHABLE":     3,
+		"REASON_NO_SPACE":        4,
+		"REASON_CORRUPT":         5,
+		"REASON_NO_DATA_CHANNEL": 6,
 	}
 )
 
@@ -1452,7 +1461,7 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x01\x12\x14\n" +
-	"\x10SEVERITY_WARNING\x10\x02\"\xee\x03\n" +
+	"\x10SEVERITY_WARNING\x10\x02\"\x8a\x04\n" +
 	"\vErrorDetail\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.agolpipe.plugin.v1.ErrorDetail.KindR\x04kind\x12,\n" +
 	"\x12retry_after_millis\x18\x02 \x01(\x03R\x10retryAfterMillis\x12>\n" +
@@ -1464,14 +1473,15 @@ const file_agolpipe_plugin_v1_common_proto_rawDesc = "" +
 	"\x0eKIND_RETRYABLE\x10\x02\x12\r\n" +
 	"\tKIND_AUTH\x10\x03\x12\x12\n" +
 	"\x0eKIND_NOT_FOUND\x10\x04\x12\x11\n" +
-	"\rKIND_CANCELED\x10\x05\"\x8d\x01\n" +
+	"\rKIND_CANCELED\x10\x05\"\xa9\x01\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10REASON_FORBIDDEN\x10\x01\x12\x14\n" +
 	"\x10REASON_THROTTLED\x10\x02\x12\x16\n" +
 	"\x12REASON_UNREACHABLE\x10\x03\x12\x13\n" +
 	"\x0fREASON_NO_SPACE\x10\x04\x12\x12\n" +
-	"\x0eREASON_CORRUPT\x10\x05\"\x96\x04\n" +
+	"\x0eREASON_CORRUPT\x10\x05\x12\x1a\n" +
+	"\x16REASON_NO_DATA_CHANNEL\x10\x06\"\x96\x04\n" +
 	"\x04Item\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
