@@ -85,6 +85,12 @@ func (s *SourceClient) ListItems(ctx context.Context, req sdk.ListItemsRequest, 
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
+			// The plugin may have sent the last batch before the caller
+			// cancelled; a cancelled listing still says so, as it does in
+			// process, so a stopped run never takes it for complete.
+			if err := ctx.Err(); err != nil {
+				return sdk.Classify(sdk.KindCanceled, err)
+			}
 			return nil
 		}
 		if err != nil {
@@ -96,6 +102,10 @@ func (s *SourceClient) ListItems(ctx context.Context, req sdk.ListItemsRequest, 
 			s.mu.Unlock()
 		}
 		for _, it := range m.GetItems() {
+			// A batch holds many items: stop between them once cancelled.
+			if err := ctx.Err(); err != nil {
+				return sdk.Classify(sdk.KindCanceled, err)
+			}
 			if err := fn(sdk.ListedItem{Item: itemFromProto(it.GetItem()), Excluded: it.GetExcluded(), Reason: it.GetReason()}); err != nil {
 				return err
 			}
