@@ -594,9 +594,11 @@ func applyLayerUpdate(l *org.Layer, raw json.RawMessage) {
 		l.Name = n
 	}
 	b, _ := json.Marshal(m)
-	if l.Definition != nil {
+	if l.Definition != nil && l.SourceLayer == nil {
 		l.Definition = mergeJSON(l.Definition, b)
 	} else {
+		// A generated layer, or a view's layer (its own keys over its
+		// source's definition).
 		l.Overrides = mergeJSON(l.Overrides, b)
 	}
 	l.SchemaEdit = time.Now().UnixMilli()

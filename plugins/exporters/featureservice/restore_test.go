@@ -1,0 +1,152 @@
+package featureservice_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
+	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sim"
+)
+
+// restoreHost serves a recorded export's artifacts to Restore, as the
+// engine serves a run's.
+type restoreHost struct {
+	*exportertest.Host
+	rec *exportertest.Recorder
+}
+
+func (h restoreHost) ReadArtifact(_ context.Context, name string) (io.ReadCloser, error) {
+	a, ok := h.rec.Get(name)
+	if !ok {
+		return nil, sdk.NotFound("no artifact %s", name)
+	}
+	return io.NopCloser(bytes.NewReader(a.Data)), nil
+}
+
+func restoreRequest(env *exportertest.Env, it sdk.Item, rec *exportertest.Recorder) sdk.RestoreRequest {
+	req := sdk.RestoreRequest{Item: it, RunID: env.RunID, RestoreID: "r1", Mark: "agolpipe-restore-r1", Target: env.Org,
+		Owner: env.Org.Username, Mode: sdk.RestoreNew, Remap: map[string]string{}}
+	for _, a := range rec.Artifacts() {
+		req.Artifacts = append(req.Artifacts, sdk.RestoreArtifact{Name: a.Name, Size: a.Bytes, SHA256: a.SHA256, Format: a.Format})
+	}
+	return req
+}
+
+// rows returns the layer's rows (attributes without OBJECTID) in order.
+func rows(t *testing.T, env *exportertest.Env, svcURL string, lid int) []string {
+	t.Helper()
+	var q struct {
+		Features []struct {
+			Attributes map[string]any `json:"attributes"`
+			Geometry   any            `json:"geometry"`
+		} `json:"features"`
+	}
+	v := url.Values{"where": {"1=1"}, "outFields": {"*"}, "resultRecordCount": {"2000"}}
+	if err := arcgisrest.GetJSON(context.Background(), env.Host.Portal, arcgisrest.JSON(svcURL+"/"+itoa(lid)+"/query", v), &q); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range q.Features {
+		delete(f.Attributes, "OBJECTID")
+		b, _ := json.Marshal(f)
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func TestRestoreNewAndInPlace(t *testing.T) {
+	env := exportertest.Start(t, sim.Options{Items: 80, Seed: 11, ExportTime: 20 * time.Millisecond})
+	var it sdk.Item
+	for _, c := range hosted(t, env) {
+		env.Srv.Org().Mu.RLock()
+		svc := env.Srv.Org().Item(c.ID).Service
+		l := svc.Layers[0]
+		ok := !svc.SyncEnabled && l.HasAttachments && l.Rows > 5 && l.Rows < 1500 && !l.IsTable
+		env.Srv.Org().Mu.RUnlock()
+		if ok {
+			it = c
+			break
+		}
+	}
+	if it.ID == "" {
+		t.Fatal("no hosted service with attachments in the org")
+	}
+	e := exporter(t)
+	rec := exportertest.NewRecorder()
+	if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
+		t.Fatal(err)
+	}
+	backupRows := rows(t, env, it.URL, 0)
+	host := restoreHost{env.Host, rec}
+
+	// New: published next to the original, rows and attachments equal.
+	res, err := e.Restore(context.Background(), restoreRequest(env, it, rec), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Action != sdk.ActionCreate || res.NewItemID == "" || res.NewItemID == it.ID || res.Remap[it.ID] != res.NewItemID {
+		t.Fatalf("restore new: %+v", res)
+	}
+	newURL := res.Remap[strings.TrimRight(it.URL, "/")]
+	if newURL == "" {
+		t.Fatalf("no service URL in the remap: %v", res.Remap)
+	}
+	if got := rows(t, env, newURL, 0); strings.Join(got, "\n") != strings.Join(backupRows, "\n") {
+		t.Errorf("restored rows differ from the backup's (%d vs %d)", len(got), len(backupRows))
+	}
+	var newItem struct {
+		Title        string   `json:"title"`
+		TypeKeywords []string `json:"typeKeywords"`
+	}
+	_ = arcgisrest.GetJSON(context.Background(), env.Host.Portal, arcgisrest.JSON("content/items/"+res.NewItemID, nil), &newItem)
+	if newItem.Title != it.Title || !strings.Contains(strings.Join(newItem.TypeKeywords, ","), "agolpipe-restore-r1") {
+		t.Errorf("restored item: %+v", newItem)
+	}
+	if left := env.Srv.Org(); left != nil {
+		left.Mu.RLock()
+		for _, x := range left.Items {
+			if !x.Deleted && strings.HasPrefix(x.Title, "agolpipe-restore ") {
+				t.Errorf("temporary upload %s left in the org", x.ID)
+			}
+		}
+		left.Mu.RUnlock()
+	}
+
+	// In place: delete and edit rows, then overwrite: the backup's rows,
+	// same item id and URL.
+	edit := url.Values{"deletes": {"1,2"}, "updates": {`[{"attributes":{"OBJECTID":3,"NAME":"vandalised"}}]`}}
+	var ed map[string]any
+	if err := arcgisrest.GetJSON(context.Background(), env.Host.Portal, arcgisrest.JSONPost(it.URL+"/0/applyEdits", edit), &ed); err != nil {
+		t.Fatal(err)
+	}
+	req := restoreRequest(env, it, rec)
+	req.Mode, req.TargetItemID = sdk.RestoreOverwrite, it.ID
+	res, err = e.Restore(context.Background(), req, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Action != sdk.ActionOverwrite || res.NewItemID != it.ID {
+		t.Fatalf("restore in place: %+v", res)
+	}
+	if got := rows(t, env, it.URL, 0); strings.Join(got, "\n") != strings.Join(backupRows, "\n") {
+		t.Errorf("rows after the in-place restore differ from the backup's (%d vs %d)", len(got), len(backupRows))
+	}
+	env.Srv.Org().Mu.RLock()
+	cur := env.Srv.Org().Item(it.ID)
+	sameURL := strings.HasSuffix(it.URL, cur.URL)
+	hasMark := strings.Contains(strings.Join(cur.TypeKeywords, ","), "agolpipe-restore")
+	env.Srv.Org().Mu.RUnlock()
+	if !sameURL || hasMark {
+		t.Errorf("in place: URL kept %v, marked %v (an overwritten item must not carry the restore's mark)", sameURL, hasMark)
+	}
+}
