@@ -144,8 +144,10 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 			case overwrite:
 				mode = sdk.RestoreOverwrite
 			}
+			first := sr.cat.Sinks()[0]
 			o := &restore.Options{Catalog: sr.cat, Run: r, Manifest: m, Target: s.opts.Source, TargetOrg: org, Restorers: restorers,
-				Select: sel, Mode: mode, OwnerMap: owners, RestoreID: newRestoreID(), Log: s.log.Logger()}
+				Select: sel, Mode: mode, OwnerMap: owners, RestoreID: newRestoreID(), Log: s.log.Logger(),
+				Safety: first.Sink, SafetySinkName: first.Name}
 			fmt.Fprintf(out, "Restore %s: run %s (sink %s, %s) into %s as %s\n", o.RestoreID, r.Folder, r.Sink,
 				m.Source.PortalURL, org.PortalURL, org.Username)
 			plan, err := restore.MakePlan(ctx, o)
@@ -172,7 +174,6 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 			}
 			rep := restore.Apply(ctx, o, plan)
 			restore.WriteSummary(out, rep)
-			first := sr.cat.Sinks()[0]
 			dir, err := restore.Store(ctx, first.Sink, rep)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "Error: the restore report could not be stored in sink %q: %v\n", first.Name, err)

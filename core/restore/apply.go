@@ -70,6 +70,9 @@ type Report struct {
 	Remap    map[string]string `json:"remap"`
 	Groups   map[string]string `json:"groups,omitempty"`
 	Warnings []string          `json:"warnings,omitempty"`
+	// Safety are the copies taken before overwriting (safety.go), which
+	// `restore undo` puts back.
+	Safety []SafetyCopy `json:"safety_copies,omitempty"`
 }
 
 // Entry is one item of the report.
@@ -131,6 +134,18 @@ func applyStep(ctx context.Context, o *Options, st *Step, rep *Report, folders m
 			return
 		}
 		req.FolderID = id
+	}
+	if st.Mode == sdk.RestoreOverwrite && st.Action == sdk.ActionOverwrite {
+		// Nothing is overwritten without a safety copy (safety.go).
+		sc, err := takeSafetyCopy(ctx, o, st)
+		if err != nil {
+			fail(fmt.Errorf("not overwritten: its safety copy could not be taken: %w", err))
+			return
+		}
+		rep.Safety = append(rep.Safety, *sc)
+		if sc.Status == sdk.StatusPartial {
+			st.Warnings = append(st.Warnings, "the safety copy is partial: "+sc.Reason)
+		}
 	}
 	res, err := o.Restorers[st.Item.Type].R.Restore(ctx, req, o.host(st))
 	if err != nil {

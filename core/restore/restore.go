@@ -81,6 +81,10 @@ type Options struct {
 	OwnerMap  map[string]string
 	RestoreID string
 	Log       *slog.Logger
+	// Safety is the sink safety copies go to (the pipeline's first sink),
+	// SafetySinkName its name; without it nothing is overwritten.
+	Safety         sdk.Sink
+	SafetySinkName string
 }
 
 // Step is one item of the plan, in the order the restore acts.

@@ -490,6 +490,9 @@ func (r *fsRestore) describe(ctx context.Context, id string, mark bool) error {
 	if err := s.RestoreDescription(ctx, id); err != nil {
 		return err
 	}
+	if !mark {
+		return nil // in place: the item's relationships are still there
+	}
 	return s.RestoreRelationships(ctx, id)
 }
 

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/agolpipe/agolpipe/core/restore"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+)
+
+// newRestoreUndoCmd is `agolpipe restore undo`, a child of `restore`.
+func newRestoreUndoCmd() *cobra.Command {
+	var (
+		vars, varFiles []string
+		to             string
+		dryRun, yes    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "undo <pipeline.hcl> <restore-id>",
+		Short: "Undo a restore: put its safety copies back and delete the items it created",
+		Long: `Undo reads the restore's record (restore.json and its safety copies, in
+the pipeline's first sink under restores/<restore id>/), then:
+
+  - deletes exactly the items that restore created: those carrying its mark
+    (the type keyword agolpipe-restore-<restore id>), also ones restore.json
+    does not list (a temporary upload left by a restore that stopped), and
+    never an item without the mark, whatever restore.json says;
+  - puts every safety copy back in place (the item's state before the
+    restore overwrote it), checked against its sha256, with the same
+    exporter that restored it: the item keeps its id and URL.
+
+It shows the plan first; --dry-run stops there; applying asks for
+confirmation on a terminal and needs --yes otherwise. undo.json and
+Undo.txt are stored beside the restore's report. A restore that used --to
+is undone with the same --to.
+
+Exit status: 0 when everything was undone, 1 when a step failed, 2 for a
+usage or configuration error, 130 when interrupted.`,
+		Example: `  agolpipe restore undo nightly.hcl 20261206T120000Z-a1b2c3 --dry-run
+  agolpipe restore undo nightly.hcl 20261206T120000Z-a1b2c3 --yes`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := cmd.OutOrStdout()
+			id := args[1]
+			sr, err := openStoredRuns(ctx, args[0], vars, varFiles, "")
+			if err != nil {
+				return err
+			}
+			defer sr.close()
+			first := sr.cat.Sinks()[0]
+			rep, err := restore.LoadReport(ctx, first.Sink, id)
+			if err != nil {
+				if errors.Is(err, restore.ErrNoRestore) {
+					return withExit(exitUsage, fmt.Errorf("restore %s: %w in sink %q", id, err, first.Name))
+				}
+				return withExit(exitPartial, fmt.Errorf("reading restore %s from sink %q: %w", id, first.Name, err))
+			}
+			target := args[0]
+			if to != "" {
+				target = to
+			}
+			s, err := setup(ctx, target, vars, varFiles, "text", false)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			org, err := s.opts.Source.Connect(ctx)
+			if err != nil {
+				return withExit(exitPartial, fmt.Errorf("signing in to the target (%s, source %q): %w", target, s.p.Source.Name, err))
+			}
+			restorers := map[string]restore.Restorer{}
+			for _, sc := range rep.Safety {
+				if _, done := restorers[sc.Type]; done {
+					continue
+				}
+				b, ok := s.opts.Exporters[sc.Type]
+				if !ok || b.Exporter == nil {
+					continue
+				}
+				rs, err := restorerOf(b.Exporter)
+				if err != nil {
+					return withExit(exitUsage, fmt.Errorf("exporter %q: %w", b.Name, err))
+				}
+				if rs != nil && containsType(rs.RestoreItemTypes(), sc.Type) {
+					restorers[sc.Type] = restore.Restorer{Name: b.Name, R: rs}
+				}
+			}
+			o := &restore.UndoOptions{Sink: first.Sink, SinkName: first.Name, Target: s.opts.Source, TargetOrg: org,
+				Restorers: restorers, RestoreID: id, Log: s.log.Logger()}
+			fmt.Fprintf(out, "Undo of restore %s (sink %s) in %s as %s\n", id, first.Name, org.PortalURL, org.Username)
+			plan, err := restore.PlanUndo(ctx, o, rep)
+			if err != nil {
+				if ctx.Err() != nil {
+					return withExit(exitCanceled, err)
+				}
+				return withExit(exitUsage, err)
+			}
+			restore.WriteUndoPlan(out, plan)
+			if dryRun || len(plan.Steps) == 0 {
+				return nil
+			}
+			if !yes {
+				if !isatty.IsTerminal(os.Stdin.Fd()) {
+					return withExit(exitUsage, errors.New("not applied: confirm with --yes when not on a terminal"))
+				}
+				fmt.Fprint(out, "Undo this restore? Only 'yes' applies it: ")
+				line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+				if strings.TrimSpace(line) != "yes" {
+					fmt.Fprintln(out, "Not applied.")
+					return nil
+				}
+			}
+			ur := restore.ApplyUndo(ctx, o, plan)
+			restore.WriteUndoSummary(out, ur)
+			serr := restore.StoreUndo(ctx, first.Sink, ur)
+			if serr != nil {
+				fmt.Fprintf(os.Stderr, "Error: the undo report could not be stored in sink %q: %v\n", first.Name, serr)
+			}
+			if ctx.Err() != nil {
+				return withExit(exitCanceled, ctx.Err())
+			}
+			if ur.Failed() > 0 || serr != nil {
+				return withExit(exitPartial, fmt.Errorf("%d undo step(s) failed", ur.Failed()))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&to, "to", "", "the pipeline file the restore used with --to (its source is the target)")
+	f.BoolVar(&dryRun, "dry-run", false, "show what the undo would do and stop")
+	f.BoolVar(&yes, "yes", false, "apply without asking")
+	f.StringArrayVar(&vars, "var", nil, "set a pipeline variable (name=value)")
+	f.StringArrayVar(&varFiles, "var-file", nil, "read pipeline variables from a file")
+	return cmd
+}
+
+func init() {
+	// restore.go's init (earlier in file order) registered `restore`.
+	for _, c := range rootCmd.Commands() {
+		if c.Name() == "restore" {
+			c.AddCommand(newRestoreUndoCmd())
+			return
+		}
+	}
+	panic("agolpipe: the restore command is not registered; restore undo has nothing to hang from")
+}
