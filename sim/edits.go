@@ -53,10 +53,6 @@ func (s *Server) materialize(it *org.Item, l *org.Layer) {
 		}
 		return
 	}
-	def := s.layerDef(it, l)
-	for _, k := range []string{"editingInfo", "serviceItemId", "capabilities", "supportsTruncate"} {
-		delete(def, k)
-	}
 	e := getEnc()
 	l.Stored = make([]json.RawMessage, 0, l.Rows)
 	l.OIDs = make([]int, 0, l.Rows)
@@ -68,14 +64,15 @@ func (s *Server) materialize(it *org.Item, l *org.Layer) {
 		l.OIDs = append(l.OIDs, i+1)
 		for _, a := range attachmentsOf(l, i+1) {
 			l.Attachments[i+1] = append(l.Attachments[i+1], org.Attachment{ID: a.id, GlobalID: guid(a.seed), ParentGlobalID: guid(rowHash(l, i)),
-				Name: a.name, ContentType: a.ctype, Size: a.size, Seed: a.seed, Magic: attachmentBlob(a).Magic})
+				Name: a.name, ContentType: a.ctype, Size: a.size, Seed: a.seed, Magic: []byte(attachmentBlob(a).Magic)})
 			l.NextAttachmentID = max(l.NextAttachmentID, a.id+1)
 		}
 	}
 	putEnc(e)
 	l.NextOID = l.Rows + 1
-	l.Overrides = nil
-	l.Definition, _ = json.Marshal(def)
+	// Its definition stays the generated one (layerDef's template) and its
+	// overrides: the stored definition adds nothing.
+	l.Definition = json.RawMessage(`{}`)
 }
 
 // newGlobalID is a fresh GlobalID in ArcGIS's braced upper-case form.

@@ -81,6 +81,20 @@ func TestRestoreWriteSide(t *testing.T) {
 	if got := attCount(newURL); got != wantAtt {
 		t.Errorf("published attachments %d, want %d", got, wantAtt)
 	}
+	// The bytes of every attachment are the original's (a JPEG's binary
+	// magic included).
+	groups := admin.get(svcURL+"/0/queryAttachments", "definitionExpression", "1=1")["attachmentGroups"].([]any)
+	for _, g := range groups {
+		gm := g.(map[string]any)
+		for _, a := range gm["attachmentInfos"].([]any) {
+			p := fmt.Sprintf("/0/%d/attachments/%d", num(gm["parentObjectId"]), num(a.(map[string]any)["id"]))
+			_, want := admin.do(http.MethodGet, svcURL+p, url.Values{})
+			_, got := admin.do(http.MethodGet, newURL+p, url.Values{})
+			if !bytes.Equal(got, want) || len(want) == 0 {
+				t.Fatalf("published attachment %s: %d bytes, the original %d (or they differ)", p, len(got), len(want))
+			}
+		}
+	}
 	if f := fmt.Sprint(admin.get(newURL + "/0")["fields"]); !strings.Contains(f, "alias:Status") {
 		t.Errorf("published layer fields lack aliases: %.300s", f)
 	}

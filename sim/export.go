@@ -79,6 +79,10 @@ func (s *Server) export(c *call, username string) {
 	add := func(own *org.Layer, inc *bool) {
 		l := s.dataLayer(src, own.ID) // a view's rows are its source's
 		el := org.ExportLayer{ID: own.ID, Name: own.Name, IsTable: own.IsTable, Geometry: own.Geometry, Rows: l.RowCount(), HasAttachments: layerHasAttachments(l)}
+		if own.IsTable && own.Parent >= 0 {
+			p := own.Parent
+			el.Parent = &p
+		}
 		// A geodatabase keeps the field definitions (names, types,
 		// aliases, lengths, domains); the other formats keep less, but the
 		// stand-in records them for every format.
@@ -348,7 +352,7 @@ func (s *Server) writeStandInAttachments(zw *zip.Writer, id int, l *org.Layer, o
 				continue
 			}
 			recs = append(recs, org.Attachment{ID: a.id, GlobalID: guid(a.seed), ParentGlobalID: guid(rowHash(l, oid-1)), Name: a.name,
-				ContentType: a.ctype, Size: a.size, Seed: a.seed, Magic: attachmentBlob(a).Magic})
+				ContentType: a.ctype, Size: a.size, Seed: a.seed, Magic: []byte(attachmentBlob(a).Magic)})
 		}
 		s.org.Mu.RUnlock()
 		for _, r := range recs {

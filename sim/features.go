@@ -320,25 +320,6 @@ func fieldJSON(f org.Field) map[string]any {
 // layerDef is the layer definition JSON.
 func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 	svc := it.Service
-	if l.Definition != nil {
-		var m map[string]any
-		_ = json.Unmarshal(l.Definition, &m)
-		if m == nil {
-			m = map[string]any{}
-		}
-		m["id"], m["name"] = l.ID, l.Name
-		m["editingInfo"] = map[string]any{"lastEditDate": max(l.LastEdit, l.SchemaEdit), "schemaLastEditDate": l.SchemaEdit, "dataLastEditDate": l.LastEdit}
-		m["serviceItemId"] = it.ID
-		if _, ok := m["maxRecordCount"]; !ok {
-			m["maxRecordCount"] = svc.MaxRecordCount
-		}
-		if _, ok := m["capabilities"]; !ok {
-			m["capabilities"] = svc.Capabilities
-		}
-		m["supportsTruncate"] = !svc.IsView && !svc.SyncEnabled
-		mergeInto(m, l.Overrides)
-		return m
-	}
 	fields := []any{}
 	for _, f := range l.Fields() {
 		fields = append(fields, fieldJSON(f))
@@ -369,7 +350,7 @@ func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 			"supportsReturningQueryExtent": true, "supportsStatistics": true, "supportsOrderBy": true, "supportsDistinct": true, "supportsSqlExpression": true},
 		"editingInfo": map[string]any{"lastEditDate": max(l.LastEdit, l.SchemaEdit), "schemaLastEditDate": l.SchemaEdit, "dataLastEditDate": l.LastEdit},
 		"hasM":        false, "hasZ": false, "allowGeometryUpdates": true, "allowTrueCurvesUpdates": false, "onlyAllowTrueCurveUpdatesByTrueCurveClients": true,
-		"hasAttachments": l.HasAttachments, "supportsAttachmentsByUploadId": true, "supportsApplyEditsWithGlobalIds": true,
+		"hasAttachments": layerHasAttachments(l), "supportsAttachmentsByUploadId": true, "supportsApplyEditsWithGlobalIds": true,
 		"supportsQueryAttachments": true, "htmlPopupType": "esriServerHTMLPopupTypeAsHTMLText",
 		"objectIdField": "OBJECTID", "globalIdField": "GlobalID", "displayField": "NAME", "typeIdField": "", "subtypeField": "",
 		"fields": fields, "indexes": []any{map[string]any{"name": "PK__OBJECTID", "fields": "OBJECTID", "isAscending": true, "isUnique": true, "description": ""}},
@@ -389,6 +370,15 @@ func (s *Server) layerDef(it *org.Item, l *org.Layer) map[string]any {
 		m["displayField"] = "NOTE"
 		delete(m, "hasZ")
 		delete(m, "hasM")
+	}
+	if l.Definition != nil {
+		// A layer defined through the API (addToDefinition, publish, or a
+		// generated layer once edited): what the server computes is there
+		// as for any layer; the stored definition's keys replace it.
+		mergeInto(m, l.Definition)
+		m["id"], m["name"] = l.ID, l.Name
+		m["serviceItemId"] = it.ID
+		m["hasAttachments"] = layerHasAttachments(l)
 	}
 	mergeInto(m, l.Overrides)
 	return m
@@ -1121,12 +1111,10 @@ func attachmentReader(a attachment) io.ReadSeeker {
 	return attachmentBlob(a).Reader()
 }
 
-// layerHasAttachments reports whether the layer has an attachment table: a
-// generated layer's flag, or a stored layer definition's hasAttachments.
+// layerHasAttachments reports whether the layer has an attachment table:
+// hasAttachments as updateDefinition or its stored definition set it, else
+// the layer's own flag.
 func layerHasAttachments(l *org.Layer) bool {
-	if l.Definition == nil {
-		return l.HasAttachments
-	}
 	for _, raw := range []json.RawMessage{l.Overrides, l.Definition} {
 		var d struct {
 			HasAttachments *bool `json:"hasAttachments"`
@@ -1135,7 +1123,7 @@ func layerHasAttachments(l *org.Layer) bool {
 			return *d.HasAttachments
 		}
 	}
-	return false
+	return l.HasAttachments
 }
 
 // attachmentBlob is the generated content of an attachment.

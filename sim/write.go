@@ -945,6 +945,9 @@ func readStandIn(body []byte) ([]*org.Layer, error) {
 		l := &org.Layer{ID: el.ID, Name: el.Name, IsTable: el.IsTable, Geometry: el.Geometry, Parent: -1, Definition: def,
 			Stored: []json.RawMessage{}, OIDs: []int{}, Attachments: map[int][]org.Attachment{}, NextOID: 1, NextAttachmentID: 1,
 			LastEdit: now, SchemaEdit: now, HasAttachments: el.HasAttachments}
+		if el.Parent != nil {
+			l.Parent = *el.Parent
+		}
 		data, err := read(strconv.Itoa(el.ID) + ".jsonl")
 		if err != nil {
 			return nil, err

@@ -129,8 +129,8 @@ func restoreID(t *testing.T, out string) string {
 	return m[1]
 }
 
-// readRestoreReport reads restore.json of a restore from the local sink.
-func readRestoreReport(t *testing.T, sinkDir, id string) restore.Report {
+// readRestoreJSON reads restore.json of a restore from the local sink.
+func readRestoreJSON(t *testing.T, sinkDir, id string) restore.Report {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(sinkDir, restore.Folder(id), "restore.json"))
 	if err != nil {
@@ -197,7 +197,7 @@ func TestRestoreFeatureServiceAsNew(t *testing.T) {
 		t.Fatalf("restore: exit %d\n%s", code, out)
 	}
 	rid := restoreID(t, out)
-	rep := readRestoreReport(t, filepath.Join(dir, "nas"), rid)
+	rep := readRestoreJSON(t, filepath.Join(dir, "nas"), rid)
 	var newID string
 	for _, e := range rep.Items {
 		if e.ID == id {
@@ -312,7 +312,7 @@ func TestRestoreFeatureServiceInPlaceAndUndo(t *testing.T) {
 	if u, _ := item["url"].(string); u != svcURL {
 		t.Errorf("the service's URL changed: %v, was %s", u, svcURL)
 	}
-	rep := readRestoreReport(t, filepath.Join(dir, "nas"), rid)
+	rep := readRestoreJSON(t, filepath.Join(dir, "nas"), rid)
 	if len(rep.Safety) != 2 {
 		t.Fatalf("restore.json lists %d safety copies, want 2: %+v", len(rep.Safety), rep.Safety)
 	}

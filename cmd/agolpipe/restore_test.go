@@ -358,6 +358,19 @@ func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB 
 			if !jsonEqual(x, y) {
 				t.Errorf("item %s -> %s: data.json differs after remap", a, b)
 			}
+		case "service.json", "layers.json", "admin.json", "sources.json", "view_layers.json", "counts.json":
+			// A feature service's definitions: the same after remap, but
+			// for when its data was last edited and when it was counted.
+			x, y := stable(t, sdk.RemapJSON(artifactBytes(t, runA, mA, a, n), remap)), stable(t, artifactBytes(t, runB, mB, b, n))
+			if x != y {
+				t.Errorf("item %s -> %s: %s differs after remap:\n%s\n%s", a, b, n, x, y)
+			}
+		case "data.gdb.zip", "data.shp.zip", "data.csv.zip":
+			// The export's entries (rows, attachments, the manifest after
+			// remap), whatever their zip timestamps.
+			if ra, rb := zipEntries(t, artifactBytes(t, runA, mA, a, n), remap), zipEntries(t, artifactBytes(t, runB, mB, b, n), nil); ra != rb {
+				t.Errorf("item %s -> %s: %s entries differ:\n%.2000s\n%.2000s", a, b, n, ra, rb)
+			}
 		case "resources.zip":
 			if ra, rb := zipEntries(t, artifactBytes(t, runA, mA, a, n), remap), zipEntries(t, artifactBytes(t, runB, mB, b, n), nil); ra != rb {
 				t.Errorf("item %s -> %s: resources differ:\n%s\n%s", a, b, ra, rb)
@@ -400,6 +413,35 @@ func zipEntries(t *testing.T, b []byte, remap map[string]string) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")
+}
+
+// stable is a JSON document without the keys that say when: editingInfo
+// (last edit dates), timeExtent, counted_at.
+func stable(t *testing.T, b []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("not JSON: %v: %.200s", err, b)
+	}
+	var drop func(any)
+	drop = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, k := range []string{"editingInfo", "timeExtent", "counted_at"} {
+				delete(x, k)
+			}
+			for _, e := range x {
+				drop(e)
+			}
+		case []any:
+			for _, e := range x {
+				drop(e)
+			}
+		}
+	}
+	drop(v)
+	out, _ := json.Marshal(v)
+	return string(out)
 }
 
 func jsonEqual(a, b any) bool {

@@ -257,6 +257,9 @@ type ExportLayer struct {
 	// layer; HasAttachments says the layer has an attachment table.
 	HasAttachments bool `json:"hasAttachments,omitempty"`
 	Attachments    int  `json:"attachments,omitempty"`
+	// Parent is, for a related table, the layer it hangs off (the
+	// geodatabase's relationship class).
+	Parent *int `json:"parentLayerId,omitempty"`
 }
 
 // Keywords returns the typeKeywords the portal shows: the stored ones, plus

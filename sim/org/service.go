@@ -88,11 +88,13 @@ type Attachment struct {
 	Keywords       string `json:"keywords"`
 	Body           []byte `json:"-"`
 	Seed           uint64 `json:"seed,omitempty"`
-	Magic          string `json:"magic,omitempty"`
+	// Magic is binary (a JPEG's starts with 0xFF): []byte, so JSON carries
+	// it as base64 and not as text that loses its invalid UTF-8.
+	Magic []byte `json:"magic,omitempty"`
 }
 
 // Blob is the generated content of an attachment without Body.
-func (a Attachment) Blob() Blob { return Blob{Seed: a.Seed, Size: a.Size, Magic: a.Magic} }
+func (a Attachment) Blob() Blob { return Blob{Seed: a.Seed, Size: a.Size, Magic: string(a.Magic)} }
 
 // Index returns the position in Stored of the feature with object id oid,
 // or -1. The caller holds the org lock.
