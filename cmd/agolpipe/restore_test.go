@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,8 +13,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/restore"
+	"github.com/agolpipe/agolpipe/internal/testservers"
 	"github.com/agolpipe/agolpipe/plugins/exporters/file"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
@@ -188,24 +194,67 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 	}
 }
 
-// TestRestoreFromZippedAndS3Sinks restores the same run from a zipped local
-// sink and from S3.
-func TestRestoreFromZippedSink(t *testing.T) {
+// TestRestoreFromZippedAndS3Sinks restores the same run's web maps from a
+// zipped local sink and from S3 (versitygw), each through its plugin.
+func TestRestoreFromZippedAndS3Sinks(t *testing.T) {
+	ctx := context.Background()
+	s3srv := testservers.S3(t)
+	c := s3.New(s3.Options{Region: s3srv.Region, BaseEndpoint: aws.String(s3srv.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.SecretKey, "")})
+	bucket := "agolpipe-restore-" + testservers.RandHex(4)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatalf("CreateBucket: %v", err)
+	}
+	t.Setenv("TEST_S3_KEY", s3srv.AccessKey)
+	t.Setenv("TEST_S3_SECRET", s3srv.SecretKey)
 	dir := t.TempDir()
-	sinkA := fmt.Sprintf("sink \"local\" \"disk\" {\n  path = %q\n  zip = true\n}\n", filepath.Join(dir, "a", "sink"))
-	_, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
-	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--type", "Web Map", "--to", bFile, "--yes")
-	if code != exitOK {
-		t.Fatalf("restore from a zipped run: exit %d\n%s", code, out)
-	}
-	maps := 0
-	for _, it := range b.Org().Items {
-		if it.Type == "Web Map" && !it.Deleted {
-			maps++
+	sinks := fmt.Sprintf(`sink "local" "zipped" {
+  path = %q
+  zip  = true
+}
+sink "s3" "offsite" {
+  bucket            = %q
+  prefix            = "backups"
+  endpoint          = %q
+  region            = %q
+  path_style        = true
+  access_key_id     = env("TEST_S3_KEY")
+  secret_access_key = env("TEST_S3_SECRET")
+}
+`, filepath.Join(dir, "a", "sink"), bucket, s3srv.Endpoint, s3srv.Region)
+	_, b, aFile, bFile := restoreOrgs(t, dir, sinks)
+	maps := func() (n int, titles []string) {
+		o := b.Org()
+		o.Mu.RLock()
+		defer o.Mu.RUnlock()
+		for _, it := range o.Items {
+			if it.Type == "Web Map" && !it.Deleted {
+				n++
+				titles = append(titles, it.Title)
+			}
 		}
+		sort.Strings(titles)
+		return n, titles
 	}
-	if maps == 0 {
-		t.Fatalf("no web map restored from the zipped run\n%s", out)
+	var first []string
+	for i, sink := range []string{"zipped", "offsite"} {
+		code, out := runCLI(t, "restore", aFile, "--run", "latest", "--sink", sink, "--type", "Web Map", "--to", bFile, "--yes")
+		if code != exitOK {
+			t.Fatalf("restore from sink %s: exit %d\n%s", sink, code, out)
+		}
+		n, titles := maps()
+		if i == 0 {
+			if n == 0 {
+				t.Fatalf("no web map restored from the zipped run\n%s", out)
+			}
+			first = titles
+			continue
+		}
+		// The second restore adds the same maps again (another org gets
+		// new items each time).
+		if n != 2*len(first) {
+			t.Fatalf("restore from S3: %d web maps in B after both restores, want %d\n%s", n, 2*len(first), out)
+		}
 	}
 }
 
