@@ -94,3 +94,58 @@ func TestDependencyRule(t *testing.T) {
 		}
 	}
 }
+
+// exporterShared are the folders under plugins/exporters that every
+// exporter may import: the shared helpers and the test harness.
+var exporterShared = map[string]bool{"exportkit": true, "exportertest": true}
+
+// TestExportersStandAlone fails when an exporter (tests included) imports
+// another exporter: what two exporters share belongs in exportkit, so each
+// can change without breaking the other.
+func TestExportersStandAlone(t *testing.T) {
+	root := repoRoot(t)
+	const exporters = "plugins/exporters/"
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(filepath.Join(root, exporters), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		own, _, _ := strings.Cut(strings.TrimPrefix(rel, exporters), "/")
+		if exporterShared[own] {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			return nil
+		}
+		checked++
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			other, ok := strings.CutPrefix(p, module+exporters)
+			if !ok {
+				continue
+			}
+			other, _, _ = strings.Cut(other, "/")
+			if other != own && !exporterShared[other] {
+				t.Errorf("%s imports the %s exporter; exporters never import each other: move what they share into plugins/exporters/exportkit", rel, other)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no exporter source found under " + exporters)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
-	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -113,14 +112,14 @@ const ViewLayersJSON = "view_layers.json"
 // A layer whose admin definition cannot be read is a warning: the view is
 // then re-created from its public definition (same layer ids as the
 // source).
-func saveViewLayers(ctx context.Context, s *exportkit.Session, svc featurequery.Service) error {
+func saveViewLayers(ctx context.Context, s *exportkit.Session, svc exportkit.FeatureServer) error {
 	it := s.Item()
 	au := adminURL(it.URL)
 	if au == "" {
 		return nil
 	}
 	doc := map[string][]json.RawMessage{"layers": {}, "tables": {}}
-	for key, list := range map[string][]featurequery.LayerRef{"layers": svc.Layers, "tables": svc.Tables} {
+	for key, list := range map[string][]exportkit.LayerRef{"layers": svc.Layers, "tables": svc.Tables} {
 		for _, l := range list {
 			var raw json.RawMessage
 			if err := s.GetJSON(ctx, exportkit.JSONRequest(fmt.Sprintf("%s/%d", strings.TrimRight(au, "/"), l.ID)), &raw); err != nil {

@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
-	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
-	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sdk/retry"
@@ -123,7 +121,7 @@ func (e *Exporter) Configure(_ context.Context, req sdk.ConfigureRequest) sdk.Di
 }
 
 // chain is the format order for one request.
-func (e *Exporter) chain(req sdk.ExportRequest, svc featurequery.Service) []string {
+func (e *Exporter) chain(req sdk.ExportRequest, svc exportkit.FeatureServer) []string {
 	if svc.IsLocationTrack || svc.IsLocationView || exportkitHas(req.Item, "Location Tracking Service") || exportkitHas(req.Item, "Location Tracking View") {
 		// The export API cannot write location tracks to a geodatabase.
 		return []string{"Shapefile", "CSV"}
@@ -170,13 +168,13 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 		s.Logf(ctx, "item %s (%s): no export job remembered for resume (exporter restarted?); exporting again", it.ID, it.Title)
 	}
 	if it.URL == "" || !exportkitHas(it, "Hosted Service") {
-		if err := reference.Describe(ctx, s); err != nil {
+		if err := s.DescribeReference(ctx); err != nil {
 			return sdk.ExportResult{}, err
 		}
 		return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings,
 			Reason: "not a hosted feature service (registered or referenced service): its data lives on another server; its description was saved"}, nil
 	}
-	var svc featurequery.Service
+	var svc exportkit.FeatureServer
 	if !req.Resume {
 		var err error
 		if svc, err = e.definitions(ctx, s); err != nil {
@@ -219,9 +217,9 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 
 // definitions saves service.json, layers.json, admin.json, item data,
 // description and relationships, and returns the service root.
-func (e *Exporter) definitions(ctx context.Context, s *exportkit.Session) (featurequery.Service, error) {
+func (e *Exporter) definitions(ctx context.Context, s *exportkit.Session) (exportkit.FeatureServer, error) {
 	it := s.Item()
-	var svc featurequery.Service
+	var svc exportkit.FeatureServer
 	// The service root is read once and saved as read (it was fetched a
 	// second time for service.json: one request per service for nothing).
 	var root stdjson.RawMessage
@@ -282,7 +280,7 @@ func adminURL(u string) string {
 
 // exportLayers is the exportParameters layers list without multipatch
 // layers, and the names of those skipped.
-func exportLayers(svc featurequery.Service) (string, []string) {
+func exportLayers(svc exportkit.FeatureServer) (string, []string) {
 	var ids []string
 	var skipped []string
 	for _, l := range svc.Layers {
@@ -304,9 +302,9 @@ func exportLayers(svc featurequery.Service) (string, []string) {
 	return "[" + strings.Join(ids, ",") + "]", skipped
 }
 
-func countFeatures(ctx context.Context, s *exportkit.Session, svcURL string, svc featurequery.Service) (int, error) {
+func countFeatures(ctx context.Context, s *exportkit.Session, svcURL string, svc exportkit.FeatureServer) (int, error) {
 	total := 0
-	for _, l := range append(append([]featurequery.LayerRef(nil), svc.Layers...), svc.Tables...) {
+	for _, l := range append(append([]exportkit.LayerRef(nil), svc.Layers...), svc.Tables...) {
 		var c struct {
 			Count int `json:"count"`
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
-	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sdk/retry"
@@ -296,7 +295,7 @@ func (e *Exporter) refused(ctx context.Context, s *exportkit.Session, p *pending
 			it.ID, it.Title, p.user, cause)
 	}
 	s.Warn(ctx, "item %s (%s): export refused to %s (%v); paging the layers through query instead", it.ID, it.Title, p.user, cause)
-	partial, err := featurequery.Layers(ctx, s, it.URL, featurequery.Options{Attachments: true})
+	partial, err := exportkit.QueryLayers(ctx, s, it.URL, exportkit.QueryOptions{Attachments: true})
 	if err != nil {
 		return sdk.ExportResult{}, err
 	}

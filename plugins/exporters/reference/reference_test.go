@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
+	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
-	"github.com/agolpipe/agolpipe/plugins/exporters/tiles"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
@@ -26,8 +26,6 @@ func TestDescriptionOnly(t *testing.T) {
 	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5})
 	ref := reference.New().(*reference.Exporter)
 	ref.Retry = fast
-	tl := tiles.New().(*tiles.Exporter)
-	tl.Retry = fast
 	tests := []struct {
 		name     string
 		exporter sdk.Exporter
@@ -39,8 +37,8 @@ func TestDescriptionOnly(t *testing.T) {
 		{"WMS", ref, func(it sdk.Item) bool { return it.Type == "WMS" }, []string{"WMS layer", "OGC service", "maps.example.gov"}},
 		{"Map Image Layer", ref, mapImageLayer, []string{"map image layer", "ArcGIS Server at gis.example.gov", "data stores"}},
 		// The tiles exporter declares Map Service, so by default it is the
-		// one that meets map image layers; it must say the same.
-		{"Map Image Layer through tiles", tl, mapImageLayer, []string{"map image layer", "ArcGIS Server at gis.example.gov"}},
+		// one that meets map image layers; it says the same
+		// (tiles.TestMapImageLayerIsReference).
 		{"Document Link", ref, func(it sdk.Item) bool { return it.Type == "Document Link" }, []string{"document link", "www.example.gov", "keeps the link"}},
 	}
 	for _, tc := range tests {
@@ -109,7 +107,7 @@ func TestReasonNamesHostOnly(t *testing.T) {
 		{sdk.Item{Type: "Document Link", URL: "not a url"}, "document link: the document is stored on a web server, not"},
 	}
 	for _, tc := range tests {
-		got := reference.Reason(tc.it)
+		got := exportkit.ReferenceReason(tc.it)
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("%s %s: %q, want it to contain %q", tc.it.Type, tc.it.URL, got, tc.want)
 		}

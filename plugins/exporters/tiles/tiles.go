@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
-	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sdk/retry"
@@ -76,10 +75,10 @@ func (e *Exporter) Export(ctx context.Context, req sdk.ExportRequest, host sdk.H
 	if it.URL == "" || !hasKeyword(it, "Hosted Service") {
 		// A map image layer (non-hosted Map Service) draws from its
 		// server's own data: only its description is the org's.
-		if err := reference.Describe(ctx, s); err != nil {
+		if err := s.DescribeReference(ctx); err != nil {
 			return sdk.ExportResult{}, err
 		}
-		return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings, Reason: reference.Reason(it)}, nil
+		return sdk.ExportResult{Status: sdk.StatusSkipped, Warnings: s.Warnings, Reason: exportkit.ReferenceReason(it)}, nil
 	}
 	vector := it.Type == "Vector Tile Service" || strings.HasSuffix(strings.TrimRight(it.URL, "/"), "/VectorTileServer")
 	// ArcGIS Online makes .tpkx (Compact Tile Package) from exportTiles,

@@ -291,3 +291,41 @@ func TestFailedJobIsAnError(t *testing.T) {
 		t.Fatalf("err %v (kind %s), want a permanent error carrying the portal's message", err, sdk.KindOf(err))
 	}
 }
+
+// TestMapImageLayerIsReference: tiles declares Map Service, so by default it
+// is the exporter that meets a map image layer (not hosted); like the
+// reference exporter it saves the description only, asks nothing of the
+// service, and says where the data really lives.
+func TestMapImageLayerIsReference(t *testing.T) {
+	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5})
+	items := env.Find(t, func(it sdk.Item) bool {
+		return it.Type == "Map Service" && !exportertest.HasKeyword(it, "Hosted Service")
+	})
+	if len(items) == 0 {
+		t.Fatal("no map image layer in the simulated org")
+	}
+	rec := exportertest.NewRecorder()
+	before := len(env.Srv.Requests())
+	res, err := exporter(t).Export(context.Background(), env.Request(items[0]), env.Host, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sdk.StatusSkipped {
+		t.Errorf("status %s, want skipped", res.Status)
+	}
+	for _, w := range []string{"map image layer", "ArcGIS Server at gis.example.gov", "description"} {
+		if !strings.Contains(res.Reason, w) {
+			t.Errorf("reason %q does not say %q", res.Reason, w)
+		}
+	}
+	for _, n := range rec.Names() {
+		if n != "item.json" && n != "data.json" && n != "metadata.xml" && !strings.HasPrefix(n, "thumbnail.") {
+			t.Errorf("artifact %s is not part of a description", n)
+		}
+	}
+	for _, r := range env.Srv.Requests()[before:] {
+		if r.Write || r.Endpoint == "export" || r.Endpoint == "exportTiles" {
+			t.Errorf("request %s %s (%s) for a reference-only item", r.Method, r.Path, r.Endpoint)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package featurequery
+package exportkit
 
 import (
 	"encoding/json"
