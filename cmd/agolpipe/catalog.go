@@ -4,20 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/agolpipe/agolpipe/core/catalog"
 	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/pluginhost"
+	coresession "github.com/agolpipe/agolpipe/core/session"
 	"github.com/agolpipe/agolpipe/sdk"
-	"github.com/mattn/go-isatty"
+	"github.com/hashicorp/hcl/v2"
 )
 
 // storedRuns is a pipeline's sinks opened for reading what they hold: the
-// pipeline file loaded, the sinks' plugins started and configured, nothing
-// else (no source sign-in, no exporters, no notifiers), so `runs` and
-// `verify` work when the portal is down.
+// pipeline file loaded, the sinks' plugins started and configured (bounded
+// by core/sinkwatch like a run's), nothing else (no source sign-in, no
+// exporters, no notifiers), so `runs` and `verify` work when the portal is
+// down.
 type storedRuns struct {
 	p     *pipeline.Pipeline
 	host  *pluginhost.Host
@@ -27,61 +28,53 @@ type storedRuns struct {
 }
 
 // openStoredRuns loads file and opens its sinks (only the one named only,
-// when set). Configuration errors are printed and come back with
-// exitUsage.
+// when set) through a sinks-only session. Configuration errors are printed
+// and come back with exitUsage.
 func openStoredRuns(ctx context.Context, file string, vars, varFiles []string, only string) (*storedRuns, error) {
 	vals, err := pipeline.ParseVarFlags(vars)
 	if err != nil {
 		return nil, withExit(exitUsage, err)
 	}
-	p, host, diags, err := loadWithHost(ctx, file, vals, varFiles)
+	var printErr error
+	var names []string
+	s, err := coresession.Open(ctx, coresession.Options{
+		File: file, Vars: vals, VarFiles: varFiles, LogFormat: "text", Host: hostOptions(),
+		OnlySinks: func(b *pipeline.SinkBlock) bool {
+			names = append(names, b.Name)
+			return only == "" || b.Name == only
+		},
+		Diagnostics: func(p *pipeline.Pipeline, diags hcl.Diagnostics) {
+			if !diags.HasErrors() {
+				return
+			}
+			if err := writeDiags(p, diags); err != nil && printErr == nil {
+				printErr = err
+			}
+		},
+	})
+	if errors.Is(err, coresession.ErrInvalid) {
+		if printErr == nil {
+			printErr = errors.New("the pipeline has errors")
+		}
+		return nil, withExit(exitUsage, printErr)
+	}
 	if err != nil {
 		return nil, withExit(exitUsage, err)
 	}
-	var closers []func() error
-	closeAll := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			_ = closers[i]()
-		}
-		host.Close()
-	}
-	color := isatty.IsTerminal(os.Stderr.Fd())
-	if diags.HasErrors() {
-		_ = pipeline.WriteDiagnostics(os.Stderr, p, diags, 100, color)
-		closeAll()
-		return nil, withExit(exitUsage, errors.New("the pipeline has errors"))
-	}
-	sr := &storedRuns{p: p, host: host, types: map[string]string{}}
+	sr := &storedRuns{p: s.Pipeline, host: s.Host, types: map[string]string{}}
 	var sinks []catalog.Sink
-	var names []string
-	for _, b := range p.Sinks {
-		names = append(names, b.Name)
-		if only != "" && b.Name != only {
-			continue
-		}
-		sk, err := host.Sink(ctx, b.Type)
-		if err != nil {
-			closeAll()
-			return nil, withExit(exitUsage, fmt.Errorf("sink %q (%s): %w", b.Name, b.DeclRange, err))
-		}
-		closers = append(closers, sk.Close)
-		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config, Name: b.Name, PipelineFile: p.Filename})
-		if d.HasErrors() {
-			_ = pipeline.WriteDiagnostics(os.Stderr, p, b.Component.Diagnostics(d), 100, color)
-			closeAll()
-			return nil, withExit(exitUsage, fmt.Errorf("sink %q is not configured; fix the pipeline file", b.Name))
-		}
-		sinks = append(sinks, catalog.Sink{Name: b.Name, Sink: sk, Features: resp.Features})
-		sr.types[b.Name] = b.Type
+	for _, es := range s.Engine.Sinks {
+		sinks = append(sinks, catalog.Sink{Name: es.Block.Name, Sink: es.Sink, Features: es.Features})
+		sr.types[es.Block.Name] = es.Block.Type
 	}
 	if only != "" && len(sinks) == 0 {
-		closeAll()
+		_ = s.Close()
 		return nil, withExit(exitUsage, fmt.Errorf("--sink %q: %s has no such sink (its sinks: %s)", only, file, strings.Join(names, ", ")))
 	}
-	sr.cat = catalog.New(p.ID(), sinks)
+	sr.cat = catalog.New(s.Pipeline.ID(), sinks)
 	sr.close = func() {
 		_ = sr.cat.Close()
-		closeAll()
+		_ = s.Close()
 	}
 	return sr, nil
 }
