@@ -4,46 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"slices"
 	"sync"
 
-	"github.com/agolpipe/agolpipe/core/pipeline"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
 )
-
-// host is the sdk.Host an exporter gets for one item: portal requests go
-// through the source's authenticated session, so exporters never hold
-// credentials.
-type host struct {
-	e    *engine
-	item sdk.Item
-	log  *slog.Logger
-}
-
-func (h *host) Portal(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
-	resp, err := h.e.o.Source.Do(ctx, req)
-	h.e.throttle.observe(err)
-	return resp, err
-}
-
-func (h *host) Progress(ctx context.Context, p sdk.Progress) {
-	h.e.emit(Event{Type: EventItemProgress, Item: h.item, Stage: p.Stage, Percent: p.Percent})
-}
-
-func (h *host) Log(ctx context.Context, level sdk.LogLevel, msg string) {
-	l := slog.LevelInfo
-	switch level {
-	case sdk.LogDebug:
-		l = slog.LevelDebug
-	case sdk.LogWarn:
-		l = slog.LevelWarn
-	case sdk.LogError:
-		l = slog.LevelError
-	}
-	h.log.Log(ctx, l, msg, "source", "exporter")
-}
 
 // writeReports puts Inventory.csv, Results.txt, run.log and last
 // manifest.json (its presence marks a finished run for verify and
@@ -198,51 +163,4 @@ func mediaType(name string) string {
 		return "text/csv"
 	}
 	return "text/plain; charset=utf-8"
-}
-
-// notify tells every notifier whose `on` list includes the run's status.
-func (e *engine) notify(ctx context.Context) {
-	if len(e.o.Notifiers) == 0 {
-		return
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	c := e.rep.Counts
-	req := sdk.NotifyRequest{
-		RunID: e.rep.RunID, Pipeline: e.p.Filename, Status: e.rep.Status, ExitCode: e.rep.ExitCode,
-		Started: e.rep.Started, Finished: e.rep.Finished, Results: e.results,
-		Counts: map[string]int64{
-			string(sdk.StatusExported): int64(c.Exported), string(sdk.StatusPartial): int64(c.Partial),
-			string(sdk.StatusFailed): int64(c.Failed), string(sdk.StatusSkipped): int64(c.Skipped),
-			string(sdk.StatusExcluded): int64(c.Excluded), string(report.ItemCanceled): int64(c.Canceled),
-		},
-	}
-	if req.Results == "" && e.rep.Error != "" {
-		req.Results = e.rep.Error
-	}
-	for _, s := range e.rep.Sinks {
-		if s.Reports {
-			req.Locations = append(req.Locations, s.RunPath)
-		}
-	}
-	for _, n := range e.o.Notifiers {
-		if !fires(n.Block, e.rep.Status) {
-			continue
-		}
-		err := e.policy.Do(cctx, func(ctx context.Context, _ int) error { return n.Notifier.Notify(ctx, req) })
-		if err != nil {
-			e.warn(fmt.Sprintf("notifier %q (%s) failed: %v", n.Block.Name, n.Block.Type, err))
-		} else {
-			e.log.Info("notified", "notifier", n.Block.Name, "status", e.rep.Status)
-		}
-	}
-}
-
-// fires applies a notifier's `on` list; the default is every status but
-// success, so a quiet night stays quiet.
-func fires(b *pipeline.NotifierBlock, status string) bool {
-	if b == nil || len(b.On) == 0 {
-		return status != report.StatusSuccess
-	}
-	return slices.Contains(b.On, status)
 }
