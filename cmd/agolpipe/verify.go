@@ -29,8 +29,9 @@ func init() {
 and sha256 against the run's manifest.json. It reports, per sink, with the
 item id and title:
 
-  missing     the manifest lists it, the sink does not hold it (or the run
-              recorded it as not stored in this sink)
+  missing     the manifest lists it, the sink does not hold it
+  not stored  the run stored it in another sink and recorded it as failed
+              in this one
   truncated   fewer bytes than recorded
   oversized   more bytes than recorded
   corrupt     the right size, other bytes (sha256, or a zip entry's CRC)
