@@ -358,7 +358,7 @@ func (e *engine) run(ctx context.Context) (*report.Run, error) {
 	feed := make(chan int)
 	var pool sync.WaitGroup
 	var deferred []int
-	pool.Go(func() { deferred = e.pool2(wctx, queued(lctx, feed), false) })
+	pool.Go(func() { deferred = e.exportWorkers(wctx, queued(lctx, feed), false) })
 	_, err := e.list(e.soft, func(i int) error {
 		select {
 		case feed <- i:

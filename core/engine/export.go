@@ -68,7 +68,7 @@ func (e *engine) collectDeferred(ctx context.Context, deferred []int) {
 			idx <- i
 		}
 		close(idx)
-		e.pool2(ctx, idx, true)
+		e.exportWorkers(ctx, idx, true)
 	}
 	e.abandonDeferred(ctx)
 }
@@ -195,10 +195,10 @@ func (refuseWrites) Write(context.Context, sdk.Artifact, io.Reader) error {
 	return sdk.Permanent("no artifact may be written while giving up a deferred export")
 }
 
-// pool2 exports the items received from idx, until it is closed, with
+// exportWorkers exports the items received from idx, until it is closed, with
 // run.concurrency workers and returns the indexes of items whose export was
 // deferred.
-func (e *engine) pool2(ctx context.Context, idx <-chan int, resume bool) []int {
+func (e *engine) exportWorkers(ctx context.Context, idx <-chan int, resume bool) []int {
 	workers := max(e.p.Run.Concurrency, 1)
 	jobs := make(chan int)
 	var mu sync.Mutex

@@ -182,7 +182,7 @@ func (e *engine) restoreLost(ctx context.Context) {
 			ch <- i
 		}
 		close(ch)
-		e.collectDeferred(ctx, e.pool2(ctx, ch, false))
+		e.collectDeferred(ctx, e.exportWorkers(ctx, ch, false))
 
 		e.mu.Lock()
 		e.only = nil
