@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,8 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/core/pipeline"
-	"github.com/agolpipe/agolpipe/plugins/sinks/local"
 	"github.com/agolpipe/agolpipe/sdk"
-	"github.com/zclconf/go-cty/cty"
+	"github.com/agolpipe/agolpipe/sdk/sinktest"
 )
 
 var t0 = time.Date(2025, 3, 7, 4, 5, 6, 0, time.UTC)
@@ -179,16 +179,27 @@ func (b *badSink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse,
 	return sdk.PutResponse{}, &sdk.Error{Kind: b.kind, Err: fmt.Errorf("disk on fire")}
 }
 
+// localSink is a sink over the folder dir (sinktest.DirSink, not the local
+// sink plugin: core never imports plugins), reporting the path budget the
+// local sink reports for the same folder, so the engine shortens names as
+// it would there.
 func localSink(t testing.TB, dir string) (sdk.Sink, sdk.SinkFeatures) {
 	t.Helper()
-	s := local.New()
-	resp, diags := s.Configure(context.Background(), sdk.ConfigureRequest{Config: cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal(dir)})})
+	s := sinktest.NewDirSink(dir)
+	if abs, err := filepath.Abs(dir); err == nil {
+		s.MaxPathLength = localMaxPath - len(abs) - 1
+	}
+	resp, diags := s.Configure(context.Background(), sdk.ConfigureRequest{})
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, resp.Features
 }
+
+// localMaxPath is the local sink's limit on a whole path (see
+// plugins/sinks/local), which its features turn into a budget per folder.
+const localMaxPath = 240
 
 func sinkBlock(name string, required bool) *pipeline.SinkBlock {
 	return &pipeline.SinkBlock{Component: pipeline.Component{Type: "local", Name: name}, Required: required, Layout: "type"}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/core/report"
-	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
 	"github.com/agolpipe/agolpipe/sdk"
 )
 
@@ -65,7 +64,7 @@ func TestItemsExportWhileListing(t *testing.T) {
 	runID := &runIDExporter{Exporter: f.exp}
 	f.opts.Exporters["Web Map"] = Exporter{Name: "fakeexp", Exporter: runID, Format: "JSON"}
 	src.later = func() []sdk.ListedItem {
-		return []sdk.ListedItem{item("tmp1", featureservice.TempTitle(runID.get(), "m1"), "File Geodatabase")}
+		return []sdk.ListedItem{item("tmp1", sdk.TempExportTitle(runID.get(), "m1"), "File Geodatabase")}
 	}
 	var mu sync.Mutex
 	var events []string

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,6 +26,14 @@ func TestMemSinkConforms(t *testing.T) {
 		LargeSize:     8 << 20,
 		BoundarySizes: []int64{3<<20 - 1, 3 << 20, 3<<20 + 1},
 	})
+}
+
+// The folder sink that core's tests use in place of a real sink plugin
+// passes the whole suite too.
+func TestDirSinkConforms(t *testing.T) {
+	sinktest.Run(t, func(t *testing.T) sdk.Sink {
+		return sinktest.NewDirSink(filepath.Join(t.TempDir(), "sink"))
+	}, nil, sinktest.Options{LargeSize: 16 << 20})
 }
 
 // brokenSink wraps MemSink with one deliberate contract violation, so the
