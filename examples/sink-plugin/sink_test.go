@@ -35,7 +35,11 @@ func build(t *testing.T) (string, string) {
 
 func launch(t *testing.T, bin, sum, dir string) sdk.Sink {
 	t.Helper()
-	c, err := grpcplugin.Launch(context.Background(), grpcplugin.LaunchOpts{Path: bin, SHA256: sum}, sdk.KindSink, "checksum-dir")
+	// The data channel agolpipe's host offers its sinks: large objects
+	// reach the plugin on it, as in a run.
+	data := grpcplugin.NewDataChannel(grpcplugin.DataChannelMin)
+	t.Cleanup(data.Close)
+	c, err := grpcplugin.Launch(context.Background(), grpcplugin.LaunchOpts{Path: bin, SHA256: sum, DataChannel: data}, sdk.KindSink, "checksum-dir")
 	if err != nil {
 		t.Fatal(err)
 	}
