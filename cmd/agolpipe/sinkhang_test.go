@@ -251,11 +251,12 @@ run {
 	}
 }
 
-// TestSinkNeverAnswers runs a backup and a prune against an s3 sink whose
-// endpoint accepts connections and never answers, through the built binary
-// and the plugin: a run where the sink is optional goes on without it (its
-// preflight fails after the idle bound, with the sink's name), and prune
-// (whose listing hangs) fails within seconds, naming the sink, exit 1.
+// TestSinkNeverAnswers runs a backup, a prune and a listing of the stored
+// runs against an s3 sink whose endpoint accepts connections and never
+// answers, through the built binary and the plugin: a run where the sink is
+// optional goes on without it (its preflight fails after the idle bound,
+// with the sink's name), and prune and runs (whose listings hang) fail
+// within seconds, naming the sink, exit 1.
 // Neither has a max_duration. Before the bound both waited forever.
 func TestSinkNeverAnswers(t *testing.T) {
 	if testing.Short() {
@@ -309,6 +310,18 @@ run {
 	}
 	if !strings.Contains(out, `sink "frozen"`) || !strings.Contains(out, `stopped answering: no progress for 2s while listing`) {
 		t.Errorf("prune does not say the sink stopped answering while listing:\n%s", out)
+	}
+
+	// Reading back what the sink holds (runs; verify and restore open the
+	// sinks the same way) is bounded alike.
+	start = time.Now()
+	code, out = runExe(t, dir, env, "runs", file, "--sink", "frozen")
+	t.Logf("runs: exit %d after %s", code, time.Since(start).Round(time.Millisecond))
+	if code != exitPartial {
+		t.Errorf("runs exit %d, want %d\n%s", code, exitPartial, out)
+	}
+	if !strings.Contains(out, `sink "frozen"`) || !strings.Contains(out, `stopped answering: no progress for 2s`) {
+		t.Errorf("runs does not say the sink stopped answering:\n%s", out)
 	}
 }
 
