@@ -216,8 +216,10 @@ type sinkState struct {
 	// down is why nothing more is sent to the sink in this run (it said it
 	// is full); guarded by engine.mu.
 	down error
-	// zip is set for a sink with zip = true: Sink.Sink is then the archive
-	// being written and inner the configured sink underneath it.
+	// out is where the run writes the sink's artifacts and reports: the
+	// configured sink (inner), or for a sink with zip = true the archive
+	// being written (zip), with inner underneath it.
+	out   sdk.Sink
 	zip   *ziprun.Sink
 	inner sdk.Sink
 }
@@ -527,14 +529,14 @@ func (e *engine) setupSinks(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("sink %q (%s): %w", s.Block.Name, s.Block.DeclRange, err))
 			continue
 		}
-		st := &sinkState{Sink: s, name: s.Block.Name, idx: i, builder: objectpath.NewBuilder(e.rep.RunFolder, layout, limit), alive: true, inner: s.Sink}
+		st := &sinkState{Sink: s, name: s.Block.Name, idx: i, builder: objectpath.NewBuilder(e.rep.RunFolder, layout, limit), alive: true, inner: s.Sink, out: s.Sink}
 		rs := report.Sink{
 			Name: s.Block.Name, Type: s.Block.Type, Location: s.Features.Location, Required: s.Block.Required,
 			Layout: string(layout), Outcome: "ok", RunPath: joinLocation(s.Features.Location, e.rep.RunFolder), MaxPath: st.builder.MaxPathLength(),
 		}
 		if s.Block.Zip && !e.o.DryRun {
 			st.zip = e.zipSink(s.Sink)
-			st.Sink.Sink = st.zip
+			st.out = st.zip
 			rs.Archive = st.zip.ArchivePath()
 			rs.RunPath = joinLocation(s.Features.Location, rs.Archive)
 		}
@@ -553,7 +555,7 @@ func (e *engine) setupSinks(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			perr[i] = e.policy.Do(ctx, func(ctx context.Context, _ int) error { return s.Sink.Sink.Preflight(ctx) })
+			perr[i] = e.policy.Do(ctx, func(ctx context.Context, _ int) error { return s.out.Preflight(ctx) })
 		}()
 	}
 	wg.Wait()

@@ -533,7 +533,7 @@ func (e *engine) cleanup(ctx context.Context, stored, keep map[int]map[string]bo
 			if keep[si][p] {
 				continue
 			}
-			if err := e.sinks[si].Sink.Sink.Delete(cctx, e.rep.RunFolder+"/"+p); err != nil && !sdk.IsNotFound(err) {
+			if err := e.sinks[si].out.Delete(cctx, e.rep.RunFolder+"/"+p); err != nil && !sdk.IsNotFound(err) {
 				log.Warn("could not remove an artifact of an unfinished export", "sink", e.sinks[si].name, "path", p, "error", err)
 			}
 		}
@@ -608,7 +608,7 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 		}
 		// Manifest paths are relative to the run folder, so a run folder
 		// that is moved or copied elsewhere still verifies.
-		targets = append(targets, target{sink: s.Sink.Sink, path: p})
+		targets = append(targets, target{sink: s.out, path: p})
 		sinkIdx = append(sinkIdx, s.idx)
 		rec.Sinks = append(rec.Sinks, report.SinkOutcome{Sink: s.name, Path: strings.TrimPrefix(p, e.rep.RunFolder+"/")})
 	}

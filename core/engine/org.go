@@ -47,7 +47,7 @@ func (e *engine) orgMetadata(ctx context.Context) {
 		rec = report.Artifact{Name: a.Name, ItemType: "Organization", Exporter: e.rep.Source.Type, Format: a.Format, MediaType: a.MediaType}
 		for _, s := range e.sinks {
 			if s.alive {
-				targets = append(targets, target{sink: s.Sink.Sink, path: e.rep.RunFolder + "/" + OrgMetadataPath})
+				targets = append(targets, target{sink: s.out, path: e.rep.RunFolder + "/" + OrgMetadataPath})
 				rec.Sinks = append(rec.Sinks, report.SinkOutcome{Sink: s.name, Path: OrgMetadataPath})
 			}
 		}

@@ -59,7 +59,7 @@ func (e *engine) writeReports(ctx context.Context) bool {
 			if s.zip != nil {
 				parts = len(s.zip.Parts())
 			}
-			err := e.putReports(cctx, s, s.Sink.Sink, inv.Bytes(), res.Bytes())
+			err := e.putReports(cctx, s, s.out, inv.Bytes(), res.Bytes())
 			if s.zip != nil {
 				if err == nil && len(s.zip.Parts()) != parts {
 					// The reports went into a new part: the one holding

@@ -121,5 +121,5 @@ func (e *engine) downTarget(s *sinkState) sdk.Sink {
 		s.zip.Abort(s.down)
 		return s.inner
 	}
-	return s.Sink.Sink
+	return s.out
 }
