@@ -1,15 +1,84 @@
-package exportertest
+package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/agolpipe/agolpipe/core/pipeline"
+	"github.com/agolpipe/agolpipe/plugins"
+	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
 	"github.com/agolpipe/agolpipe/sdk"
 )
+
+// TestExporterReadmeSamples checks the sample export blocks in every
+// built-in exporter's README (plugins/exporters/<name without _>/README.md).
+func TestExporterReadmeSamples(t *testing.T) {
+	var names []string
+	for name := range plugins.Exporters {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			readme := filepath.Join("..", "..", "plugins", "exporters", strings.ReplaceAll(name, "_", ""), "README.md")
+			readmeSamples(t, readme, name, plugins.Exporters[name])
+		})
+	}
+}
+
+// recordingTB collects what readmeSamples reports instead of failing.
+type recordingTB struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recordingTB) Helper() {}
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// TestReadmeSamplesCheck: the check itself finds a misspelt option, a value
+// the exporter refuses, a core meta-argument of the wrong shape, and a
+// README without a sample.
+func TestReadmeSamplesCheck(t *testing.T) {
+	tests := []struct {
+		file    string
+		checked int
+		// want are parts of the reports, one per expected report.
+		want []string
+	}{
+		{"testdata/readme/good.md", 1, nil},
+		{"testdata/readme/bad.md", 1, []string{`Unsupported argument; An argument named "pagesize"`, "page_size out of range", "timeout"}},
+		{"testdata/readme/none.md", 0, []string{`no sample export block with exporter = "feature_query"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			rec := &recordingTB{TB: t}
+			n := readmeSamples(rec, tc.file, "feature_query", featurequery.New)
+			if n != tc.checked {
+				t.Errorf("checked %d blocks, want %d", n, tc.checked)
+			}
+			if len(rec.errs) != len(tc.want) {
+				t.Errorf("reports %q, want %d", rec.errs, len(tc.want))
+			}
+			for _, w := range tc.want {
+				found := false
+				for _, e := range rec.errs {
+					found = found || strings.Contains(e, w)
+				}
+				if !found {
+					t.Errorf("no report contains %q: %q", w, rec.errs)
+				}
+			}
+		})
+	}
+}
 
 var (
 	hclFence = regexp.MustCompile("(?s)```hcl\n(.*?)```")
@@ -17,7 +86,7 @@ var (
 	hasBlock = func(typ string) *regexp.Regexp { return regexp.MustCompile(`(?m)^` + typ + `\s+"`) }
 )
 
-// ReadmeSamples checks the sample configuration in an exporter's README the
+// readmeSamples checks the sample configuration in an exporter's README the
 // way `agolpipe validate` checks a pipeline: every ```hcl block of readme is
 // decoded by core's pipeline loader with the exporter's own schema (a
 // placeholder source and sink are added when the sample has none), and
@@ -26,10 +95,12 @@ var (
 // without diagnostics. It fails t when the README has no export block for
 // the exporter, and returns how many it checked.
 //
-// The notifiers' notifytest.ReadmeBlocks evaluates attributes by itself;
-// exporters share core's export meta-arguments (exporter, format, timeout,
-// skip), so going through the real loader checks those too.
-func ReadmeSamples(t testing.TB, readme, name string, newExporter func() sdk.Exporter) int {
+// It lives here, where cmd wires core and plugins, because it needs both:
+// core's loader and the exporters. The notifiers' notifytest.ReadmeBlocks
+// evaluates attributes by itself; exporters share core's export
+// meta-arguments (exporter, format, timeout, skip), so going through the
+// real loader checks those too.
+func readmeSamples(t testing.TB, readme, name string, newExporter func() sdk.Exporter) int {
 	t.Helper()
 	src, err := os.ReadFile(readme)
 	if err != nil {
