@@ -618,8 +618,7 @@ func (w *artifactWriter) Write(ctx context.Context, a sdk.Artifact, body io.Read
 		}
 		return &itemFailure{kind: "sink", err: sdk.Permanent("no sink is available")}
 	}
-	body = &countingReader{r: body, e: e}
-	r := fanout(ctx, &e.pool, e.chunk, e.queue, targets, a, body)
+	r := fanout(ctx, &e.pool, e.chunk, e.queue, targets, a, body, func(n int64) { e.emit(Event{Type: EventBytes, Bytes: n}) })
 	if r.srcErr != nil {
 		return r.srcErr
 	}
@@ -716,17 +715,4 @@ func (w *artifactWriter) requiredMisses() string {
 		fmt.Fprintf(&b, "%d artifact(s) not stored in required sink %q", missed[s], s)
 	}
 	return b.String()
-}
-
-type countingReader struct {
-	r io.Reader
-	e *engine
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if n > 0 {
-		c.e.emit(Event{Type: EventBytes, Bytes: int64(n)})
-	}
-	return n, err
 }

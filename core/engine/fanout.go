@@ -55,8 +55,10 @@ type fanoutResult struct {
 // fanout reads body once and streams it to every target concurrently. A
 // target that fails stops receiving; the others go on. When the body fails
 // (or its length disagrees with the declared size) every Put is made to
-// fail too, so no sink publishes a truncated artifact.
-func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets []target, a sdk.Artifact, body io.Reader) fanoutResult {
+// fail too, so no sink publishes a truncated artifact. progress, when set,
+// is told the size of each piece read (the run's progress line), so no
+// reader of its own sits on the road for that.
+func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets []target, a sdk.Artifact, body io.Reader, progress func(int64)) fanoutResult {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := fanoutResult{errs: make([]error, len(targets))}
@@ -110,6 +112,9 @@ func fanout(ctx context.Context, pool *sync.Pool, chunkSize, queue int, targets 
 		n, err := sdk.FillChunk(body, (*bp)[:chunkSize])
 		if n > 0 {
 			res.size += int64(n)
+			if progress != nil {
+				progress(int64(n))
+			}
 			c := &chunk{buf: bp, n: n, pool: pool}
 			c.refs.Store(int32(len(targets) + 1))
 			hq <- c

@@ -85,9 +85,13 @@ func TestFanoutSlowAndFailingSinks(t *testing.T) {
 
 	fast, slow, failing := &discardSink{}, &discardSink{delay: 50 * time.Microsecond}, &discardSink{fail: 1 << 20}
 	targets := []target{{fast, "a"}, {slow, "a"}, {failing, "a"}}
-	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, targets, sdk.Artifact{Name: "a", Size: size}, &patternReader{n: size})
+	var progressed int64 // the run's progress line is told every byte read
+	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, targets, sdk.Artifact{Name: "a", Size: size}, &patternReader{n: size}, func(n int64) { progressed += n })
 	if r.srcErr != nil || r.size != size || r.sha256 != wantSum {
 		t.Fatalf("result %+v", r)
+	}
+	if progressed != size {
+		t.Fatalf("progress told of %d bytes, want %d", progressed, size)
 	}
 	if r.errs[0] != nil || r.errs[1] != nil || r.errs[2] == nil {
 		t.Fatalf("errs %v", r.errs)
@@ -100,7 +104,7 @@ func TestFanoutSlowAndFailingSinks(t *testing.T) {
 func TestFanoutSourceErrorFailsEveryPut(t *testing.T) {
 	boom := sdk.Retryable("connection reset by portal")
 	a, b := &discardSink{}, &discardSink{}
-	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{a, "x"}, {b, "x"}}, sdk.Artifact{Name: "x", Size: -1}, &patternReader{n: 300 << 10, err: boom})
+	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{a, "x"}, {b, "x"}}, sdk.Artifact{Name: "x", Size: -1}, &patternReader{n: 300 << 10, err: boom}, nil)
 	if !errors.Is(r.srcErr, boom) {
 		t.Fatalf("srcErr %v", r.srcErr)
 	}
@@ -110,7 +114,7 @@ func TestFanoutSourceErrorFailsEveryPut(t *testing.T) {
 		}
 	}
 	// Declared size that the body does not meet is a failure too.
-	r = fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{&discardSink{}, "x"}}, sdk.Artifact{Name: "x", Size: 1000}, &patternReader{n: 999})
+	r = fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{&discardSink{}, "x"}}, sdk.Artifact{Name: "x", Size: 1000}, &patternReader{n: 999}, nil)
 	if sdk.KindOf(r.srcErr) != sdk.KindRetryable || r.errs[0] == nil {
 		t.Fatalf("short body: %+v", r)
 	}
@@ -118,7 +122,7 @@ func TestFanoutSourceErrorFailsEveryPut(t *testing.T) {
 
 func TestFanoutAllSinksFailStopsReading(t *testing.T) {
 	src := &patternReader{n: 1 << 30}
-	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{&discardSink{fail: 1}, "x"}, {&discardSink{fail: 1}, "x"}}, sdk.Artifact{Name: "x", Size: -1}, src)
+	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{&discardSink{fail: 1}, "x"}, {&discardSink{fail: 1}, "x"}}, sdk.Artifact{Name: "x", Size: -1}, src, nil)
 	if r.errs[0] == nil || r.errs[1] == nil {
 		t.Fatal("sinks did not fail")
 	}
@@ -154,7 +158,7 @@ func BenchmarkFanout(b *testing.B) {
 	}()
 	for b.Loop() {
 		targets := []target{{&discardSink{}, "x"}, {&discardSink{}, "x"}, {&discardSink{}, "x"}}
-		r := fanout(context.Background(), pool, defaultChunkSize, defaultSinkQueue, targets, sdk.Artifact{Name: "x", Size: size}, &patternReader{n: size})
+		r := fanout(context.Background(), pool, defaultChunkSize, defaultSinkQueue, targets, sdk.Artifact{Name: "x", Size: size}, &patternReader{n: size}, nil)
 		if r.srcErr != nil || r.size != size {
 			b.Fatal(r.srcErr)
 		}
@@ -208,7 +212,7 @@ func TestFanoutWriteToSinks(t *testing.T) {
 	wantSum := hex.EncodeToString(want.Sum(nil))
 
 	ok, failing, reader := &copySink{}, &copySink{fail: 1 << 20}, &discardSink{}
-	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{ok, "a"}, {failing, "a"}, {reader, "a"}}, sdk.Artifact{Name: "a", Size: size}, &patternReader{n: size})
+	r := fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{ok, "a"}, {failing, "a"}, {reader, "a"}}, sdk.Artifact{Name: "a", Size: size}, &patternReader{n: size}, nil)
 	if r.srcErr != nil || r.sha256 != wantSum || r.errs[0] != nil || r.errs[1] == nil || r.errs[2] != nil {
 		t.Fatalf("result %+v", r)
 	}
@@ -221,7 +225,7 @@ func TestFanoutWriteToSinks(t *testing.T) {
 
 	boom := sdk.Retryable("connection reset by portal")
 	cut := &copySink{}
-	r = fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{cut, "x"}}, sdk.Artifact{Name: "x", Size: -1}, &patternReader{n: 300 << 10, err: boom})
+	r = fanout(context.Background(), newPool(64<<10), 64<<10, 2, []target{{cut, "x"}}, sdk.Artifact{Name: "x", Size: -1}, &patternReader{n: 300 << 10, err: boom}, nil)
 	if !errors.Is(r.errs[0], boom) || cut.sum != "" {
 		t.Fatalf("a WriteTo sink stored a truncated artifact: %v", r.errs[0])
 	}

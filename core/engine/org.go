@@ -56,7 +56,7 @@ func (e *engine) orgMetadata(ctx context.Context) {
 		}
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(om.OrgMetadata(ctx, pw)) }()
-		r := fanout(ctx, &e.pool, e.chunk, e.queue, targets, a, pr)
+		r := fanout(ctx, &e.pool, e.chunk, e.queue, targets, a, pr, nil)
 		pr.CloseWithError(errStopped) // unblocks the writer if fan-out stopped early
 		if r.srcErr != nil {
 			return r.srcErr
