@@ -344,3 +344,85 @@ func TestRestoreFeatureServiceInPlaceAndUndo(t *testing.T) {
 		t.Errorf("undo.json: %v", err)
 	}
 }
+
+// TestReplaceThenUndo rewrites a service URL in the web maps that use it
+// through `agolpipe replace` (plan first, a dry run changes nothing), then
+// undoes it: every web map's data is byte for byte what it was.
+func TestReplaceThenUndo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 3})
+	dir := t.TempDir()
+	file := fsPipeline(t, srv, admin, dir)
+	pc := newPortalClient(t, srv, admin)
+	portal := srv.PortalURL() + "/sharing/rest"
+	var maps []string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Type == "Web Map" && !it.Deleted {
+			maps = append(maps, it.ID)
+		}
+	}
+	o.Mu.RUnlock()
+	before := map[string]string{}
+	find := ""
+	for _, id := range maps {
+		before[id] = string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil))
+		if find == "" {
+			if m := regexp.MustCompile(`"url":"(http[^"]+/FeatureServer)`).FindStringSubmatch(before[id]); m != nil {
+				find = m[1]
+			}
+		}
+	}
+	if find == "" {
+		t.Fatal("no web map refers to a feature service")
+	}
+	const repl = "https://gis.example.com/arcgis/rest/services/Moved/FeatureServer"
+	using := 0
+	for _, d := range before {
+		if strings.Contains(d, find) {
+			using++
+		}
+	}
+
+	code, out := runCLI(t, "replace", file, "--find", find, "--replace", repl, "--type", "Web Map", "--dry-run")
+	if code != exitOK || !strings.Contains(out, fmt.Sprintf("in %d item(s)", using)) {
+		t.Fatalf("dry run: exit %d, want a plan for %d web maps\n%s", code, using, out)
+	}
+	for _, id := range maps {
+		if got := string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil)); got != before[id] {
+			t.Fatalf("the dry run changed web map %s", id)
+		}
+	}
+
+	code, out = runCLI(t, "replace", file, "--find", find, "--replace", repl, "--type", "Web Map", "--yes")
+	if code != exitOK {
+		t.Fatalf("replace: exit %d\n%s", code, out)
+	}
+	m := regexp.MustCompile(`(?m)^Replace (\S+): in`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no id in the output:\n%s", out)
+	}
+	rid := m[1]
+	t.Logf("replace:\n%s", out)
+	for _, id := range maps {
+		got := string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil))
+		if want := strings.ReplaceAll(before[id], find, repl); got != want {
+			t.Errorf("web map %s after replace: not the old data with the URL replaced (and nothing else)", id)
+		}
+	}
+	if rep := readRestoreJSON(t, filepath.Join(dir, "nas"), rid); len(rep.Safety) != using {
+		t.Errorf("%d safety copies, want one per changed web map (%d)", len(rep.Safety), using)
+	}
+
+	if code, out := runCLI(t, "restore", "undo", file, rid, "--yes"); code != exitOK {
+		t.Fatalf("undo: exit %d\n%s", code, out)
+	}
+	for _, id := range maps {
+		if got := string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil)); got != before[id] {
+			t.Errorf("web map %s after undo is not byte for byte what it was", id)
+		}
+	}
+}

@@ -363,14 +363,23 @@ func WritePlan(w io.Writer, p *Plan) {
 
 // WriteSummary is the readable report (Restore.txt).
 func WriteSummary(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "Restore %s of run %s (sink %s) into %s as %s, %s\n", r.RestoreID, r.Run, r.Sink, r.Target, r.Username,
-		r.Finished.Sub(r.Started).Round(time.Second))
+	if r.Run == "" {
+		// agolpipe replace: a change of live items, no run.
+		fmt.Fprintf(w, "Replace %s in %s as %s, %s\n", r.RestoreID, r.Target, r.Username, r.Finished.Sub(r.Started).Round(time.Second))
+	} else {
+		fmt.Fprintf(w, "Restore %s of run %s (sink %s) into %s as %s, %s\n", r.RestoreID, r.Run, r.Sink, r.Target, r.Username,
+			r.Finished.Sub(r.Started).Round(time.Second))
+	}
 	counts := map[string]int{}
 	for _, e := range r.Items {
 		counts[e.Outcome]++
 	}
 	fmt.Fprintf(w, "%d restored, %d overwritten, %d skipped, %d failed, %d cannot be restored\n",
 		counts[Restored], counts[Overwritten], counts[Skipped], counts[Failed], counts[NotRestored])
+	if len(r.Safety) > 0 {
+		fmt.Fprintf(w, "%d safety copy(ies) of what was overwritten under %s/safety/ in sink %s; `agolpipe restore undo <pipeline.hcl> %s` puts them back\n",
+			len(r.Safety), Folder(r.RestoreID), r.Safety[0].Sink, r.RestoreID)
+	}
 	for _, e := range r.Items {
 		line := fmt.Sprintf("  %-11s %s %q (%s)", e.Outcome, e.ID, e.Title, e.Type)
 		if e.NewItemID != "" && e.NewItemID != e.ID {
