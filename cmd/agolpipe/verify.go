@@ -20,6 +20,8 @@ func init() {
 	var vars, varFiles []string
 	var run, sink string
 	var deep, noLive, asJSON bool
+	var drill int
+	var drillTo string
 	var parallel int
 	cmd := &cobra.Command{
 		Use:   "verify <pipeline.hcl>",
@@ -52,10 +54,21 @@ zip only, and the report says so), and each service's counts now are shown
 beside them (signing in to the portal; --no-live skips that; a portal that
 cannot be reached costs the live counts, not the verification).
 
+--drill N is a restore drill: N items of the run (a sample across types,
+feature services first) are restored as new, private (unshared) items into
+a scratch folder "agolpipe-drill-<id>" of the pipeline's portal (or
+--drill-to OTHER.hcl's), each compared with the backup (its type; its data
+JSON after the id remap; a file item's bytes by sha256; a feature service's
+rows against the counts at export time), then exactly the items the drill
+created are deleted (by the restore's mark, as 'agolpipe restore undo'
+does) and the scratch folder removed. restore.json and undo.json stay in
+the first sink under restores/<drill id>. It signs in to the portal.
+
 --run names the run: a run folder, a run id or 'latest' (the default: the
 newest complete run found in any sink).
 
-Exit status: 0 only when every sink holds the whole run unchanged; 1 when
+Exit status: 0 only when every sink holds the whole run unchanged (and,
+with --drill, every sampled item came back equal and was removed); 1 when
 anything is missing, different or extra, or a sink could not be read;
 2 for a usage or configuration error; 130 when interrupted.`,
 		Example: `  agolpipe verify nightly.hcl
@@ -63,6 +76,12 @@ anything is missing, different or extra, or a sink could not be read;
   agolpipe verify nightly.hcl --deep`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if drill < 0 || drill > 100 {
+				return withExit(exitUsage, fmt.Errorf("--drill %d: give 1 to 100 items", drill))
+			}
+			if drill > 0 && asJSON {
+				return withExit(exitUsage, fmt.Errorf("--drill cannot be combined with --json"))
+			}
 			if parallel < 1 || parallel > 64 {
 				return withExit(exitUsage, fmt.Errorf("--parallel %d: give 1 to 64", parallel))
 			}
@@ -107,10 +126,22 @@ anything is missing, different or extra, or a sink could not be read;
 			} else {
 				writeVerify(out, sr, res)
 			}
+			drillOK := true
+			if drill > 0 && ctx.Err() == nil {
+				target := args[0]
+				if drillTo != "" {
+					target = drillTo
+				}
+				ok, err := runDrill(ctx, out, sr, target, vars, varFiles, folder, drill)
+				if err != nil {
+					return err
+				}
+				drillOK = ok
+			}
 			switch {
 			case ctx.Err() != nil:
 				return withExit(exitCanceled, fmt.Errorf("interrupted: the run was not verified to the end"))
-			case !res.OK():
+			case !res.OK() || !drillOK:
 				return withExit(exitPartial, nil)
 			}
 			return nil
@@ -120,6 +151,8 @@ anything is missing, different or extra, or a sink could not be read;
 	cmd.Flags().StringVar(&sink, "sink", "", "verify only the sink of this name")
 	cmd.Flags().BoolVar(&deep, "deep", false, "also check inside artifacts: zips and their CRCs, JSON, feature row and attachment counts")
 	cmd.Flags().BoolVar(&noLive, "no-live", false, "with --deep, do not sign in to the portal to show the live counts")
+	cmd.Flags().IntVar(&drill, "drill", 0, "also restore this many items of the run (a sample across types) as new private items into a scratch folder, compare them with the backup, and delete them")
+	cmd.Flags().StringVar(&drillTo, "drill-to", "", "with --drill, restore into the portal of this pipeline file's source (default: the pipeline's own)")
 	cmd.Flags().IntVar(&parallel, "parallel", 4, "artifacts read at once per sink")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value (repeatable)")

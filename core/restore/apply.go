@@ -183,6 +183,9 @@ func applyStep(ctx context.Context, o *Options, st *Step, rep *Report, folders m
 	} else {
 		st.Owner = signedIn
 	}
+	if o.Private {
+		return
+	}
 	if w := groups.share(ctx, st); w != "" {
 		st.Warnings = append(st.Warnings, w)
 	}

@@ -85,6 +85,9 @@ type Options struct {
 	// SafetySinkName its name; without it nothing is overwritten.
 	Safety         sdk.Sink
 	SafetySinkName string
+	// Private leaves restored items unshared (a restore drill's scratch
+	// copies must never show up in groups or public searches).
+	Private bool
 }
 
 // Step is one item of the plan, in the order the restore acts.
