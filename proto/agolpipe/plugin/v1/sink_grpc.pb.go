@@ -47,7 +47,10 @@ type SinkServiceClient interface {
 	// stream is an error and the sink leaves nothing behind.
 	Put(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PutRequest, PutResponse], error)
 	Stat(ctx context.Context, in *StatRequest, opts ...grpc.CallOption) (*StatResponse, error)
-	// Get streams an object: a header with its size, then chunks.
+	// Get streams an object, or the range of it asked for: first opened,
+	// once the sink has opened the object (so a missing object fails before
+	// any byte), then chunks until the end. opened carries no size: Stat
+	// gives it, and the end of the stream is the end of the bytes.
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetResponse], error)
 	// List streams the objects under a prefix, in batches.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListResponse], error)
@@ -189,7 +192,10 @@ type SinkServiceServer interface {
 	// stream is an error and the sink leaves nothing behind.
 	Put(grpc.ClientStreamingServer[PutRequest, PutResponse]) error
 	Stat(context.Context, *StatRequest) (*StatResponse, error)
-	// Get streams an object: a header with its size, then chunks.
+	// Get streams an object, or the range of it asked for: first opened,
+	// once the sink has opened the object (so a missing object fails before
+	// any byte), then chunks until the end. opened carries no size: Stat
+	// gives it, and the end of the stream is the end of the bytes.
 	Get(*GetRequest, grpc.ServerStreamingServer[GetResponse]) error
 	// List streams the objects under a prefix, in batches.
 	List(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error
