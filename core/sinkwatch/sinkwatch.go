@@ -95,7 +95,7 @@ type watch struct {
 func (s *sink) start(ctx context.Context, what string) (context.Context, *watch) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	w := &watch{idle: s.idle, cancel: cancel, err: &sdk.Error{Kind: sdk.KindRetryable, Err: fmt.Errorf(
-		"sink %q stopped answering: no progress for %s while %s; the call was stopped (it is retried). If the store is up but pauses this long, raise %s",
+		"sink %q stopped answering: no progress for %s while %s, so the call was stopped; check that the store is up and reachable, and if it only pauses this long, raise %s",
 		s.name, s.idle, what, IdleEnv)}}
 	w.hold()
 	return ctx, w
