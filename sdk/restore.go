@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 )
 
 // Restorer is the optional restore side of an Exporter: the inverse of its
@@ -83,11 +84,23 @@ type RestoreRequest struct {
 	TargetItemID string
 	// Remap maps every id and service/layer URL of the backup restored so
 	// far (dependencies come first) to its counterpart in the target; the
-	// restorer rewrites them in every JSON it writes (RemapJSON).
+	// restorer rewrites them in every JSON it writes (RemapJSON). While
+	// planning, the items planned to be restored before this one map to
+	// Planned(id): a restorer takes them as there.
 	Remap map[string]string
 	// PlanOnly: decide and report the action; change nothing.
 	PlanOnly bool
 }
+
+// PlannedPrefix starts the stand-in a plan puts in the remap table for an
+// item it plans to restore earlier (Planned).
+const PlannedPrefix = "planned:"
+
+// Planned is the remap value of an item planned, not yet restored.
+func Planned(id string) string { return PlannedPrefix + id }
+
+// IsPlanned reports whether a remap value stands for a planned item.
+func IsPlanned(v string) bool { return strings.HasPrefix(v, PlannedPrefix) }
 
 // RestoreArtifact is one artifact of the item in the run, as the manifest
 // lists it.

@@ -172,6 +172,16 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 					return nil
 				}
 			}
+			o.Progress = func(done, total int, st *restore.Step) {
+				if st.Outcome == restore.NotRestored || st.Outcome == restore.Skipped {
+					return
+				}
+				line := fmt.Sprintf("[%d/%d] %s %s %q (%s)", done, total, st.Outcome, st.Item.ID, st.Item.Title, st.Item.Type)
+				if st.Error != "" {
+					line += ": " + st.Error
+				}
+				fmt.Fprintln(out, line)
+			}
 			rep := restore.Apply(ctx, o, plan)
 			restore.WriteSummary(out, rep)
 			dir, err := restore.Store(ctx, first.Sink, rep)

@@ -77,6 +77,32 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 	if n := len(b.Org().Items); n > 3 {
 		t.Fatalf("the dry run wrote to org B: %d items", n)
 	}
+	// A web map alone pulls in the items it refers to, which B lacks.
+	var wm report.Item
+	for _, it := range mA.Items {
+		if it.Type == "Web Map" && len(it.Dependencies) > 0 {
+			wm = it
+			break
+		}
+	}
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", wm.ID, "--to", bFile, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "[dependency of "+wm.ID+"]") || !strings.Contains(out, "create    "+wm.ID) {
+		t.Fatalf("a web map's plan without its dependencies: exit %d\n%s", code, out)
+	}
+	pulled := 0
+	for _, dep := range wm.Dependencies {
+		i, j := strings.Index(out, dep), strings.Index(out, "create    "+wm.ID)
+		if i < 0 {
+			continue // not in the run (or not a dependency the target lacks)
+		}
+		pulled++
+		if i > j {
+			t.Errorf("dependency %s is not planned before web map %s:\n%s", dep, wm.ID, out)
+		}
+	}
+	if pulled == 0 {
+		t.Fatalf("web map %s pulled in none of its dependencies %v:\n%s", wm.ID, wm.Dependencies, out)
+	}
 	// Without --yes and not on a terminal, nothing is applied.
 	if code, out := runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile); code != exitUsage {
 		t.Fatalf("apply without --yes: exit %d\n%s", code, out)
@@ -117,6 +143,10 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 		case restore.NotRestored:
 			if e.Reason == "" {
 				t.Errorf("item %s (%s) cannot be restored, without a reason", e.ID, e.Type)
+			}
+			if e.Type == "Feature Service" {
+				// Hosted feature layers and their views all come back.
+				t.Errorf("feature service %s %q not restored: %s", e.ID, e.Title, e.Reason)
 			}
 		default:
 			t.Errorf("item %s (%s): %s %s", e.ID, e.Type, e.Outcome, e.Error)

@@ -102,7 +102,7 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 		Groups: map[string]string{}, Warnings: append([]string(nil), p.Warnings...)}
 	folders := map[string]string{} // owner + "\x00" + title -> folder id
 	groups := &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}
-	for _, st := range p.Steps {
+	for i, st := range p.Steps {
 		switch st.Action {
 		case sdk.ActionCannot:
 			st.Outcome = NotRestored
@@ -112,6 +112,9 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 			applyStep(ctx, o, st, rep, folders, groups)
 		}
 		rep.Items = append(rep.Items, Entry{ID: st.Item.ID, Title: st.Item.Title, Type: st.Item.Type, Step: *st})
+		if o.Progress != nil {
+			o.Progress(i+1, len(p.Steps), st)
+		}
 		if ctx.Err() != nil {
 			break
 		}

@@ -88,6 +88,8 @@ type Options struct {
 	// Private leaves restored items unshared (a restore drill's scratch
 	// copies must never show up in groups or public searches).
 	Private bool
+	// Progress, when set, is told of each step once it is done.
+	Progress func(done, total int, st *Step)
 }
 
 // Step is one item of the plan, in the order the restore acts.
@@ -204,6 +206,7 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		exists[id] = v
 		return v, err
 	}
+	needs := needsGraph(byID)
 	if !o.Select.NoDependencies {
 		queue := make([]string, 0, len(selected))
 		for id := range selected {
@@ -213,11 +216,8 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		for len(queue) > 0 {
 			id := queue[0]
 			queue = queue[1:]
-			for _, dep := range byID[id].Dependencies {
+			for _, dep := range needs[id] {
 				if _, ok := selected[dep]; ok {
-					continue
-				}
-				if _, inRun := byID[dep]; !inRun {
 					continue
 				}
 				has, err := targetHas(dep)
@@ -232,7 +232,11 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 			}
 		}
 	}
-	for _, id := range order(selected, byID) {
+	// While planning, the items planned before an item stand in the remap
+	// table as sdk.Planned(id), so its restorer can count on them (a view
+	// on its source service).
+	planned := map[string]string{}
+	for _, id := range order(selected, byID, needs) {
 		it := byID[id]
 		st := &Step{Item: it, Dependency: selected[id], Folder: it.Folder, Owner: o.owner(it.Owner)}
 		p.Steps = append(p.Steps, st)
@@ -259,12 +263,15 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 				st.Mode, st.TargetItemID = sdk.RestoreOverwrite, id
 			}
 		}
-		res, err := r.R.Restore(ctx, o.request(st, nil, true), o.host(st))
+		res, err := r.R.Restore(ctx, o.request(st, planned, true), o.host(st))
 		if err != nil {
 			st.Action, st.Reason = sdk.ActionCannot, "planning failed: "+err.Error()
 			continue
 		}
 		st.Action, st.Reason, st.Cannot = res.Action, res.Reason, res.Cannot
+		if res.Action == sdk.ActionCreate || res.Action == sdk.ActionOverwrite {
+			planned[id] = sdk.Planned(id)
+		}
 		if has && o.Mode == "" && res.Action == sdk.ActionOverwrite {
 			st.Action, st.Cannot = sdk.ActionCannot, sdk.CannotExists
 			st.Reason = "the item exists in the target and differs from the backup: --overwrite replaces it in place, --as-new restores a copy"
@@ -346,6 +353,36 @@ func containsFold(list []string, v string) bool {
 	return false
 }
 
+// serviceTypes are hosted service items: between two of them, a
+// relationship (Service2Service) goes from the source service to its view,
+// so it is the view that needs the source, not the other way round.
+var serviceTypes = map[string]bool{"Feature Service": true, "Vector Tile Service": true, "Scene Service": true, "Image Service": true}
+
+// needsGraph says which items of the run each item needs restored before
+// it: the items it refers to (the source's dependencies: a web map's
+// layers, an app's map), except between services, where the view needs its
+// source.
+func needsGraph(byID map[string]report.Item) map[string][]string {
+	g := map[string][]string{}
+	for id, it := range byID {
+		for _, d := range it.Dependencies {
+			dep, ok := byID[d]
+			if !ok || d == id {
+				continue
+			}
+			if serviceTypes[it.Type] && serviceTypes[dep.Type] {
+				g[d] = append(g[d], id)
+				continue
+			}
+			g[id] = append(g[id], d)
+		}
+	}
+	for id := range g {
+		sort.Strings(g[id])
+	}
+	return g
+}
+
 // rank orders item kinds: services first, then views and layers, maps and
 // scenes, apps last; the dependency order comes before it.
 func rank(typ string) int {
@@ -363,7 +400,7 @@ func rank(typ string) int {
 
 // order sorts ids so each item comes after the items of the set it depends
 // on (a cycle is broken by kind and title), kinds in rank order.
-func order(set map[string]string, byID map[string]report.Item) []string {
+func order(set map[string]string, byID map[string]report.Item, needs map[string][]string) []string {
 	ids := make([]string, 0, len(set))
 	for id := range set {
 		ids = append(ids, id)
@@ -387,7 +424,7 @@ func order(set map[string]string, byID map[string]report.Item) []string {
 			return
 		}
 		visiting[id] = true
-		for _, d := range byID[id].Dependencies {
+		for _, d := range needs[id] {
 			if _, ok := set[d]; ok {
 				visit(d)
 			}

@@ -34,6 +34,10 @@ func (r *fsRestore) newView(ctx context.Context) (res sdk.RestoreResult, err err
 	so := src.Services[0]
 	tgtID := so.ServiceItemID
 	if v, ok := r.req.Remap[tgtID]; ok {
+		if sdk.IsPlanned(v) && r.req.PlanOnly {
+			// The plan restores the source before this view.
+			return sdk.RestoreResult{Action: sdk.ActionCreate, Reason: fmt.Sprintf("a view of service %s, restored before it", so.Name)}, nil
+		}
 		tgtID = v
 	}
 	tgt, err := s.TargetItem(ctx, tgtID)
