@@ -386,3 +386,33 @@ run { prefix = "SLOW" }
 		t.Errorf("run.log does not say the look for unfinished runs in the slow sink was cut short:\n%s", log)
 	}
 }
+
+// TestSinkBoundVariablesChecked: a bound set to something that is not a
+// positive duration stops run and prune before they start, exit 2, naming
+// the variable, instead of being ignored or taken as no bound.
+func TestSinkBoundVariablesChecked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	dir := t.TempDir()
+	srv, admin := startSim(t, sim.Options{Items: 2, Seed: 11})
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
+sink "local" "nas" {
+  path = %q
+  retention {
+    delete_after = "30d"
+  }
+}
+`, filepath.Join(dir, "nas")))
+	for _, c := range []struct{ name, value, cmd string }{
+		{sinkwatch.IdleEnv, "soon", "run"},
+		{sinkwatch.IdleEnv, "-5m", "prune"},
+		{engine.RetentionTimeoutEnv, "0", "run"},
+		{engine.SinkScanTimeoutEnv, "5", "run"},
+	} {
+		code, out := runExe(t, dir, append(os.Environ(), c.name+"="+c.value), c.cmd, file)
+		if code != exitUsage || !strings.Contains(out, c.name+"="+fmt.Sprintf("%q", c.value)) {
+			t.Errorf("%s with %s=%s: exit %d, want %d naming the variable:\n%s", c.cmd, c.name, c.value, code, exitUsage, out)
+		}
+	}
+}
