@@ -200,15 +200,12 @@ func (r *fsRestore) post(ctx context.Context, u string, form url.Values, v any) 
 }
 
 // upload sends the run's data file as a temporary item of the signed-in
-// user, marked as this restore's, and returns its id.
+// user, marked as this restore's, and returns its id: in one request, or
+// in parts above exportkit.SinglePartMax (a File Geodatabase is often
+// gigabytes).
 func (r *fsRestore) upload(ctx context.Context) (string, error) {
 	d := dataArtifacts[r.data]
 	a, _ := r.req.Artifact(d.name)
-	rc, err := r.s.Host.ReadArtifact(ctx, d.name)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
 	kw := []string{"Data", d.itemType}
 	if r.req.Mark != "" {
 		kw = append(kw, r.req.Mark)
@@ -216,18 +213,11 @@ func (r *fsRestore) upload(ctx context.Context) (string, error) {
 	form := url.Values{"title": {"agolpipe-restore " + r.req.RestoreID + " " + r.req.Item.ID}, "type": {d.itemType},
 		"typeKeywords": {strings.Join(kw, ",")}, "tags": {"agolpipe-restore"},
 		"snippet": {"Temporary upload made by agolpipe restore; deleted when the restore ends."}}
-	var ans struct {
-		ID string `json:"id"`
-	}
-	req := arcgisrest.JSONPost("content/users/"+url.PathEscape(r.req.Target.Username)+"/addItem", form)
-	req.File = &sdk.PortalFile{Field: "file", Name: d.name, ContentType: "application/zip", Size: a.Size, Body: rc}
-	if err := arcgisrest.GetJSON(ctx, r.s.Host.Portal, req, &ans); err != nil {
+	id, err := r.s.UploadItem(ctx, form, a, d.name)
+	if err != nil {
 		return "", fmt.Errorf("uploading %s: %w", d.name, err)
 	}
-	if ans.ID == "" {
-		return "", sdk.Permanent("uploading %s: addItem answered no item id", d.name)
-	}
-	return ans.ID, nil
+	return id, nil
 }
 
 // dropUpload deletes the temporary upload for good.
@@ -237,7 +227,7 @@ func (r *fsRestore) dropUpload(ctx context.Context, id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	err := arcgisrest.DeleteItem(ctx, r.s.Host.Portal, r.req.Target.Username, id, r.req.Target.Mode != "enterprise", arcgisrest.DeleteOptions{})
+	err := arcgisrest.DeleteItem(ctx, r.s.Host.Portal, r.req.Owner, id, r.req.Target.Mode != "enterprise", arcgisrest.DeleteOptions{})
 	if err != nil {
 		r.s.Warn(ctx, "the temporary upload %s of this restore could not be deleted (%v); it carries the restore's mark, so `agolpipe restore undo %s` removes it, or delete it in the portal",
 			id, err, r.req.RestoreID)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
+	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sim"
@@ -148,5 +149,106 @@ func TestRestoreNewAndInPlace(t *testing.T) {
 	env.Srv.Org().Mu.RUnlock()
 	if !sameURL || hasMark {
 		t.Errorf("in place: URL kept %v, marked %v (an overwritten item must not carry the restore's mark)", sameURL, hasMark)
+	}
+}
+
+// TestRestoreLargeInParts restores a service whose File Geodatabase is
+// above the single-request upload limit: it goes up in parts (addItem
+// multipart, addPart, commit), and the published rows match counts.json.
+func TestRestoreLargeInParts(t *testing.T) {
+	env := exportertest.Start(t, sim.Options{Items: 300, Seed: 2, ExportTime: 20 * time.Millisecond})
+	var it sdk.Item
+	for _, c := range hosted(t, env) {
+		env.Srv.Org().Mu.RLock()
+		svc := env.Srv.Org().Item(c.ID).Service
+		rows := 0
+		for _, l := range svc.Layers {
+			rows += l.Rows
+		}
+		env.Srv.Org().Mu.RUnlock()
+		if rows > 32000 && rows < 90000 && !svc.SyncEnabled {
+			it = c
+			break
+		}
+	}
+	if it.ID == "" {
+		t.Fatal("no hosted service with 32,000 to 90,000 rows in the org")
+	}
+	e := exporter(t)
+	rec := exportertest.NewRecorder()
+	if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
+		t.Fatal(err)
+	}
+	if z, _ := rec.Get("data.gdb.zip"); z.Bytes <= exportkit.SinglePartMax {
+		t.Fatalf("the export is %d bytes, not above the single-request limit", z.Bytes)
+	}
+	res, err := e.Restore(context.Background(), restoreRequest(env, it, rec), restoreHost{env.Host, rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Action != sdk.ActionCreate || res.NewItemID == "" {
+		t.Fatalf("restore: %+v", res)
+	}
+	parts := 0
+	for _, r := range env.Srv.Requests() {
+		if r.Endpoint == "addPart" && r.Status == 200 {
+			parts++
+		}
+	}
+	if parts < 2 {
+		t.Errorf("%d parts uploaded, want the file in parts", parts)
+	}
+}
+
+// TestRestoreInPlaceWithoutTruncate: a sync-enabled service refuses
+// truncate (supportsTruncate false), so the in-place restore empties its
+// layers with deletes before appending the backup's rows.
+func TestRestoreInPlaceWithoutTruncate(t *testing.T) {
+	env := exportertest.Start(t, sim.Options{Items: 80, Seed: 11, ExportTime: 20 * time.Millisecond})
+	var it sdk.Item
+	for _, c := range hosted(t, env) {
+		env.Srv.Org().Mu.RLock()
+		svc := env.Srv.Org().Item(c.ID).Service
+		l := svc.Layers[0]
+		ok := svc.SyncEnabled && l.Rows > 5 && l.Rows < 3000 && !l.IsTable
+		env.Srv.Org().Mu.RUnlock()
+		if ok {
+			it = c
+			break
+		}
+	}
+	if it.ID == "" {
+		t.Fatal("no sync-enabled hosted service in the org")
+	}
+	e := exporter(t)
+	rec := exportertest.NewRecorder()
+	if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
+		t.Fatal(err)
+	}
+	backupRows := rows(t, env, it.URL, 0)
+	var ed map[string]any
+	if err := arcgisrest.GetJSON(context.Background(), env.Host.Portal, arcgisrest.JSONPost(it.URL+"/0/applyEdits", url.Values{"deletes": {"1,2"}}), &ed); err != nil {
+		t.Fatal(err)
+	}
+	req := restoreRequest(env, it, rec)
+	req.Mode, req.TargetItemID = sdk.RestoreOverwrite, it.ID
+	res, err := e.Restore(context.Background(), req, restoreHost{env.Host, rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Action != sdk.ActionOverwrite {
+		t.Fatalf("restore in place: %+v", res)
+	}
+	if got := rows(t, env, it.URL, 0); strings.Join(got, "\n") != strings.Join(backupRows, "\n") {
+		t.Errorf("rows after the in-place restore differ from the backup's (%d vs %d)", len(got), len(backupRows))
+	}
+	truncates := 0
+	for _, r := range env.Srv.Requests() {
+		if r.Endpoint == "truncate" {
+			truncates++
+		}
+	}
+	if truncates != 0 {
+		t.Errorf("%d truncate requests sent to a service that does not support truncate", truncates)
 	}
 }

@@ -6,23 +6,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/sdk"
-	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
 
-// SinglePartMax is the largest file sent in one addItem request; larger
-// files go up in parts (addItem multipart=true, addPart, commit), as
-// ArcGIS requires above its single-request limit. PartSize is the size of
-// each part (ArcGIS takes 1..10000 parts).
+// SinglePartMax and PartSize are exportkit's: a file above SinglePartMax
+// goes up in parts of PartSize (RestoreSession.UploadItem).
 const (
-	SinglePartMax = 10 << 20
-	PartSize      = 8 << 20
+	SinglePartMax = exportkit.SinglePartMax
+	PartSize      = exportkit.PartSize
 )
 
 // RestoreItemTypes: every file type the exporter saves.
@@ -87,7 +81,7 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 	}
 	form := s.Form(backup, true)
 	form.Set("filename", name)
-	id, err := upload(ctx, s, form, file, name)
+	id, err := s.UploadItem(ctx, form, file, name)
 	if err != nil {
 		return sdk.RestoreResult{}, err
 	}
@@ -110,95 +104,6 @@ func fileArtifact(req sdk.RestoreRequest) (sdk.RestoreArtifact, bool) {
 		return a, true
 	}
 	return sdk.RestoreArtifact{}, false
-}
-
-// upload creates the item with its file: in one request up to
-// SinglePartMax, else in parts. The artifact is read once, as a stream;
-// its last bytes arrive only once the host has checked it, so a corrupt
-// artifact never completes an upload. A failed upload's item is deleted.
-func upload(ctx context.Context, s *exportkit.RestoreSession, form url.Values, file sdk.RestoreArtifact, name string) (string, error) {
-	rc, err := s.Host.ReadArtifact(ctx, file.Name)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	if file.Size <= SinglePartMax {
-		return s.AddItem(ctx, form, &sdk.PortalFile{Field: "file", Name: name, ContentType: exportkit.MediaTypeFor(name), Size: file.Size, Body: rc})
-	}
-	start := url.Values{}
-	for k, v := range form {
-		start[k] = v
-	}
-	start.Set("multipart", "true")
-	id, err := s.AddItem(ctx, start, nil)
-	if err != nil {
-		return "", err
-	}
-	fail := func(err error) (string, error) {
-		s.Delete(ctx, id)
-		return "", err
-	}
-	left := file.Size
-	for part := 1; left > 0; part++ {
-		n := min(int64(PartSize), left)
-		s.Host.Progress(ctx, sdk.Progress{ItemID: s.Req.Item.ID, Stage: fmt.Sprintf("uploading part %d", part), Percent: 100 * float64(file.Size-left) / float64(file.Size)})
-		var a struct{}
-		req := arcgisrest.JSONPost(s.ItemOpPath(id, "addPart"), url.Values{})
-		req.Query = url.Values{"partNum": {strconv.Itoa(part)}}
-		req.File = &sdk.PortalFile{Field: "file", Name: name, ContentType: "application/octet-stream", Size: n, Body: io.LimitReader(rc, n)}
-		if err := arcgisrest.GetJSON(ctx, s.Host.Portal, req, &a); err != nil {
-			return fail(fmt.Errorf("part %d: %w", part, err))
-		}
-		left -= n
-	}
-	// The stream must end here: reading its end is what makes the host
-	// check the sha256 of everything sent.
-	if _, err := rc.Read(make([]byte, 1)); err != io.EOF {
-		if err == nil {
-			err = sdk.Permanent("artifact %s is longer than the manifest says", file.Name)
-		}
-		return fail(err)
-	}
-	var a struct{}
-	if err := s.Post(ctx, s.ItemOpPath(id, "commit"), form, nil, &a); err != nil {
-		return fail(fmt.Errorf("commit: %w", err))
-	}
-	if err := waitCommitted(ctx, s, id); err != nil {
-		return fail(err)
-	}
-	return id, nil
-}
-
-// waitCommitted polls the item's status until the commit is done (bounded).
-func waitCommitted(ctx context.Context, s *exportkit.RestoreSession, id string) error {
-	deadline := time.Now().Add(30 * time.Minute)
-	delay := 500 * time.Millisecond
-	for {
-		var st struct {
-			Status        string `json:"status"`
-			StatusMessage string `json:"statusMessage"`
-		}
-		if err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
-			return arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSON(s.ItemOpPath(id, "status"), nil), &st)
-		}); err != nil {
-			return fmt.Errorf("status of the upload: %w", err)
-		}
-		switch st.Status {
-		case "completed", "complete", "":
-			return nil
-		case "failed":
-			return sdk.Permanent("the portal failed the upload: %s", st.StatusMessage)
-		}
-		if time.Now().After(deadline) {
-			return sdk.Permanent("the portal had not finished the upload after 30 minutes (status %s)", st.Status)
-		}
-		select {
-		case <-ctx.Done():
-			return &sdk.Error{Kind: sdk.KindCanceled, Err: ctx.Err()}
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
 }
 
 // sameFile reports whether the target item's file is the backup's (sha256
