@@ -106,18 +106,25 @@ func (sr *storedRuns) resolve(ctx context.Context, ref string) (string, error) {
 // only the live portal can say (verify --deep's live counts). The caller
 // closes it.
 func (sr *storedRuns) source(ctx context.Context) (sdk.Source, error) {
+	src, _, err := sr.connect(ctx)
+	return src, err
+}
+
+// connect is source with the organization it signed in to.
+func (sr *storedRuns) connect(ctx context.Context) (sdk.Source, sdk.OrgInfo, error) {
 	b := sr.p.Source
 	src, err := sr.host.Source(ctx, b.Type)
 	if err != nil {
-		return nil, fmt.Errorf("source %q (%s): %w", b.Name, b.DeclRange, err)
+		return nil, sdk.OrgInfo{}, fmt.Errorf("source %q (%s): %w", b.Name, b.DeclRange, err)
 	}
 	if d := src.Configure(ctx, sdk.ConfigureRequest{Config: b.Config, Name: b.Name, PipelineFile: sr.p.Filename}); d.HasErrors() {
 		_ = src.Close()
-		return nil, fmt.Errorf("source %q (%s): %w", b.Name, b.DeclRange, d.Err())
+		return nil, sdk.OrgInfo{}, fmt.Errorf("source %q (%s): %w", b.Name, b.DeclRange, d.Err())
 	}
-	if _, err := src.Connect(ctx); err != nil {
+	org, err := src.Connect(ctx)
+	if err != nil {
 		_ = src.Close()
-		return nil, fmt.Errorf("source %q: signing in: %w", b.Name, err)
+		return nil, sdk.OrgInfo{}, fmt.Errorf("source %q: signing in: %w", b.Name, err)
 	}
-	return src, nil
+	return src, org, nil
 }

@@ -388,7 +388,7 @@ func TestReplaceThenUndo(t *testing.T) {
 	}
 
 	code, out := runCLI(t, "replace", file, "--find", find, "--replace", repl, "--type", "Web Map", "--dry-run")
-	if code != exitOK || !strings.Contains(out, fmt.Sprintf("in %d item(s)", using)) {
+	if code != exitOK || !strings.Contains(out, fmt.Sprintf("Plan: %d item(s) to change", using)) {
 		t.Fatalf("dry run: exit %d, want a plan for %d web maps\n%s", code, using, out)
 	}
 	for _, id := range maps {
@@ -401,11 +401,7 @@ func TestReplaceThenUndo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("replace: exit %d\n%s", code, out)
 	}
-	m := regexp.MustCompile(`(?m)^Replace (\S+): in`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no id in the output:\n%s", out)
-	}
-	rid := m[1]
+	rid := replaceID(t, out)
 	t.Logf("replace:\n%s", out)
 	for _, id := range maps {
 		got := string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil))

@@ -73,6 +73,9 @@ type Report struct {
 	// Safety are the copies taken before overwriting (safety.go), which
 	// `restore undo` puts back.
 	Safety []SafetyCopy `json:"safety_copies,omitempty"`
+	// Replace is set when the record is of a find and replace
+	// (replace.go), not of a restore.
+	Replace *ReplaceRecord `json:"replace,omitempty"`
 }
 
 // Entry is one item of the report.

@@ -43,6 +43,11 @@ type SafetyCopy struct {
 	Title    string `json:"title"`
 	Type     string `json:"type"`
 	Exporter string `json:"exporter"`
+	// Kind is "" for a copy its exporter took (put back by its restorer)
+	// or SafetyJSON for a copy of the item's JSON alone that replace took
+	// (put back by undo itself: Fields and the data).
+	Kind   string   `json:"kind,omitempty"`
+	Fields []string `json:"fields,omitempty"`
 	// Folder is the copy's folder in the sink (SafetyFolder).
 	Folder    string           `json:"folder"`
 	Sink      string           `json:"sink"`

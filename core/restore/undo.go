@@ -186,7 +186,7 @@ func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, erro
 	for i := range rep.Safety {
 		sc := &rep.Safety[i]
 		st := UndoStep{Action: "put back", ItemID: sc.ItemID, Title: sc.Title, Type: sc.Type, safety: sc}
-		if _, ok := o.Restorers[sc.Type]; !ok {
+		if _, ok := o.Restorers[sc.Type]; !ok && sc.Kind != SafetyJSON {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("no exporter of this pipeline restores %s items: the safety copy of %s (%q) stays in %s", sc.Type, sc.ItemID, sc.Title, sc.Folder))
 			continue
 		}
@@ -250,7 +250,11 @@ func ApplyUndo(ctx context.Context, o *UndoOptions, p *UndoPlan) *UndoReport {
 		case "delete":
 			err = arcgisrest.DeleteItem(ctx, o.Target.Do, s.Owner, s.ItemID, o.TargetOrg.Mode != "enterprise", arcgisrest.DeleteOptions{})
 		case "put back":
-			err = putBack(ctx, o, s.safety)
+			if s.safety.Kind == SafetyJSON {
+				err = putBackJSON(ctx, o, s.safety)
+			} else {
+				err = putBack(ctx, o, s.safety)
+			}
 		}
 		if err != nil {
 			s.Outcome, s.Reason = "failed", err.Error()
