@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -65,7 +67,7 @@ func restoreOrgs(t *testing.T, dir, sinkA string) (a, b *sim.Server, aFile, bFil
 func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 	dir := t.TempDir()
 	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
-	_, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
+	srvA, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
 	runA := latestRun(t, filepath.Join(dir, "a", "sink"), "A_")
 	mA := readManifest(t, runA)
 
@@ -209,6 +211,7 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 		}
 		compareArtifacts(t, runA, mA, itA.ID, runB, mB, itB.ID, rep.Remap)
 	}
+	openWithEsriClient(t, srvA, b, restored, rep.Remap)
 	// Every web map of B refers only to B's items, or to items that could
 	// not be restored (listed with why).
 	for _, it := range mB.Items {
@@ -664,4 +667,106 @@ func sharingB(b *sim.Server, id string) string {
 	}
 	sort.Strings(gs)
 	return it.Access + ": " + strings.Join(gs, ", ")
+}
+
+// esriLayer is one operational layer as Esri's client saw it.
+type esriLayer struct {
+	URL     string `json:"url"`
+	Foreign bool   `json:"foreign"`
+	Skipped bool   `json:"skipped"`
+	Count   int    `json:"count"`
+}
+
+// esriOpen opens web maps ids of srv with Esri's JavaScript client
+// (sim/testdata/esri/webmap.mjs): the item, its data, and each layer of
+// srv's own services (definition and feature count). ok is false when node
+// is missing and AGOLPIPE_REQUIRE_NODE is unset.
+func esriOpen(t *testing.T, srv *sim.Server, ids []string) (map[string][]esriLayer, bool) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("AGOLPIPE_REQUIRE_NODE") != "" {
+			t.Fatal("node is not installed and AGOLPIPE_REQUIRE_NODE is set")
+		}
+		t.Log("node is not installed: the restored web maps were not opened with Esri's client")
+		return nil, false
+	}
+	dir := filepath.Join("..", "..", "sim", "testdata", "esri")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@esri", "arcgis-rest-feature-service")); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			t.Fatal("node_modules is missing and npm is not installed")
+		}
+		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci: %v\n%s", err, out)
+		}
+	}
+	admin, _ := demoAdmin(srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "webmap.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SIM_PORTAL="+srv.PortalURL()+"/sharing/rest", "SIM_USER="+admin.Username, "SIM_PASS="+admin.Password,
+		"SIM_WEBMAPS="+strings.Join(ids, ","), "SIM_ORIGIN="+srv.Origin())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("Esri's client could not open the web maps: %v\n%s", err, stderr.String())
+	}
+	var got map[string]struct {
+		Layers []esriLayer `json:"layers"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("webmap.mjs: %v\n%s", err, stdout.String())
+	}
+	out := map[string][]esriLayer{}
+	for id, wm := range got {
+		out[id] = wm.Layers
+	}
+	return out, true
+}
+
+// openWithEsriClient opens the restored web maps in B and the originals in
+// A with Esri's client: every layer of B loads, from B's own services, with
+// as many features as its original in A; a layer left on another org's
+// service must be one the restore could not bring.
+func openWithEsriClient(t *testing.T, a, b *sim.Server, restored map[string]restore.Entry, remap map[string]string) {
+	t.Helper()
+	var idsA, idsB []string
+	for id, e := range restored {
+		if e.Type == "Web Map" {
+			idsA, idsB = append(idsA, id), append(idsB, e.NewItemID)
+		}
+	}
+	gotA, ok := esriOpen(t, a, idsA)
+	if !ok {
+		return
+	}
+	gotB, _ := esriOpen(t, b, idsB)
+	opened := 0
+	for i, idA := range idsA {
+		la, lb := gotA[idA], gotB[idsB[i]]
+		if len(la) != len(lb) {
+			t.Errorf("web map %s: %d layers in A, %d in B", idA, len(la), len(lb))
+			continue
+		}
+		for k := range la {
+			switch {
+			case la[k].Skipped || lb[k].Skipped:
+			case lb[k].Foreign:
+				if _, restoredLayer := remap[la[k].URL]; restoredLayer {
+					t.Errorf("web map %s in B: layer %s still points outside B although it was restored", idsB[i], lb[k].URL)
+				}
+			case lb[k].Count != la[k].Count:
+				t.Errorf("web map %s in B: layer %s has %d features, its original %s in A %d", idsB[i], lb[k].URL, lb[k].Count, la[k].URL, la[k].Count)
+			default:
+				opened++
+			}
+		}
+	}
+	if opened == 0 {
+		t.Fatalf("Esri's client opened no layer of B's services in %d web maps", len(idsB))
+	}
 }
