@@ -105,6 +105,27 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 	if pulled == 0 {
 		t.Fatalf("web map %s pulled in none of its dependencies %v:\n%s", wm.ID, wm.Dependencies, out)
 	}
+	// --tag and --folder select by what item.json and the manifest say.
+	var tagged report.Item
+	var tag string
+	for _, it := range mA.Items {
+		var ij struct {
+			Tags []string `json:"tags"`
+		}
+		if b := artifactBytes(t, runA, mA, it.ID, "item.json"); b != nil && json.Unmarshal(b, &ij) == nil && len(ij.Tags) > 0 && it.Folder != "" {
+			tagged, tag = it, ij.Tags[len(ij.Tags)-1]
+			break
+		}
+	}
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--tag", tag, "--folder", tagged.Folder, "--no-dependencies", "--to", bFile, "--dry-run")
+	if code != exitOK || !strings.Contains(out, tagged.ID) {
+		t.Fatalf("--tag %q --folder %q does not select item %s: exit %d\n%s", tag, tagged.Folder, tagged.ID, code, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "  ") && strings.Contains(line, "[dependency of") {
+			t.Fatalf("--no-dependencies planned a dependency:\n%s", out)
+		}
+	}
 	// Without --yes and not on a terminal, nothing is applied.
 	if code, out := runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile); code != exitUsage {
 		t.Fatalf("apply without --yes: exit %d\n%s", code, out)
@@ -188,6 +209,7 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 		itemsB[it.ID] = it
 	}
 	adminB, _ := demoAdmin(b)
+	rels := 0
 	for _, itA := range mA.Items {
 		e, ok := restored[itA.ID]
 		if !ok {
@@ -209,7 +231,10 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 		if got, want := sharingB(b, e.NewItemID), sharingA(t, runA, mA, itA.ID); got != want {
 			t.Errorf("item %s: shared as %s in B, as %s in A", itA.ID, got, want)
 		}
-		compareArtifacts(t, runA, mA, itA.ID, runB, mB, itB.ID, rep.Remap)
+		rels += compareArtifacts(t, runA, mA, itA.ID, runB, mB, itB.ID, rep.Remap)
+	}
+	if rels == 0 {
+		t.Error("no relationship between restored items was checked")
 	}
 	openWithEsriClient(t, srvA, b, restored, rep.Remap)
 	// Every web map of B refers only to B's items, or to items that could
@@ -403,7 +428,7 @@ func artifactBytes(t *testing.T, runDir string, m *report.Run, item, name string
 // compareArtifacts compares item a of run A with item b of run B: the item
 // description, data (A's remapped), resources, thumbnail, metadata and the
 // file of a file item.
-func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB string, mB *report.Run, b string, remap map[string]string) {
+func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB string, mB *report.Run, b string, remap map[string]string) (relationships int) {
 	t.Helper()
 	var ia, ib map[string]any
 	_ = json.Unmarshal(sdk.RemapJSON(artifactBytes(t, runA, mA, a, "item.json"), remap), &ia)
@@ -430,8 +455,18 @@ func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB 
 	}
 	for n := range names {
 		switch n {
-		case "item.json", "relationships.json":
+		case "item.json":
 			continue
+		case "relationships.json":
+			// Every relationship whose other item was restored is there
+			// again, between the new items.
+			want, got := relations(t, artifactBytes(t, runA, mA, a, n), remap, true), relations(t, artifactBytes(t, runB, mB, b, n), nil, false)
+			for r := range want {
+				relationships++
+				if !got[r] {
+					t.Errorf("item %s -> %s: relationship %s lost", a, b, r)
+				}
+			}
 		case "data.json":
 			da, db := sdk.RemapJSON(artifactBytes(t, runA, mA, a, n), remap), artifactBytes(t, runB, mB, b, n)
 			var x, y any
@@ -463,10 +498,9 @@ func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB 
 			}
 		}
 	}
+	return relationships
 }
 
-// zipEntries lists a zip's entries with size and CRC; JSON entries with
-// their content remapped.
 func zipEntries(t *testing.T, b []byte, remap map[string]string) string {
 	t.Helper()
 	if b == nil {
@@ -769,4 +803,34 @@ func openWithEsriClient(t *testing.T, a, b *sim.Server, restored map[string]rest
 	if opened == 0 {
 		t.Fatalf("Esri's client opened no layer of B's services in %d web maps", len(idsB))
 	}
+}
+
+// relations lists the relationships of a relationships.json as "type
+// direction other-id"; with onlyRemapped, only those whose other item the
+// remap table knows, with its new id.
+func relations(t *testing.T, b []byte, remap map[string]string, onlyRemapped bool) map[string]bool {
+	t.Helper()
+	var doc struct {
+		Related []struct {
+			Type      string `json:"type"`
+			Direction string `json:"direction"`
+			ItemID    string `json:"itemId"`
+		} `json:"relationships"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("relationships.json: %v", err)
+	}
+	out := map[string]bool{}
+	for _, r := range doc.Related {
+		id := r.ItemID
+		if onlyRemapped {
+			nu, ok := remap[id]
+			if !ok {
+				continue
+			}
+			id = nu
+		}
+		out[r.Type+" "+r.Direction+" "+id] = true
+	}
+	return out
 }
