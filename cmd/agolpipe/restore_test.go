@@ -501,6 +501,8 @@ func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB 
 	return relationships
 }
 
+// zipEntries lists a zip's entries with size and CRC; JSON entries with
+// their content remapped.
 func zipEntries(t *testing.T, b []byte, remap map[string]string) string {
 	t.Helper()
 	if b == nil {
