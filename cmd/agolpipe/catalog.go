@@ -29,8 +29,20 @@ type storedRuns struct {
 
 // openStoredRuns loads file and opens its sinks (only the one named only,
 // when set) through a sinks-only session. Configuration errors are printed
-// and come back with exitUsage.
+// and come back with exitUsage. The source's settings may be left unknown
+// by an env() or variable that is not set (pipeline.LoadOptions.SinksOnly):
+// reading backups needs no portal password; source says so if asked.
 func openStoredRuns(ctx context.Context, file string, vars, varFiles []string, only string) (*storedRuns, error) {
+	return openStored(ctx, file, vars, varFiles, only, true)
+}
+
+// openStoredRunsAndSource is openStoredRuns for a command that signs in
+// too (replace): the whole pipeline must evaluate, as for a run.
+func openStoredRunsAndSource(ctx context.Context, file string, vars, varFiles []string) (*storedRuns, error) {
+	return openStored(ctx, file, vars, varFiles, "", false)
+}
+
+func openStored(ctx context.Context, file string, vars, varFiles []string, only string, sinksOnly bool) (*storedRuns, error) {
 	vals, err := pipeline.ParseVarFlags(vars)
 	if err != nil {
 		return nil, withExit(exitUsage, err)
@@ -38,7 +50,7 @@ func openStoredRuns(ctx context.Context, file string, vars, varFiles []string, o
 	var printErr error
 	var names []string
 	s, err := coresession.Open(ctx, coresession.Options{
-		File: file, Vars: vals, VarFiles: varFiles, LogFormat: "text", Host: hostOptions(),
+		File: file, Vars: vals, VarFiles: varFiles, LogFormat: "text", Host: hostOptions(), SinksOnly: sinksOnly,
 		OnlySinks: func(b *pipeline.SinkBlock) bool {
 			names = append(names, b.Name)
 			return only == "" || b.Name == only
@@ -113,6 +125,9 @@ func (sr *storedRuns) source(ctx context.Context) (sdk.Source, error) {
 // connect is source with the organization it signed in to.
 func (sr *storedRuns) connect(ctx context.Context) (sdk.Source, sdk.OrgInfo, error) {
 	b := sr.p.Source
+	if !b.Config.IsWhollyKnown() {
+		return nil, sdk.OrgInfo{}, fmt.Errorf("source %q (%s): an environment variable or variable its settings use is not set (agolpipe validate names it)", b.Name, b.DeclRange)
+	}
 	src, err := sr.host.Source(ctx, b.Type)
 	if err != nil {
 		return nil, sdk.OrgInfo{}, fmt.Errorf("source %q (%s): %w", b.Name, b.DeclRange, err)

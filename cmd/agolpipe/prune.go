@@ -54,6 +54,7 @@ Exit status: 0 when every sink was pruned, 1 when some sink failed,
 			s, err := coresession.Open(ctx, coresession.Options{
 				File: args[0], Vars: vals, VarFiles: varFiles, LogFormat: "text", Host: hostOptions(),
 				OnlySinks: func(b *pipeline.SinkBlock) bool { return b.Retention != nil },
+				SinksOnly: true, // prune never signs in: no portal password needed
 				Diagnostics: func(p *pipeline.Pipeline, diags hcl.Diagnostics) {
 					if !diags.HasErrors() {
 						return // prune has always kept quiet about warnings

@@ -66,7 +66,7 @@ item failed, 2 for a usage or configuration error, 130 when interrupted.`,
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			out := cmd.OutOrStdout()
-			sr, err := openStoredRuns(ctx, args[0], vars, varFiles, "")
+			sr, err := openStoredRunsAndSource(ctx, args[0], vars, varFiles)
 			if err != nil {
 				return err
 			}

@@ -209,6 +209,8 @@ func (l *loader) checkRefs(refs []hcl.Traversal) bool {
 			l.varVals[name] = cty.DynamicVal
 			l.ctx.Variables["var"] = cty.ObjectVal(l.varVals)
 			ok = false
+		case !v.set && l.unused:
+			// Unknown in a block the command does not use (SinksOnly).
 		case !v.set:
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,

@@ -31,12 +31,15 @@ const maxFileFunctionBytes = 1 << 20
 // environment; sensitive, when not nil, is told every value env() returns,
 // at once, so that it is redacted even when a later step of the same
 // expression fails and quotes it in an error.
-func functions(dir string, lookupEnv func(string) (string, bool), sensitive func(string)) map[string]function.Function {
+func functions(dir string, lookupEnv func(string) (string, bool), sensitive func(string), unused func() bool) map[string]function.Function {
 	if sensitive == nil {
 		sensitive = func(string) {}
 	}
+	if unused == nil {
+		unused = func() bool { return false }
+	}
 	fns := map[string]function.Function{
-		"env":  envFunc(lookupEnv, sensitive),
+		"env":  envFunc(lookupEnv, sensitive, unused),
 		"file": fileFunc(dir),
 
 		"abs":           stdlib.AbsoluteFunc,
@@ -100,7 +103,7 @@ func functions(dir string, lookupEnv func(string) (string, bool), sensitive func
 // and editor support.
 func FunctionNames() []string {
 	var names []string
-	for n := range functions("", nil, nil) {
+	for n := range functions("", nil, nil, nil) {
 		names = append(names, n)
 	}
 	return names
@@ -131,7 +134,11 @@ var lengthFunc = function.New(&function.Spec{
 // one, in an attribute its component marks sensitive. Other values (a
 // folder, a region) are shown: hiding every env() value made plans and
 // logs say location=[redacted].
-func envFunc(lookupEnv func(string) (string, bool), sensitive func(string)) function.Function {
+//
+// While unused() is true (a block the command will not use is being
+// decoded: LoadOptions.SinksOnly), a missing variable is an unknown value,
+// not an error: `agolpipe runs` needs no portal password.
+func envFunc(lookupEnv func(string) (string, bool), sensitive func(string), unused func() bool) function.Function {
 	return function.New(&function.Spec{
 		Description: "The value of an environment variable, or the default when it is unset.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -155,6 +162,9 @@ func envFunc(lookupEnv func(string) (string, bool), sensitive func(string)) func
 				}
 				sensitive(val.AsString())
 				return val.Mark(sensitiveMark), nil
+			}
+			if unused() {
+				return cty.UnknownVal(cty.String), nil
 			}
 			return cty.NilVal, function.NewArgErrorf(0,
 				"environment variable %s is not set. Set it in the environment agolpipe runs in (the scheduled task or service), or give a default: env(%q, \"...\")", name, name)

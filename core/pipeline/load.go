@@ -52,6 +52,14 @@ type LoadOptions struct {
 	// Schemas plus the declared third-party plugins). Its diagnostics are
 	// reported with the rest.
 	Plugins func(decls []*PluginDecl) (SchemaSource, hcl.Diagnostics)
+	// SinksOnly loads the pipeline for a command that uses only its sinks
+	// and run block and never signs in (runs, verify, prune): the source,
+	// export and notify blocks are decoded and checked as always, but an
+	// env() or a variable they use that is not set leaves that attribute
+	// unknown instead of being an error, so reading backups needs no
+	// portal password. The source's url must still be known: the
+	// pipeline's id (ID), which its runs carry, is made from it.
+	SinksOnly bool
 }
 
 // Load reads and decodes the pipeline file at filename. See Parse.
@@ -150,6 +158,9 @@ type loader struct {
 	varVals   map[string]cty.Value
 	sensitive map[string]bool
 	schemas   SchemaSource
+	// unused is true while decoding a block the command will not use
+	// (LoadOptions.SinksOnly): unset env() and variables are unknown there.
+	unused bool
 }
 
 // fileSchema is the top level of a pipeline file.
@@ -189,7 +200,7 @@ func (l *loader) load(src []byte, filename string) {
 	l.decodeVariables(byType["variable"])
 	l.ctx = &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(l.varVals)},
-		Functions: functions(l.dir, l.opts.Env, l.addSensitive),
+		Functions: functions(l.dir, l.opts.Env, l.addSensitive, func() bool { return l.unused }),
 	}
 	l.decodePlugins(byType["plugin"])
 	l.decodeRun(byType["run"])
@@ -211,10 +222,44 @@ func (l *loader) load(src []byte, filename string) {
 		return
 	}
 
+	l.unused = l.opts.SinksOnly
 	l.decodeSources(byType["source"], file.Body)
 	l.decodeExports(byType["export"])
+	l.unused = false
 	l.decodeSinks(byType["sink"], file.Body)
+	l.unused = l.opts.SinksOnly
 	l.decodeNotifiers(byType["notify"])
+	l.unused = false
+	if l.opts.SinksOnly {
+		l.checkIDKnown()
+	}
+}
+
+// checkIDKnown: in SinksOnly mode the source's url may have been left
+// unknown by an unset env() or variable; the pipeline's id is made from
+// it, so without it the command would look for another pipeline's runs.
+func (l *loader) checkIDKnown() {
+	src := l.p.Source
+	if src == nil || src.Config == cty.NilVal || !src.Config.IsKnown() || src.Config.IsNull() || !src.Config.Type().IsObjectType() ||
+		!src.Config.Type().HasAttribute("url") || src.Config.GetAttr("url").IsKnown() {
+		return
+	}
+	var subject *hcl.Range
+	if sb, ok := src.Body.(*hclsyntax.Body); ok {
+		if a, ok := sb.Attributes["url"]; ok {
+			subject = a.SrcRange.Ptr()
+		}
+	}
+	if subject == nil {
+		subject = src.DeclRange.Ptr()
+	}
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Source url not set",
+		Detail: fmt.Sprintf("Source %q takes its url from an environment variable or variable that is not set. This command does not sign in, but it finds the pipeline's runs by its id, which is made from the url: set it as for a run.",
+			src.Name),
+		Subject: subject,
+	})
 }
 
 // fileStart is the range used for problems with the file as a whole, such

@@ -57,7 +57,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) {
 	l.vars = map[string]*variable{}
 	l.varVals = map[string]cty.Value{}
 	// Defaults may call functions (env("X", "y")) but not other variables.
-	constCtx := &hcl.EvalContext{Functions: functions(l.dir, l.opts.Env, l.addSensitive)}
+	constCtx := &hcl.EvalContext{Functions: functions(l.dir, l.opts.Env, l.addSensitive, nil)}
 
 	for _, b := range blocks {
 		name := b.Labels[0]
@@ -190,7 +190,7 @@ func (l *loader) readVarFile(path string, values map[string]cty.Value) {
 	}
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
-	ctx := &hcl.EvalContext{Functions: functions(l.dir, l.opts.Env, l.addSensitive)}
+	ctx := &hcl.EvalContext{Functions: functions(l.dir, l.opts.Env, l.addSensitive, nil)}
 	for name, a := range attrs {
 		v, ok := l.vars[name]
 		if !ok {

@@ -57,6 +57,11 @@ type Options struct {
 	// source, notifiers or exporters are started (`prune` opens the sinks
 	// with a retention block).
 	OnlySinks func(*pipeline.SinkBlock) bool
+	// SinksOnly (with OnlySinks) loads the pipeline for a command that
+	// never signs in: an env() or variable that only the source, export or
+	// notify blocks use may be unset (pipeline.LoadOptions.SinksOnly), and
+	// those blocks' settings may then be unknown.
+	SinksOnly bool
 	// Diagnostics receives the problems found in the pipeline file and in
 	// the components' configuration, warnings included, as they are found
 	// (first the file's, then the configuration's). Nil drops them; Open
@@ -138,7 +143,8 @@ func Open(ctx context.Context, o Options) (s *Session, err error) {
 		return nil
 	}
 
-	p, diags := pipeline.Load(o.File, pipeline.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: host, Plugins: host.PipelinePlugins})
+	p, diags := pipeline.Load(o.File, pipeline.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: host, Plugins: host.PipelinePlugins,
+		SinksOnly: o.SinksOnly && o.OnlySinks != nil})
 	if err := show(p, diags); err != nil {
 		return nil, err
 	}
