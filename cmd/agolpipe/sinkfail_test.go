@@ -280,6 +280,13 @@ run {
 		}
 	}
 	assertNoTempFiles(t, filepath.Join(dir, "plain"))
+	// agolpipe verify reads the run back from both sinks, the zipped one
+	// across its parts (each artifact in the part the manifest names),
+	// and finds it whole: the lost part is not there, and the replaced
+	// entries are out of the archives' listings.
+	if code, vout := runCLI(t, "verify", file); code != exitOK {
+		t.Errorf("agolpipe verify of the run that survived the crash: exit %d\n%s", code, vout)
+	}
 	t.Logf("%+v; archives %v", m.Counts, rs.Archives)
 }
 

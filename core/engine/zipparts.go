@@ -133,7 +133,13 @@ func (e *engine) restoreLost(ctx context.Context) {
 			old[a.ItemID] = append(old[a.ItemID], cloneArtifact(a))
 			var outs []report.SinkOutcome
 			for _, o := range a.Sinks {
-				if o.Status == report.Missed && sinks[e.sinkIndex(o.Sink)] {
+				if sinks[e.sinkIndex(o.Sink)] {
+					// The item is exported into this sink again, whole: what
+					// the sink still holds of it (in a part that was not
+					// lost) is replaced by the new export's copy, whose
+					// bytes may differ (counts.json records when it
+					// counted), so its old outcome no longer describes the
+					// sink. The new export records it again.
 					continue
 				}
 				outs = append(outs, o)
@@ -198,13 +204,24 @@ func (e *engine) restoreLost(ctx context.Context) {
 			was := prev[i]
 			*it = was
 			it.Reason = joinReasons(it.Reason, fmt.Sprintf("its artifacts were lost with an archive part and storing them again failed: %s", why))
+			e.rep.Artifacts = removeItem(e.rep.Artifacts, it.ID)
+			// What the lost sinks held of the item may have been replaced
+			// or deleted by the export that failed: never claim it stored.
+			for _, a := range old[it.ID] {
+				for k := range a.Sinks {
+					o := &a.Sinks[k]
+					if lost[it.ID][e.sinkIndex(o.Sink)] && o.Status == report.Stored {
+						o.Status, o.Archive = report.Missed, ""
+						o.Error = "exported again after an archive part was lost, and that export failed"
+					}
+				}
+			}
 			held := false
 			for _, a := range old[it.ID] {
 				for _, o := range a.Sinks {
 					held = held || o.Status == report.Stored
 				}
 			}
-			e.rep.Artifacts = removeItem(e.rep.Artifacts, it.ID)
 			if held {
 				// Still stored in another sink: listed, the lost copies missed.
 				it.Status = sdk.StatusPartial
