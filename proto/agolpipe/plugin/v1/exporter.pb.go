@@ -1004,7 +1004,9 @@ type RestoreRequest struct {
 	TargetItemId string `protobuf:"bytes,12,opt,name=target_item_id,json=targetItemId,proto3" json:"target_item_id,omitempty"`
 	// remap is every old -> new item id and service/layer URL known so far
 	// (items restored before this one, in dependency order); the plugin
-	// rewrites them in the JSON it writes.
+	// rewrites them in the JSON it writes. With plan_only, the items planned
+	// to be restored before this one map to "planned:<old id>" (sdk.Planned):
+	// the plugin takes them as there.
 	Remap []*RemapEntry `protobuf:"bytes,13,rep,name=remap,proto3" json:"remap,omitempty"`
 	// plan_only: decide and report the action, change nothing.
 	PlanOnly bool `protobuf:"varint,14,opt,name=plan_only,json=planOnly,proto3" json:"plan_only,omitempty"`
