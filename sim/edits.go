@@ -570,7 +570,7 @@ func (s *Server) updateLayerDefinition(c *call, sc *svcCall, lid int) {
 		c.fail(400, "Invalid or missing input parameters.", "", []string{"Layer " + strconv.Itoa(lid) + " does not exist."})
 		return
 	}
-	applyLayerUpdate(l, raw)
+	s.applyLayerUpdate(it, l, raw)
 	it.Modified = time.Now().UnixMilli()
 	s.org.Version++
 	c.value(map[string]any{"success": true})
@@ -578,14 +578,47 @@ func (s *Server) updateLayerDefinition(c *call, sc *svcCall, lid int) {
 
 // applyLayerUpdate merges an updateDefinition into a layer: a stored
 // layer's definition, a generated layer's overrides. id, name and the
-// editing dates stay the simulator's.
-func applyLayerUpdate(l *org.Layer, raw json.RawMessage) {
+// editing dates stay the simulator's. fields are merged by name, as
+// ArcGIS does: the fields sent change those of the same name (alias,
+// domain...), the others stay. The caller holds the org lock for writing.
+func (s *Server) applyLayerUpdate(it *org.Item, l *org.Layer, raw json.RawMessage) {
 	var m map[string]any
 	if json.Unmarshal(raw, &m) != nil {
 		return
 	}
 	for _, k := range []string{"id", "editingInfo", "serviceItemId", "adminLayerInfo"} {
 		delete(m, k)
+	}
+	if upd, ok := m["fields"].([]any); ok {
+		cur, _ := s.layerDef(it, l)["fields"].([]any)
+		byName := map[string]map[string]any{}
+		for _, f := range upd {
+			if fm, ok := f.(map[string]any); ok {
+				if n, _ := fm["name"].(string); n != "" {
+					byName[strings.ToLower(n)] = fm
+				}
+			}
+		}
+		merged := make([]any, 0, len(cur))
+		for _, f := range cur {
+			fm, ok := f.(map[string]any)
+			if !ok {
+				continue
+			}
+			n, _ := fm["name"].(string)
+			if u := byName[strings.ToLower(n)]; u != nil {
+				c := map[string]any{}
+				for k, v := range fm {
+					c[k] = v
+				}
+				for k, v := range u {
+					c[k] = v
+				}
+				fm = c
+			}
+			merged = append(merged, fm)
+		}
+		m["fields"] = merged
 	}
 	if n, ok := m["name"].(string); ok && n != "" {
 		l.Name = n

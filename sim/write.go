@@ -761,7 +761,7 @@ func (s *Server) changeDefinition(c *call, sc *svcCall, op string) {
 				if head.ID == nil || svc.FindLayer(*head.ID) == nil {
 					return false
 				}
-				applyLayerUpdate(svc.FindLayer(*head.ID), raw)
+				s.applyLayerUpdate(it, svc.FindLayer(*head.ID), raw)
 			case "deleteFromDefinition":
 				if head.ID == nil {
 					return false

@@ -433,6 +433,15 @@ func (r *fsRestore) applyDefinitions(ctx context.Context, svcURL string, view bo
 		}
 		d := pick(l, keys)
 		d["id"] = id
+		if f, ok := d["fields"]; ok {
+			// Only the aliases and domains that differ: a server refuses a
+			// change of a field's type, and the data file kept most.
+			if ch := changedFields(f, have[id]["fields"]); len(ch) > 0 {
+				d["fields"] = ch
+			} else {
+				delete(d, "fields")
+			}
+		}
 		if l["type"] == "Table" {
 			tables = append(tables, d)
 		} else {
@@ -453,6 +462,49 @@ func (r *fsRestore) applyDefinitions(ctx context.Context, svcURL string, view bo
 		return fmt.Errorf("re-applying the service and layer definitions: %w", err)
 	}
 	return nil
+}
+
+// changedFields are the backup's fields (name, alias, domain, default)
+// whose alias, domain or default differ from the target's field of the
+// same name; fields the target lacks are left out (a schema change is
+// not an updateDefinition).
+func changedFields(backup, target any) []any {
+	cur := map[string]map[string]any{}
+	tl, _ := target.([]any)
+	for _, f := range tl {
+		if m, ok := f.(map[string]any); ok {
+			if n, _ := m["name"].(string); n != "" {
+				cur[strings.ToLower(n)] = m
+			}
+		}
+	}
+	var out []any
+	bl, _ := backup.([]any)
+	for _, f := range bl {
+		m, ok := f.(map[string]any)
+		if !ok {
+			continue
+		}
+		n, _ := m["name"].(string)
+		t := cur[strings.ToLower(n)]
+		if t == nil {
+			continue
+		}
+		d := map[string]any{"name": n}
+		diff := false
+		for _, k := range []string{"alias", "domain", "defaultValue"} {
+			if v, ok := m[k]; ok {
+				d[k] = v
+				if string(mustJSON(v)) != string(mustJSON(t[k])) {
+					diff = true
+				}
+			}
+		}
+		if diff {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func mustJSON(v any) []byte {

@@ -63,6 +63,23 @@ func rows(t *testing.T, env *exportertest.Env, svcURL string, lid int) []string 
 	return out
 }
 
+// alias is a field's alias in the layer 0 JSON.
+func alias(t *testing.T, env *exportertest.Env, svcURL, field string) string {
+	t.Helper()
+	var l struct {
+		Fields []struct{ Name, Alias string } `json:"fields"`
+	}
+	if err := arcgisrest.GetJSON(context.Background(), env.Host.Portal, arcgisrest.JSON(svcURL+"/0", nil), &l); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range l.Fields {
+		if f.Name == field {
+			return f.Alias
+		}
+	}
+	return ""
+}
+
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func TestRestoreNewAndInPlace(t *testing.T) {
@@ -130,6 +147,16 @@ func TestRestoreNewAndInPlace(t *testing.T) {
 	if err := arcgisrest.GetJSON(context.Background(), env.Host.Portal, arcgisrest.JSONPost(it.URL+"/0/applyEdits", edit), &ed); err != nil {
 		t.Fatal(err)
 	}
+	// ...and someone renames a field's alias: the restore puts the
+	// backup's back (only that field is sent).
+	adm := strings.Replace(it.URL, "/rest/services/", "/rest/admin/services/", 1)
+	if err := arcgisrest.GetJSON(context.Background(), env.Host.Portal, arcgisrest.JSONPost(adm+"/0/updateDefinition",
+		url.Values{"updateDefinition": {`{"fields":[{"name":"NAME","alias":"Defaced"}]}`}}), &ed); err != nil {
+		t.Fatal(err)
+	}
+	if alias(t, env, it.URL, "NAME") != "Defaced" {
+		t.Fatal("the alias change did not land")
+	}
 	req := restoreRequest(env, it, rec)
 	req.Mode, req.TargetItemID = sdk.RestoreOverwrite, it.ID
 	res, err = e.Restore(context.Background(), req, host)
@@ -141,6 +168,9 @@ func TestRestoreNewAndInPlace(t *testing.T) {
 	}
 	if got := rows(t, env, it.URL, 0); strings.Join(got, "\n") != strings.Join(backupRows, "\n") {
 		t.Errorf("rows after the in-place restore differ from the backup's (%d vs %d)", len(got), len(backupRows))
+	}
+	if got := alias(t, env, it.URL, "NAME"); got != "Name" {
+		t.Errorf("alias of NAME after the in-place restore: %q, the backup's is \"Name\"", got)
 	}
 	env.Srv.Org().Mu.RLock()
 	cur := env.Srv.Org().Item(it.ID)
