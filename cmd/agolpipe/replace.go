@@ -46,7 +46,9 @@ agolpipe restore undo <pipeline.hcl> <id> puts every item back, byte for
 byte.
 
 Exit status: 0 when every change was made (or nothing matched), 1 when an
-item failed, 2 for a usage or configuration error, 130 when interrupted.`,
+item failed or could not be read (it is listed with !; the others are
+searched and changed), 2 for a usage or configuration error, 130 when
+interrupted.`,
 		Example: `  agolpipe replace nightly.hcl --find https://old.example.com/arcgis --replace https://gis.example.com/arcgis --all --dry-run
   agolpipe replace nightly.hcl --find 4f2e0a... --replace 9b1c7d... --type "Web Map" --yes`,
 		Args: cobra.ExactArgs(1),
@@ -92,8 +94,14 @@ item failed, 2 for a usage or configuration error, 130 when interrupted.`,
 				return withExit(exitPartial, err)
 			}
 			restore.WriteReplacePlan(out, plan)
-			if dryRun || !plan.Actionable() {
+			unread := func() error {
+				if len(plan.Unreadable) > 0 {
+					return withExit(exitPartial, fmt.Errorf("%d item(s) could not be read and were not searched", len(plan.Unreadable)))
+				}
 				return nil
+			}
+			if dryRun || !plan.Actionable() {
+				return unread()
 			}
 			if !yes {
 				if !isatty.IsTerminal(os.Stdin.Fd()) {
@@ -123,7 +131,7 @@ item failed, 2 for a usage or configuration error, 130 when interrupted.`,
 			if rep.Failed() > 0 || serr != nil {
 				return withExit(exitPartial, fmt.Errorf("%d item(s) could not be changed", rep.Failed()))
 			}
-			return nil
+			return unread()
 		},
 	}
 	f := cmd.Flags()

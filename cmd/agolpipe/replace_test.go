@@ -209,3 +209,29 @@ func TestReplace(t *testing.T) {
 		t.Errorf("restores/ holds %d records, want the two replaces that changed something", len(entries))
 	}
 }
+
+// TestReplaceUnreadableItem: an item whose data the portal does not serve
+// (after the reads' retries) is listed as not searched and the exit status
+// is 1, not a plan that silently skipped it.
+func TestReplaceUnreadableItem(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	srv, admin := startSim(t, sim.Options{Items: 20, Seed: 3, FaultRate: 1, FaultEndpoints: []string{"data"}})
+	dir := t.TempDir()
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "sink")))
+	var mapID string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Type == "Web Map" && !it.Deleted {
+			mapID = it.ID
+			break
+		}
+	}
+	o.Mu.RUnlock()
+	code, out := runCLI(t, "replace", file, "--find", "http", "--replace", "https", "--item", mapID, "--dry-run")
+	if code != exitPartial || !strings.Contains(out, "! "+mapID) || !strings.Contains(out, "could not be read") {
+		t.Fatalf("exit %d, want %d with the web map listed as not searched\n%s", code, exitPartial, out)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // Find and replace (`agolpipe replace`): a text, typically a service URL
@@ -58,6 +58,9 @@ type ReplaceOptions struct {
 	// pipeline's first sink); without it nothing is changed.
 	Safety         sdk.Sink
 	SafetySinkName string
+	// Retry is the policy of the reads (the source's Do leaves retries to
+	// its caller); writes are never repeated. Zero is retry's defaults.
+	Retry retry.Policy
 }
 
 // ReplaceItem is one item the text was found in.
@@ -93,6 +96,8 @@ type ReplacePlan struct {
 	// Unmatched items were searched and hold the text nowhere replace
 	// rewrites (their notes may say where it is).
 	Unmatched []*ReplaceItem `json:"-"`
+	// Unreadable items could not be read (Error says why): not searched.
+	Unreadable []*ReplaceItem `json:"unreadable,omitempty"`
 	// FileData counts the items whose data is a file, not searched (their
 	// properties were).
 	FileData int `json:"file_data"`
@@ -126,8 +131,6 @@ func PlanReplace(ctx context.Context, o *ReplaceOptions) (*ReplacePlan, error) {
 	p := &ReplacePlan{Find: o.Find, Replace: o.Replace, Searched: len(items)}
 	states := make([]*itemState, len(items))
 	errs := make([]error, len(items))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(planWorkers, len(items)) {
@@ -135,9 +138,9 @@ func PlanReplace(ctx context.Context, o *ReplaceOptions) (*ReplacePlan, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if states[i], errs[i] = readState(ctx, o, items[i]); errs[i] != nil {
-					cancel() // the plan fails: stop reading the rest
-				}
+				// One item that cannot be read is reported, not the end
+				// of the search through thousands.
+				states[i], errs[i] = o.read(ctx, items[i])
 			}
 		}()
 	}
@@ -151,15 +154,16 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	for i, it := range items {
-		if errs[i] != nil && !errors.Is(errs[i], context.Canceled) {
-			return nil, fmt.Errorf("item %s (%q): %w", it.ID, it.Title, errs[i])
-		}
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, st := range states {
+	for i, st := range states {
+		if errs[i] != nil {
+			it := items[i]
+			o.Log.Warn("item not searched", "item", it.ID, "title", it.Title, "error", errs[i].Error())
+			p.Unreadable = append(p.Unreadable, &ReplaceItem{ID: it.ID, Title: it.Title, Type: it.Type, Owner: it.Owner, Error: errs[i].Error()})
+			continue
+		}
 		rec := st.rec
 		if st.fileData {
 			p.FileData++
@@ -207,6 +211,17 @@ func selectLive(ctx context.Context, o *ReplaceOptions) ([]sdk.Item, error) {
 		return nil, fmt.Errorf("listing the items of %s: %w", o.TargetOrg.PortalURL, err)
 	}
 	return out, nil
+}
+
+// read is readState, retried as the policy says (reads only).
+func (o *ReplaceOptions) read(ctx context.Context, it sdk.Item) (*itemState, error) {
+	var st *itemState
+	err := o.Retry.Do(ctx, func(ctx context.Context, _ int) error {
+		var err error
+		st, err = readState(ctx, o, it)
+		return err
+	})
+	return st, err
 }
 
 // readState reads the item's JSON and data as they are now and computes
@@ -327,15 +342,21 @@ func WriteReplacePlan(w io.Writer, p *ReplacePlan) {
 			fmt.Fprintf(w, "  = %s %q (%s): %s\n", it.ID, it.Title, it.Type, note)
 		}
 	}
+	for _, it := range p.Unreadable {
+		fmt.Fprintf(w, "  ! %s %q (%s): could not be read, not searched: %s\n", it.ID, it.Title, it.Type, it.Error)
+	}
 	if p.FileData > 0 {
 		fmt.Fprintf(w, "  (%d item(s) hold a file as data, which is not searched; their properties were)\n", p.FileData)
 	}
 	if len(p.Items) == 0 {
 		fmt.Fprintf(w, "No match: %q is in none of the %d item(s) searched (item %s and JSON data); nothing to change.\n",
-			p.Find, p.Searched, strings.Join(ReplaceFields, ", "))
+			p.Find, p.Searched-len(p.Unreadable), strings.Join(ReplaceFields, ", "))
 		return
 	}
 	fmt.Fprintf(w, "Plan: %d item(s) to change (%d replacement(s)), %d of %d searched without a match.\n", len(p.Items), n, len(p.Unmatched), p.Searched)
+	if len(p.Unreadable) > 0 {
+		fmt.Fprintf(w, "  warning: %d item(s) could not be read and were not searched (listed with !)\n", len(p.Unreadable))
+	}
 }
 
 // excerpt shortens a long value around the first occurrence of mark.
@@ -386,16 +407,14 @@ func applyItem(ctx context.Context, o *ReplaceOptions, planned *ReplaceItem, rep
 		o.Log.Error("replace failed", "item", rec.ID, "title", rec.Title, "error", err.Error())
 		return rec
 	}
-	it, err := targetItem(ctx, o.Target, planned.ID)
-	if err != nil {
-		return fail(*planned, fmt.Errorf("reading it again: %w", err))
-	}
+	it := sdk.Item{ID: planned.ID} // read whole by o.read
 	// What is saved and what is changed come from this one read, so the
 	// safety copy is exactly the state the change overwrites.
-	st, err := readState(ctx, o, it)
+	st, err := o.read(ctx, it)
 	if err != nil {
 		return fail(*planned, fmt.Errorf("reading it again: %w", err))
 	}
+	it = st.item
 	rec := st.rec
 	if !sameChanges(rec.Changes, planned.Changes) {
 		rec.Warnings = append(rec.Warnings, "the item changed since the plan: the text was replaced in its current JSON")
