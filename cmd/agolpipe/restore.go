@@ -184,7 +184,11 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 			}
 			rep := restore.Apply(ctx, o, plan)
 			restore.WriteSummary(out, rep)
-			dir, err := restore.Store(ctx, first.Sink, rep)
+			// The report is stored even when the restore was interrupted:
+			// it is the record of what was done. Bounded on its own.
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			dir, err := restore.Store(sctx, first.Sink, rep)
+			scancel()
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "Error: the restore report could not be stored in sink %q: %v\n", first.Name, err)
 			} else {

@@ -106,6 +106,12 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 	folders := map[string]string{} // owner + "\x00" + title -> folder id
 	groups := &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}
 	for i, st := range p.Steps {
+		if ctx.Err() != nil {
+			// Interrupted: what was not attempted is in the report as such.
+			st.Outcome = Canceled
+			rep.Items = append(rep.Items, Entry{ID: st.Item.ID, Title: st.Item.Title, Type: st.Item.Type, Step: *st})
+			continue
+		}
 		switch st.Action {
 		case sdk.ActionCannot:
 			st.Outcome = NotRestored
@@ -117,9 +123,6 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 		rep.Items = append(rep.Items, Entry{ID: st.Item.ID, Title: st.Item.Title, Type: st.Item.Type, Step: *st})
 		if o.Progress != nil {
 			o.Progress(i+1, len(p.Steps), st)
-		}
-		if ctx.Err() != nil {
-			break
 		}
 	}
 	rep.Finished = time.Now().UTC()
@@ -383,8 +386,12 @@ func WriteSummary(w io.Writer, r *Report) {
 	for _, e := range r.Items {
 		counts[e.Outcome]++
 	}
-	fmt.Fprintf(w, "%d restored, %d overwritten, %d skipped, %d failed, %d cannot be restored\n",
+	fmt.Fprintf(w, "%d restored, %d overwritten, %d skipped, %d failed, %d cannot be restored",
 		counts[Restored], counts[Overwritten], counts[Skipped], counts[Failed], counts[NotRestored])
+	if counts[Canceled] > 0 {
+		fmt.Fprintf(w, ", %d not attempted (interrupted)", counts[Canceled])
+	}
+	fmt.Fprintln(w)
 	if len(r.Safety) > 0 {
 		fmt.Fprintf(w, "%d safety copy(ies) of what was overwritten under %s/safety/ in sink %s; `agolpipe restore undo <pipeline.hcl> %s` puts them back\n",
 			len(r.Safety), Folder(r.RestoreID), r.Safety[0].Sink, r.RestoreID)

@@ -119,6 +119,8 @@ const (
 	Skipped     = "skipped"
 	Failed      = "failed"
 	NotRestored = "cannot"
+	// Canceled: the restore was interrupted before it got to the item.
+	Canceled = "canceled"
 )
 
 // Plan is the ordered list of steps.
