@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agolpipe/agolpipe/sdk"
@@ -72,7 +73,18 @@ type sink struct {
 	sdk.Sink
 	name string
 	idle time.Duration
+	// stalls counts the calls stopped for want of progress since the last
+	// call that ended by itself; at MaxStalls the sink is down: every
+	// later call fails at once with down's error.
+	stalls atomic.Int32
+	down   atomic.Pointer[sdk.Error]
 }
+
+// MaxStalls is how many calls in a row a sink may stall before it is
+// given up for the rest of the command. One stall may be a hiccup, and is
+// retried; a store that stalls every call would otherwise cost the idle
+// bound times the retries for every artifact of the run.
+const MaxStalls = 3
 
 // watch is the clock of one call. The sink "holds" the call from its start
 // until it returns, except while the call waits for the caller (a Put
@@ -81,6 +93,8 @@ type sink struct {
 // without a turn changing, the call's context is cancelled with the idle
 // error as its cause.
 type watch struct {
+	s      *sink
+	what   string
 	idle   time.Duration
 	cancel context.CancelCauseFunc
 	err    error
@@ -92,13 +106,28 @@ type watch struct {
 	fired bool
 }
 
-func (s *sink) start(ctx context.Context, what string) (context.Context, *watch) {
+// start begins a call, or returns the error of a sink that is down.
+func (s *sink) start(ctx context.Context, what string) (context.Context, *watch, error) {
+	if d := s.down.Load(); d != nil {
+		return nil, nil, d
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	w := &watch{idle: s.idle, cancel: cancel, err: &sdk.Error{Kind: sdk.KindRetryable, Err: fmt.Errorf(
+	w := &watch{s: s, what: what, idle: s.idle, cancel: cancel, err: &sdk.Error{Kind: sdk.KindRetryable, Err: fmt.Errorf(
 		"sink %q stopped answering: no progress for %s while %s, so the call was stopped; check that the store is up and reachable, and if it only pauses this long, raise %s",
 		s.name, s.idle, what, IdleEnv)}}
 	w.hold()
-	return ctx, w
+	return ctx, w, nil
+}
+
+// stalled records a call stopped for want of progress, and gives the sink
+// up at the MaxStalls-th in a row.
+func (s *sink) stalled(what string) {
+	if s.stalls.Add(1) < MaxStalls {
+		return
+	}
+	s.down.CompareAndSwap(nil, &sdk.Error{Kind: sdk.KindPermanent, Err: fmt.Errorf(
+		"sink %q stopped answering: no progress for %s, %d calls in a row (the last while %s); nothing more is asked of it in this run. Check that the store is up and reachable, and if it only pauses this long, raise %s",
+		s.name, s.idle, MaxStalls, what, IdleEnv)})
 }
 
 // hold: the sink has the call (progress was made: a turn changed).
@@ -148,25 +177,38 @@ func (w *watch) end(parent context.Context, err error) error {
 	fired := w.fired
 	w.mu.Unlock()
 	w.cancel(nil)
-	if err != nil && fired && parent.Err() == nil {
+	switch {
+	case err != nil && fired && parent.Err() == nil:
+		w.s.stalled(w.what)
 		return w.err
+	case !fired:
+		w.s.stalls.Store(0) // the sink answered, whatever it said
 	}
 	return err
 }
 
 func (s *sink) Preflight(ctx context.Context) error {
-	cctx, w := s.start(ctx, "checking the sink (preflight)")
+	cctx, w, err := s.start(ctx, "checking the sink (preflight)")
+	if err != nil {
+		return err
+	}
 	return w.end(ctx, s.Sink.Preflight(cctx))
 }
 
 func (s *sink) Stat(ctx context.Context, path string) (sdk.ObjectInfo, error) {
-	cctx, w := s.start(ctx, fmt.Sprintf("looking up %q", path))
+	cctx, w, err := s.start(ctx, fmt.Sprintf("looking up %q", path))
+	if err != nil {
+		return sdk.ObjectInfo{}, err
+	}
 	o, err := s.Sink.Stat(cctx, path)
 	return o, w.end(ctx, err)
 }
 
 func (s *sink) Delete(ctx context.Context, path string) error {
-	cctx, w := s.start(ctx, fmt.Sprintf("deleting %q", path))
+	cctx, w, err := s.start(ctx, fmt.Sprintf("deleting %q", path))
+	if err != nil {
+		return err
+	}
 	return w.end(ctx, s.Sink.Delete(cctx, path))
 }
 
@@ -178,14 +220,20 @@ func (s *sink) DeleteReport(ctx context.Context, path string) (sdk.DeleteResult,
 	if !ok {
 		return sdk.DeleteResult{}, s.Delete(ctx, path)
 	}
-	cctx, w := s.start(ctx, fmt.Sprintf("deleting %q", path))
+	cctx, w, err := s.start(ctx, fmt.Sprintf("deleting %q", path))
+	if err != nil {
+		return sdk.DeleteResult{}, err
+	}
 	res, err := dr.DeleteReport(cctx, path)
 	return res, w.end(ctx, err)
 }
 
 func (s *sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.ObjectInfo) error) error {
-	cctx, w := s.start(ctx, fmt.Sprintf("listing %q", req.Prefix))
-	err := s.Sink.List(cctx, req, func(o sdk.ObjectInfo) error {
+	cctx, w, err := s.start(ctx, fmt.Sprintf("listing %q", req.Prefix))
+	if err != nil {
+		return err
+	}
+	err = s.Sink.List(cctx, req, func(o sdk.ObjectInfo) error {
 		w.release()
 		defer w.hold()
 		return fn(o)
@@ -194,14 +242,20 @@ func (s *sink) List(ctx context.Context, req sdk.ListRequest, fn func(sdk.Object
 }
 
 func (s *sink) Put(ctx context.Context, req sdk.PutRequest) (sdk.PutResponse, error) {
-	cctx, w := s.start(ctx, fmt.Sprintf("storing %q", req.Path))
+	cctx, w, err := s.start(ctx, fmt.Sprintf("storing %q", req.Path))
+	if err != nil {
+		return sdk.PutResponse{}, err
+	}
 	req.Body = watchBody(req.Body, w)
 	resp, err := s.Sink.Put(cctx, req)
 	return resp, w.end(ctx, err)
 }
 
 func (s *sink) Get(ctx context.Context, req sdk.GetRequest) (io.ReadCloser, error) {
-	cctx, w := s.start(ctx, fmt.Sprintf("reading %q", req.Path))
+	cctx, w, err := s.start(ctx, fmt.Sprintf("reading %q", req.Path))
+	if err != nil {
+		return nil, err
+	}
 	rc, err := s.Sink.Get(cctx, req)
 	if err != nil {
 		return nil, w.end(ctx, err)

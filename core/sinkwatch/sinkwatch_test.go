@@ -242,3 +242,47 @@ func TestEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestStallingSinkGivenUp: a sink that stalls MaxStalls calls in a row is
+// given up: the next call fails at once, permanent (no retry would help),
+// naming the sink; a call the sink answers in between resets the count.
+func TestStallingSinkGivenUp(t *testing.T) {
+	stat := func(s sdk.Sink) (time.Duration, error) {
+		start := time.Now()
+		_, err := s.Stat(context.Background(), "run/a.json")
+		return time.Since(start), err
+	}
+	t.Run("in a row", func(t *testing.T) {
+		t.Parallel()
+		s := newSink(t, "stat")
+		for i := range sinkwatch.MaxStalls {
+			if took, err := stat(s); sdk.KindOf(err) != sdk.KindRetryable || took < idle {
+				t.Fatalf("stall %d: %v after %s", i+1, err, took)
+			}
+		}
+		took, err := stat(s)
+		if took > idle/2 || sdk.KindOf(err) != sdk.KindPermanent {
+			t.Errorf("after %d stalls in a row: %v (kind %s) after %s; want a permanent error at once", sinkwatch.MaxStalls, err, sdk.KindOf(err), took)
+		}
+		if err == nil || !strings.Contains(err.Error(), `sink "offsite" stopped answering: no progress for 1s, 3 calls in a row (the last while looking up "run/a.json"); nothing more is asked of it`) {
+			t.Errorf("message: %v", err)
+		}
+		if err := s.Preflight(context.Background()); sdk.KindOf(err) != sdk.KindPermanent {
+			t.Errorf("another call to the sink given up: %v", err)
+		}
+	})
+	t.Run("answered in between", func(t *testing.T) {
+		t.Parallel()
+		s := newSink(t, "stat")
+		for i := range 2 * (sinkwatch.MaxStalls - 1) {
+			if i == sinkwatch.MaxStalls-1 {
+				if err := s.Preflight(context.Background()); err != nil { // answered: the count starts again
+					t.Fatal(err)
+				}
+			}
+			if took, err := stat(s); sdk.KindOf(err) != sdk.KindRetryable || took < idle {
+				t.Fatalf("stall %d: %v after %s; the sink answered in between, so it is not given up", i+1, err, took)
+			}
+		}
+	})
+}
