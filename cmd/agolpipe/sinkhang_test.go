@@ -165,10 +165,10 @@ sink "s3" %q {
 // answer ever comes. No max_duration is set. The stalled Put must fail
 // after the idle bound (2 s here, AGOLPIPE_SINK_IDLE_TIMEOUT), as a
 // retryable error naming the sink, be retried (by the one loop nearest to
-// the write, the exporter's, until its budget is spent: the store is held
-// again each time), and the run must end with that item failed and every
-// other item stored in both sinks. Before the bound the run waited
-// forever.
+// the write, the exporter's: the store is held again each time, until it
+// has stalled 3 calls in a row and is given up), and the run must end with
+// that item not complete, saying why, and every other item stored in both
+// sinks. Before the bound the run waited forever.
 func TestSinkStopsAnsweringDuringPut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts plugin processes")
@@ -221,8 +221,11 @@ run {
 	if failed == nil {
 		t.Fatalf("item %s not in the manifest", victim)
 	}
-	if failed.Status != sdk.StatusFailed || !strings.Contains(failed.Reason, `sink "cloud" stopped answering: no progress for 2s while storing`) {
-		t.Errorf("the item whose store hung: status %s, reason %q; want failed, naming the sink and the bound", failed.Status, failed.Reason)
+	// Stalled, retried, and, once the store stalled 3 calls in a row,
+	// given up for the rest of the run: the item is not complete in the
+	// required sink either way, and its reason says why.
+	if failed.Status != sdk.StatusFailed && failed.Status != sdk.StatusPartial || !strings.Contains(failed.Reason, `sink "cloud" stopped answering: no progress for 2s`) {
+		t.Errorf("the item whose store hung: status %s, reason %q; want failed or partial, naming the sink and the bound", failed.Status, failed.Reason)
 	}
 	held := 0
 	for _, a := range m.Artifacts {
@@ -239,9 +242,6 @@ run {
 	store.mu.Unlock()
 	if held < 2 {
 		t.Errorf("the store held %d request(s); want the first try and at least one retry held", held)
-	}
-	if failed.ErrorKind != "retryable" || !strings.Contains(failed.Reason, "attempts)") {
-		t.Errorf("the item whose store hung: kind %q, reason %q; want a retryable failure retried to the end of its budget", failed.ErrorKind, failed.Reason)
 	}
 	if store.puts.Load() == 0 {
 		t.Errorf("nothing was stored in the s3 sink: the stall was not limited to one item")

@@ -696,6 +696,7 @@ func (w *artifactWriter) release(name string, occ int) {
 // requiredMisses says which required sinks lack an artifact, or "".
 func (w *artifactWriter) requiredMisses() string {
 	missed := map[string]int{}
+	why := map[string]string{} // the first error, so the reason says why
 	var order []string
 	for _, a := range w.artifacts {
 		for _, o := range a.Sinks {
@@ -704,6 +705,9 @@ func (w *artifactWriter) requiredMisses() string {
 					order = append(order, o.Sink)
 				}
 				missed[o.Sink]++
+				if why[o.Sink] == "" {
+					why[o.Sink] = o.Error
+				}
 			}
 		}
 	}
@@ -713,6 +717,9 @@ func (w *artifactWriter) requiredMisses() string {
 			b.WriteString("; ")
 		}
 		fmt.Fprintf(&b, "%d artifact(s) not stored in required sink %q", missed[s], s)
+		if why[s] != "" {
+			fmt.Fprintf(&b, " (first: %s)", why[s])
+		}
 	}
 	return b.String()
 }

@@ -10,7 +10,8 @@
 // two artifacts) and while the caller of a Get or a List has not asked for
 // more, the clock stands still. The failure is retryable (sdk.KindRetryable,
 // the host's one retry place tries again) and names the sink, the call and
-// the object.
+// the object. A sink that stalls MaxStalls calls in a row is given up for
+// the rest of the command: every later call fails at once, permanent.
 package sinkwatch
 
 import (
