@@ -93,6 +93,8 @@ func TestTruncatedBodiesNeverStored(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("artifact %s only in the run with cut bodies", a.Path)
+		case w.SHA256 != a.SHA256 && a.Name == "counts.json" && sameCounts(filepath.Join(want.Sinks[0].RunPath, w.Path), filepath.Join(got.Sinks[0].RunPath, a.Path)):
+			// counted at another time: the same counts
 		case w.SHA256 != a.SHA256:
 			t.Errorf("artifact %s of %s stored with %d bytes, the simulator's has %d: a cut body was stored as good", a.Path, a.ItemID, a.Size, w.Size)
 		}
