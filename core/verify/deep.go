@@ -436,6 +436,10 @@ func (v *sinkVerifier) liveNote(ctx context.Context, a report.Artifact) {
 		parts = append(parts, s)
 	}
 	v.live.mu.Lock()
-	v.live.notes = append(v.live.notes, fmt.Sprintf("item %s %q (counted %s): %s", a.ItemID, title, ec.CountedAt, strings.Join(parts, "; ")))
+	when := ec.CountedAt // backups made before counts.json lost its timestamp
+	if when == "" {
+		when = "at export"
+	}
+	v.live.notes = append(v.live.notes, fmt.Sprintf("item %s %q (counted %s): %s", a.ItemID, title, when, strings.Join(parts, "; ")))
 	v.live.mu.Unlock()
 }

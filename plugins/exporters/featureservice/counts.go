@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -20,9 +19,11 @@ import (
 const CountsJSON = "counts.json"
 
 // Counts is counts.json.
+//
+// It holds no time of its own (the run's manifest says when): two exports
+// of an unchanged service give the same bytes, so a run's copy can be
+// compared with another's and an unchanged item reads as unchanged.
 type Counts struct {
-	// CountedAt is when the service was counted (RFC 3339, UTC).
-	CountedAt string `json:"counted_at"`
 	// Attachments says whether the exported data holds the attachments
 	// (a File Geodatabase or GeoPackage export that kept them).
 	Attachments bool          `json:"attachments_included"`
@@ -55,7 +56,7 @@ func saveCounts(ctx context.Context, s *exportkit.Session, withAttachments bool)
 		s.Warn(ctx, "item %s (%s): rows not counted (%v); a restore of this run cannot check its row counts", it.ID, it.Title, err)
 		return nil
 	}
-	c := Counts{CountedAt: time.Now().UTC().Format(time.RFC3339), Attachments: withAttachments}
+	c := Counts{Attachments: withAttachments}
 	for _, l := range append(defs.Layers, defs.Tables...) {
 		if l.Type == "Group Layer" {
 			continue
