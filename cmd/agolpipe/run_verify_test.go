@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,6 +148,10 @@ run {
 		if !strings.Contains(string(res), w) {
 			t.Errorf("Results.txt lacks %q:\n%s", w, res)
 		}
+	}
+	code, out = runCLI(t, "runs", "show", file, filepath.Base(second))
+	if code != exitOK || !strings.Contains(out, "read back after the run: FAILED, 1 problem(s)") || !strings.Contains(out, "read back after the run: "+fmt.Sprint(len(m.Artifacts))) {
+		t.Errorf("runs show does not tell the run's read-back per sink: exit %d\n%s", code, out)
 	}
 	if _, err := os.Stat(filepath.Join(nas, old, report.ManifestFile)); err != nil {
 		t.Errorf("the 40-day-old run was deleted although the new run's copy does not verify: %v", err)

@@ -219,6 +219,16 @@ func showRun(ctx context.Context, out io.Writer, sr *storedRuns, r catalog.Run) 
 	for _, s := range m.Sinks {
 		fmt.Fprintf(out, "  %s (%s): %s, %d stored (%s), %d missed\n", s.Name, s.Type, s.Outcome, s.Stored, report.Bytes(s.Bytes), s.Missed)
 		fmt.Fprintf(out, "    %s\n", s.RunPath)
+		if v := s.Verified; v != nil {
+			switch {
+			case v.Error != "":
+				fmt.Fprintf(out, "    read back after the run: NOT VERIFIED: %s\n", v.Error)
+			case v.OK:
+				fmt.Fprintf(out, "    read back after the run: %d artifact(s), %s, all match\n", v.Checked, report.Bytes(v.Bytes))
+			default:
+				fmt.Fprintf(out, "    read back after the run: FAILED, %d problem(s)\n", v.ProblemCount)
+			}
+		}
 	}
 	list := func(title string, items []report.Item) {
 		if len(items) == 0 {
