@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/agolpipe/agolpipe/core/restore"
 	"github.com/mattn/go-isatty"
@@ -114,9 +115,20 @@ interrupted.`,
 					return nil
 				}
 			}
+			o.Progress = func(done, total int, rec restore.ReplaceItem) {
+				outcome := rec.Outcome
+				if outcome == restore.Overwritten {
+					outcome = "changed"
+				}
+				fmt.Fprintf(out, "[%d/%d] %s %s %q\n", done, total, outcome, rec.ID, rec.Title)
+			}
 			rep := restore.ApplyReplace(ctx, o, plan)
 			restore.WriteReplaceSummary(out, rep)
-			dir, serr := restore.StoreReplace(ctx, first.Sink, rep)
+			// The record is stored even when interrupted: it is what undo
+			// reads. Bounded on its own.
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			dir, serr := restore.StoreReplace(sctx, first.Sink, rep)
+			scancel()
 			if serr != nil {
 				fmt.Fprintf(os.Stderr, "Error: the replace record could not be stored in sink %q: %v; the safety copies are in %s/safety\n", first.Name, serr, dir)
 			} else {

@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/agolpipe/agolpipe/core/restore"
 	"github.com/agolpipe/agolpipe/sim"
@@ -233,5 +236,86 @@ func TestReplaceUnreadableItem(t *testing.T) {
 	code, out := runCLI(t, "replace", file, "--find", "http", "--replace", "https", "--item", mapID, "--dry-run")
 	if code != exitPartial || !strings.Contains(out, "! "+mapID) || !strings.Contains(out, "could not be read") {
 		t.Fatalf("exit %d, want %d with the web map listed as not searched\n%s", code, exitPartial, out)
+	}
+}
+
+// TestReplaceInterrupted: SIGINT to agolpipe part-way through a replace
+// ends it with 130 and still stores its record, the items it did not get
+// to marked canceled; undo then puts back exactly what it changed, and
+// every item's data is as before.
+func TestReplaceInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	srv, admin := startSim(t, sim.Options{Items: 150, Seed: 7, Latency: 50 * time.Millisecond})
+	dir := t.TempDir()
+	sinkDir := filepath.Join(dir, "sink")
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", sinkDir))
+	before := map[string][]byte{}
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if !it.Deleted && it.Data == org.DataJSON {
+			before[it.ID] = o.DataJSON(it, srv.Origin())
+		}
+	}
+	o.Mu.RUnlock()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "replace", file, "--find", srv.Origin()+"/", "--replace", "https://moved.example.com/", "--type", "Web Map", "--yes")
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "] changed ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replace changed nothing in 60 s:\n%s", out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the replace ended before it was interrupted (%v):\n%s", err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the replace did not end 60 s after SIGINT:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitCanceled {
+		t.Fatalf("interrupted replace: exit %d, want %d\n%s", code, exitCanceled, out.String())
+	}
+	id := replaceID(t, out.String())
+	rec := readRestoreJSON(t, sinkDir, id)
+	counts := map[string]int{}
+	for _, it := range rec.Replace.Items {
+		counts[it.Outcome]++
+	}
+	if counts[restore.Overwritten] == 0 || counts[restore.Canceled] == 0 {
+		t.Fatalf("the record of an interrupted replace: %v\n%s", counts, out.String())
+	}
+	if code, uout := runCLI(t, "restore", "undo", file, id, "--yes"); code != exitOK {
+		t.Fatalf("undo: exit %d\n%s", code, uout)
+	}
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	for id, b := range before {
+		if got := o.DataJSON(o.Item(id), srv.Origin()); !bytes.Equal(got, b) {
+			t.Errorf("item %s after the undo of an interrupted replace:\n%s\nwant\n%s", id, got, b)
+		}
 	}
 }

@@ -58,6 +58,8 @@ type ReplaceOptions struct {
 	// pipeline's first sink); without it nothing is changed.
 	Safety         sdk.Sink
 	SafetySinkName string
+	// Progress, when set, is told about each item once it is done.
+	Progress func(done, total int, rec ReplaceItem)
 	// Retry is the policy of the reads (the source's Do leaves retries to
 	// its caller); writes are never repeated. Zero is retry's defaults.
 	Retry retry.Policy
@@ -389,13 +391,20 @@ func ApplyReplace(ctx context.Context, o *ReplaceOptions, p *ReplacePlan) *Repor
 	rep := &Report{RestoreID: o.ReplaceID, Pipeline: o.Pipeline, Target: o.TargetOrg.PortalURL, Username: o.TargetOrg.Username,
 		Started: time.Now().UTC(), Remap: map[string]string{}, Replace: &ReplaceRecord{Find: o.Find, Replace: o.Replace}}
 	for _, planned := range p.Items {
-		rec := applyItem(ctx, o, planned, rep)
+		var rec ReplaceItem
+		if ctx.Err() != nil {
+			// Interrupted: what was not attempted is in the record as such.
+			rec = *planned
+			rec.Outcome = Canceled
+		} else {
+			rec = applyItem(ctx, o, planned, rep)
+			if o.Progress != nil {
+				o.Progress(len(rep.Replace.Items)+1, len(p.Items), rec)
+			}
+		}
 		rep.Replace.Items = append(rep.Replace.Items, rec)
 		rep.Items = append(rep.Items, Entry{ID: rec.ID, Title: rec.Title, Type: rec.Type,
 			Step: Step{Action: sdk.ActionOverwrite, TargetItemID: rec.ID, Owner: rec.Owner, Outcome: rec.Outcome, Error: rec.Error, Warnings: rec.Warnings}})
-		if ctx.Err() != nil {
-			break
-		}
 	}
 	rep.Finished = time.Now().UTC()
 	return rep
@@ -585,7 +594,11 @@ func WriteReplaceSummary(w io.Writer, r *Report) {
 	for _, it := range r.Replace.Items {
 		counts[it.Outcome]++
 	}
-	fmt.Fprintf(w, "%d changed, %d skipped, %d failed\n", counts[Overwritten], counts[Skipped], counts[Failed])
+	fmt.Fprintf(w, "%d changed, %d skipped, %d failed", counts[Overwritten], counts[Skipped], counts[Failed])
+	if counts[Canceled] > 0 {
+		fmt.Fprintf(w, ", %d not attempted (interrupted)", counts[Canceled])
+	}
+	fmt.Fprintln(w)
 	for _, it := range r.Replace.Items {
 		outcome := it.Outcome
 		if outcome == Overwritten {
