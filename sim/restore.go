@@ -121,22 +121,20 @@ func (s *Server) uploadOp(c *call, it *org.Item, op string) bool {
 	return true
 }
 
-// uploads returns the multipart state (created on first use).
+// uploads returns the multipart state (created on first use). Every
+// multipart operation runs under the org's write lock, which guards it.
 func (s *Server) uploads() *multipartUploads {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.multipart.parts == nil {
 		s.multipart.parts = map[string]map[int][]byte{}
 	}
 	return &s.multipart
 }
 
-// startMultipart registers a multipart upload for a new item.
+// startMultipart registers a multipart upload of item id's file (a new
+// item, or an update with multipart=true). The caller holds the org lock
+// for writing.
 func (s *Server) startMultipart(id string) {
-	up := s.uploads()
-	s.mu.Lock()
-	up.parts[id] = map[int][]byte{}
-	s.mu.Unlock()
+	s.uploads().parts[id] = map[int][]byte{}
 }
 
 // emptyOrg removes the generated content of o, keeping its users and the

@@ -167,7 +167,7 @@ type Server struct {
 	memo      memberCache
 	searches  searchCache
 	svcIdx    serviceIndex
-	multipart multipartUploads // guarded by mu
+	multipart multipartUploads // guarded by org.Mu
 	closed    bool
 }
 

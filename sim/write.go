@@ -275,6 +275,14 @@ func (s *Server) itemWrite(c *call, username, id, op string) {
 	switch op {
 	case "update":
 		c.applyItemFields(it, c.boolParam("clearEmptyFields"))
+		if c.boolParam("multipart") {
+			// The new file comes in parts (addPart, commit); the item
+			// keeps its current one until the commit.
+			s.startMultipart(it.ID)
+			if n := c.param("filename"); n != "" {
+				it.Name = n
+			}
+		}
 		if file, name, _ := c.fileParam("file"); file != nil {
 			it.Data, it.Body, it.Size = org.DataStored, file, int64(len(file))
 			if name != "" {

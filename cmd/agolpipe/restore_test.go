@@ -26,6 +26,7 @@ import (
 	"github.com/agolpipe/agolpipe/plugins/exporters/file"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
+	"github.com/agolpipe/agolpipe/sim/org"
 )
 
 // restoreOrgs starts org A (generated) and org B (--empty), writes a
@@ -606,11 +607,24 @@ func TestRestoreInPlace(t *testing.T) {
 		t.Fatalf("the org has %d web maps, want 3", len(maps))
 	}
 	deleted, changed, same := maps[0], maps[1], maps[2]
+	// A file above the single-request limit, replaced in the portal.
+	var big report.Artifact
+	for _, x := range mA.Artifacts {
+		if x.ItemType != "Feature Service" && x.Size > file.SinglePartMax && x.Name != "resources.zip" && x.Name != "data.json" && x.Exporter == "file" {
+			big = x
+			break
+		}
+	}
+	if big.ItemID == "" {
+		t.Fatal("the org has no file item above the single-request limit")
+	}
 	o := a.Org()
 	o.Mu.Lock()
 	o.Item(deleted.ID).Deleted = true
 	ch := o.Item(changed.ID)
 	ch.Body = []byte(`{"operationalLayers":[],"version":"2.31"}`)
+	bf := o.Item(big.ItemID)
+	bf.Data, bf.Body, bf.Size = org.DataStored, []byte("replaced by mistake"), 19
 	o.Version++
 	o.Mu.Unlock()
 
@@ -655,6 +669,28 @@ func TestRestoreInPlace(t *testing.T) {
 	o.Mu.RUnlock()
 	if want := artifactBytes(t, runA, mA, changed.ID, "data.json"); !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) {
 		t.Fatalf("overwritten in place, the data is not the backup's:\n%s\nwant\n%s", got, want)
+	}
+
+	// The large file goes back in place, in parts.
+	a.ResetRequests()
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", big.ItemID, "--overwrite", "--yes")
+	if code != exitOK || !strings.Contains(out, "overwritten "+big.ItemID) {
+		t.Fatalf("overwrite of a large file: exit %d\n%s", code, out)
+	}
+	parts := 0
+	for _, r := range a.Requests() {
+		if r.Endpoint == "addPart" && r.Status == 200 {
+			parts++
+		}
+	}
+	o.Mu.RLock()
+	body := append([]byte(nil), o.Item(big.ItemID).Body...)
+	o.Mu.RUnlock()
+	if !bytes.Equal(body, artifactBytes(t, runA, mA, big.ItemID, big.Name)) {
+		t.Fatalf("the large file overwritten in place is not the backup's (%d bytes)", len(body))
+	}
+	if parts < 2 {
+		t.Fatalf("the large file went back in %d parts", parts)
 	}
 }
 

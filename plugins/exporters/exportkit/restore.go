@@ -28,6 +28,11 @@ type RestoreSession struct {
 	Retry retry.Policy
 	// Warnings are things the restore could not put back, for the report.
 	Warnings []string
+	// owners are the owners of target items read with TargetItem: an
+	// item's operations go to its owner's content path
+	// (content/users/<owner>/items/<id>/...), also when an administrator
+	// restores another user's item in place.
+	owners map[string]string
 }
 
 // NewRestoreSession starts the restore of req.Item through host.
@@ -155,7 +160,11 @@ func (s *RestoreSession) userPath(op string, inFolder bool) string {
 
 // ItemOpPath is content/users/<owner>/items/<id>/<op>.
 func (s *RestoreSession) ItemOpPath(id, op string) string {
-	return "content/users/" + url.PathEscape(s.Req.Owner) + "/items/" + url.PathEscape(id) + "/" + op
+	owner := s.Req.Owner
+	if o := s.owners[id]; o != "" {
+		owner = o
+	}
+	return "content/users/" + url.PathEscape(owner) + "/items/" + url.PathEscape(id) + "/" + op
 }
 
 type writeAnswer struct {
@@ -343,11 +352,20 @@ func (s *RestoreSession) RestoreRelationships(ctx context.Context, id string) er
 
 // TargetItem reads the target's item JSON; sdk.IsNotFound when it is gone.
 func (s *RestoreSession) TargetItem(ctx context.Context, id string) (BackupItem, error) {
-	var it BackupItem
+	var it struct {
+		BackupItem
+		Owner string `json:"owner"`
+	}
 	err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
 		return arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSON(ItemPath(id), nil), &it)
 	})
-	return it, err
+	if err == nil && it.Owner != "" {
+		if s.owners == nil {
+			s.owners = map[string]string{}
+		}
+		s.owners[id] = it.Owner
+	}
+	return it.BackupItem, err
 }
 
 // TargetData reads the target item's data (raw).
@@ -417,10 +435,36 @@ func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file s
 	if err != nil {
 		return "", err
 	}
-	fail := func(err error) (string, error) {
+	if err := s.uploadParts(ctx, id, form, rc, file, name); err != nil {
 		s.Delete(ctx, id)
 		return "", err
 	}
+	return id, nil
+}
+
+// ReplaceFile replaces item id's file in place with the run's artifact
+// file (and its fields with form): in one update up to SinglePartMax, else
+// as an update with multipart=true, the parts and a commit. The item keeps
+// its id; a failed replacement leaves its current file.
+func (s *RestoreSession) ReplaceFile(ctx context.Context, id string, form url.Values, file sdk.RestoreArtifact, name string) error {
+	rc, err := s.Host.ReadArtifact(ctx, file.Name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if file.Size <= SinglePartMax {
+		return s.Update(ctx, id, form, &sdk.PortalFile{Field: "file", Name: name, ContentType: MediaTypeFor(name), Size: file.Size, Body: rc})
+	}
+	if err := s.Update(ctx, id, url.Values{"multipart": {"true"}, "filename": {name}}, nil); err != nil {
+		return err
+	}
+	return s.uploadParts(ctx, id, form, rc, file, name)
+}
+
+// uploadParts sends the file.Size bytes of rc to item id in PartSize parts,
+// makes sure the stream ends there (its end is where the host checks the
+// sha256 of all of it), commits with form and waits for the commit.
+func (s *RestoreSession) uploadParts(ctx context.Context, id string, form url.Values, rc io.Reader, file sdk.RestoreArtifact, name string) error {
 	left := file.Size
 	for part := 1; left > 0; part++ {
 		n := min(int64(PartSize), left)
@@ -430,26 +474,21 @@ func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file s
 		req.Query = url.Values{"partNum": {strconv.Itoa(part)}}
 		req.File = &sdk.PortalFile{Field: "file", Name: name, ContentType: "application/octet-stream", Size: n, Body: io.LimitReader(rc, n)}
 		if err := arcgisrest.GetJSON(ctx, s.Host.Portal, req, &a); err != nil {
-			return fail(fmt.Errorf("part %d: %w", part, err))
+			return fmt.Errorf("part %d: %w", part, err)
 		}
 		left -= n
 	}
-	// The stream must end here: reading its end is what makes the host
-	// check the sha256 of everything sent.
 	if _, err := rc.Read(make([]byte, 1)); err != io.EOF {
 		if err == nil {
 			err = sdk.Permanent("artifact %s is longer than the manifest says", file.Name)
 		}
-		return fail(err)
+		return err
 	}
 	var a struct{}
 	if err := s.Post(ctx, s.ItemOpPath(id, "commit"), form, nil, &a); err != nil {
-		return fail(fmt.Errorf("commit: %w", err))
+		return fmt.Errorf("commit: %w", err)
 	}
-	if err := waitCommitted(ctx, s, id); err != nil {
-		return fail(err)
-	}
-	return id, nil
+	return waitCommitted(ctx, s, id)
 }
 
 // waitCommitted polls the item's status until the commit is done (bounded).

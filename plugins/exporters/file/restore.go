@@ -64,14 +64,7 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 		if req.PlanOnly {
 			return sdk.RestoreResult{Action: sdk.ActionOverwrite}, nil
 		}
-		form := s.Form(backup, false)
-		rc, err := host.ReadArtifact(ctx, file.Name)
-		if err != nil {
-			return sdk.RestoreResult{}, err
-		}
-		err = s.Update(ctx, id, form, &sdk.PortalFile{Field: "file", Name: name, ContentType: exportkit.MediaTypeFor(name), Size: file.Size, Body: rc})
-		rc.Close()
-		if err != nil {
+		if err := s.ReplaceFile(ctx, id, s.Form(backup, false), file, name); err != nil {
 			return sdk.RestoreResult{}, err
 		}
 		if err := s.RestoreDescription(ctx, id); err != nil {
