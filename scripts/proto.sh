@@ -48,33 +48,30 @@ check)
   ;;
 breaking)
   # Protocol v1 only grows: plugins built against any earlier v1 keep
-  # working. Compared with the v1 last published before restore was added
-  # (PROTO_BASELINE, pinned, so a clean clone of main checks the whole
-  # history of v1 and not just its last commit), and with the main branch
-  # when run on another branch (a change not yet landed). The baselines are
-  # read with git archive, which works in worktrees and needs no clone.
+  # working. Compared with the v1 last published before restore was added,
+  # kept as a buf image in scripts/proto-baseline/ (checked in, so the check
+  # needs no git history and works in a shallow clone), and with the main
+  # branch when run on another branch (a change not yet landed; read with
+  # git archive, which works in worktrees and needs no clone).
   ensure_tools
-  baseline=${PROTO_BASELINE:-a6f34fbbf47d54f1b5e4591b27a7d253da1d4f48}
-  refs=$baseline
-  if git rev-parse --verify -q main >/dev/null && [ "$(git rev-parse HEAD)" != "$(git rev-parse main)" ]; then
-    refs="$refs main"
+  baseline=${PROTO_BASELINE:-scripts/proto-baseline/v1-a6f34fb.json}
+  if ! buf breaking --against "$baseline"; then
+    echo "proto.sh: the protocol change above breaks plugins built against v1 as of $baseline." >&2
+    echo "Add fields, messages and rpcs instead; a breaking change makes v2." >&2
+    exit 1
   fi
-  for ref in $refs; do
+  echo "proto: no breaking change against $baseline"
+  if git rev-parse --verify -q main >/dev/null && [ "$(git rev-parse HEAD)" != "$(git rev-parse main)" ]; then
     tmp=$(mktemp -d)
-    if ! git archive "$ref" buf.yaml proto | tar -x -C "$tmp"; then
-      echo "proto.sh: cannot read the protocol at $ref (a shallow clone? fetch more history)" >&2
-      rm -rf "$tmp"
-      exit 1
-    fi
+    trap 'rm -rf "$tmp"' EXIT
+    git archive main buf.yaml proto | tar -x -C "$tmp"
     if ! buf breaking --against "$tmp"; then
-      echo "proto.sh: the protocol change above breaks plugins built against v1 as of $ref." >&2
+      echo "proto.sh: the protocol change above breaks plugins built against v1 as of main." >&2
       echo "Add fields, messages and rpcs instead; a breaking change makes v2." >&2
-      rm -rf "$tmp"
       exit 1
     fi
-    rm -rf "$tmp"
-    echo "proto: no breaking change against $ref"
-  done
+    echo "proto: no breaking change against main"
+  fi
   ;;
 *)
   echo "usage: scripts/proto.sh generate|check|breaking" >&2
