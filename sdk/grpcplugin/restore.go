@@ -248,36 +248,70 @@ func (p portalUploadClient) recv() (*pluginv1.HttpResponseHeader, []byte, error)
 
 // PortalUpload serves a plugin's upload through the host's Portal.
 func (h *HostServer) PortalUpload(stream pluginv1.HostService_PortalUploadServer) error {
-	first, err := stream.Recv()
+	return serveUpload(portalUploadServer{stream}, "plugin", h.Impl.Portal)
+}
+
+type portalUploadServer struct {
+	pluginv1.HostService_PortalUploadServer
+}
+
+func (p portalUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, error) {
+	m, err := p.Recv()
+	return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), err
+}
+func (p portalUploadServer) recvChunk() ([]byte, bool, error) {
+	m, err := p.Recv()
+	_, ok := m.GetMsg().(*pluginv1.PortalUploadRequest_Chunk)
+	return m.GetChunk(), ok, err
+}
+func (p portalUploadServer) sendHeader(h *pluginv1.HttpResponseHeader) error {
+	return p.Send(&pluginv1.PortalUploadResponse{Msg: &pluginv1.PortalUploadResponse_Header{Header: h}})
+}
+func (p portalUploadServer) sendChunk(b []byte) error {
+	return p.Send(&pluginv1.PortalUploadResponse{Msg: &pluginv1.PortalUploadResponse_Chunk{Chunk: b}})
+}
+
+// uploadServer is the serving end of either upload rpc (PortalUpload,
+// DoUpload): their messages differ only in their Go types, so one
+// serveUpload holds the protocol for both.
+type uploadServer interface {
+	Context() context.Context
+	recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, error)
+	// recvChunk's bool is false when the message was not a chunk.
+	recvChunk() ([]byte, bool, error)
+	sendHeader(*pluginv1.HttpResponseHeader) error
+	sendChunk([]byte) error
+}
+
+// serveUpload reads the header, hands do a request whose File streams the
+// chunks that follow, and sends do's answer back. peer names the other
+// side in protocol errors ("plugin" or "host").
+func serveUpload(s uploadServer, peer string, do func(context.Context, sdk.PortalRequest) (*sdk.PortalResponse, error)) error {
+	r, f, err := s.recvHeader()
 	if err != nil {
 		return err
 	}
-	hdr := first.GetHeader()
-	if hdr == nil || hdr.GetFile() == nil {
-		return toStatus(sdk.Permanent("plugin broke the protocol: an upload did not start with its header"))
+	if f == nil {
+		return toStatus(sdk.Permanent("%s broke the protocol: an upload did not start with its header", peer))
 	}
-	ctx, cancel := context.WithCancel(stream.Context())
+	ctx, cancel := context.WithCancel(s.Context())
 	defer cancel()
-	req := httpRequestFromProto(hdr.GetRequest())
-	req.File = uploadFile(hdr.GetFile(), cancel, func() ([]byte, error) {
-		m, err := stream.Recv()
+	req := httpRequestFromProto(r)
+	req.File = uploadFile(f, cancel, func() ([]byte, error) {
+		b, ok, err := s.recvChunk()
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := m.GetMsg().(*pluginv1.PortalUploadRequest_Chunk); !ok {
-			return nil, sdk.Permanent("plugin broke the protocol: expected a chunk of the uploaded file")
+		if !ok {
+			return nil, sdk.Permanent("%s broke the protocol: expected a chunk of the uploaded file", peer)
 		}
-		return m.GetChunk(), nil
+		return b, nil
 	})
-	resp, err := h.Impl.Portal(ctx, req)
+	resp, err := do(ctx, req)
 	if err != nil {
 		return toStatus(err)
 	}
-	return sendHTTP(resp, func(hdr *pluginv1.HttpResponseHeader) error {
-		return stream.Send(&pluginv1.PortalUploadResponse{Msg: &pluginv1.PortalUploadResponse_Header{Header: hdr}})
-	}, func(b []byte) error {
-		return stream.Send(&pluginv1.PortalUploadResponse{Msg: &pluginv1.PortalUploadResponse_Chunk{Chunk: b}})
-	})
+	return sendHTTP(resp, s.sendHeader, s.sendChunk)
 }
 
 // doUpload is SourceClient.Do for a request carrying a file.
@@ -311,36 +345,27 @@ func (p doUploadClient) recv() (*pluginv1.HttpResponseHeader, []byte, error) {
 
 // DoUpload serves an upload through the source's Do.
 func (s *SourceServer) DoUpload(stream pluginv1.SourceService_DoUploadServer) error {
-	first, err := stream.Recv()
-	if err != nil {
-		return err
-	}
-	hdr := first.GetHeader()
-	if hdr == nil || hdr.GetFile() == nil {
-		return toStatus(sdk.Permanent("host broke the protocol: an upload did not start with its header"))
-	}
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	req := httpRequestFromProto(hdr.GetRequest())
-	req.File = uploadFile(hdr.GetFile(), cancel, func() ([]byte, error) {
-		m, err := stream.Recv()
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := m.GetMsg().(*pluginv1.DoUploadRequest_Chunk); !ok {
-			return nil, sdk.Permanent("host broke the protocol: expected a chunk of the uploaded file")
-		}
-		return m.GetChunk(), nil
-	})
-	resp, err := s.Impl.Do(ctx, req)
-	if err != nil {
-		return toStatus(err)
-	}
-	return sendHTTP(resp, func(h *pluginv1.HttpResponseHeader) error {
-		return stream.Send(&pluginv1.DoUploadResponse{Msg: &pluginv1.DoUploadResponse_Header{Header: h}})
-	}, func(b []byte) error {
-		return stream.Send(&pluginv1.DoUploadResponse{Msg: &pluginv1.DoUploadResponse_Chunk{Chunk: b}})
-	})
+	return serveUpload(doUploadServer{stream}, "host", s.Impl.Do)
+}
+
+type doUploadServer struct {
+	pluginv1.SourceService_DoUploadServer
+}
+
+func (p doUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, error) {
+	m, err := p.Recv()
+	return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), err
+}
+func (p doUploadServer) recvChunk() ([]byte, bool, error) {
+	m, err := p.Recv()
+	_, ok := m.GetMsg().(*pluginv1.DoUploadRequest_Chunk)
+	return m.GetChunk(), ok, err
+}
+func (p doUploadServer) sendHeader(h *pluginv1.HttpResponseHeader) error {
+	return p.Send(&pluginv1.DoUploadResponse{Msg: &pluginv1.DoUploadResponse_Header{Header: h}})
+}
+func (p doUploadServer) sendChunk(b []byte) error {
+	return p.Send(&pluginv1.DoUploadResponse{Msg: &pluginv1.DoUploadResponse_Chunk{Chunk: b}})
 }
 
 var restoreModeProto = map[sdk.RestoreMode]pluginv1.RestoreMode{
