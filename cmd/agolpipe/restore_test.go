@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -320,6 +321,95 @@ sink "s3" "offsite" {
 		// new items each time).
 		if n != 2*len(first) {
 			t.Fatalf("restore from S3: %d web maps in B after both restores, want %d\n%s", n, 2*len(first), out)
+		}
+	}
+}
+
+// TestRestoreFromSMBAndAzureSinks backs org A up into Samba (smb) and
+// Azurite (azure_blob) only, and restores its web maps from each, through
+// the sink's plugin, into an empty org of its own: both give back every web
+// map of the run.
+func TestRestoreFromSMBAndAzureSinks(t *testing.T) {
+	ctx := context.Background()
+	smbSrv := testservers.SMB(t)
+	az := testservers.AzureBlob(t)
+	cont := "agolpipe-restore-" + testservers.RandHex(4)
+	cc, err := container.NewClientFromConnectionString(az.ConnectionString, cont, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.Create(ctx, nil); err != nil {
+		t.Fatalf("create container: %v", err)
+	}
+	t.Cleanup(func() { _, _ = cc.Delete(context.Background(), nil) })
+	t.Setenv("TEST_SMB_PASS", smbSrv.Pass)
+	t.Setenv("TEST_AZ_CS", az.ConnectionString)
+	dir := t.TempDir()
+	sinks := fmt.Sprintf(`sink "smb" "nas" {
+  path     = %q
+  user     = %q
+  password = env("TEST_SMB_PASS")
+}
+sink "azure_blob" "cloud" {
+  container         = %q
+  prefix            = "backups"
+  connection_string = env("TEST_AZ_CS")
+}
+`, "smb://"+smbSrv.Addr()+"/"+smbSrv.Share+"/restore-"+testservers.RandHex(4), smbSrv.User, cont)
+	_, b, aFile, bFile := restoreOrgs(t, dir, sinks)
+	// A second empty org, for the restore from the second sink.
+	c, err := sim.Start(sim.Options{Items: 60, Seed: 13, Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	adminC, _ := demoAdmin(c)
+	t.Setenv("SIM_PASSWORD_C", adminC.Password)
+	cFile := filepath.Join(dir, "c.hcl")
+	cHCL := strings.Replace(simSource(c, adminC, ""), `env("SIM_PASSWORD")`, `env("SIM_PASSWORD_C")`, 1) +
+		fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "c-sink"))
+	if err := os.WriteFile(cFile, []byte(cHCL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI(t, "runs", aFile)
+	if code != exitOK || !strings.Contains(out, "nas") || !strings.Contains(out, "cloud") {
+		t.Fatalf("runs of the smb and azure_blob sinks: exit %d\n%s", code, out)
+	}
+	var want []string
+	{
+		code, out := runCLI(t, "restore", aFile, "--run", "latest", "--sink", "nas", "--type", "Web Map", "--no-dependencies", "--to", bFile, "--dry-run")
+		if code != exitOK {
+			t.Fatalf("plan from smb: exit %d\n%s", code, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[1] == "create" {
+				want = append(want, f[2])
+			}
+		}
+		if len(want) == 0 {
+			t.Fatalf("the plan from smb creates no web map\n%s", out)
+		}
+	}
+	for _, tc := range []struct {
+		sink   string
+		org    *sim.Server
+		target string
+	}{{"nas", b, bFile}, {"cloud", c, cFile}} {
+		code, out := runCLI(t, "restore", aFile, "--run", "latest", "--sink", tc.sink, "--type", "Web Map", "--to", tc.target, "--yes")
+		if code != exitOK {
+			t.Fatalf("restore from sink %s: exit %d\n%s", tc.sink, code, out)
+		}
+		o := tc.org.Org()
+		o.Mu.RLock()
+		var got []string
+		for _, it := range o.Items {
+			if it.Type == "Web Map" && !it.Deleted {
+				got = append(got, it.Title)
+			}
+		}
+		o.Mu.RUnlock()
+		if len(got) != len(want) {
+			t.Fatalf("restore from sink %s: %d web maps in the target, the run holds %d\n%s", tc.sink, len(got), len(want), out)
 		}
 	}
 }
