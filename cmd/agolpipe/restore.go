@@ -26,6 +26,7 @@ func init() {
 		sel                      restore.Selection
 		run, sink, to            string
 		asNew, overwrite, dryRun bool
+		parallel                 int
 		yes                      bool
 	)
 	cmd := &cobra.Command{
@@ -38,7 +39,8 @@ signs in to (its credentials stay in that file).
 It always shows the plan first, like terraform plan: per item create,
 overwrite, skip (the target already holds the same) or cannot (why), in the
 order it will act: services, views, maps, apps, every item after the items
-it refers to. Dependencies of the selection that the target lacks are
+it refers to. Items are applied --parallel at a time (default 4), each
+once the items it refers to are done. Dependencies of the selection that the target lacks are
 added (a web map pulls in its layers). --dry-run stops there; applying asks
 for confirmation on a terminal and needs --yes otherwise.
 
@@ -147,7 +149,7 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 			first := sr.cat.Sinks()[0]
 			o := &restore.Options{Catalog: sr.cat, Run: r, Manifest: m, Target: s.opts.Source, TargetOrg: org, Restorers: restorers,
 				Select: sel, Mode: mode, OwnerMap: owners, RestoreID: newRestoreID(), Log: s.log.Logger(),
-				Safety: first.Sink, SafetySinkName: first.Name}
+				Safety: first.Sink, SafetySinkName: first.Name, Parallel: parallel}
 			fmt.Fprintf(out, "Restore %s: run %s (sink %s, %s) into %s as %s\n", o.RestoreID, r.Folder, r.Sink,
 				m.Source.PortalURL, org.PortalURL, org.Username)
 			plan, err := restore.MakePlan(ctx, o)
@@ -219,6 +221,7 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 	f.StringArrayVar(&ownerMap, "owner-map", nil, "give items of owner old to owner new (old=new, repeatable)")
 	f.BoolVar(&dryRun, "dry-run", false, "show the plan and stop")
 	f.BoolVar(&yes, "yes", false, "apply without asking")
+	f.IntVar(&parallel, "parallel", restore.DefaultParallel, "items restored at once (each after the items it needs)")
 	f.StringArrayVar(&vars, "var", nil, "set a pipeline variable (name=value)")
 	f.StringArrayVar(&varFiles, "var-file", nil, "read pipeline variables from a file")
 	rootCmd.AddCommand(cmd)

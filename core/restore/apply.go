@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agolpipe/agolpipe/sdk"
@@ -97,47 +98,84 @@ func (r *Report) Failed() int {
 	return n
 }
 
-// Apply carries out p in order. An item that fails is recorded with its
-// error and the others go on; later items get the remap table as it stands.
+// Apply carries out p: up to o.Parallel items at once (DefaultParallel
+// when unset), each started only once every item of the plan it needs
+// (needsGraph: the edges the plan's order was built from) has finished,
+// so its restorer finds their ids and URLs in the remap table. An item
+// whose dependency failed still runs after it and gets the remap table
+// without it: its restorer says why it cannot be restored, as it did when
+// the items went one by one. An item that fails is recorded with its error
+// and the others go on. The report lists the items in plan order and
+// Progress is told of them in plan order, whatever order they finish in.
+// On cancel no item is started; those not started are Canceled.
 func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 	rep := &Report{RestoreID: o.RestoreID, Pipeline: o.Manifest.PipelineID, Run: o.Run.Folder, Sink: o.Run.Sink,
 		Target: o.TargetOrg.PortalURL, Username: o.TargetOrg.Username, Started: time.Now().UTC(), Remap: map[string]string{},
 		Groups: map[string]string{}, Warnings: append([]string(nil), p.Warnings...)}
-	folders := map[string]string{} // owner + "\x00" + title -> folder id
-	groups := &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}
-	for i, st := range p.Steps {
-		if ctx.Err() != nil {
-			// Interrupted: what was not attempted is in the report as such.
-			st.Outcome = Canceled
-			rep.Items = append(rep.Items, Entry{ID: st.Item.ID, Title: st.Item.Title, Type: st.Item.Type, Step: *st})
-			continue
-		}
-		switch st.Action {
-		case sdk.ActionCannot:
-			st.Outcome = NotRestored
-		case sdk.ActionSkip:
-			st.Outcome = Skipped
-		default:
-			applyStep(ctx, o, st, rep, folders, groups)
-		}
+	a := &applier{o: o, rep: rep, folders: map[string]string{}}
+	a.groups = &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}
+	schedule(ctx, o, p, a.step)
+	rep.Items = make([]Entry, 0, len(p.Steps))
+	for _, st := range p.Steps {
 		rep.Items = append(rep.Items, Entry{ID: st.Item.ID, Title: st.Item.Title, Type: st.Item.Type, Step: *st})
-		if o.Progress != nil {
-			o.Progress(i+1, len(p.Steps), st)
-		}
 	}
 	rep.Finished = time.Now().UTC()
 	return rep
 }
 
-func applyStep(ctx context.Context, o *Options, st *Step, rep *Report, folders map[string]string, groups *groupMapper) {
+// applier is the state the items of one Apply share, each part behind the
+// lock that keeps concurrent items from creating a folder or group twice.
+type applier struct {
+	o       *Options
+	rep     *Report
+	mu      sync.Mutex // rep.Remap, rep.Safety
+	groups  *groupMapper
+	folders map[string]string // owner + "\x00" + title -> folder id, under folderMu
+	// folderMu is held across a folder's lookup and creation: two items
+	// of one new folder must not both create it.
+	folderMu sync.Mutex
+}
+
+// remap is a copy of the remap table as it stands: the restorer's request
+// must not share a map other items are adding to.
+func (a *applier) remap() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := make(map[string]string, len(a.rep.Remap))
+	for k, v := range a.rep.Remap {
+		m[k] = v
+	}
+	return m
+}
+
+func (a *applier) folderID(ctx context.Context, owner, title string) (string, error) {
+	a.folderMu.Lock()
+	defer a.folderMu.Unlock()
+	return folderID(ctx, a.o, owner, title, a.folders)
+}
+
+// step applies one step of the plan (any action); ctx is not yet canceled.
+func (a *applier) step(ctx context.Context, st *Step) {
+	switch st.Action {
+	case sdk.ActionCannot:
+		st.Outcome = NotRestored
+	case sdk.ActionSkip:
+		st.Outcome = Skipped
+	default:
+		applyStep(ctx, a, st)
+	}
+}
+
+func applyStep(ctx context.Context, a *applier, st *Step) {
+	o := a.o
 	fail := func(err error) {
 		st.Outcome, st.Error = Failed, err.Error()
 		o.Log.Error("restore failed", "item", st.Item.ID, "title", st.Item.Title, "error", err.Error())
 	}
-	req := o.request(st, rep.Remap, false)
+	req := o.request(st, a.remap(), false)
 	signedIn := o.TargetOrg.Username
 	if st.Folder != "" && st.Mode == sdk.RestoreNew {
-		id, err := folderID(ctx, o, signedIn, st.Folder, folders)
+		id, err := a.folderID(ctx, signedIn, st.Folder)
 		if err != nil {
 			fail(fmt.Errorf("folder %q: %w", st.Folder, err))
 			return
@@ -151,7 +189,9 @@ func applyStep(ctx context.Context, o *Options, st *Step, rep *Report, folders m
 			fail(fmt.Errorf("not overwritten: its safety copy could not be taken: %w", err))
 			return
 		}
-		rep.Safety = append(rep.Safety, *sc)
+		a.mu.Lock()
+		a.rep.Safety = append(a.rep.Safety, *sc)
+		a.mu.Unlock()
 		if sc.Status == sdk.StatusPartial {
 			st.Warnings = append(st.Warnings, "the safety copy is partial: "+sc.Reason)
 		}
@@ -173,19 +213,21 @@ func applyStep(ctx context.Context, o *Options, st *Step, rep *Report, folders m
 		st.Outcome, st.Reason = NotRestored, res.Reason
 		return
 	}
+	a.mu.Lock()
 	if st.NewItemID != "" && st.NewItemID != st.Item.ID {
-		rep.Remap[st.Item.ID] = st.NewItemID
+		a.rep.Remap[st.Item.ID] = st.NewItemID
 	}
 	for k, v := range res.Remap {
 		if k != v {
-			rep.Remap[k] = v
+			a.rep.Remap[k] = v
 		}
 	}
+	a.mu.Unlock()
 	if st.Outcome != Restored {
 		return
 	}
 	if st.Owner != "" && st.Owner != signedIn {
-		if err := reassign(ctx, o, st, signedIn); err != nil {
+		if err := reassign(ctx, a, st, signedIn); err != nil {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("not given to owner %s (it stays %s's): %v", st.Owner, signedIn, err))
 			st.Owner = signedIn
 		}
@@ -195,7 +237,7 @@ func applyStep(ctx context.Context, o *Options, st *Step, rep *Report, folders m
 	if o.Private {
 		return
 	}
-	if w := groups.share(ctx, st); w != "" {
+	if w := a.groups.share(ctx, st); w != "" {
 		st.Warnings = append(st.Warnings, w)
 	}
 }
@@ -239,21 +281,25 @@ func folderID(ctx context.Context, o *Options, owner, title string, cache map[st
 
 // reassign gives a restored item to its mapped owner, into the folder of
 // the same title (created when missing).
-func reassign(ctx context.Context, o *Options, st *Step, from string) error {
+func reassign(ctx context.Context, a *applier, st *Step, from string) error {
+	o := a.o
 	form := url.Values{"targetUsername": {st.Owner}}
 	if st.Folder != "" {
-		if _, err := folderID(ctx, o, st.Owner, st.Folder, map[string]string{}); err != nil {
+		if _, err := a.folderID(ctx, st.Owner, st.Folder); err != nil {
 			return fmt.Errorf("folder %q of %s: %w", st.Folder, st.Owner, err)
 		}
 		form.Set("targetFolderName", st.Folder)
 	}
-	var a struct{}
-	return post(ctx, o, "content/users/"+url.PathEscape(from)+"/items/"+url.PathEscape(st.NewItemID)+"/reassign", form, &a)
+	var ans struct{}
+	return post(ctx, o, "content/users/"+url.PathEscape(from)+"/items/"+url.PathEscape(st.NewItemID)+"/reassign", form, &ans)
 }
 
 // groupMapper re-creates the backup's groups in the target (by title, when
 // restoring into another org) and shares restored items as they were.
 type groupMapper struct {
+	// mu is held across a group's lookup and creation (group): two items
+	// shared with one group must not both create it.
+	mu   sync.Mutex
 	o    *Options
 	meta *orgMeta
 	same bool
@@ -298,6 +344,8 @@ func (g *groupMapper) share(ctx context.Context, st *Step) string {
 
 // group returns the target's id of the backup's group old.
 func (g *groupMapper) group(ctx context.Context, old string) (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if id, ok := g.ids[old]; ok {
 		return id, nil
 	}

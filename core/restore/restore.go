@@ -88,8 +88,12 @@ type Options struct {
 	// Private leaves restored items unshared (a restore drill's scratch
 	// copies must never show up in groups or public searches).
 	Private bool
-	// Progress, when set, is told of each step once it is done.
+	// Progress, when set, is told of each step once it is done, in plan
+	// order (never concurrently).
 	Progress func(done, total int, st *Step)
+	// Parallel is how many items Apply restores at once (0:
+	// DefaultParallel); an item starts only after the items it needs.
+	Parallel int
 }
 
 // Step is one item of the plan, in the order the restore acts.

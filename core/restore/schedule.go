@@ -1,0 +1,136 @@
+package restore
+
+import (
+	"container/heap"
+	"context"
+	"sort"
+
+	"github.com/agolpipe/agolpipe/core/report"
+	"github.com/agolpipe/agolpipe/sdk"
+)
+
+// DefaultParallel is how many items a restore applies at once when
+// Options.Parallel is not set: a portal answers each request in tens of
+// milliseconds, so items one by one leave the restore waiting on the
+// network; a handful at once is what a portal takes without throttling.
+const DefaultParallel = 4
+
+// stepDeps gives, for each step of the plan, the earlier steps it must
+// wait for: the items it needs (needsGraph, the edges the plan's order
+// was built from) that the plan restores. An edge to a later step (a
+// cycle the order broke) is left out: it could never be waited for.
+func stepDeps(o *Options, p *Plan) [][]int {
+	byID := map[string]report.Item{}
+	for _, it := range o.Manifest.Items {
+		byID[it.ID] = it
+	}
+	index := make(map[string]int, len(p.Steps))
+	for i, st := range p.Steps {
+		index[st.Item.ID] = i
+	}
+	needs := needsGraph(byID)
+	deps := make([][]int, len(p.Steps))
+	for i, st := range p.Steps {
+		for _, d := range needs[st.Item.ID] {
+			if j, ok := index[d]; ok && j < i {
+				deps[i] = append(deps[i], j)
+			}
+		}
+		sort.Ints(deps[i])
+	}
+	return deps
+}
+
+// schedule runs do for every step of p, at most o.Parallel (or
+// DefaultParallel) at once, each once the steps it depends on (stepDeps)
+// have finished; among the steps ready to start, the earliest in the plan
+// goes first. Progress is told of the steps in plan order. Once ctx is
+// canceled no step starts: those not started are Canceled (and not told
+// to Progress); the ones under way are waited for. Memory is a few words
+// per step, whatever the size of the org: no goroutine waits per step.
+func schedule(ctx context.Context, o *Options, p *Plan, do func(context.Context, *Step)) {
+	n := len(p.Steps)
+	par := o.Parallel
+	if par <= 0 {
+		par = DefaultParallel
+	}
+	deps := stepDeps(o, p)
+	waiting := make([]int, n)      // dependencies not finished yet
+	dependents := make([][]int, n) // steps waiting for each step
+	ready := &intHeap{}
+	for i := range p.Steps {
+		waiting[i] = len(deps[i])
+		for _, j := range deps[i] {
+			dependents[j] = append(dependents[j], i)
+		}
+		if waiting[i] == 0 {
+			*ready = append(*ready, i)
+		}
+	}
+	heap.Init(ready)
+	finished := make([]bool, n)
+	doneCh := make(chan int, par)
+	running, told := 0, 0
+	finish := func(i int) {
+		finished[i] = true
+		for _, d := range dependents[i] {
+			if waiting[d]--; waiting[d] == 0 {
+				heap.Push(ready, d)
+			}
+		}
+		for told < n && finished[told] {
+			st := p.Steps[told]
+			told++
+			if o.Progress != nil && st.Outcome != Canceled {
+				o.Progress(told, n, st)
+			}
+		}
+	}
+	for {
+		for ready.Len() > 0 && running < par {
+			i := heap.Pop(ready).(int)
+			st := p.Steps[i]
+			switch {
+			case ctx.Err() != nil:
+				// Interrupted: what was not attempted is in the report
+				// as such.
+				st.Outcome = Canceled
+				finish(i)
+			case st.Action == sdk.ActionCannot || st.Action == sdk.ActionSkip:
+				do(ctx, st) // nothing to wait for
+				finish(i)
+			default:
+				running++
+				go func() {
+					do(ctx, st)
+					doneCh <- i
+				}()
+			}
+		}
+		if running == 0 {
+			if ready.Len() == 0 {
+				break
+			}
+			continue
+		}
+		i := <-doneCh
+		running--
+		finish(i)
+	}
+	// Every step is finished: a step's dependencies are earlier in the
+	// plan, so none is left waiting once the ready set is empty.
+}
+
+// intHeap is a min-heap of step indexes: the earliest step first.
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
