@@ -21,6 +21,7 @@ func newRestoreUndoCmd() *cobra.Command {
 		vars, varFiles []string
 		to             string
 		dryRun, yes    bool
+		force          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "undo <pipeline.hcl> <restore-id>",
@@ -36,12 +37,19 @@ the pipeline's first sink under restores/<restore id>/), then:
     restore overwrote it), checked against its sha256, with the same
     exporter that restored it: the item keeps its id and URL.
 
+An item changed since the restore (its modified stamp, or the data the
+restore or replace wrote, differs from what restore.json records the
+restore left) is kept as it is and reported with when it changed: undoing
+yesterday's restore does not throw away today's edits. --force undoes it
+too. An item the restore created and someone deleted since is reported.
+
 It shows the plan first; --dry-run stops there; applying asks for
 confirmation on a terminal and needs --yes otherwise. undo.json and
 Undo.txt are stored beside the restore's report. A restore that used --to
 is undone with the same --to.
 
-Exit status: 0 when everything was undone, 1 when a step failed, 2 for a
+Exit status: 0 when everything was undone, 1 when a step failed or an
+item changed since the restore was kept, 2 for a
 usage or configuration error, 130 when interrupted.`,
 		Example: `  agolpipe restore undo nightly.hcl 20261206T120000Z-a1b2c3 --dry-run
   agolpipe restore undo nightly.hcl 20261206T120000Z-a1b2c3 --yes`,
@@ -95,7 +103,7 @@ usage or configuration error, 130 when interrupted.`,
 				}
 			}
 			o := &restore.UndoOptions{Sink: first.Sink, SinkName: first.Name, Target: s.opts.Source, TargetOrg: org,
-				Restorers: restorers, RestoreID: id, Log: s.log.Logger()}
+				Restorers: restorers, RestoreID: id, Log: s.log.Logger(), Force: force}
 			fmt.Fprintf(out, "Undo of restore %s (sink %s) in %s as %s\n", id, first.Name, org.PortalURL, org.Username)
 			plan, err := restore.PlanUndo(ctx, o, rep)
 			if err != nil {
@@ -107,6 +115,9 @@ usage or configuration error, 130 when interrupted.`,
 			restore.WriteUndoPlan(out, plan)
 			if dryRun || len(plan.Steps) == 0 {
 				return nil
+			}
+			if plan.Kept() == len(plan.Steps) {
+				return withExit(exitPartial, fmt.Errorf("nothing undone: the %d item(s) changed since the restore were kept (--force undoes them too)", plan.Kept()))
 			}
 			if !yes {
 				if !isatty.IsTerminal(os.Stdin.Fd()) {
@@ -128,8 +139,8 @@ usage or configuration error, 130 when interrupted.`,
 			if ctx.Err() != nil {
 				return withExit(exitCanceled, ctx.Err())
 			}
-			if ur.Failed() > 0 || serr != nil {
-				return withExit(exitPartial, fmt.Errorf("%d undo step(s) failed", ur.Failed()))
+			if ur.Failed() > 0 || ur.Kept() > 0 || serr != nil {
+				return withExit(exitPartial, fmt.Errorf("%d undo step(s) failed, %d item(s) changed since the restore kept as they are (--force undoes them too)", ur.Failed(), ur.Kept()))
 			}
 			return nil
 		},
@@ -138,6 +149,7 @@ usage or configuration error, 130 when interrupted.`,
 	f.StringVar(&to, "to", "", "the pipeline file the restore used with --to (its source is the target)")
 	f.BoolVar(&dryRun, "dry-run", false, "show what the undo would do and stop")
 	f.BoolVar(&yes, "yes", false, "apply without asking")
+	f.BoolVar(&force, "force", false, "undo also the items changed since the restore (their later edits are lost)")
 	f.StringArrayVar(&vars, "var", nil, "set a pipeline variable (name=value)")
 	f.StringArrayVar(&varFiles, "var-file", nil, "read pipeline variables from a file")
 	return cmd

@@ -77,6 +77,9 @@ type Report struct {
 	// Replace is set when the record is of a find and replace
 	// (replace.go), not of a restore.
 	Replace *ReplaceRecord `json:"replace,omitempty"`
+	// Left is each changed or created item's state as the restore left
+	// it, by target item id (left.go): undo leaves alone what changed since.
+	Left map[string]ItemState `json:"left,omitempty"`
 }
 
 // Entry is one item of the report.
@@ -128,7 +131,7 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 type applier struct {
 	o       *Options
 	rep     *Report
-	mu      sync.Mutex // rep.Remap, rep.Safety
+	mu      sync.Mutex // rep.Remap, rep.Safety, rep.Left
 	groups  *groupMapper
 	folders map[string]string // owner + "\x00" + title -> folder id, under folderMu
 	// folderMu is held across a folder's lookup and creation: two items
@@ -163,6 +166,7 @@ func (a *applier) step(ctx context.Context, st *Step) {
 		st.Outcome = Skipped
 	default:
 		applyStep(ctx, a, st)
+		leftStep(ctx, a, st)
 	}
 }
 

@@ -457,6 +457,9 @@ func applyItem(ctx context.Context, o *ReplaceOptions, planned *ReplaceItem, rep
 		}
 	}
 	rec.Outcome = Overwritten
+	if w := recordLeft(ctx, o.Target, rep, it.ID, st.newData); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
+	}
 	return rec
 }
 

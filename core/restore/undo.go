@@ -38,12 +38,16 @@ type UndoOptions struct {
 	Restorers map[string]Restorer
 	RestoreID string
 	Log       *slog.Logger
+	// Force puts back (or deletes) also the items changed since the
+	// restore left them; without it they are kept and reported.
+	Force bool
 }
 
 // UndoStep is one thing the undo does.
 type UndoStep struct {
-	// Action is "delete" (an item the restore created) or "put back" (a
-	// safety copy).
+	// Action is "delete" (an item the restore created), "put back" (a
+	// safety copy) or "keep" (either, on an item changed since the
+	// restore, without --force).
 	Action string `json:"action"`
 	ItemID string `json:"item_id"`
 	Title  string `json:"title"`
@@ -52,7 +56,15 @@ type UndoStep struct {
 	// Outcome after applying: done, failed, or not done (with Reason).
 	Outcome string `json:"outcome,omitempty"`
 	Reason  string `json:"reason,omitempty"`
-	safety  *SafetyCopy
+	// Changed says how the item changed since the restore left it (its
+	// modified stamp or data differ from restore.json's "left").
+	Changed string `json:"changed_since,omitempty"`
+	// Was is the action a kept step would have taken.
+	Was    string `json:"would,omitempty"`
+	safety *SafetyCopy
+	// checked: restore.json recorded the item's state, so apply checks
+	// it again right before acting.
+	checked bool
 }
 
 // UndoPlan is what an undo will do, in order: deletions (last created
@@ -85,6 +97,52 @@ func (r *UndoReport) Failed() int {
 		}
 	}
 	return n
+}
+
+// Kept counts the items left as they are because they changed since the
+// restore.
+func (r *UndoReport) Kept() int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Outcome == "kept" {
+			n++
+		}
+	}
+	return n
+}
+
+// Kept counts the plan's items changed since the restore that it keeps.
+func (p *UndoPlan) Kept() int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.Action == "keep" {
+			n++
+		}
+	}
+	return n
+}
+
+// guard decides a step on an item the restore changed or created: one
+// changed since the restore left it is kept unless o.Force. warn says
+// when restore.json holds no state of the item to compare with.
+func guard(ctx context.Context, o *UndoOptions, rep *Report, it sdk.Item, st *UndoStep) (warn string, err error) {
+	what, known, err := changedSince(ctx, o.Target, rep, it)
+	if err != nil {
+		return "", fmt.Errorf("item %s (%q): %w", it.ID, it.Title, err)
+	}
+	if !known {
+		return fmt.Sprintf("restore.json does not record item %s (%q) as the restore left it (an older agolpipe, or the step did not finish): undo cannot tell whether it was edited since", it.ID, it.Title), nil
+	}
+	st.checked = true
+	if what == "" {
+		return "", nil
+	}
+	st.Changed = what
+	if !o.Force {
+		st.Was, st.Action = st.Action, "keep"
+		st.Reason = "changed since the restore (" + what + "): kept as it is; --force " + map[string]string{"delete": "deletes it", "put back": "puts the safety copy back"}[st.Was]
+	}
+	return "", nil
 }
 
 // ErrNoRestore means the sink holds nothing of that restore.
@@ -181,7 +239,19 @@ func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, erro
 			p.Warnings = append(p.Warnings, fmt.Sprintf("item %s (%q) does not carry the restore's mark %s: left alone (delete it by hand if the restore made it)", id, it.Title, mark))
 			continue
 		}
-		p.Steps = append(p.Steps, UndoStep{Action: "delete", ItemID: id, Title: it.Title, Type: it.Type, Owner: it.Owner})
+		st := UndoStep{Action: "delete", ItemID: id, Title: it.Title, Type: it.Type, Owner: it.Owner}
+		if slices.ContainsFunc(rep.Items, func(e Entry) bool { return e.NewItemID == id }) {
+			// A leftover upload restore.json does not list has no
+			// recorded state: only listed items are checked.
+			warn, err := guard(ctx, o, rep, it, &st)
+			if err != nil {
+				return nil, err
+			}
+			if warn != "" {
+				p.Warnings = append(p.Warnings, warn)
+			}
+		}
+		p.Steps = append(p.Steps, st)
 	}
 	for i := range rep.Safety {
 		sc := &rep.Safety[i]
@@ -189,6 +259,21 @@ func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, erro
 		if _, ok := o.Restorers[sc.Type]; !ok && sc.Kind != SafetyJSON {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("no exporter of this pipeline restores %s items: the safety copy of %s (%q) stays in %s", sc.Type, sc.ItemID, sc.Title, sc.Folder))
 			continue
+		}
+		it, err := targetItem(ctx, o.Target, sc.ItemID)
+		switch {
+		case sdk.IsNotFound(err):
+			p.Warnings = append(p.Warnings, fmt.Sprintf("item %s (%q) was deleted since the restore: its safety copy stays in %s", sc.ItemID, sc.Title, sc.Folder))
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("reading item %s: %w", sc.ItemID, err)
+		}
+		warn, err := guard(ctx, o, rep, it, &st)
+		if err != nil {
+			return nil, err
+		}
+		if warn != "" {
+			p.Warnings = append(p.Warnings, warn)
 		}
 		p.Steps = append(p.Steps, st)
 	}
@@ -227,14 +312,24 @@ func markedItems(ctx context.Context, o *UndoOptions, mark string) ([]string, er
 // WriteUndoPlan prints the plan.
 func WriteUndoPlan(w io.Writer, p *UndoPlan) {
 	for _, s := range p.Steps {
-		sym := map[string]string{"delete": "-", "put back": "~"}[s.Action]
-		fmt.Fprintf(w, "  %s %-8s %s %q (%s)\n", sym, s.Action, s.ItemID, s.Title, s.Type)
+		sym := map[string]string{"delete": "-", "put back": "~", "keep": "!"}[s.Action]
+		line := fmt.Sprintf("  %s %-8s %s %q (%s)", sym, s.Action, s.ItemID, s.Title, s.Type)
+		switch {
+		case s.Action == "keep":
+			line += ": " + s.Reason
+		case s.Changed != "":
+			line += ": changed since the restore (" + s.Changed + "), --force: " + s.Action + " all the same"
+		}
+		fmt.Fprintln(w, line)
 	}
 	n := map[string]int{}
 	for _, s := range p.Steps {
 		n[s.Action]++
 	}
 	fmt.Fprintf(w, "Undo: %d item(s) the restore created to delete, %d safety copy(ies) to put back.\n", n["delete"], n["put back"])
+	if n["keep"] > 0 {
+		fmt.Fprintf(w, "Kept: %d item(s) changed since the restore (edits made after it would be lost): --force undoes them too.\n", n["keep"])
+	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}
@@ -246,20 +341,31 @@ func ApplyUndo(ctx context.Context, o *UndoOptions, p *UndoPlan) *UndoReport {
 	rep := &UndoReport{RestoreID: o.RestoreID, Target: o.TargetOrg.PortalURL, Started: time.Now().UTC(), Warnings: append([]string(nil), p.Warnings...)}
 	for _, s := range p.Steps {
 		var err error
-		switch s.Action {
-		case "delete":
+		if s.checked && s.Action != "keep" && !o.Force {
+			// Checked again right before acting: an edit made while the
+			// plan was shown is not overwritten either.
+			err = recheck(ctx, o, p.Report, &s)
+		}
+		switch {
+		case err != nil:
+		case s.Action == "keep":
+		case s.Action == "delete":
 			err = arcgisrest.DeleteItem(ctx, o.Target.Do, s.Owner, s.ItemID, o.TargetOrg.Mode != "enterprise", arcgisrest.DeleteOptions{})
-		case "put back":
+		case s.Action == "put back":
 			if s.safety.Kind == SafetyJSON {
 				err = putBackJSON(ctx, o, s.safety)
 			} else {
 				err = putBack(ctx, o, s.safety)
 			}
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			s.Outcome, s.Reason = "failed", err.Error()
 			o.Log.Error("undo step failed", "action", s.Action, "item", s.ItemID, "title", s.Title, "error", err.Error())
-		} else {
+		case s.Action == "keep":
+			s.Outcome = "kept"
+			o.Log.Warn("undo kept an item changed since the restore", "item", s.ItemID, "title", s.Title, "changed", s.Changed)
+		default:
 			s.Outcome = "done"
 		}
 		rep.Steps = append(rep.Steps, s)
@@ -269,6 +375,17 @@ func ApplyUndo(ctx context.Context, o *UndoOptions, p *UndoPlan) *UndoReport {
 	}
 	rep.Finished = time.Now().UTC()
 	return rep
+}
+
+// recheck reads the item again and turns the step into a kept one when
+// it changed since the restore; an item gone since is nothing to undo.
+func recheck(ctx context.Context, o *UndoOptions, rep *Report, s *UndoStep) error {
+	it, err := targetItem(ctx, o.Target, s.ItemID)
+	if err != nil {
+		return fmt.Errorf("reading it again before acting: %w", err)
+	}
+	_, err = guard(ctx, o, rep, it, s)
+	return err
 }
 
 // putBack restores one safety copy in place with its type's restorer.
