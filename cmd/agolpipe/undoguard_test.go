@@ -210,3 +210,50 @@ func TestUndoKeepsEditsMadeSinceRestore(t *testing.T) {
 		t.Errorf("undo --force did not delete the item the restore created (%s)", created)
 	}
 }
+
+// TestUndoKeepsRowEditsMadeSinceRestore: a hosted feature layer restored
+// in place, then a row edited in the portal (applyEdits, which leaves the
+// item's modified stamp alone): undo keeps the service as it is (exit 1);
+// undo --force puts the safety copy's rows back.
+func TestUndoKeepsRowEditsMadeSinceRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin processes")
+	}
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 3})
+	dir := t.TempDir()
+	file := fsPipeline(t, srv, admin, dir)
+	id, svcURL, _ := fsWithAttachments(t, srv)
+	pc := newPortalClient(t, srv, admin)
+	if code, out := runCLI(t, "run", file, "--plain"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	pc.call(http.MethodPost, svcURL+"/0/applyEdits", url.Values{"deletes": {"1,2,3"}})
+	beforeRestore := pc.rows(svcURL, 0)
+
+	code, out := runCLI(t, "restore", file, "--run", "latest", "--item", id, "--overwrite", "--no-dependencies", "--yes")
+	if code != exitOK {
+		t.Fatalf("restore --overwrite: exit %d\n%s", code, out)
+	}
+	rid := restoreID(t, out)
+	// Today's edit of one row, after the restore.
+	pc.call(http.MethodPost, svcURL+"/0/applyEdits", url.Values{"updates": {`[{"attributes":{"OBJECTID":5,"NAME":"today's edit"}}]`}})
+	today := pc.rows(svcURL, 0)
+	if strings.Join(today, "\n") == strings.Join(beforeRestore, "\n") || !strings.Contains(strings.Join(today, "\n"), "today's edit") {
+		t.Fatal("the restore or today's edit did not land")
+	}
+
+	code, out = runCLI(t, "restore", "undo", file, rid, "--yes")
+	if code != exitPartial || !strings.Contains(out, "rows or layers edited") {
+		t.Fatalf("undo: exit %d, want 1 with the service kept as edited since\n%s", code, out)
+	}
+	if got := pc.rows(svcURL, 0); strings.Join(got, "\n") != strings.Join(today, "\n") {
+		t.Errorf("undo replaced the rows edited since the restore (%d rows, %d before undo)", len(got), len(today))
+	}
+	code, out = runCLI(t, "restore", "undo", file, rid, "--yes", "--force")
+	if code != exitOK {
+		t.Fatalf("undo --force: exit %d\n%s", code, out)
+	}
+	if got := pc.rows(svcURL, 0); strings.Join(got, "\n") != strings.Join(beforeRestore, "\n") {
+		t.Errorf("rows after undo --force: %d, before the restore %d (or they differ)", len(got), len(beforeRestore))
+	}
+}

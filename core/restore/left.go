@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
 
 // What a restore or replace left on each item it changed or created, so
@@ -15,7 +17,9 @@ import (
 // undo must not silently throw away) from one still as the restore left
 // it. The item's modified stamp is read back right after the item's step;
 // where the restore wrote the item's data itself (replace), its sha256 is
-// kept too, which catches an edit that left the stamp alone.
+// kept too, which catches an edit that left the stamp alone. A hosted
+// feature service's rows are edited without the item's stamp moving: its
+// editingInfo.lastEditDate is recorded and compared as well.
 
 // ItemState is what restore.json records of an item as a step left it.
 type ItemState struct {
@@ -25,6 +29,26 @@ type ItemState struct {
 	// DataSHA256 is the sha256 of the data the step wrote, when it wrote
 	// the item's data itself.
 	DataSHA256 string `json:"data_sha256,omitempty"`
+	// ServiceLastEdit is a feature service's editingInfo.lastEditDate
+	// (rows or layer definitions last edited), when it has one.
+	ServiceLastEdit int64 `json:"service_last_edit,omitempty"`
+}
+
+// serviceLastEdit reads a feature service's editingInfo.lastEditDate; 0
+// when the item is no feature service or the service does not say.
+func serviceLastEdit(ctx context.Context, src sdk.Source, it sdk.Item) (int64, error) {
+	if it.Type != "Feature Service" || !strings.Contains(strings.ToLower(it.URL), "/featureserver") {
+		return 0, nil
+	}
+	var svc struct {
+		EditingInfo struct {
+			LastEditDate int64 `json:"lastEditDate"`
+		} `json:"editingInfo"`
+	}
+	if err := arcgisrest.GetJSON(ctx, src.Do, arcgisrest.JSON(strings.TrimRight(it.URL, "/"), nil), &svc); err != nil {
+		return 0, fmt.Errorf("reading the service's last edit: %w", err)
+	}
+	return svc.EditingInfo.LastEditDate, nil
 }
 
 // readLeft reads item id back from the target: its state as the step
@@ -39,6 +63,9 @@ func readLeft(ctx context.Context, src sdk.Source, id string, data []byte) (Item
 	st := ItemState{Modified: it.Modified.UnixMilli()}
 	if data != nil {
 		st.DataSHA256 = sha256Hex(data)
+	}
+	if st.ServiceLastEdit, err = serviceLastEdit(ctx, src, it); err != nil {
+		return ItemState{}, fmt.Sprintf("its state after the change could not be read back (%v): undo cannot tell whether it changed since", err)
 	}
 	return st, ""
 }
@@ -112,6 +139,15 @@ func changedSince(ctx context.Context, src sdk.Source, rep *Report, it sdk.Item)
 	now := it.Modified.UnixMilli()
 	if now != left.Modified {
 		return fmt.Sprintf("modified %s, after the change left it at %s", fmtMillis(now), fmtMillis(left.Modified)), true, nil
+	}
+	if left.ServiceLastEdit != 0 {
+		last, err := serviceLastEdit(ctx, src, it)
+		if err != nil {
+			return "", true, err
+		}
+		if last != left.ServiceLastEdit {
+			return fmt.Sprintf("its rows or layers edited %s, after the change left them at %s", fmtMillis(last), fmtMillis(left.ServiceLastEdit)), true, nil
+		}
 	}
 	if left.DataSHA256 != "" {
 		data, _, err := readData(ctx, src, it.ID)
