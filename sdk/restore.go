@@ -167,3 +167,58 @@ type RestoreResult struct {
 	Remap    map[string]string
 	Warnings []string
 }
+
+// The marks a restore leaves on every item it creates, as type keywords.
+const (
+	// RestoreMarkPrefix + restore id is RestoreRequest.Mark: which restore
+	// created the item (`restore undo` deletes exactly those).
+	RestoreMarkPrefix = "agolpipe-restore-"
+	// RestoredKeyword: the item was created by a restore, so a later
+	// restore into the same portal finds every such item with one search.
+	RestoredKeyword = "agolpipe-restored"
+	// SourceMarkPrefix + the backup's item id: which item of the backup the
+	// item was created from, so restoring that item again finds it instead
+	// of creating a second copy.
+	SourceMarkPrefix = "agolpipe-source-"
+)
+
+// IsRestoreMark reports whether type keyword k is one of a restore's marks.
+func IsRestoreMark(k string) bool {
+	return k == RestoredKeyword || strings.HasPrefix(k, RestoreMarkPrefix) || strings.HasPrefix(k, SourceMarkPrefix)
+}
+
+// SourceMark is the type keyword naming backup item id as an item's source.
+func SourceMark(id string) string { return SourceMarkPrefix + id }
+
+// SourceOf returns the backup item id an item's type keywords name as its
+// source, if the item was created by a restore.
+func SourceOf(typeKeywords []string) (string, bool) {
+	restored := false
+	src := ""
+	for _, k := range typeKeywords {
+		if k == RestoredKeyword {
+			restored = true
+		} else if id, ok := strings.CutPrefix(k, SourceMarkPrefix); ok && id != "" {
+			src = id
+		}
+	}
+	return src, restored && src != ""
+}
+
+// CreatedKeywords are the type keywords of an item the request creates:
+// kw (the backup's) without any restore mark it carries (the backup of an
+// item an earlier restore made: those marks tell another restore's story),
+// then this restore's marks (Mark, RestoredKeyword and the source mark).
+// Without a Mark (an older host), kw unchanged.
+func (r RestoreRequest) CreatedKeywords(kw []string) []string {
+	if r.Mark == "" {
+		return kw
+	}
+	out := make([]string, 0, len(kw)+3)
+	for _, k := range kw {
+		if !IsRestoreMark(k) {
+			out = append(out, k)
+		}
+	}
+	return append(out, r.Mark, RestoredKeyword, SourceMark(r.Item.ID))
+}

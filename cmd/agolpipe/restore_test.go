@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -317,10 +318,10 @@ sink "s3" "offsite" {
 			first = titles
 			continue
 		}
-		// The second restore adds the same maps again (another org gets
-		// new items each time).
-		if n != 2*len(first) {
-			t.Fatalf("restore from S3: %d web maps in B after both restores, want %d\n%s", n, 2*len(first), out)
+		// The second restore finds the maps the first made (by their
+		// source mark): it reads them from S3 to compare, and adds none.
+		if n != len(first) || strings.Join(titles, "\n") != strings.Join(first, "\n") || !strings.Contains(out, "Plan: 0 to create") {
+			t.Fatalf("restore from S3: %d web maps in B after both restores, want the %d of the first\n%s", n, len(first), out)
 		}
 	}
 }
@@ -411,6 +412,109 @@ sink "azure_blob" "cloud" {
 		if len(got) != len(want) {
 			t.Fatalf("restore from sink %s: %d web maps in the target, the run holds %d\n%s", tc.sink, len(got), len(want), out)
 		}
+	}
+}
+
+// TestRestoreTwiceIntoAnotherOrg restores everything into org B twice: the
+// second plan finds the copies the first made (by the source mark they
+// carry) and creates nothing; a copy changed since is refused until
+// --overwrite, which replaces it in place and keeps its marks.
+func TestRestoreTwiceIntoAnotherOrg(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	_, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
+	runA := latestRun(t, filepath.Join(dir, "a", "sink"), "A_")
+	mA := readManifest(t, runA)
+	live := func() (n int, dups []string) {
+		o := b.Org()
+		o.Mu.RLock()
+		defer o.Mu.RUnlock()
+		seen := map[string]bool{}
+		for _, it := range o.Items {
+			if it.Deleted {
+				continue
+			}
+			n++
+			// Titles repeat in A itself: a copy is told by its source.
+			for _, k := range it.TypeKeywords {
+				if strings.HasPrefix(k, sdk.SourceMarkPrefix) {
+					if seen[k] {
+						dups = append(dups, k)
+					}
+					seen[k] = true
+				}
+			}
+		}
+		return n, dups
+	}
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes")
+	if code != exitOK {
+		t.Fatalf("first restore: exit %d\n%s", code, out)
+	}
+	first := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	n1, dups := live()
+	if len(dups) > 0 {
+		t.Fatalf("B holds duplicates after one restore: %v", dups)
+	}
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "Plan: 0 to create, 0 to overwrite") {
+		t.Fatalf("the second plan creates or overwrites: exit %d\n%s", code, out)
+	}
+	var wm report.Item
+	for _, it := range mA.Items {
+		if it.Type == "Web Map" && it.Status == sdk.StatusExported {
+			if !strings.Contains(out, "= skip      "+it.ID) {
+				t.Errorf("web map %s is not skipped as identical in the second plan:\n%s", it.ID, out)
+			}
+			wm = it
+		}
+	}
+	if code, out = runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes"); code != exitOK {
+		t.Fatalf("second restore: exit %d\n%s", code, out)
+	}
+	if n2, dups := live(); n2 != n1 || len(dups) > 0 {
+		t.Fatalf("after the second restore B holds %d items (%d after the first), duplicates %v\n%s", n2, n1, dups, out)
+	}
+	// The copy of a web map, changed in B since, is refused, then
+	// overwritten in place with --overwrite.
+	var copyID string
+	for _, e := range first.Items {
+		if e.ID == wm.ID {
+			copyID = e.NewItemID
+		}
+	}
+	o := b.Org()
+	o.Mu.Lock()
+	cp := o.Item(copyID)
+	if cp == nil {
+		o.Mu.Unlock()
+		t.Fatalf("web map %s: no copy %q in B", wm.ID, copyID)
+	}
+	restoredBody := append([]byte(nil), cp.Body...)
+	cp.Body = []byte(`{"operationalLayers":[],"version":"2.31"}`)
+	o.Version++
+	o.Mu.Unlock()
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", wm.ID, "--to", bFile, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "! cannot    "+wm.ID) || !strings.Contains(out, copyID) || !strings.Contains(out, "--overwrite") {
+		t.Fatalf("the plan for a copy changed since: exit %d\n%s", code, out)
+	}
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", wm.ID, "--to", bFile, "--overwrite", "--yes")
+	if code != exitOK || !strings.Contains(out, "overwritten "+wm.ID) {
+		t.Fatalf("overwrite of the copy: exit %d\n%s", code, out)
+	}
+	o.Mu.RLock()
+	body, kw := append([]byte(nil), o.Item(copyID).Body...), append([]string(nil), o.Item(copyID).TypeKeywords...)
+	o.Mu.RUnlock()
+	if !bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace(restoredBody)) {
+		t.Errorf("the overwritten copy's data is not the restored one:\n%s\nwant\n%s", body, restoredBody)
+	}
+	for _, want := range []string{sdk.RestoredKeyword, sdk.SourceMark(wm.ID), restore.MarkPrefix + first.RestoreID} {
+		if !slices.Contains(kw, want) {
+			t.Errorf("the overwritten copy lost its mark %s: %v", want, kw)
+		}
+	}
+	if n3, dups := live(); n3 != n1 || len(dups) > 0 {
+		t.Fatalf("after the overwrite B holds %d items (%d before), duplicates %v", n3, n1, dups)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"sort"
 	"strings"
@@ -117,6 +118,9 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 		Groups: map[string]string{}, Warnings: append([]string(nil), p.Warnings...)}
 	a := &applier{o: o, rep: rep, folders: map[string]string{}}
 	a.groups = &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}
+	for _, st := range p.Steps {
+		maps.Copy(rep.Remap, st.copyRemap) // copies earlier restores made are there already
+	}
 	schedule(ctx, o, p, a.step)
 	rep.Items = make([]Entry, 0, len(p.Steps))
 	for _, st := range p.Steps {

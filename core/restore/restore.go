@@ -17,12 +17,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 
 	"github.com/agolpipe/agolpipe/core/catalog"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
 
 // OrgMetadataPath is where a run keeps the organization's metadata (users,
@@ -35,8 +37,10 @@ const OrgMetadataPath = "org/metadata.json"
 func Folder(restoreID string) string { return "restores/" + restoreID }
 
 // MarkPrefix starts the type keyword every item a restore creates carries
-// (MarkPrefix + restore id), so `restore undo` deletes exactly those.
-const MarkPrefix = "agolpipe-restore-"
+// (MarkPrefix + restore id), so `restore undo` deletes exactly those. Such
+// an item also carries sdk.RestoredKeyword and sdk.SourceMark(backup item
+// id), by which a later restore finds it (earlierCopies).
+const MarkPrefix = sdk.RestoreMarkPrefix
 
 // Restorer is the restorer of some item types, with its component name.
 type Restorer struct {
@@ -109,6 +113,10 @@ type Step struct {
 	TargetItemID string            `json:"target_item_id,omitempty"`
 	Owner        string            `json:"owner,omitempty"`
 	Folder       string            `json:"folder,omitempty"`
+	// copyRemap: the item is a copy an earlier restore made in the target
+	// (TargetItemID): the remap entries (id, URLs) to it, which hold
+	// whatever the step does, so Apply starts from them.
+	copyRemap map[string]string
 	// After applying:
 	Outcome   string   `json:"outcome,omitempty"`
 	NewItemID string   `json:"new_item_id,omitempty"`
@@ -212,6 +220,18 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		exists[id] = v
 		return v, err
 	}
+	// Copies an earlier restore created in the target, by backup item id:
+	// restoring the item again finds its copy there instead of making a
+	// second one (unless --as-new asks for one).
+	var copies map[string]targetCopy
+	if o.Mode != sdk.RestoreNew {
+		var warns []string
+		copies, warns, err = earlierCopies(ctx, o.Target, byID)
+		if err != nil {
+			return nil, err
+		}
+		p.Warnings = append(p.Warnings, warns...)
+	}
 	needs := needsGraph(byID)
 	if !o.Select.NoDependencies {
 		queue := make([]string, 0, len(selected))
@@ -262,12 +282,16 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		cp, copied := copies[id]
+		copied = copied && !has
 		if has {
 			switch o.Mode {
 			case sdk.RestoreNew:
 			default:
 				st.Mode, st.TargetItemID = sdk.RestoreOverwrite, id
 			}
+		} else if copied {
+			st.Mode, st.TargetItemID = sdk.RestoreOverwrite, cp.ID
 		}
 		res, err := r.R.Restore(ctx, o.request(st, planned, true), o.host(st))
 		if err != nil {
@@ -275,12 +299,37 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 			continue
 		}
 		st.Action, st.Reason, st.Cannot = res.Action, res.Reason, res.Cannot
-		if res.Action == sdk.ActionCreate || res.Action == sdk.ActionOverwrite {
+		switch {
+		case copied:
+			// The copy stays where it is whatever is done with it: later
+			// items refer to it (its id, and its URL as the restorer knows).
+			st.copyRemap = map[string]string{id: cp.ID}
+			for k, v := range res.Remap {
+				if !sdk.IsPlanned(v) {
+					st.copyRemap[k] = v
+				}
+			}
+			for k, v := range st.copyRemap {
+				planned[k] = v
+			}
+		case res.Action == sdk.ActionCreate || res.Action == sdk.ActionOverwrite:
 			planned[id] = sdk.Planned(id)
 		}
 		if has && o.Mode == "" && res.Action == sdk.ActionOverwrite {
 			st.Action, st.Cannot = sdk.ActionCannot, sdk.CannotExists
 			st.Reason = "the item exists in the target and differs from the backup: --overwrite replaces it in place, --as-new restores a copy"
+		}
+		if copied {
+			switch {
+			case res.Action == sdk.ActionSkip:
+				st.NewItemID = cp.ID
+				st.Reason = fmt.Sprintf("item %s, which %s created from it, already holds the backup's content", cp.ID, cp.restore())
+			case res.Action == sdk.ActionOverwrite && o.Mode == "":
+				st.Action, st.Cannot = sdk.ActionCannot, sdk.CannotExists
+				st.Reason = fmt.Sprintf("item %s, which %s created from it, differs from the backup (changed since, or not comparable): --overwrite replaces it in place, --as-new restores another copy", cp.ID, cp.restore())
+			case res.Action == sdk.ActionOverwrite:
+				st.Reason = fmt.Sprintf("item %s, which %s created from it, in place", cp.ID, cp.restore())
+			}
 		}
 	}
 	return p, nil
@@ -474,6 +523,97 @@ func itemTags(ctx context.Context, o *Options, byID map[string]report.Item) (map
 		}
 	}
 	return out, nil
+}
+
+// targetCopy is an item an earlier restore created in the target.
+type targetCopy struct {
+	ID      string
+	Restore string // the restore id of its mark, "" when unknown
+}
+
+func (c targetCopy) restore() string {
+	if c.Restore == "" {
+		return "an earlier restore"
+	}
+	return "restore " + c.Restore
+}
+
+// earlierCopies finds the items earlier restores created in the target
+// from items of the run (their type keywords: sdk.RestoredKeyword and
+// sdk.SourceMark), with one search for the first. Of several copies of the
+// same item (restores before the marks named their source could not find
+// each other) the oldest is taken, and a warning names the others.
+func earlierCopies(ctx context.Context, src sdk.Source, byID map[string]report.Item) (map[string]targetCopy, []string, error) {
+	type hit struct {
+		targetCopy
+		created int64
+	}
+	found := map[string][]hit{}
+	q := url.Values{"q": {fmt.Sprintf(`typekeywords:"%s"`, sdk.RestoredKeyword)}, "num": {"100"}, "start": {"1"}, "sortField": {"created"}, "sortOrder": {"asc"}}
+	var warns []string
+	for page := 0; ; page++ {
+		if page == 100 {
+			warns = append(warns, "more than 10000 items of earlier restores in the target: only the first 10000 were looked at for copies of the run's items")
+			break
+		}
+		var res struct {
+			Results []struct {
+				ID           string   `json:"id"`
+				Type         string   `json:"type"`
+				Created      int64    `json:"created"`
+				TypeKeywords []string `json:"typeKeywords"`
+			} `json:"results"`
+			NextStart int `json:"nextStart"`
+		}
+		if err := arcgisrest.GetJSON(ctx, src.Do, arcgisrest.JSON("search", q), &res); err != nil {
+			return nil, nil, fmt.Errorf("searching the target for items earlier restores created: %w", err)
+		}
+		for _, r := range res.Results {
+			id, ok := sdk.SourceOf(r.TypeKeywords)
+			it, inRun := byID[id]
+			// A copy has its item's type: the temporary upload of a
+			// feature service restore is no copy of the service.
+			if !ok || !inRun || it.Type != r.Type {
+				continue
+			}
+			h := hit{targetCopy: targetCopy{ID: r.ID}, created: r.Created}
+			for _, k := range r.TypeKeywords {
+				if rid, ok := strings.CutPrefix(k, MarkPrefix); ok {
+					h.Restore = rid
+				}
+			}
+			found[id] = append(found[id], h)
+		}
+		if res.NextStart <= 0 {
+			break
+		}
+		q.Set("start", fmt.Sprint(res.NextStart))
+	}
+	out := make(map[string]targetCopy, len(found))
+	ids := make([]string, 0, len(found))
+	for id := range found {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		hs := found[id]
+		sort.Slice(hs, func(i, j int) bool {
+			if hs[i].created != hs[j].created {
+				return hs[i].created < hs[j].created
+			}
+			return hs[i].ID < hs[j].ID
+		})
+		out[id] = hs[0].targetCopy
+		if len(hs) > 1 {
+			others := make([]string, 0, len(hs)-1)
+			for _, h := range hs[1:] {
+				others = append(others, h.ID)
+			}
+			warns = append(warns, fmt.Sprintf("item %s %q has %d copies in the target from earlier restores: the plan uses %s (the oldest); %s are further copies, delete them by hand if unwanted",
+				id, byID[id].Title, len(hs), hs[0].ID, strings.Join(others, ", ")))
+		}
+	}
+	return out, warns, nil
 }
 
 // itemExists asks the target whether it holds item id.

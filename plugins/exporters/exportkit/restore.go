@@ -33,6 +33,11 @@ type RestoreSession struct {
 	// (content/users/<owner>/items/<id>/...), also when an administrator
 	// restores another user's item in place.
 	owners map[string]string
+	// marks are the restore marks (sdk.IsRestoreMark) of target items read
+	// with TargetItem: an overwrite in place keeps them, so the restore
+	// that created the item can still undo it and a later restore still
+	// finds it as the copy of its backup item.
+	marks map[string][]string
 }
 
 // NewRestoreSession starts the restore of req.Item through host.
@@ -109,9 +114,11 @@ func (s *RestoreSession) LoadItem(ctx context.Context) (BackupItem, error) {
 }
 
 // Form is the addItem/update form of it: every descriptive field, the ids
-// and URLs in them remapped. With mark, agolpipe's restore mark is added to
-// the type keywords, so `restore undo` can find what the restore created;
-// an item overwritten in place never gets it (undo must not delete it).
+// and URLs in them remapped. With mark, agolpipe's restore marks replace any
+// the backup carries (sdk.RestoreRequest.CreatedKeywords), so `restore
+// undo` can find what the restore created and a later restore the copy of
+// each backup item; an item overwritten in place never gets them (undo must
+// not delete it) and keeps the marks it has (read by TargetItem).
 func (s *RestoreSession) Form(it BackupItem, mark bool) url.Values {
 	rm := sdk.Remapper(s.Req.Remap)
 	f := url.Values{}
@@ -128,11 +135,26 @@ func (s *RestoreSession) Form(it BackupItem, mark bool) url.Values {
 	set("licenseInfo", it.LicenseInfo)
 	set("culture", it.Culture)
 	set("url", it.URL)
-	kw := append([]string(nil), it.TypeKeywords...)
-	if mark && s.Req.Mark != "" {
-		kw = append(kw, s.Req.Mark)
+	// The marks are not remapped: the source mark names the backup's item
+	// id, which the remap table maps to the new one once it exists.
+	kw := make([]string, 0, len(it.TypeKeywords)+3)
+	for _, k := range it.TypeKeywords {
+		kw = append(kw, rm.Replace(k))
 	}
-	set("typeKeywords", strings.Join(kw, ","))
+	if mark {
+		kw = s.Req.CreatedKeywords(kw)
+	} else if have, ok := s.marks[s.Req.TargetItemID]; ok && s.Req.TargetItemID != "" {
+		kw = kw[:0]
+		for _, k := range it.TypeKeywords {
+			if !sdk.IsRestoreMark(k) {
+				kw = append(kw, rm.Replace(k))
+			}
+		}
+		kw = append(kw, have...)
+	}
+	if len(kw) > 0 {
+		f.Set("typeKeywords", strings.Join(kw, ","))
+	}
 	f.Set("tags", strings.Join(it.Tags, ","))
 	if len(it.Categories) > 0 {
 		f.Set("categories", strings.Join(it.Categories, ","))
@@ -364,6 +386,17 @@ func (s *RestoreSession) TargetItem(ctx context.Context, id string) (BackupItem,
 			s.owners = map[string]string{}
 		}
 		s.owners[id] = it.Owner
+	}
+	if err == nil {
+		if s.marks == nil {
+			s.marks = map[string][]string{}
+		}
+		s.marks[id] = []string{}
+		for _, k := range it.TypeKeywords {
+			if sdk.IsRestoreMark(k) {
+				s.marks[id] = append(s.marks[id], k)
+			}
+		}
 	}
 	return it.BackupItem, err
 }

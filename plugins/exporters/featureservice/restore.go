@@ -610,15 +610,17 @@ func (r *fsRestore) overwrite(ctx context.Context) (sdk.RestoreResult, error) {
 	if len(missing) > 0 {
 		return cannot(sdk.CannotTargetRefuses, "the service to overwrite lacks layers of the backup (%s): its schema changed; restore it as a new item instead", strings.Join(missing, ", "))
 	}
+	remap := r.remapTo(id, svcURL)
 	if r.req.PlanOnly {
-		return sdk.RestoreResult{Action: sdk.ActionOverwrite}, nil
+		// The remap too: the host plans later items (a web map of the
+		// service) against the service's id and URL in the target.
+		return sdk.RestoreResult{Action: sdk.ActionOverwrite, Remap: remap}, nil
 	}
 	upload, err := r.upload(ctx)
 	if err != nil {
 		return sdk.RestoreResult{}, err
 	}
 	defer r.dropUpload(ctx, upload)
-	remap := r.remapTo(id, svcURL)
 	s.Req.Remap = merge(r.req.Remap, remap)
 	for _, l := range r.dataLayers() {
 		if err := r.empty(ctx, svcURL, l, have[l.ID]); err != nil {

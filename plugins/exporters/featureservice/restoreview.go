@@ -181,10 +181,12 @@ func (r *fsRestore) overwriteView(ctx context.Context) (sdk.RestoreResult, error
 	if adminURL(svcURL) == "" {
 		return cannot(sdk.CannotTargetRefuses, "the item to overwrite (%s) is not a hosted view (%q)", id, target.URL)
 	}
-	if r.req.PlanOnly {
-		return sdk.RestoreResult{Action: sdk.ActionOverwrite}, nil
-	}
 	remap := r.remapTo(id, svcURL)
+	if r.req.PlanOnly {
+		// The remap too: the host plans later items against the view's id
+		// and URL in the target.
+		return sdk.RestoreResult{Action: sdk.ActionOverwrite, Remap: remap}, nil
+	}
 	r.s.Req.Remap = merge(r.req.Remap, remap)
 	if err := r.applyDefinitions(ctx, svcURL, true); err != nil {
 		return sdk.RestoreResult{}, err
