@@ -122,6 +122,13 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 		maps.Copy(rep.Remap, st.copyRemap) // copies earlier restores made are there already
 	}
 	schedule(ctx, o, p, a.step)
+	// Safety copies were taken in the order items got to them: the
+	// record lists them in plan order, like the items.
+	at := map[string]int{}
+	for i, st := range p.Steps {
+		at[st.TargetItemID], at[st.Item.ID] = i, i
+	}
+	sort.SliceStable(rep.Safety, func(i, j int) bool { return at[rep.Safety[i].ItemID] < at[rep.Safety[j].ItemID] })
 	rep.Items = make([]Entry, 0, len(p.Steps))
 	for _, st := range p.Steps {
 		rep.Items = append(rep.Items, Entry{ID: st.Item.ID, Title: st.Item.Title, Type: st.Item.Type, Step: *st})
