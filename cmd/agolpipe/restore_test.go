@@ -518,6 +518,76 @@ func TestRestoreTwiceIntoAnotherOrg(t *testing.T) {
 	}
 }
 
+// TestRestoreSkipComparesThumbnailAndResources: a JSON item whose
+// description and data are the backup's but whose thumbnail, or one of
+// whose resources, changed since is not identical: the plan refuses it
+// (exists and differs) and --overwrite puts the backup's back, after which
+// it is identical.
+func TestRestoreSkipComparesThumbnailAndResources(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	a, _, aFile, _ := restoreOrgs(t, dir, sinkA)
+	runA := latestRun(t, filepath.Join(dir, "a", "sink"), "A_")
+	mA := readManifest(t, runA)
+	has := map[string]map[string]bool{}
+	for _, x := range mA.Artifacts {
+		if x.Exporter != "item_json" {
+			continue
+		}
+		if has[x.ItemID] == nil {
+			has[x.ItemID] = map[string]bool{}
+		}
+		name := x.Name
+		if strings.HasPrefix(name, "thumbnail.") {
+			name = "thumbnail"
+		}
+		has[x.ItemID][name] = true
+	}
+	var thumbed, withRes, same string
+	for _, it := range mA.Items {
+		h := has[it.ID]
+		if it.Status != sdk.StatusExported || h == nil || !h["item.json"] {
+			continue
+		}
+		switch {
+		case withRes == "" && h["resources.zip"]:
+			withRes = it.ID
+		case thumbed == "" && h["thumbnail"] && !h["resources.zip"]:
+			thumbed = it.ID
+		case same == "" && h["thumbnail"]:
+			same = it.ID
+		}
+	}
+	if thumbed == "" || withRes == "" || same == "" {
+		t.Fatalf("the org lacks JSON items with a thumbnail (%q, %q) or resources (%q)", thumbed, same, withRes)
+	}
+	o := a.Org()
+	o.Mu.Lock()
+	o.Item(thumbed).ThumbnailBody = []byte("\x89PNG another picture")
+	r := &o.Item(withRes).Resources[0]
+	r.Body, r.Size = []byte(`{"changed":true}`), 16
+	o.Version++
+	o.Mu.Unlock()
+
+	args := []string{"restore", aFile, "--run", "latest", "--item", thumbed, "--item", withRes, "--item", same, "--no-dependencies"}
+	code, out := runCLI(t, append(args, "--dry-run")...)
+	if code != exitOK {
+		t.Fatalf("plan: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"! cannot    " + thumbed, "! cannot    " + withRes, "= skip      " + same} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out)
+		}
+	}
+	if code, out = runCLI(t, append(args, "--overwrite", "--yes")...); code != exitOK {
+		t.Fatalf("overwrite: exit %d\n%s", code, out)
+	}
+	code, out = runCLI(t, append(args, "--dry-run")...)
+	if code != exitOK || !strings.Contains(out, "Plan: 0 to create, 0 to overwrite, 3 identical (skip)") {
+		t.Fatalf("after the overwrite the three items are not identical: exit %d\n%s", code, out)
+	}
+}
+
 // TestRestoreRefusesCorruptArtifact corrupts one stored artifact: that item
 // fails, the others are restored.
 func TestRestoreRefusesCorruptArtifact(t *testing.T) {

@@ -73,8 +73,17 @@ func overwrite(ctx context.Context, s *exportkit.RestoreSession, backup exportki
 		return sdk.RestoreResult{}, fmt.Errorf("reading the data of the item to overwrite: %w", err)
 	}
 	if s.SameDescription(backup, target) && (data == nil || exportkit.SameJSON(data, cur)) {
-		return sdk.RestoreResult{Action: sdk.ActionSkip, Reason: "the item already holds the backup's description and data", NewItemID: id,
-			Remap: map[string]string{s.Req.Item.ID: id}}, nil
+		// Description and data alone would call an item whose thumbnail
+		// or a resource (a StoryMap's images, an app's config) changed
+		// identical, and a restore would leave it as it is.
+		same, _, err := s.SameThumbnailAndResources(ctx, id, target)
+		if err != nil {
+			return sdk.RestoreResult{}, err
+		}
+		if same {
+			return sdk.RestoreResult{Action: sdk.ActionSkip, Reason: "the item already holds the backup's description, data, thumbnail and resources", NewItemID: id,
+				Remap: map[string]string{s.Req.Item.ID: id}}, nil
+		}
 	}
 	if s.Req.PlanOnly {
 		return sdk.RestoreResult{Action: sdk.ActionOverwrite}, nil
