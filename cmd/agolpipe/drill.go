@@ -50,32 +50,15 @@ func runDrill(ctx context.Context, out io.Writer, sr *storedRuns, target string,
 	if err != nil {
 		return false, withExit(exitPartial, err)
 	}
-	s, err := setup(ctx, target, vars, varFiles, "text", false)
+	types := make([]string, 0, len(m.Items))
+	for _, it := range m.Items {
+		types = append(types, it.Type)
+	}
+	s, org, restorers, err := openRestoreTarget(ctx, target, vars, varFiles, types)
 	if err != nil {
 		return false, err
 	}
 	defer s.close()
-	org, err := s.opts.Source.Connect(ctx)
-	if err != nil {
-		return false, withExit(exitPartial, fmt.Errorf("drill: signing in to the target (%s, source %q): %w", target, s.p.Source.Name, err))
-	}
-	restorers := map[string]restore.Restorer{}
-	for _, it := range m.Items {
-		if _, done := restorers[it.Type]; done {
-			continue
-		}
-		b, ok := s.opts.Exporters[it.Type]
-		if !ok || b.Exporter == nil {
-			continue
-		}
-		rs, err := restorerOf(b.Exporter)
-		if err != nil {
-			return false, withExit(exitUsage, fmt.Errorf("exporter %q: %w", b.Name, err))
-		}
-		if rs != nil && containsType(rs.RestoreItemTypes(), it.Type) {
-			restorers[it.Type] = restore.Restorer{Name: b.Name, R: rs}
-		}
-	}
 	sample := drillSample(m, restorers, n)
 	if len(sample) == 0 {
 		return false, withExit(exitPartial, fmt.Errorf("drill: run %s holds no exported item of a type agolpipe can restore", r.Folder))

@@ -113,32 +113,15 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 			if to != "" {
 				target = to
 			}
-			s, err := setup(ctx, target, vars, varFiles, "text", false)
+			types := make([]string, 0, len(m.Items))
+			for _, it := range m.Items {
+				types = append(types, it.Type)
+			}
+			s, org, restorers, err := openRestoreTarget(ctx, target, vars, varFiles, types)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			org, err := s.opts.Source.Connect(ctx)
-			if err != nil {
-				return withExit(exitPartial, fmt.Errorf("signing in to the target (%s, source %q): %w", target, s.p.Source.Name, err))
-			}
-			restorers := map[string]restore.Restorer{}
-			for _, it := range m.Items {
-				if _, done := restorers[it.Type]; done {
-					continue
-				}
-				b, ok := s.opts.Exporters[it.Type]
-				if !ok || b.Exporter == nil {
-					continue
-				}
-				rs, err := restorerOf(b.Exporter)
-				if err != nil {
-					return withExit(exitUsage, fmt.Errorf("exporter %q: %w", b.Name, err))
-				}
-				if rs != nil && containsType(rs.RestoreItemTypes(), it.Type) {
-					restorers[it.Type] = restore.Restorer{Name: b.Name, R: rs}
-				}
-			}
 			mode := sdk.RestoreMode("")
 			switch {
 			case asNew:
@@ -225,6 +208,41 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 	f.StringArrayVar(&vars, "var", nil, "set a pipeline variable (name=value)")
 	f.StringArrayVar(&varFiles, "var-file", nil, "read pipeline variables from a file")
 	rootCmd.AddCommand(cmd)
+}
+
+// openRestoreTarget opens the pipeline file whose portal a restore, its
+// undo or a drill writes to, signs in, and finds for each item type asked
+// for the exporter that can restore it (types no exporter restores are
+// left out: the plan says why). The caller closes the session.
+func openRestoreTarget(ctx context.Context, file string, vars, varFiles, types []string) (*session, sdk.OrgInfo, map[string]restore.Restorer, error) {
+	s, err := setup(ctx, file, vars, varFiles, "text", false)
+	if err != nil {
+		return nil, sdk.OrgInfo{}, nil, err
+	}
+	org, err := s.opts.Source.Connect(ctx)
+	if err != nil {
+		s.close()
+		return nil, sdk.OrgInfo{}, nil, withExit(exitPartial, fmt.Errorf("signing in to the target (%s, source %q): %w", file, s.p.Source.Name, err))
+	}
+	restorers := map[string]restore.Restorer{}
+	for _, t := range types {
+		if _, done := restorers[t]; done {
+			continue
+		}
+		b, ok := s.opts.Exporters[t]
+		if !ok || b.Exporter == nil {
+			continue
+		}
+		rs, err := restorerOf(b.Exporter)
+		if err != nil {
+			s.close()
+			return nil, sdk.OrgInfo{}, nil, withExit(exitUsage, fmt.Errorf("exporter %q: %w", b.Name, err))
+		}
+		if rs != nil && containsType(rs.RestoreItemTypes(), t) {
+			restorers[t] = restore.Restorer{Name: b.Name, R: rs}
+		}
+	}
+	return s, org, restorers, nil
 }
 
 // restorerOf returns the exporter's restore side (the supervised plugin

@@ -76,32 +76,15 @@ usage or configuration error, 130 when interrupted.`,
 			if to != "" {
 				target = to
 			}
-			s, err := setup(ctx, target, vars, varFiles, "text", false)
+			types := make([]string, 0, len(rep.Safety))
+			for _, sc := range rep.Safety {
+				types = append(types, sc.Type)
+			}
+			s, org, restorers, err := openRestoreTarget(ctx, target, vars, varFiles, types)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			org, err := s.opts.Source.Connect(ctx)
-			if err != nil {
-				return withExit(exitPartial, fmt.Errorf("signing in to the target (%s, source %q): %w", target, s.p.Source.Name, err))
-			}
-			restorers := map[string]restore.Restorer{}
-			for _, sc := range rep.Safety {
-				if _, done := restorers[sc.Type]; done {
-					continue
-				}
-				b, ok := s.opts.Exporters[sc.Type]
-				if !ok || b.Exporter == nil {
-					continue
-				}
-				rs, err := restorerOf(b.Exporter)
-				if err != nil {
-					return withExit(exitUsage, fmt.Errorf("exporter %q: %w", b.Name, err))
-				}
-				if rs != nil && containsType(rs.RestoreItemTypes(), sc.Type) {
-					restorers[sc.Type] = restore.Restorer{Name: b.Name, R: rs}
-				}
-			}
 			o := &restore.UndoOptions{Sink: first.Sink, SinkName: first.Name, Target: s.opts.Source, TargetOrg: org,
 				Restorers: restorers, RestoreID: id, Log: s.log.Logger(), Force: force}
 			fmt.Fprintf(out, "Undo of restore %s (sink %s) in %s as %s\n", id, first.Name, org.PortalURL, org.Username)
