@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/agolpipe/agolpipe/sim"
 	"github.com/spf13/cobra"
@@ -109,4 +113,52 @@ func resetFlags(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		resetFlags(sub)
 	}
+}
+
+// interruptAt runs agolpipe (this test binary, as cliEnv makes it) with
+// args, sends it SIGINT once its output holds marker, fails the test unless
+// it then ends with exitCanceled within a minute, and returns its output.
+// what names the command in failures.
+func interruptAt(t *testing.T, what, marker string, args ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), marker) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the %s printed no %q in 60 s:\n%s", what, marker, out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the %s ended before it was interrupted (%v):\n%s", what, err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the %s did not end 60 s after SIGINT:\n%s", what, out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitCanceled {
+		t.Fatalf("interrupted %s: exit %d, want %d\n%s", what, code, exitCanceled, out.String())
+	}
+	return out.String()
 }

@@ -6,11 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -260,53 +258,15 @@ func TestReplaceInterrupted(t *testing.T) {
 		}
 	}
 	o.Mu.RUnlock()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "replace", file, "--find", srv.Origin()+"/", "--replace", "https://moved.example.com/", "--type", "Web Map", "--yes")
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "] changed ") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replace changed nothing in 60 s:\n%s", out.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the replace ended before it was interrupted (%v):\n%s", err, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the replace did not end 60 s after SIGINT:\n%s", out.String())
-	}
-	if code := cmd.ProcessState.ExitCode(); code != exitCanceled {
-		t.Fatalf("interrupted replace: exit %d, want %d\n%s", code, exitCanceled, out.String())
-	}
-	id := replaceID(t, out.String())
+	output := interruptAt(t, "replace", "] changed ", "replace", file, "--find", srv.Origin()+"/", "--replace", "https://moved.example.com/", "--type", "Web Map", "--yes")
+	id := replaceID(t, output)
 	rec := readRestoreJSON(t, sinkDir, id)
 	counts := map[string]int{}
 	for _, it := range rec.Replace.Items {
 		counts[it.Outcome]++
 	}
 	if counts[restore.Overwritten] == 0 || counts[restore.Canceled] == 0 {
-		t.Fatalf("the record of an interrupted replace: %v\n%s", counts, out.String())
+		t.Fatalf("the record of an interrupted replace: %v\n%s", counts, output)
 	}
 	if code, uout := runCLI(t, "restore", "undo", file, id, "--yes"); code != exitOK {
 		t.Fatalf("undo: exit %d\n%s", code, uout)

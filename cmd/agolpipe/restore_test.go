@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -1151,51 +1150,13 @@ func TestRestoreInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
 	_, _, aFile, bFile := restoreOrgsB(t, dir, sinkA, sim.Options{Items: 60, Seed: 12, Empty: true, Latency: 40 * time.Millisecond})
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes")
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "] restored ") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the restore restored nothing in 60 s:\n%s", out.String())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the restore ended before it was interrupted (%v):\n%s", err, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the restore did not end 60 s after SIGINT:\n%s", out.String())
-	}
-	if code := cmd.ProcessState.ExitCode(); code != exitCanceled {
-		t.Fatalf("interrupted restore: exit %d, want %d\n%s", code, exitCanceled, out.String())
-	}
+	output := interruptAt(t, "restore", "] restored ", "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes")
 	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
 	counts := map[string]int{}
 	for _, e := range rep.Items {
 		counts[e.Outcome]++
 	}
 	if counts[restore.Restored] == 0 || counts[restore.Canceled] == 0 {
-		t.Fatalf("the report of an interrupted restore: %v\n%s", counts, out.String())
+		t.Fatalf("the report of an interrupted restore: %v\n%s", counts, output)
 	}
 }
