@@ -17,9 +17,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/agolpipe/agolpipe/core/catalog"
 	"github.com/agolpipe/agolpipe/core/report"
@@ -95,8 +97,9 @@ type Options struct {
 	// Progress, when set, is told of each step once it is done, in plan
 	// order (never concurrently).
 	Progress func(done, total int, st *Step)
-	// Parallel is how many items Apply restores at once (0:
-	// DefaultParallel); an item starts only after the items it needs.
+	// Parallel is how many items MakePlan plans and Apply restores at
+	// once (0: DefaultParallel); an item starts only after the items it
+	// needs.
 	Parallel int
 }
 
@@ -258,14 +261,25 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 			}
 		}
 	}
-	// While planning, the items planned before an item stand in the remap
-	// table as sdk.Planned(id), so its restorer can count on them (a view
-	// on its source service).
-	planned := map[string]string{}
+	// Each step is first placed (restorer, mode, target: no portal call
+	// but the existence checks), then planned by its restorer. Planning
+	// asks the portal about every item, so it walks the plan as Apply does:
+	// o.Parallel items at once, each after the items it needs. While
+	// planning, the items planned before an item stand in the remap table
+	// as sdk.Planned(id), so its restorer can count on them (a view on its
+	// source service).
+	type placed struct {
+		r      Restorer
+		has    bool
+		copied bool
+		cp     targetCopy
+	}
+	var pend []*placed
 	for _, id := range order(selected, byID, needs) {
 		it := byID[id]
 		st := &Step{Item: it, Dependency: selected[id], Folder: it.Folder, Owner: o.owner(it.Owner)}
 		p.Steps = append(p.Steps, st)
+		pend = append(pend, nil)
 		if ok, why := restorable(it); !ok {
 			st.Action, st.Cannot, st.Reason = sdk.ActionCannot, sdk.CannotNotRestorable, why
 			continue
@@ -293,11 +307,23 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		} else if copied {
 			st.Mode, st.TargetItemID = sdk.RestoreOverwrite, cp.ID
 		}
-		res, err := r.R.Restore(ctx, o.request(st, planned, true), o.host(st))
+		pend[len(pend)-1] = &placed{r: r, has: has, copied: copied, cp: cp}
+	}
+	planned := map[string]string{}
+	var mu sync.Mutex // planned
+	inOrder(len(p.Steps), o.parallel(), stepDeps(o, p), func(i int) bool { return pend[i] == nil }, func(i int) {
+		st, pl := p.Steps[i], pend[i]
+		id, has, copied, cp := st.Item.ID, pl.has, pl.copied, pl.cp
+		mu.Lock()
+		remap := maps.Clone(planned)
+		mu.Unlock()
+		res, err := pl.r.R.Restore(ctx, o.request(st, remap, true), o.host(st))
 		if err != nil {
 			st.Action, st.Reason = sdk.ActionCannot, "planning failed: "+err.Error()
-			continue
+			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		st.Action, st.Reason, st.Cannot = res.Action, res.Reason, res.Cannot
 		switch {
 		case copied:
@@ -331,7 +357,7 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 				st.Reason = fmt.Sprintf("item %s, which %s created from it, in place", cp.ID, cp.restore())
 			}
 		}
-	}
+	}, func(int) {})
 	return p, nil
 }
 

@@ -46,19 +46,56 @@ func stepDeps(o *Options, p *Plan) [][]int {
 // have finished; among the steps ready to start, the earliest in the plan
 // goes first. Progress is told of the steps in plan order. Once ctx is
 // canceled no step starts: those not started are Canceled (and not told
-// to Progress); the ones under way are waited for. Memory is a few words
-// per step, whatever the size of the org: no goroutine waits per step.
+// to Progress); the ones under way are waited for.
 func schedule(ctx context.Context, o *Options, p *Plan, do func(context.Context, *Step)) {
 	n := len(p.Steps)
-	par := o.Parallel
-	if par <= 0 {
-		par = DefaultParallel
+	finished := make([]bool, n)
+	told := 0
+	inOrder(n, o.parallel(), stepDeps(o, p), func(i int) bool {
+		st := p.Steps[i]
+		switch {
+		case ctx.Err() != nil:
+			// Interrupted: what was not attempted is in the report
+			// as such.
+			st.Outcome = Canceled
+			return true
+		case st.Action == sdk.ActionCannot || st.Action == sdk.ActionSkip:
+			do(ctx, st) // nothing to wait for
+			return true
+		}
+		return false
+	}, func(i int) { do(ctx, p.Steps[i]) }, func(i int) {
+		finished[i] = true
+		for told < n && finished[told] {
+			st := p.Steps[told]
+			told++
+			if o.Progress != nil && st.Outcome != Canceled {
+				o.Progress(told, n, st)
+			}
+		}
+	})
+}
+
+func (o *Options) parallel() int {
+	if o.Parallel > 0 {
+		return o.Parallel
 	}
-	deps := stepDeps(o, p)
+	return DefaultParallel
+}
+
+// inOrder runs the steps 0..n-1 of a plan, each once every step in
+// deps[i] (all earlier in the plan) has finished, at most par at once;
+// among the steps ready to start, the earliest goes first. quick(i)
+// handles a step that needs no waiting and says whether it did; otherwise
+// work(i) runs in a goroutine of its own. done(i) is called as each step
+// finishes, from the calling goroutine only. Memory is a few words per
+// step, whatever the size of the org: no goroutine waits per step.
+// Planning and applying both walk the plan this way.
+func inOrder(n, par int, deps [][]int, quick func(i int) bool, work func(i int), done func(i int)) {
 	waiting := make([]int, n)      // dependencies not finished yet
 	dependents := make([][]int, n) // steps waiting for each step
 	ready := &intHeap{}
-	for i := range p.Steps {
+	for i := 0; i < n; i++ {
 		waiting[i] = len(deps[i])
 		for _, j := range deps[i] {
 			dependents[j] = append(dependents[j], i)
@@ -68,44 +105,28 @@ func schedule(ctx context.Context, o *Options, p *Plan, do func(context.Context,
 		}
 	}
 	heap.Init(ready)
-	finished := make([]bool, n)
 	doneCh := make(chan int, par)
-	running, told := 0, 0
+	running := 0
 	finish := func(i int) {
-		finished[i] = true
 		for _, d := range dependents[i] {
 			if waiting[d]--; waiting[d] == 0 {
 				heap.Push(ready, d)
 			}
 		}
-		for told < n && finished[told] {
-			st := p.Steps[told]
-			told++
-			if o.Progress != nil && st.Outcome != Canceled {
-				o.Progress(told, n, st)
-			}
-		}
+		done(i)
 	}
 	for {
 		for ready.Len() > 0 && running < par {
 			i := heap.Pop(ready).(int)
-			st := p.Steps[i]
-			switch {
-			case ctx.Err() != nil:
-				// Interrupted: what was not attempted is in the report
-				// as such.
-				st.Outcome = Canceled
+			if quick(i) {
 				finish(i)
-			case st.Action == sdk.ActionCannot || st.Action == sdk.ActionSkip:
-				do(ctx, st) // nothing to wait for
-				finish(i)
-			default:
-				running++
-				go func() {
-					do(ctx, st)
-					doneCh <- i
-				}()
+				continue
 			}
+			running++
+			go func() {
+				work(i)
+				doneCh <- i
+			}()
 		}
 		if running == 0 {
 			if ready.Len() == 0 {
