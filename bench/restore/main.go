@@ -96,7 +96,6 @@ func one(exe, work string, n int, seed uint64, latency time.Duration, parallel i
 	fmt.Printf("  lower bound %s, wall %s: %.3fx the bound; peak RSS of the process tree %.1f MiB (host %.1f), CPU %s, load %.1f\n",
 		lb.bound.Round(time.Millisecond), m.wall.Round(time.Millisecond), float64(m.wall)/float64(lb.bound),
 		float64(m.peakRSS)/(1<<20), float64(m.peakBy["host"])/(1<<20), m.cpu.Round(time.Millisecond), procfs.LoadAvg())
-	fmt.Printf("  with planning one item at a time, as now: bound %s, %.3fx\n", lb.asNow.Round(time.Millisecond), float64(m.wall)/float64(lb.asNow))
 	var roles []string
 	for r, v := range m.peakBy {
 		roles = append(roles, fmt.Sprintf("%s %.0f", r, float64(v)/(1<<20)))
@@ -160,7 +159,6 @@ type bound struct {
 	// applySpan is from the first write to the end of the last request,
 	// applyService the service time of the requests in it.
 	applySpan, applyService time.Duration
-	planService, asNow      time.Duration
 	first                   time.Time
 	path                    time.Duration
 	pathItems               int
@@ -186,7 +184,6 @@ func lowerBound(reqs []sim.Request, rep *restoreJSON, man *report.Run, parallel 
 	var last time.Time
 	for _, r := range reqs {
 		if r.Start.Before(first) {
-			lb.planService += r.ServiceTime
 			continue
 		}
 		lb.applyService += r.ServiceTime
@@ -273,7 +270,6 @@ func lowerBound(reqs []sim.Request, rep *restoreJSON, man *report.Run, parallel 
 	lb.bound = max(lb.service/time.Duration(parallel), lb.plan+lb.path)
 	// As planning is done now (one item after the other), its requests
 	// cannot overlap: the bound of this implementation.
-	lb.asNow = max(lb.plan+(lb.service-lb.planService)/time.Duration(parallel), lb.plan+lb.path)
 	return lb
 }
 
