@@ -156,7 +156,7 @@ func runAgolpipe(exe string, out io.Writer, args ...string) measured {
 			case <-done:
 				return
 			case <-t.C:
-				r, by := treeRSS(cmd.Process.Pid)
+				r, by := procfs.TreeRSS(cmd.Process.Pid)
 				mu.Lock()
 				peak = max(peak, r)
 				for k, v := range by {
@@ -190,47 +190,6 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// treeRSS sums VmRSS of pid and all its descendants, from /proc, and
-// gives each process's by its role.
-func treeRSS(root int) (int64, map[string]int64) {
-	// One pass over /proc builds the whole tree: asking for each process's
-	// children in turn would read every stat file once per process.
-	children := map[int][]int{}
-	for _, pid := range procfs.Pids() {
-		if ppid := procfs.Parent(pid); ppid >= 0 {
-			children[ppid] = append(children[ppid], pid)
-		}
-	}
-	var total int64
-	by := map[string]int64{}
-	stack := []int{root}
-	for len(stack) > 0 {
-		pid := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		r := max(0, procfs.StatusKiB(pid, "VmRSS")) << 10
-		total += r
-		by[role(pid, pid == root)] += r
-		stack = append(stack, children[pid]...)
-	}
-	return total, by
-}
-
-// role names a process of the tree: the host, or "<kind> <name>" of a
-// plugin served by `agolpipe plugin serve <kind> <name>`.
-func role(pid int, root bool) string {
-	if root {
-		return "host"
-	}
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-	for i := 0; i+3 < len(args); i++ {
-		if args[i] == "plugin" && args[i+1] == "serve" {
-			return args[i+2] + " " + args[i+3]
-		}
-	}
-	return "other"
 }
 
 // lowerBound is the shortest wall time any client could achieve for the

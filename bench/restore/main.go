@@ -348,7 +348,7 @@ func runAgolpipe(exe string, args ...string) measured {
 			case <-done:
 				return
 			case <-t.C:
-				r, by := treeRSS(cmd.Process.Pid)
+				r, by := procfs.TreeRSS(cmd.Process.Pid)
 				mu.Lock()
 				peak = max(peak, r)
 				for k, v := range by {
@@ -372,42 +372,4 @@ func runAgolpipe(exe string, args ...string) measured {
 	mu.Lock()
 	defer mu.Unlock()
 	return measured{start: start, wall: wall, peakRSS: peak, peakBy: peakBy, code: code, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
-}
-
-// treeRSS sums VmRSS of pid and its descendants, and gives each role's.
-func treeRSS(root int) (int64, map[string]int64) {
-	children := map[int][]int{}
-	for _, pid := range procfs.Pids() {
-		if ppid := procfs.Parent(pid); ppid >= 0 {
-			children[ppid] = append(children[ppid], pid)
-		}
-	}
-	var total int64
-	by := map[string]int64{}
-	stack := []int{root}
-	for len(stack) > 0 {
-		pid := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		r := max(0, procfs.StatusKiB(pid, "VmRSS")) << 10
-		total += r
-		by[role(pid, pid == root)] += r
-		stack = append(stack, children[pid]...)
-	}
-	return total, by
-}
-
-// role names a process of the tree: the host, or "<kind> <name>" of a
-// plugin served by `agolpipe plugin serve <kind> <name>`.
-func role(pid int, root bool) string {
-	if root {
-		return "host"
-	}
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-	for i := 0; i+3 < len(args); i++ {
-		if args[i] == "plugin" && args[i+1] == "serve" {
-			return args[i+2] + " " + args[i+3]
-		}
-	}
-	return "other"
 }

@@ -117,3 +117,45 @@ func LoadAvg() float64 {
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
 }
+
+// TreeRSS sums VmRSS of root and all its descendants, in bytes, and gives
+// each process's by its role (see Role). One pass over /proc builds the
+// whole tree: asking for each process's children in turn would read every
+// stat file once per process.
+func TreeRSS(root int) (int64, map[string]int64) {
+	children := map[int][]int{}
+	for _, pid := range Pids() {
+		if ppid := Parent(pid); ppid >= 0 {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var total int64
+	by := map[string]int64{}
+	stack := []int{root}
+	for len(stack) > 0 {
+		pid := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		r := max(0, StatusKiB(pid, "VmRSS")) << 10
+		total += r
+		by[Role(pid, pid == root)] += r
+		stack = append(stack, children[pid]...)
+	}
+	return total, by
+}
+
+// Role names a process of an agolpipe process tree: "host" for the root,
+// "<kind> <name>" for a plugin served by `agolpipe plugin serve <kind>
+// <name>`, "other" for anything else.
+func Role(pid int, root bool) string {
+	if root {
+		return "host"
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 0; i+3 < len(args); i++ {
+		if args[i] == "plugin" && args[i+1] == "serve" {
+			return args[i+2] + " " + args[i+3]
+		}
+	}
+	return "other"
+}

@@ -36,6 +36,12 @@ func TestOwnProcess(t *testing.T) {
 	if kids := Children(me); !slices.Contains(kids, cmd.Process.Pid) {
 		t.Errorf("Children(%d) = %v, want it to hold %d", me, kids, cmd.Process.Pid)
 	}
+	// The tree is this process (the "host") and the sleep ("other": not a
+	// plugin), both resident.
+	total, by := TreeRSS(me)
+	if by["host"] <= 0 || by["other"] <= 0 || total != by["host"]+by["other"] {
+		t.Errorf("TreeRSS(%d) = %d, %v: want host and other both > 0, summing to the total", me, total, by)
+	}
 	const gone = 1 << 30
 	if Stat(gone) != nil || CPUSeconds(gone) != -1 || StatusKiB(gone, "VmRSS") != -1 || Parent(gone) != -1 {
 		t.Error("a process that does not exist should read as gone")
