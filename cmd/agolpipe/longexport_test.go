@@ -113,6 +113,43 @@ func adminFeatureServices(srv *sim.Server) []string {
 	return ids
 }
 
+// orgWithHungExport starts a test org whose export jobs take exportTime,
+// except the first of sim_admin's feature services (hung), whose job never
+// ends. A first org with the same seed is started only to learn the ids.
+func orgWithHungExport(t *testing.T, exportTime time.Duration) (*sim.Server, *exportStarts, []string, string) {
+	t.Helper()
+	starts := &exportStarts{n: map[string]int{}}
+	o := e2eOrg(sim.Options{ExportTime: exportTime, Logf: starts.logf})
+	probe, err := sim.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsIDs := adminFeatureServices(probe)
+	probe.Close()
+	hung := fsIDs[0]
+	o.ExportFaults = map[string]sim.ExportFault{hung: sim.ExportHang}
+	srv, err := sim.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, starts, fsIDs, hung
+}
+
+// checkRunFolder: however a long run ended, its folder holds only what the
+// manifest lists, each artifact as the manifest says, and no temporary
+// export item is left in the portal.
+func checkRunFolder(t *testing.T, srv *sim.Server, runDir string, m *report.Run) {
+	t.Helper()
+	if extra := unlistedFiles(t, runDir, m); len(extra) > 0 {
+		t.Errorf("%d files in the run folder are not in the manifest: %v", len(extra), extra)
+	}
+	verifyArtifacts(t, m)
+	if left := srv.TempItems(); len(left) > 0 {
+		t.Errorf("temporary export items left: %v", left)
+	}
+}
+
 // TestLongExportsDeferOnce: export jobs that outlive the export timeout
 // (8 s jobs, 4 s timeout) are deferred, not restarted: each item gets one
 // portal export job in the run, every job is collected before the run
@@ -172,13 +209,7 @@ func TestLongExportsDeferOnce(t *testing.T) {
 	if exportTiles != 1 {
 		t.Errorf("%d exportTiles jobs for the one tile layer, want 1", exportTiles)
 	}
-	if extra := unlistedFiles(t, runDir, m); len(extra) > 0 {
-		t.Errorf("%d files in the run folder are not in the manifest: %v", len(extra), extra)
-	}
-	verifyArtifacts(t, m)
-	if left := srv.TempItems(); len(left) > 0 {
-		t.Errorf("temporary export items left: %v", left)
-	}
+	checkRunFolder(t, srv, runDir, m)
 }
 
 // TestHungExportGivenUp: a portal export job that never ends does not hold
@@ -190,21 +221,7 @@ func TestHungExportGivenUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts plugin processes")
 	}
-	starts := &exportStarts{n: map[string]int{}}
-	o := e2eOrg(sim.Options{ExportTime: 3 * time.Second, Logf: starts.logf})
-	probe, err := sim.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsIDs := adminFeatureServices(probe)
-	probe.Close()
-	hung := fsIDs[0]
-	o.ExportFaults = map[string]sim.ExportFault{hung: sim.ExportHang}
-	srv, err := sim.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, starts, fsIDs, hung := orgWithHungExport(t, 3*time.Second)
 
 	began := time.Now()
 	code, out, runDir, m := longExportRun(t, srv, "2s", "")
@@ -238,13 +255,7 @@ func TestHungExportGivenUp(t *testing.T) {
 	if !strings.Contains(string(res), hung) || !strings.Contains(string(res), "given up") {
 		t.Errorf("Results.txt does not say the hung item's job was given up:\n%s", res)
 	}
-	if extra := unlistedFiles(t, runDir, m); len(extra) > 0 {
-		t.Errorf("files in the run folder not in the manifest: %v", extra)
-	}
-	verifyArtifacts(t, m)
-	if left := srv.TempItems(); len(left) > 0 {
-		t.Errorf("temporary export items left: %v", left)
-	}
+	checkRunFolder(t, srv, runDir, m)
 }
 
 // TestMaxDuration: run.max_duration stops a run whose exports cannot all
@@ -256,21 +267,7 @@ func TestMaxDuration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts plugin processes")
 	}
-	starts := &exportStarts{n: map[string]int{}}
-	o := e2eOrg(sim.Options{ExportTime: 6 * time.Second, Logf: starts.logf})
-	probe, err := sim.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsIDs := adminFeatureServices(probe)
-	probe.Close()
-	hung := fsIDs[0]
-	o.ExportFaults = map[string]sim.ExportFault{hung: sim.ExportHang}
-	srv, err := sim.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, starts, fsIDs, hung := orgWithHungExport(t, 6*time.Second)
 
 	began := time.Now()
 	code, out, runDir, m := longExportRun(t, srv, "3s", `max_duration = "8s"`)
@@ -316,11 +313,5 @@ func TestMaxDuration(t *testing.T) {
 	if !strings.Contains(string(res), "max_duration") {
 		t.Errorf("Results.txt does not mention max_duration:\n%s", res)
 	}
-	if extra := unlistedFiles(t, runDir, m); len(extra) > 0 {
-		t.Errorf("files in the run folder not in the manifest: %v", extra)
-	}
-	verifyArtifacts(t, m)
-	if left := srv.TempItems(); len(left) > 0 {
-		t.Errorf("temporary export items left: %v", left)
-	}
+	checkRunFolder(t, srv, runDir, m)
 }
