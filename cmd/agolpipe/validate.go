@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/agolpipe/agolpipe/core/pipeline"
-	"github.com/agolpipe/agolpipe/core/pluginhost"
-	"github.com/agolpipe/agolpipe/sdk"
+	coresession "github.com/agolpipe/agolpipe/core/session"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -45,7 +43,7 @@ Exit status: 0 when the pipeline is valid (warnings may be shown),
 				// a root, a portal URL without a host) are checked by the
 				// component's own Configure, as run does (Configure contacts
 				// nothing and writes nothing); so are sinks that overlap.
-				diags = append(diags, configureAll(cmd.Context(), host, p)...)
+				diags = append(diags, coresession.Check(cmd.Context(), host, p)...)
 			}
 			if len(diags) > 0 {
 				color := isatty.IsTerminal(os.Stderr.Fd())
@@ -70,70 +68,6 @@ Exit status: 0 when the pipeline is valid (warnings may be shown),
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value (repeatable; wins over --var-file and AGOLPIPE_VAR_<name>)")
 	cmd.Flags().StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable; later files win)")
 	rootCmd.AddCommand(cmd)
-}
-
-// configureAll starts every component the pipeline uses and hands it its
-// block, as run does, and returns what the components said with the file
-// positions of the attributes concerned. Components are closed again at
-// once: validate never signs in, exports or writes.
-func configureAll(ctx context.Context, host *pluginhost.Host, p *pipeline.Pipeline) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	cannotStart := func(what string, c *pipeline.Component, err error) {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  fmt.Sprintf("Cannot start %s %q", what, c.Type),
-			Detail:   fmt.Sprintf("%v. Check the plugin with `agolpipe plugins`.", err),
-			Subject:  c.DeclRange.Ptr(),
-		})
-	}
-	if c := p.Source; c != nil {
-		if src, err := host.Source(ctx, c.Type); err != nil {
-			cannotStart("source", c, err)
-		} else {
-			req := sdk.ConfigureRequest{Config: c.Config, Name: c.Name, PipelineFile: p.Filename}
-			diags = append(diags, c.Diagnostics(src.Configure(ctx, req))...)
-			_ = src.Close()
-		}
-	}
-	// Where each sink writes, as the sink resolves it, so sinks on one
-	// folder or on nested folders are refused (pipeline.CheckSinkLocations),
-	// as run and plan do.
-	locs := make([]string, len(p.Sinks))
-	for i, b := range p.Sinks {
-		sk, err := host.Sink(ctx, b.Type)
-		if err != nil {
-			cannotStart("sink", &b.Component, err)
-			continue
-		}
-		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
-		diags = append(diags, b.Component.Diagnostics(d)...)
-		locs[i] = resp.Features.Location
-		_ = sk.Close()
-	}
-	diags = append(diags, pipeline.CheckSinkLocations(p.Sinks, locs)...)
-	for _, b := range p.Notifiers {
-		n, err := host.Notifier(ctx, b.Type)
-		if err != nil {
-			cannotStart("notifier", &b.Component, err)
-			continue
-		}
-		diags = append(diags, b.Component.Diagnostics(n.Configure(ctx, sdk.ConfigureRequest{Config: b.Config}))...)
-		_ = n.Close()
-	}
-	for _, e := range p.Exports {
-		if e.Exporter == nil || e.Skip {
-			continue
-		}
-		c := e.Exporter
-		ex, err := host.Exporter(ctx, c.Type)
-		if err != nil {
-			cannotStart("exporter", c, err)
-			continue
-		}
-		diags = append(diags, c.Diagnostics(ex.Configure(ctx, sdk.ConfigureRequest{Config: c.Config}))...)
-		_ = ex.Close()
-	}
-	return diags
 }
 
 // summary is the one line validate prints for a valid pipeline.

@@ -181,11 +181,7 @@ func Open(ctx context.Context, o Options) (s *Session, err error) {
 		return nil, fmt.Errorf("source %q (%s): %w", p.Source.Name, p.Source.DeclRange, err)
 	}
 	s.closers = append(s.closers, src.Close)
-	// The block's name and the pipeline file let the source name the exact
-	// `agolpipe login` command when a sign-in has lapsed; DryRun keeps a
-	// plan from changing anything in the portal.
-	creq := sdk.ConfigureRequest{Config: p.Source.Config, Name: p.Source.Name, PipelineFile: p.Filename, DryRun: o.DryRun}
-	cdiags = append(cdiags, p.Source.Diagnostics(src.Configure(ctx, creq))...)
+	cdiags = append(cdiags, configureSource(ctx, src, p, o.DryRun)...)
 	s.Engine.Source = src
 
 	d, err := s.openSinks(ctx, host, p, nil)
@@ -205,7 +201,7 @@ func Open(ctx context.Context, o Options) (s *Session, err error) {
 				return nil, fmt.Errorf("notifier %q (%s): %w", b.Name, b.DeclRange, err)
 			}
 			s.closers = append(s.closers, n.Close)
-			cdiags = append(cdiags, b.Component.Diagnostics(n.Configure(ctx, sdk.ConfigureRequest{Config: b.Config}))...)
+			cdiags = append(cdiags, configureNotifier(ctx, n, b)...)
 			s.Engine.Notifiers = append(s.Engine.Notifiers, engine.Notifier{Block: b, Notifier: n})
 		}
 	}
@@ -241,9 +237,9 @@ func (s *Session) openSinks(ctx context.Context, host *pluginhost.Host, p *pipel
 			return diags, fmt.Errorf("sink %q (%s): %w", b.Name, b.DeclRange, err)
 		}
 		s.closers = append(s.closers, sk.Close)
-		resp, d := sk.Configure(ctx, sdk.ConfigureRequest{Config: b.Config})
-		diags = append(diags, b.Component.Diagnostics(d)...)
-		s.Engine.Sinks = append(s.Engine.Sinks, engine.Sink{Block: b, Sink: sinkwatch.Wrap(sk, b.Name, idle), Features: resp.Features})
+		f, d := configureSink(ctx, sk, b)
+		diags = append(diags, d...)
+		s.Engine.Sinks = append(s.Engine.Sinks, engine.Sink{Block: b, Sink: sinkwatch.Wrap(sk, b.Name, idle), Features: f})
 	}
 	return diags, nil
 }
@@ -274,8 +270,8 @@ func (s *Session) mapExporters(ctx context.Context, host *pluginhost.Host, p *pi
 				s.closers = append(s.closers, ex.Close)
 				// Only errors are shown: a warning of an export block's
 				// exporter was never reported, and this keeps it so.
-				if d := ex.Configure(ctx, req); d.HasErrors() {
-					diags = append(diags, c.Diagnostics(d)...)
+				if d := configureExporter(ctx, ex, c); d.HasErrors() {
+					diags = append(diags, d...)
 				}
 			} else {
 				ex, err = host.ExporterOnDemand(ctx, c.Type, req)

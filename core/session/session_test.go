@@ -188,3 +188,61 @@ sink "fake" "other" {
 		t.Fatalf("started %v; want the one sink only", l.started)
 	}
 }
+
+// TestCheckSaysWhatOpenSays: validate's Check configures every component
+// as Open does, so it reports the same problems (a sink's Configure
+// refusing its token, two sinks on one location) at the same places,
+// starts every component once and leaves none running.
+func TestCheckSaysWhatOpenSays(t *testing.T) {
+	ctx := context.Background()
+	file := writePipeline(t, strings.Replace(basePipeline, "%s", filepath.Join(t.TempDir(), "n.json"), 1)+`
+sink "fake" "other" {
+  root  = "a"
+  token = "bad"
+}
+export "Feature Service" {
+  exporter = "fake"
+}
+`)
+	host, _ := fakeHost(t)
+	var fromOpen hcl.Diagnostics
+	if _, err := Open(ctx, Options{File: file, LogFormat: "text", Host: host, Diagnostics: func(_ *pipeline.Pipeline, d hcl.Diagnostics) { fromOpen = append(fromOpen, d...) }}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Open: %v, want ErrInvalid", err)
+	}
+
+	opts, l := fakeHost(t)
+	h, err := pluginhost.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	p, diags := pipeline.Load(file, pipeline.LoadOptions{Schemas: h, Plugins: h.PipelinePlugins})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	checked := Check(ctx, h, p)
+	// Open reports the file's own diagnostics (here: the token typed into
+	// the file) before the components'.
+	got := append(diags, checked...)
+	if !checked.HasErrors() || len(got) != len(fromOpen) {
+		t.Fatalf("Load and Check said %v; Open said %v", got, fromOpen)
+	}
+	for i := range got {
+		g, o := got[i].Subject, fromOpen[i].Subject
+		if got[i].Summary != fromOpen[i].Summary || (g == nil) != (o == nil) || (g != nil && *g != *o) {
+			t.Errorf("diagnostic %d: Check %q at %v, Open %q at %v", i, got[i].Summary, got[i].Subject, fromOpen[i].Summary, fromOpen[i].Subject)
+		}
+	}
+	if len(checked) != 2 {
+		t.Errorf("Check said %d things, want the token refused and the overlap: %v", len(checked), checked)
+	}
+	want := map[sdk.Kind]int{sdk.KindSource: 1, sdk.KindSink: 2, sdk.KindNotifier: 1, sdk.KindExporter: 1}
+	for k, w := range want {
+		if n := l.count(k); n != w {
+			t.Errorf("Check started %d of %s, want %d", n, k, w)
+		}
+	}
+	if n := l.running(); n != 0 {
+		t.Errorf("%d plugins left running after Check", n)
+	}
+}
