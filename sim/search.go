@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/agolpipe/agolpipe/sim/org"
 	"github.com/agolpipe/agolpipe/sim/query"
@@ -71,6 +72,9 @@ func (s *Server) search(c *call) {
 		sortItems(list, sortField, sortOrder == "desc")
 		s.searches.put(key, s.org.Version, list)
 	}
+	if s.opt.SearchLag > 0 {
+		list = indexed(list, time.Now().Add(-s.opt.SearchLag).UnixMilli())
+	}
 	total := len(list)
 	start, num, next := paging(c, total, 10)
 	// Past the cap the real service repeats the last reachable page.
@@ -93,6 +97,19 @@ func (s *Server) search(c *call) {
 	e.end()
 	e.close()
 	c.enc(e)
+}
+
+// indexed leaves out the items created after cutoff (ms): those the
+// search index does not hold yet (Options.SearchLag). The cached list is
+// not changed.
+func indexed(list []*org.Item, cutoff int64) []*org.Item {
+	out := make([]*org.Item, 0, len(list))
+	for _, it := range list {
+		if it.Created <= cutoff {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func sortItems(list []*org.Item, field string, desc bool) {

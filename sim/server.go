@@ -88,6 +88,10 @@ type Options struct {
 	Empty bool
 	// LargeFileSize is the size of generated large files (default 96 MiB).
 	LargeFileSize int64
+	// SearchLag is how long a new item stays out of search results: real
+	// ArcGIS indexes new items for search seconds to minutes after they
+	// are created. 0 (the default) finds them at once.
+	SearchLag time.Duration
 	// Logf receives one line per notable event (not per request); nil is
 	// silent.
 	Logf func(format string, args ...any)

@@ -64,7 +64,7 @@ func runDrill(ctx context.Context, out io.Writer, sr *storedRuns, target string,
 		return false, withExit(exitPartial, fmt.Errorf("drill: run %s holds no exported item of a type agolpipe can restore", r.Folder))
 	}
 	first := sr.cat.Sinks()[0]
-	id := "drill-" + newRestoreID()
+	id := restore.DrillPrefix + newRestoreID()
 	scratch := "agolpipe-" + id
 	o := &restore.Options{Catalog: sr.cat, Run: r, Manifest: m, Target: s.opts.Source, TargetOrg: org, Restorers: restorers,
 		Select: restore.Selection{Items: sample, NoDependencies: true}, Mode: sdk.RestoreNew, RestoreID: id, Log: s.log.Logger(),

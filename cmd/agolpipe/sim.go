@@ -121,6 +121,7 @@ The passwords printed are the simulator's own fake test passwords.`,
 	f.StringVar(&opt.Mode, "mode", "online", "online (ArcGIS Online) or enterprise (Portal for ArcGIS)")
 	f.BoolVar(&opt.TLS, "tls", false, "serve HTTPS with a self-signed certificate made at start")
 	f.DurationVar(&opt.Latency, "latency", 0, "latency added to every request")
+	f.DurationVar(&opt.SearchLag, "search-lag", 0, "how long a new item stays out of search results (real ArcGIS indexes new items with a delay)")
 	f.DurationVar(&opt.ExportTime, "export-time", 2*time.Second, "how long export, replica and tile jobs take")
 	f.Float64Var(&opt.FaultRate, "fault-rate", 0, "probability of an injected fault per request (500, 503, reset, slow body)")
 	f.Float64Var(&opt.TruncateRate, "truncate", 0, "probability that a download (item data, export result, resource, thumbnail, metadata, attachment, replica, tile package) is cut off mid-way")

@@ -59,15 +59,21 @@ func loadOrgMeta(ctx context.Context, o *Options) (*orgMeta, error) {
 
 // Report is the record of an applied restore (restore.json).
 type Report struct {
-	RestoreID string    `json:"restore_id"`
-	Pipeline  string    `json:"pipeline"`
-	Run       string    `json:"run"`
-	Sink      string    `json:"sink"`
-	Target    string    `json:"target_portal"`
-	Username  string    `json:"target_user"`
-	Started   time.Time `json:"started"`
-	Finished  time.Time `json:"finished"`
-	Items     []Entry   `json:"items"`
+	RestoreID string `json:"restore_id"`
+	Pipeline  string `json:"pipeline"`
+	Run       string `json:"run"`
+	Sink      string `json:"sink"`
+	Target    string `json:"target_portal"`
+	// TargetOrgID is the target's organization id: a later restore finds
+	// the copies this one made in the same organization (copies.go).
+	TargetOrgID string `json:"target_org_id,omitempty"`
+	Username    string `json:"target_user"`
+	// Private: the restore's copies were private scratch copies (a
+	// drill), never the copies a later restore updates.
+	Private  bool      `json:"private,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Items    []Entry   `json:"items"`
 	// Remap is every old -> new item id and URL of the restore.
 	Remap    map[string]string `json:"remap"`
 	Groups   map[string]string `json:"groups,omitempty"`
@@ -114,7 +120,7 @@ func (r *Report) Failed() int {
 // On cancel no item is started; those not started are Canceled.
 func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 	rep := &Report{RestoreID: o.RestoreID, Pipeline: o.Manifest.PipelineID, Run: o.Run.Folder, Sink: o.Run.Sink,
-		Target: o.TargetOrg.PortalURL, Username: o.TargetOrg.Username, Started: time.Now().UTC(), Remap: map[string]string{},
+		Target: o.TargetOrg.PortalURL, TargetOrgID: o.TargetOrg.OrgID, Username: o.TargetOrg.Username, Private: o.Private, Started: time.Now().UTC(), Remap: map[string]string{},
 		Groups: map[string]string{}, Warnings: append([]string(nil), p.Warnings...)}
 	a := &applier{o: o, rep: rep, folders: map[string]string{}}
 	a.groups = &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}

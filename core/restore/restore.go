@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -26,7 +25,6 @@ import (
 	"github.com/agolpipe/agolpipe/core/catalog"
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
-	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 )
 
 // OrgMetadataPath is where a run keeps the organization's metadata (users,
@@ -116,6 +114,10 @@ type Step struct {
 	TargetItemID string            `json:"target_item_id,omitempty"`
 	Owner        string            `json:"owner,omitempty"`
 	Folder       string            `json:"folder,omitempty"`
+	// CopyFoundBy says, for an item whose target is a copy an earlier
+	// restore made, which record found it: the restore report
+	// (restores/<id>/restore.json in the first sink) or its marks.
+	CopyFoundBy string `json:"copy_found_by,omitempty"`
 	// copyRemap: the item is a copy an earlier restore made in the target
 	// (TargetItemID): the remap entries (id, URLs) to it, which hold
 	// whatever the step does, so Apply starts from them.
@@ -223,13 +225,14 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		exists[id] = v
 		return v, err
 	}
-	// Copies an earlier restore created in the target, by backup item id:
-	// restoring the item again finds its copy there instead of making a
-	// second one (unless --as-new asks for one).
+	// Copies an earlier restore created in the target, by backup item id
+	// (copies.go: the restore reports first, then the marks): restoring
+	// the item again finds its copy there instead of making a second one
+	// (unless --as-new asks for one).
 	var copies map[string]targetCopy
 	if o.Mode != sdk.RestoreNew {
 		var warns []string
-		copies, warns, err = earlierCopies(ctx, o.Target, byID)
+		copies, warns, err = earlierCopies(ctx, o, byID)
 		if err != nil {
 			return nil, err
 		}
@@ -305,7 +308,7 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 				st.Mode, st.TargetItemID = sdk.RestoreOverwrite, id
 			}
 		} else if copied {
-			st.Mode, st.TargetItemID = sdk.RestoreOverwrite, cp.ID
+			st.Mode, st.TargetItemID, st.CopyFoundBy = sdk.RestoreOverwrite, cp.ID, cp.FoundBy
 		}
 		pend[len(pend)-1] = &placed{r: r, has: has, copied: copied, cp: cp}
 	}
@@ -349,12 +352,12 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 			switch {
 			case res.Action == sdk.ActionSkip:
 				st.NewItemID = cp.ID
-				st.Reason = fmt.Sprintf("item %s, which %s created from it, already holds the backup's content", cp.ID, cp.restore())
+				st.Reason = fmt.Sprintf("item %s, which %s created from it (%s), already holds the backup's content", cp.ID, cp.restore(), cp.foundBy())
 			case res.Action == sdk.ActionOverwrite && o.Mode == "":
 				st.Action, st.Cannot = sdk.ActionCannot, sdk.CannotExists
-				st.Reason = fmt.Sprintf("item %s, which %s created from it, differs from the backup (changed since, or not comparable): --overwrite replaces it in place, --as-new restores another copy", cp.ID, cp.restore())
+				st.Reason = fmt.Sprintf("item %s, which %s created from it (%s), differs from the backup (changed since, or not comparable): --overwrite replaces it in place, --as-new restores another copy", cp.ID, cp.restore(), cp.foundBy())
 			case res.Action == sdk.ActionOverwrite:
-				st.Reason = fmt.Sprintf("item %s, which %s created from it, in place", cp.ID, cp.restore())
+				st.Reason = fmt.Sprintf("item %s, which %s created from it (%s), in place", cp.ID, cp.restore(), cp.foundBy())
 			}
 		}
 	}, func(int) {})
@@ -549,97 +552,6 @@ func itemTags(ctx context.Context, o *Options, byID map[string]report.Item) (map
 		}
 	}
 	return out, nil
-}
-
-// targetCopy is an item an earlier restore created in the target.
-type targetCopy struct {
-	ID      string
-	Restore string // the restore id of its mark, "" when unknown
-}
-
-func (c targetCopy) restore() string {
-	if c.Restore == "" {
-		return "an earlier restore"
-	}
-	return "restore " + c.Restore
-}
-
-// earlierCopies finds the items earlier restores created in the target
-// from items of the run (their type keywords: sdk.RestoredKeyword and
-// sdk.SourceMark), with one search for the first. Of several copies of the
-// same item (restores before the marks named their source could not find
-// each other) the oldest is taken, and a warning names the others.
-func earlierCopies(ctx context.Context, src sdk.Source, byID map[string]report.Item) (map[string]targetCopy, []string, error) {
-	type hit struct {
-		targetCopy
-		created int64
-	}
-	found := map[string][]hit{}
-	q := url.Values{"q": {fmt.Sprintf(`typekeywords:"%s"`, sdk.RestoredKeyword)}, "num": {"100"}, "start": {"1"}, "sortField": {"created"}, "sortOrder": {"asc"}}
-	var warns []string
-	for page := 0; ; page++ {
-		if page == 100 {
-			warns = append(warns, "more than 10000 items of earlier restores in the target: only the first 10000 were looked at for copies of the run's items")
-			break
-		}
-		var res struct {
-			Results []struct {
-				ID           string   `json:"id"`
-				Type         string   `json:"type"`
-				Created      int64    `json:"created"`
-				TypeKeywords []string `json:"typeKeywords"`
-			} `json:"results"`
-			NextStart int `json:"nextStart"`
-		}
-		if err := arcgisrest.GetJSON(ctx, src.Do, arcgisrest.JSON("search", q), &res); err != nil {
-			return nil, nil, fmt.Errorf("searching the target for items earlier restores created: %w", err)
-		}
-		for _, r := range res.Results {
-			id, ok := sdk.SourceOf(r.TypeKeywords)
-			it, inRun := byID[id]
-			// A copy has its item's type: the temporary upload of a
-			// feature service restore is no copy of the service.
-			if !ok || !inRun || it.Type != r.Type {
-				continue
-			}
-			h := hit{targetCopy: targetCopy{ID: r.ID}, created: r.Created}
-			for _, k := range r.TypeKeywords {
-				if rid, ok := strings.CutPrefix(k, MarkPrefix); ok {
-					h.Restore = rid
-				}
-			}
-			found[id] = append(found[id], h)
-		}
-		if res.NextStart <= 0 {
-			break
-		}
-		q.Set("start", fmt.Sprint(res.NextStart))
-	}
-	out := make(map[string]targetCopy, len(found))
-	ids := make([]string, 0, len(found))
-	for id := range found {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		hs := found[id]
-		sort.Slice(hs, func(i, j int) bool {
-			if hs[i].created != hs[j].created {
-				return hs[i].created < hs[j].created
-			}
-			return hs[i].ID < hs[j].ID
-		})
-		out[id] = hs[0].targetCopy
-		if len(hs) > 1 {
-			others := make([]string, 0, len(hs)-1)
-			for _, h := range hs[1:] {
-				others = append(others, h.ID)
-			}
-			warns = append(warns, fmt.Sprintf("item %s %q has %d copies in the target from earlier restores: the plan uses %s (the oldest); %s are further copies, delete them by hand if unwanted",
-				id, byID[id].Title, len(hs), hs[0].ID, strings.Join(others, ", ")))
-		}
-	}
-	return out, warns, nil
 }
 
 // itemExists asks the target whether it holds item id.
