@@ -33,6 +33,38 @@ func RestoreItemTypesOf(e Exporter) []string {
 	return nil
 }
 
+// SkippedRestorer is optionally implemented by a Restorer whose exporter
+// reports some items skipped by design yet saves what restores them: a
+// reference to a service outside the organization is skipped (its data is
+// not the organization's), and its description is all the item is. The
+// host asks Restore about a skipped item only when its type is in
+// RestoreSkippedItemTypes; any other skipped item it plans as cannot, with
+// the export's reason. The restorer finds the export's status and reason in
+// RestoreRequest.ManifestRecord (RestoreRequest.ExportStatusOf).
+type SkippedRestorer interface {
+	RestoreSkippedItemTypes() []string
+}
+
+// RestoreSkippedItemTypesOf returns the item types whose skipped exports e
+// restores: none when it does not implement SkippedRestorer.
+func RestoreSkippedItemTypesOf(e Exporter) []string {
+	if r, ok := e.(SkippedRestorer); ok {
+		return r.RestoreSkippedItemTypes()
+	}
+	return nil
+}
+
+// ExportStatusOf reads the item's export status and reason from its
+// manifest record (RestoreRequest.ManifestRecord).
+func (r RestoreRequest) ExportStatusOf() (ExportStatus, string) {
+	var rec struct {
+		Status ExportStatus `json:"status"`
+		Reason string       `json:"reason"`
+	}
+	_ = json.Unmarshal(r.ManifestRecord, &rec)
+	return rec.Status, rec.Reason
+}
+
 // RestoreHost is what the host offers a running restore.
 type RestoreHost interface {
 	Host

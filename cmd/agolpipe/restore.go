@@ -239,7 +239,8 @@ func openRestoreTarget(ctx context.Context, file string, vars, varFiles, types [
 			return nil, sdk.OrgInfo{}, nil, withExit(exitUsage, fmt.Errorf("exporter %q: %w", b.Name, err))
 		}
 		if rs != nil && containsType(rs.RestoreItemTypes(), t) {
-			restorers[t] = restore.Restorer{Name: b.Name, R: rs}
+			sr, _ := rs.(sdk.SkippedRestorer)
+			restorers[t] = restore.Restorer{Name: b.Name, R: rs, Skipped: sr != nil && containsType(sr.RestoreSkippedItemTypes(), t)}
 		}
 	}
 	return s, org, restorers, nil

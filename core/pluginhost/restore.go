@@ -20,6 +20,16 @@ func (x *exporter) RestoreItemTypes() []string {
 	return sdk.RestoreItemTypesOf(v)
 }
 
+// RestoreSkippedItemTypes are the types whose skipped exports the plugin
+// announced it restores too.
+func (x *exporter) RestoreSkippedItemTypes() []string {
+	if err := x.started(); err != nil {
+		return nil
+	}
+	v, _, _ := x.cur()
+	return sdk.RestoreSkippedItemTypesOf(v)
+}
+
 // Restore restores one item through the plugin.
 func (x *exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk.RestoreHost) (sdk.RestoreResult, error) {
 	if err := x.started(); err != nil {

@@ -46,6 +46,9 @@ const MarkPrefix = sdk.RestoreMarkPrefix
 type Restorer struct {
 	Name string
 	R    sdk.Restorer
+	// Skipped: R restores this type's skipped exports too
+	// (sdk.SkippedRestorer); otherwise the plan refuses them itself.
+	Skipped bool
 }
 
 // Selection says which items of the run to restore.
@@ -283,12 +286,12 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		st := &Step{Item: it, Dependency: selected[id], Folder: it.Folder, Owner: o.owner(it.Owner)}
 		p.Steps = append(p.Steps, st)
 		pend = append(pend, nil)
-		if ok, why := restorable(it); !ok {
+		r, hasRestorer := o.Restorers[it.Type]
+		if ok, why := restorable(it); !ok && !(it.Status == sdk.StatusSkipped && hasRestorer && r.Skipped) {
 			st.Action, st.Cannot, st.Reason = sdk.ActionCannot, sdk.CannotNotRestorable, why
 			continue
 		}
-		r, ok := o.Restorers[it.Type]
-		if !ok {
+		if !hasRestorer {
 			st.Action, st.Cannot = sdk.ActionCannot, sdk.CannotNotRestorable
 			st.Reason = fmt.Sprintf("no exporter of this pipeline can restore %s items yet", it.Type)
 			continue

@@ -99,6 +99,13 @@ func takeSafetyCopy(ctx context.Context, o *Options, st *Step) (*SafetyCopy, err
 	}
 	switch res.Status {
 	case sdk.StatusExported, sdk.StatusPartial:
+	case sdk.StatusSkipped:
+		// A reference item's export is skipped by design, and what it
+		// saved (its description) is all the item is: a safety copy, when
+		// the restorer restores such exports.
+		if !r.Skipped {
+			return nil, fmt.Errorf("exporting its current state ended %s%s", res.Status, suffix(res.Reason))
+		}
 	default:
 		return nil, fmt.Errorf("exporting its current state ended %s%s", res.Status, suffix(res.Reason))
 	}

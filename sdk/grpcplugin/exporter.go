@@ -39,7 +39,9 @@ type ExporterClient struct {
 	itemTypes []string
 	// restoreTypes are the item types the plugin can restore (features).
 	restoreTypes []string
-	once         sync.Once
+	// restoreSkipped are those whose skipped exports it restores too.
+	restoreSkipped []string
+	once           sync.Once
 	// data is the host's data channel, nil for none.
 	data *DataChannel
 }
@@ -51,7 +53,7 @@ func NewExporterClient(ctx context.Context, c pluginv1.ExporterServiceClient, b 
 		return nil, err
 	}
 	return &ExporterClient{c: c, broker: b, info: info, schema: schema, itemTypes: d.GetItemTypes(),
-		restoreTypes: d.GetFeatures().GetRestoreItemTypes()}, nil
+		restoreTypes: d.GetFeatures().GetRestoreItemTypes(), restoreSkipped: d.GetFeatures().GetRestoreSkippedItemTypes()}, nil
 }
 
 func (e *ExporterClient) Info() sdk.Info      { return e.info }

@@ -20,6 +20,10 @@ import (
 // (ExporterFeatures); none for a plugin that predates restore.
 func (e *ExporterClient) RestoreItemTypes() []string { return e.restoreTypes }
 
+// RestoreSkippedItemTypes are the item types whose skipped exports the
+// plugin announced it restores too (sdk.SkippedRestorer).
+func (e *ExporterClient) RestoreSkippedItemTypes() []string { return e.restoreSkipped }
+
 // Restore asks the plugin to restore one item. host is served to the plugin
 // over the broker for the length of the call: ReadArtifact streams the
 // item's artifacts, Portal (and uploads) reach the target portal.
@@ -71,7 +75,7 @@ func exporterFeatures(e sdk.Exporter) *pluginv1.ExporterFeatures {
 	if len(types) == 0 {
 		return nil
 	}
-	return &pluginv1.ExporterFeatures{RestoreItemTypes: types}
+	return &pluginv1.ExporterFeatures{RestoreItemTypes: types, RestoreSkippedItemTypes: sdk.RestoreSkippedItemTypesOf(e)}
 }
 
 // restoreHostClient is the plugin side of sdk.RestoreHost.

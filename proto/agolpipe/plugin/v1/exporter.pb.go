@@ -308,8 +308,15 @@ type ExporterFeatures struct {
 	// restore_item_types are the item types Restore can put back; empty
 	// when the exporter cannot restore.
 	RestoreItemTypes []string `protobuf:"bytes,1,rep,name=restore_item_types,json=restoreItemTypes,proto3" json:"restore_item_types,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// restore_skipped_item_types are those of restore_item_types whose
+	// skipped exports Restore is asked about too: items whose export saved
+	// their description only, by design (a reference to a service outside the
+	// organization, a layer whose data could not be exported). The host
+	// refuses a skipped item of any other type itself, with its export's
+	// reason, so an exporter that does not name the type never sees one.
+	RestoreSkippedItemTypes []string `protobuf:"bytes,2,rep,name=restore_skipped_item_types,json=restoreSkippedItemTypes,proto3" json:"restore_skipped_item_types,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ExporterFeatures) Reset() {
@@ -345,6 +352,13 @@ func (*ExporterFeatures) Descriptor() ([]byte, []int) {
 func (x *ExporterFeatures) GetRestoreItemTypes() []string {
 	if x != nil {
 		return x.RestoreItemTypes
+	}
+	return nil
+}
+
+func (x *ExporterFeatures) GetRestoreSkippedItemTypes() []string {
+	if x != nil {
+		return x.RestoreSkippedItemTypes
 	}
 	return nil
 }
@@ -1459,9 +1473,10 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x06schema\x18\x02 \x01(\v2\x1a.agolpipe.plugin.v1.SchemaR\x06schema\x12\x1d\n" +
 	"\n" +
 	"item_types\x18\x03 \x03(\tR\titemTypes\x12@\n" +
-	"\bfeatures\x18\x04 \x01(\v2$.agolpipe.plugin.v1.ExporterFeaturesR\bfeatures\"@\n" +
+	"\bfeatures\x18\x04 \x01(\v2$.agolpipe.plugin.v1.ExporterFeaturesR\bfeatures\"}\n" +
 	"\x10ExporterFeatures\x12,\n" +
-	"\x12restore_item_types\x18\x01 \x03(\tR\x10restoreItemTypes\"[\n" +
+	"\x12restore_item_types\x18\x01 \x03(\tR\x10restoreItemTypes\x12;\n" +
+	"\x1arestore_skipped_item_types\x18\x02 \x03(\tR\x17restoreSkippedItemTypes\"[\n" +
 	"\x1fExporterServiceConfigureRequest\x128\n" +
 	"\x06config\x18\x01 \x01(\v2 .agolpipe.plugin.v1.DynamicValueR\x06config\"d\n" +
 	" ExporterServiceConfigureResponse\x12@\n" +
