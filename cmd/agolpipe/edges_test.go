@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/agolpipe/agolpipe/core/restore"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
+	"github.com/agolpipe/agolpipe/sim/org"
 )
 
 // liveCopies counts B's items that are not deleted and the backup items
@@ -164,4 +166,91 @@ func planLineHas(plan, id, want string) bool {
 		}
 	}
 	return false
+}
+
+// TestUndoTwice: a restore overwrites two web maps (safety copies) and
+// re-creates a deleted one; undo puts the two back and deletes the copy.
+// A user then edits one of the maps. A second undo of the same restore
+// has nothing left to do: it lists the three as already undone (not as
+// kept, changed since the restore), exits 0, touches nothing, and leaves
+// the first undo's record as it was.
+func TestUndoTwice(t *testing.T) {
+	srv, admin := startSim(t, sim.Options{Items: 60, Seed: 11})
+	dir := t.TempDir()
+	sink := filepath.Join(dir, "sink")
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\nrun {\n  concurrency = 4\n}\n", sink))
+	portal := srv.PortalURL() + "/sharing/rest"
+	pc := newPortalClient(t, srv, admin)
+	if code, out := runCLI(t, "run", file); code > exitPartial {
+		t.Fatalf("backup: exit %d\n%s", code, out)
+	}
+	o := srv.Org()
+	o.Mu.RLock()
+	var maps []string
+	for _, it := range o.Items {
+		if !it.Deleted && it.Type == "Web Map" && it.Data == org.DataJSON && len(maps) < 3 {
+			maps = append(maps, it.ID)
+		}
+	}
+	o.Mu.RUnlock()
+	if len(maps) < 3 {
+		t.Fatalf("the org has %d web maps, want 3", len(maps))
+	}
+	a, b, gone := maps[0], maps[1], maps[2]
+	editInPortal(pc, portal, a, "{\"operationalLayers\": [], \"version\": \"2.31\", \"note\": \"broken by mistake\"}\n")
+	editInPortal(pc, portal, b, "{\"operationalLayers\": [ ], \"version\": \"2.31\", \"note\": \"also broken\"}\n")
+	o.Mu.Lock()
+	o.Item(gone).Deleted = true
+	o.Version++
+	o.Mu.Unlock()
+	code, out := runCLI(t, "restore", file, "--run", "latest", "--item", a, "--item", b, "--item", gone, "--overwrite", "--yes")
+	if code != exitOK {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	id := restoreID(t, out)
+	var created string
+	for _, e := range readRestoreJSON(t, sink, id).Items {
+		if e.ID == gone {
+			created = e.NewItemID
+		}
+	}
+	if created == "" {
+		t.Fatalf("the deleted map was not created again\n%s", out)
+	}
+	if code, out = runCLI(t, "restore", "undo", file, id, "--yes"); code != exitOK {
+		t.Fatalf("first undo: exit %d\n%s", code, out)
+	}
+	undoJSON := filepath.Join(sink, restore.Folder(id), "undo.json")
+	firstRecord, err := os.ReadFile(undoJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Work done after the undo, which a second undo must not touch.
+	later := "{\"operationalLayers\": [], \"title\": \"after the undo\", \"version\": \"2.31\"}"
+	editInPortal(pc, portal, a, later)
+	before := undoState(pc, portal, a, b)
+
+	for _, args := range [][]string{{"--dry-run"}, {"--yes"}, {"--yes", "--force"}} {
+		code, out = runCLI(t, append([]string{"restore", "undo", file, id}, args...)...)
+		if code != exitOK {
+			t.Fatalf("second undo %v: exit %d, want 0 (everything was undone by the first)\n%s", args, code, out)
+		}
+		for _, it := range []string{a, b, created} {
+			if !strings.Contains(out, "already undone "+it) {
+				t.Errorf("second undo %v does not list %s as already undone:\n%s", args, it, out)
+			}
+		}
+		if strings.Contains(out, "keep") || strings.Contains(out, "no longer in the target") {
+			t.Errorf("second undo %v reports the first undo's work as kept or missing:\n%s", args, out)
+		}
+		if args[0] != "--dry-run" && !strings.Contains(out, "Nothing left to undo: restore "+id+" was undone already") {
+			t.Errorf("second undo %v does not say the restore was undone already:\n%s", args, out)
+		}
+		if now := undoState(pc, portal, a, b); !bytes.Equal(now[a], before[a]) || !bytes.Equal(now[b], before[b]) {
+			t.Errorf("second undo %v changed the maps:\n%s\n%s\nwant\n%s\n%s", args, now[a], now[b], before[a], before[b])
+		}
+	}
+	if rec, err := os.ReadFile(undoJSON); err != nil || !bytes.Equal(rec, firstRecord) {
+		t.Errorf("the first undo's record changed (%v):\n%s\nwas\n%s", err, rec, firstRecord)
+	}
 }

@@ -42,6 +42,9 @@ restore or replace wrote, differs from what restore.json records the
 restore left) is kept as it is and reported with when it changed: undoing
 yesterday's restore does not throw away today's edits. --force undoes it
 too. An item the restore created and someone deleted since is reported.
+What an earlier undo of the same restore did is listed as already undone
+and not done again (its later edits are safe); a second undo only retries
+what the first failed or kept.
 
 It shows the plan first; --dry-run stops there; applying asks for
 confirmation on a terminal and needs --yes otherwise. undo.json and
@@ -99,8 +102,14 @@ usage or configuration error, 130 when interrupted.`,
 			if dryRun || len(plan.Steps) == 0 {
 				return nil
 			}
-			if plan.Kept() == len(plan.Steps) {
-				return withExit(exitPartial, fmt.Errorf("nothing undone: the %d item(s) changed since the restore were kept (--force undoes them too)", plan.Kept()))
+			if !plan.Actionable() {
+				if plan.Kept() > 0 {
+					return withExit(exitPartial, fmt.Errorf("nothing undone: the %d item(s) changed since the restore were kept (--force undoes them too)", plan.Kept()))
+				}
+				// Everything was done by an earlier undo: that is the
+				// state asked for, and its undo.json stays the record.
+				fmt.Fprintf(out, "Nothing left to undo: restore %s was undone already (%s/undo.json in sink %q).\n", id, restore.Folder(id), first.Name)
+				return nil
 			}
 			if !yes {
 				if !isatty.IsTerminal(os.Stdin.Fd()) {

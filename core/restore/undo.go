@@ -46,20 +46,24 @@ type UndoOptions struct {
 // UndoStep is one thing the undo does.
 type UndoStep struct {
 	// Action is "delete" (an item the restore created), "put back" (a
-	// safety copy) or "keep" (either, on an item changed since the
-	// restore, without --force).
+	// safety copy), "keep" (either, on an item changed since the restore,
+	// without --force) or "already undone" (either, done by an earlier
+	// undo of the same restore: never done twice).
 	Action string `json:"action"`
 	ItemID string `json:"item_id"`
 	Title  string `json:"title"`
 	Type   string `json:"type"`
 	Owner  string `json:"owner,omitempty"`
-	// Outcome after applying: done, failed, or not done (with Reason).
+	// Outcome after applying: done, failed, kept, or already undone.
 	Outcome string `json:"outcome,omitempty"`
-	Reason  string `json:"reason,omitempty"`
+	// UndoneAt is when an undo did it (outcome done, or already undone:
+	// when the earlier undo did).
+	UndoneAt time.Time `json:"undone_at,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
 	// Changed says how the item changed since the restore left it (its
 	// modified stamp or data differ from restore.json's "left").
 	Changed string `json:"changed_since,omitempty"`
-	// Was is the action a kept step would have taken.
+	// Was is the action a kept or already undone step would have taken.
 	Was    string `json:"would,omitempty"`
 	safety *SafetyCopy
 	// checked: restore.json recorded the item's state, so apply checks
@@ -105,6 +109,32 @@ func (r *UndoReport) Kept() int {
 	n := 0
 	for _, s := range r.Steps {
 		if s.Outcome == "kept" {
+			n++
+		}
+	}
+	return n
+}
+
+// AlreadyUndone is the action and outcome of a step an earlier undo of
+// the same restore did (undo.json): a second undo does not do it again
+// (the item may have been edited since the first) and reports it so.
+const AlreadyUndone = "already undone"
+
+// Actionable reports whether applying the plan would change anything.
+func (p *UndoPlan) Actionable() bool {
+	for _, s := range p.Steps {
+		if s.Action == "delete" || s.Action == "put back" {
+			return true
+		}
+	}
+	return false
+}
+
+// AlreadyUndone counts the plan's steps an earlier undo did.
+func (p *UndoPlan) AlreadyUndone() int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.Action == AlreadyUndone {
 			n++
 		}
 	}
@@ -201,7 +231,54 @@ func getJSON(ctx context.Context, sink sdk.Sink, p string, v any) error {
 	return nil
 }
 
-// PlanUndo decides what undoing the restore does, changing nothing.
+// LoadUndo reads the record of an earlier undo of the restore
+// (restores/<id>/undo.json); nil when there was none.
+func LoadUndo(ctx context.Context, sink sdk.Sink, restoreID string) (*UndoReport, error) {
+	var r UndoReport
+	err := getJSON(ctx, sink, Folder(restoreID)+"/undo.json", &r)
+	if sdk.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the record of an earlier undo (%s/undo.json): %w", Folder(restoreID), err)
+	}
+	return &r, nil
+}
+
+// undoneBefore indexes the steps an earlier undo did, by action and item
+// id, with when.
+func undoneBefore(prev *UndoReport) map[string]UndoStep {
+	done := map[string]UndoStep{}
+	if prev == nil {
+		return done
+	}
+	for _, s := range prev.Steps {
+		action := s.Action
+		switch s.Outcome {
+		case "done":
+		case AlreadyUndone:
+			action = s.Was
+		default:
+			continue
+		}
+		if s.UndoneAt.IsZero() {
+			s.UndoneAt = prev.Finished // an undo.json from before undone_at
+		}
+		done[action+"\x00"+s.ItemID] = s
+	}
+	return done
+}
+
+// alreadyUndone is the plan's step for something an earlier undo did.
+func alreadyUndone(prev UndoStep, action string) UndoStep {
+	what := map[string]string{"delete": "deleted", "put back": "its safety copy put back"}[action]
+	return UndoStep{Action: AlreadyUndone, Was: action, ItemID: prev.ItemID, Title: prev.Title, Type: prev.Type, Owner: prev.Owner,
+		UndoneAt: prev.UndoneAt, Reason: fmt.Sprintf("%s by the undo of %s: nothing left to do", what, prev.UndoneAt.UTC().Format("2006-01-02 15:04:05 UTC"))}
+}
+
+// PlanUndo decides what undoing the restore does, changing nothing. What
+// an earlier undo of the same restore did (its undo.json) is planned as
+// already undone, not done again.
 func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, error) {
 	if rep.Target != "" && o.TargetOrg.PortalURL != "" && strings.TrimRight(rep.Target, "/") != strings.TrimRight(o.TargetOrg.PortalURL, "/") {
 		return nil, fmt.Errorf("restore %s wrote to %s, but this pipeline signs in to %s: undo with --to the pipeline file the restore used",
@@ -209,6 +286,11 @@ func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, erro
 	}
 	p := &UndoPlan{RestoreID: o.RestoreID, Report: rep}
 	mark := MarkPrefix + o.RestoreID
+	prev, err := LoadUndo(ctx, o.Sink, o.RestoreID)
+	if err != nil {
+		return nil, err
+	}
+	done := undoneBefore(prev)
 	// Created items: those restore.json names, then any other carrying
 	// the mark; last created first.
 	var ids []string
@@ -227,6 +309,10 @@ func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, erro
 		}
 	}
 	for _, id := range ids {
+		if d, ok := done["delete\x00"+id]; ok {
+			p.Steps = append(p.Steps, alreadyUndone(d, "delete"))
+			continue
+		}
 		it, err := targetItem(ctx, o.Target, id)
 		if sdk.IsNotFound(err) {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("item %s created by the restore is no longer in the target", id))
@@ -255,6 +341,10 @@ func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, erro
 	}
 	for i := range rep.Safety {
 		sc := &rep.Safety[i]
+		if d, ok := done["put back\x00"+sc.ItemID]; ok {
+			p.Steps = append(p.Steps, alreadyUndone(d, "put back"))
+			continue
+		}
 		st := UndoStep{Action: "put back", ItemID: sc.ItemID, Title: sc.Title, Type: sc.Type, safety: sc}
 		if _, ok := o.Restorers[sc.Type]; !ok && sc.Kind != SafetyJSON {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("no exporter of this pipeline restores %s items: the safety copy of %s (%q) stays in %s", sc.Type, sc.ItemID, sc.Title, sc.Folder))
@@ -312,10 +402,10 @@ func markedItems(ctx context.Context, o *UndoOptions, mark string) ([]string, er
 // WriteUndoPlan prints the plan.
 func WriteUndoPlan(w io.Writer, p *UndoPlan) {
 	for _, s := range p.Steps {
-		sym := map[string]string{"delete": "-", "put back": "~", "keep": "!"}[s.Action]
+		sym := map[string]string{"delete": "-", "put back": "~", "keep": "!", AlreadyUndone: "="}[s.Action]
 		line := fmt.Sprintf("  %s %-8s %s %q (%s)", sym, s.Action, s.ItemID, s.Title, s.Type)
 		switch {
-		case s.Action == "keep":
+		case s.Action == "keep" || s.Action == AlreadyUndone:
 			line += ": " + s.Reason
 		case s.Changed != "":
 			line += ": changed since the restore (" + s.Changed + "), --force: " + s.Action + " all the same"
@@ -329,6 +419,9 @@ func WriteUndoPlan(w io.Writer, p *UndoPlan) {
 	fmt.Fprintf(w, "Undo: %d item(s) the restore created to delete, %d safety copy(ies) to put back.\n", n["delete"], n["put back"])
 	if n["keep"] > 0 {
 		fmt.Fprintf(w, "Kept: %d item(s) changed since the restore (edits made after it would be lost): --force undoes them too.\n", n["keep"])
+	}
+	if n[AlreadyUndone] > 0 {
+		fmt.Fprintf(w, "Already undone: %d item(s), by an earlier undo of this restore (not done again).\n", n[AlreadyUndone])
 	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
@@ -348,7 +441,7 @@ func ApplyUndo(ctx context.Context, o *UndoOptions, p *UndoPlan) *UndoReport {
 		}
 		switch {
 		case err != nil:
-		case s.Action == "keep":
+		case s.Action == "keep" || s.Action == AlreadyUndone:
 		case s.Action == "delete":
 			err = arcgisrest.DeleteItem(ctx, o.Target.Do, s.Owner, s.ItemID, o.TargetOrg.Mode != "enterprise", arcgisrest.DeleteOptions{})
 		case s.Action == "put back":
@@ -365,8 +458,10 @@ func ApplyUndo(ctx context.Context, o *UndoOptions, p *UndoPlan) *UndoReport {
 		case s.Action == "keep":
 			s.Outcome = "kept"
 			o.Log.Warn("undo kept an item changed since the restore", "item", s.ItemID, "title", s.Title, "changed", s.Changed)
+		case s.Action == AlreadyUndone:
+			s.Outcome = AlreadyUndone
 		default:
-			s.Outcome = "done"
+			s.Outcome, s.UndoneAt = "done", time.Now().UTC()
 		}
 		rep.Steps = append(rep.Steps, s)
 		if ctx.Err() != nil {
