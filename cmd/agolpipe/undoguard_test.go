@@ -200,6 +200,10 @@ func TestUndoKeepsEditsMadeSinceRestore(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("undo --force: exit %d\n%s", code, out)
 	}
+	// The first undo put kept's copy back: the second does not again.
+	if !strings.Contains(out, "= already undone "+kept) || !strings.Contains(out, "already undone put back "+kept) {
+		t.Errorf("undo --force does not report %s, which the first undo put back, as already undone:\n%s", kept, out)
+	}
 	if got := undoState(pc, portal, edited)[edited]; !bytes.Equal(got, before[edited]) {
 		t.Errorf("item %s after undo --force:\n%s\nwant\n%s", edited, got, before[edited])
 	}

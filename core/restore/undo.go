@@ -589,7 +589,11 @@ func StoreUndo(ctx context.Context, sink sdk.Sink, r *UndoReport) error {
 func WriteUndoSummary(w io.Writer, r *UndoReport) {
 	fmt.Fprintf(w, "Undo of restore %s in %s, %s\n", r.RestoreID, r.Target, r.Finished.Sub(r.Started).Round(time.Second))
 	for _, s := range r.Steps {
-		line := fmt.Sprintf("  %-6s %-8s %s %q (%s)", s.Outcome, s.Action, s.ItemID, s.Title, s.Type)
+		action := s.Action
+		if s.Action == AlreadyUndone {
+			action = s.Was // "already undone put back <id>"
+		}
+		line := fmt.Sprintf("  %-6s %-8s %s %q (%s)", s.Outcome, action, s.ItemID, s.Title, s.Type)
 		if s.Reason != "" {
 			line += ": " + s.Reason
 		}
