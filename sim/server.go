@@ -54,6 +54,9 @@ type Options struct {
 	// named endpoints (see Request.Endpoint); empty means all but sign-in.
 	FaultRate      float64
 	FaultEndpoints []string
+	// Faults are scripted faults: exact requests of an endpoint answered
+	// with a chosen error (429, an expired token, 403...), see Fault.
+	Faults []Fault
 	// TruncateRate is the probability (0..1) that a response of a download
 	// endpoint (DownloadEndpoints) has its body cut off mid-way: "cut"
 	// closes the connection after part of the announced Content-Length (the
@@ -165,6 +168,8 @@ type Server struct {
 	jobs     map[string]*job
 	faultN   uint64
 	truncN   uint64
+	// scriptN counts requests per endpoint for Options.Faults.
+	scriptN map[string]int
 	// truncDone: download endpoints that have had a body cut.
 	truncDone map[string]bool
 	throttle  throttleState

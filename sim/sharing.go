@@ -208,6 +208,11 @@ func (s *Server) userItem(c *call, user, folder, id, op string) {
 // check, throttling and fault injection happen here, once.
 func (s *Server) do(c *call, endpoint string, jsonOnly bool, h func(*call)) {
 	c.endpoint = endpoint
+	scripted, hit := s.scriptedFault(c)
+	if hit && scripted == Fault498 {
+		c.rw.fault = "script:" + string(scripted)
+		s.expireToken(c)
+	}
 	switch endpoint {
 	case "generateToken", "authorize", "oauth2/token", "oauth2/signin", "revokeToken", "info":
 	default:
@@ -217,6 +222,10 @@ func (s *Server) do(c *call, endpoint string, jsonOnly bool, h func(*call)) {
 	}
 	if jsonOnly && !c.wantsJSON() {
 		c.html()
+		return
+	}
+	if hit && scripted != Fault498 {
+		c.answerFault(scripted)
 		return
 	}
 	if s.inject(c) {

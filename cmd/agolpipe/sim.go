@@ -38,6 +38,7 @@ func init() {
 	var opt sim.Options
 	var readyFile string
 	var faultEndpoints string
+	var faults []string
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Serve a simulated ArcGIS Online or Portal for ArcGIS organization on loopback",
@@ -63,6 +64,14 @@ The passwords printed are the simulator's own fake test passwords.`,
 			}
 			if faultEndpoints != "" {
 				opt.FaultEndpoints = strings.Split(faultEndpoints, ",")
+			}
+			opt.Faults = nil
+			for _, f := range faults {
+				sf, err := sim.ParseFault(f)
+				if err != nil {
+					return withExit(exitUsage, fmt.Errorf("--fault: %w", err))
+				}
+				opt.Faults = append(opt.Faults, sf)
 			}
 			start := time.Now()
 			srv, err := sim.Start(opt)
@@ -126,6 +135,7 @@ The passwords printed are the simulator's own fake test passwords.`,
 	f.Float64Var(&opt.FaultRate, "fault-rate", 0, "probability of an injected fault per request (500, 503, reset, slow body)")
 	f.Float64Var(&opt.TruncateRate, "truncate", 0, "probability that a download (item data, export result, resource, thumbnail, metadata, attachment, replica, tile package) is cut off mid-way")
 	f.StringVar(&faultEndpoints, "fault-endpoints", "", "comma-separated endpoints faults apply to (default: all but sign-in)")
+	f.StringArrayVar(&faults, "fault", nil, "answer exact requests with an error: ENDPOINT[@N[xCOUNT]]=KIND, KIND one of 429, 429-body, 498, 499, 403, 403-html, 500, exists (repeatable; e.g. addPart@2=498)")
 	f.DurationVar(&opt.TokenTTL, "token-ttl", 0, "cap on token lifetime (default 2 weeks, the ArcGIS maximum)")
 	f.BoolVar(&opt.Throttle, "throttle", false, "answer bursts of feature queries with 429 and bursts of writes with 403")
 	f.StringVar(&opt.OrgFile, "org-file", "", "load the organization from a JSON scenario instead of generating it")

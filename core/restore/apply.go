@@ -15,6 +15,7 @@ import (
 
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // orgMeta is what a restore uses of the run's org/metadata.json.
@@ -263,8 +264,10 @@ func applyStep(ctx context.Context, a *applier, st *Step) {
 	}
 }
 
+// post is one write, sent again only when the portal turned it away
+// unapplied (throttled, or its token refused: arcgisrest.WriteJSON).
 func post(ctx context.Context, o *Options, path string, form url.Values, v any) error {
-	return arcgisrest.GetJSON(ctx, o.Target.Do, arcgisrest.JSONPost(path, form), v)
+	return arcgisrest.WriteJSON(ctx, o.Target.Do, retry.Policy{}, arcgisrest.JSONPost(path, form), nil, v)
 }
 
 // folderID finds or creates the owner's folder titled title.

@@ -195,15 +195,52 @@ type writeAnswer struct {
 	ItemID  string `json:"itemId"`
 }
 
-// Post sends one write (not retried: the caller knows whether it may be
-// repeated) and decodes its answer.
+// Post sends one write and decodes its answer. It is sent again only when
+// the portal turned it away unapplied (arcgisrest.WriteJSON: throttled, or
+// its token refused), never after a failure that may have been applied;
+// a file is sent again only when its body can be read again from its start
+// (an io.Seeker), else once (PostFile opens it afresh for each attempt).
 func (s *RestoreSession) Post(ctx context.Context, p string, form url.Values, file *sdk.PortalFile, v any) error {
+	if file == nil {
+		return s.PostFile(ctx, p, form, nil, v)
+	}
+	sk, ok := file.Body.(io.Seeker)
+	if !ok {
+		req := arcgisrest.JSONPost(p, form)
+		req.File = file
+		if req.Form == nil {
+			req.Form = url.Values{}
+		}
+		return arcgisrest.GetJSON(ctx, s.Host.Portal, req, v)
+	}
+	return s.PostFile(ctx, p, form, func() (*sdk.PortalFile, io.Closer, error) {
+		if _, err := sk.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, sdk.Permanent("upload of %s: %v", file.Name, err)
+		}
+		return file, nil, nil
+	}, v)
+}
+
+// PostFile is Post with the upload's file opened by open for each attempt
+// (nil: no file).
+func (s *RestoreSession) PostFile(ctx context.Context, p string, form url.Values, open arcgisrest.OpenFile, v any) error {
 	req := arcgisrest.JSONPost(p, form)
-	req.File = file
-	if file != nil && req.Form == nil {
+	if open != nil && req.Form == nil {
 		req.Form = url.Values{}
 	}
-	return arcgisrest.GetJSON(ctx, s.Host.Portal, req, v)
+	return arcgisrest.WriteJSON(ctx, s.Host.Portal, s.Retry, req, open, v)
+}
+
+// openArtifact opens the run's artifact a as the upload part field named
+// name, for one attempt of a write.
+func (s *RestoreSession) openArtifact(ctx context.Context, field string, a sdk.RestoreArtifact, name string) arcgisrest.OpenFile {
+	return func() (*sdk.PortalFile, io.Closer, error) {
+		rc, err := s.Host.ReadArtifact(ctx, a.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &sdk.PortalFile{Field: field, Name: name, ContentType: MediaTypeFor(name), Size: a.Size, Body: rc}, rc, nil
+	}
 }
 
 // AddItem creates the item in the owner's folder and returns its id.
@@ -212,6 +249,19 @@ func (s *RestoreSession) AddItem(ctx context.Context, form url.Values, file *sdk
 	if err := s.Post(ctx, s.userPath("addItem", true), form, file, &a); err != nil {
 		return "", err
 	}
+	return addedID(a)
+}
+
+// addItemFile is AddItem with its file opened by open for each attempt.
+func (s *RestoreSession) addItemFile(ctx context.Context, form url.Values, open arcgisrest.OpenFile) (string, error) {
+	var a writeAnswer
+	if err := s.PostFile(ctx, s.userPath("addItem", true), form, open, &a); err != nil {
+		return "", err
+	}
+	return addedID(a)
+}
+
+func addedID(a writeAnswer) (string, error) {
 	if a.ID == "" {
 		return "", sdk.Permanent("addItem answered no item id")
 	}
@@ -245,12 +295,8 @@ func (s *RestoreSession) ThumbnailArtifact() string {
 // uploadArtifact sends artifact name as the file part field of an update.
 func (s *RestoreSession) uploadArtifact(ctx context.Context, id, field, name, fileName string) error {
 	a, _ := s.Req.Artifact(name)
-	rc, err := s.Host.ReadArtifact(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return s.Update(ctx, id, url.Values{}, &sdk.PortalFile{Field: field, Name: fileName, ContentType: MediaTypeFor(fileName), Size: a.Size, Body: rc})
+	var ans writeAnswer
+	return s.PostFile(ctx, s.ItemOpPath(id, "update"), url.Values{}, s.openArtifact(ctx, field, a, fileName), &ans)
 }
 
 // RestoreDescription puts back the thumbnail and metadata.xml.
@@ -307,28 +353,41 @@ func (s *RestoreSession) RestoreResources(ctx context.Context, id string) (int, 
 			continue
 		}
 		dir, base := path.Split(clean)
-		er, err := e.Open()
-		if err != nil {
-			return count, sdk.Permanent("resources.zip entry %s: %v", e.Name, err)
-		}
-		var body io.Reader = er
 		size := int64(e.UncompressedSize64)
-		if strings.HasSuffix(strings.ToLower(base), ".json") && len(s.Req.Remap) > 0 {
-			b, err := io.ReadAll(io.LimitReader(er, arcgisrest.MaxJSONBytes))
+		// Each attempt of the upload reads the entry from its start: the
+		// spooled archive, or the remapped JSON in memory.
+		open := func() (*sdk.PortalFile, io.Closer, error) {
+			er, err := e.Open()
 			if err != nil {
-				er.Close()
+				return nil, nil, sdk.Permanent("resources.zip entry %s: %v", e.Name, err)
+			}
+			return &sdk.PortalFile{Field: "file", Name: base, ContentType: MediaTypeFor(base), Size: size, Body: er}, er, nil
+		}
+		isJSON := strings.HasSuffix(strings.ToLower(base), ".json") && len(s.Req.Remap) > 0
+		if isJSON && size > arcgisrest.MaxJSONBytes {
+			s.Warn(ctx, "resource %s of item %s is larger than %d bytes: uploaded as it is, its ids and URLs not rewritten", e.Name, s.Req.Item.ID, arcgisrest.MaxJSONBytes)
+		}
+		if isJSON && size <= arcgisrest.MaxJSONBytes {
+			er, err := e.Open()
+			if err != nil {
+				return count, sdk.Permanent("resources.zip entry %s: %v", e.Name, err)
+			}
+			b, err := io.ReadAll(er)
+			er.Close()
+			if err != nil {
 				return count, sdk.Permanent("resources.zip entry %s: %v", e.Name, err)
 			}
 			b = sdk.RemapJSON(b, s.Req.Remap)
-			body, size = bytes.NewReader(b), int64(len(b))
+			open = func() (*sdk.PortalFile, io.Closer, error) {
+				return &sdk.PortalFile{Field: "file", Name: base, ContentType: MediaTypeFor(base), Size: int64(len(b)), Body: bytes.NewReader(b)}, nil, nil
+			}
 		}
 		form := url.Values{"fileName": {base}}
 		if dir != "" {
 			form.Set("resourcesPrefix", strings.TrimSuffix(dir, "/"))
 		}
 		var a writeAnswer
-		err = s.Post(ctx, s.ItemOpPath(id, "addResources"), form, &sdk.PortalFile{Field: "file", Name: base, ContentType: MediaTypeFor(base), Size: size, Body: body}, &a)
-		er.Close()
+		err = s.PostFile(ctx, s.ItemOpPath(id, "addResources"), form, open, &a)
 		if err != nil {
 			return count, fmt.Errorf("resource %s: %w", e.Name, err)
 		}
@@ -451,13 +510,8 @@ const (
 // its last bytes arrive only once the host has checked it, so a corrupt
 // artifact never completes an upload. A failed upload's item is deleted.
 func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file sdk.RestoreArtifact, name string) (string, error) {
-	rc, err := s.Host.ReadArtifact(ctx, file.Name)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
 	if file.Size <= SinglePartMax {
-		return s.AddItem(ctx, form, &sdk.PortalFile{Field: "file", Name: name, ContentType: MediaTypeFor(name), Size: file.Size, Body: rc})
+		return s.addItemFile(ctx, form, s.openArtifact(ctx, "file", file, name))
 	}
 	start := url.Values{}
 	for k, v := range form {
@@ -468,7 +522,7 @@ func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file s
 	if err != nil {
 		return "", err
 	}
-	if err := s.uploadParts(ctx, id, form, rc, file, name); err != nil {
+	if err := s.uploadParts(ctx, id, form, file, name); err != nil {
 		s.Delete(ctx, id)
 		return "", err
 	}
@@ -480,33 +534,57 @@ func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file s
 // as an update with multipart=true, the parts and a commit. The item keeps
 // its id; a failed replacement leaves its current file.
 func (s *RestoreSession) ReplaceFile(ctx context.Context, id string, form url.Values, file sdk.RestoreArtifact, name string) error {
-	rc, err := s.Host.ReadArtifact(ctx, file.Name)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
 	if file.Size <= SinglePartMax {
-		return s.Update(ctx, id, form, &sdk.PortalFile{Field: "file", Name: name, ContentType: MediaTypeFor(name), Size: file.Size, Body: rc})
+		var a writeAnswer
+		return s.PostFile(ctx, s.ItemOpPath(id, "update"), form, s.openArtifact(ctx, "file", file, name), &a)
 	}
 	if err := s.Update(ctx, id, url.Values{"multipart": {"true"}, "filename": {name}}, nil); err != nil {
 		return err
 	}
-	return s.uploadParts(ctx, id, form, rc, file, name)
+	return s.uploadParts(ctx, id, form, file, name)
 }
 
-// uploadParts sends the file.Size bytes of rc to item id in PartSize parts,
-// makes sure the stream ends there (its end is where the host checks the
-// sha256 of all of it), commits with form and waits for the commit.
-func (s *RestoreSession) uploadParts(ctx context.Context, id string, form url.Values, rc io.Reader, file sdk.RestoreArtifact, name string) error {
+// uploadParts sends the file.Size bytes of the artifact to item id in
+// PartSize parts, read as one stream, makes sure the stream ends there (its
+// end is where the host checks the sha256 of all of it), commits with form
+// and waits for the commit. A part the portal turned away unapplied
+// (throttled, token refused) is sent again from a new stream of the
+// artifact, read up to the part, which then serves the parts after it: the
+// check at its end covers every byte again.
+func (s *RestoreSession) uploadParts(ctx context.Context, id string, form url.Values, file sdk.RestoreArtifact, name string) error {
+	var rc io.ReadCloser
+	defer func() {
+		if rc != nil {
+			rc.Close()
+		}
+	}()
 	left := file.Size
 	for part := 1; left > 0; part++ {
 		n := min(int64(PartSize), left)
-		s.Host.Progress(ctx, sdk.Progress{ItemID: s.Req.Item.ID, Stage: fmt.Sprintf("uploading part %d", part), Percent: 100 * float64(file.Size-left) / float64(file.Size)})
+		offset := file.Size - left
+		s.Host.Progress(ctx, sdk.Progress{ItemID: s.Req.Item.ID, Stage: fmt.Sprintf("uploading part %d", part), Percent: 100 * float64(offset) / float64(file.Size)})
+		sent := false
+		open := func() (*sdk.PortalFile, io.Closer, error) {
+			if rc == nil || sent {
+				if rc != nil {
+					rc.Close()
+				}
+				var err error
+				if rc, err = s.Host.ReadArtifact(ctx, file.Name); err != nil {
+					rc = nil
+					return nil, nil, err
+				}
+				if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+					return nil, nil, fmt.Errorf("reading %s again up to part %d: %w", file.Name, part, err)
+				}
+			}
+			sent = true
+			return &sdk.PortalFile{Field: "file", Name: name, ContentType: "application/octet-stream", Size: n, Body: io.LimitReader(rc, n)}, nil, nil
+		}
 		var a struct{}
 		req := arcgisrest.JSONPost(s.ItemOpPath(id, "addPart"), url.Values{})
 		req.Query = url.Values{"partNum": {strconv.Itoa(part)}}
-		req.File = &sdk.PortalFile{Field: "file", Name: name, ContentType: "application/octet-stream", Size: n, Body: io.LimitReader(rc, n)}
-		if err := arcgisrest.GetJSON(ctx, s.Host.Portal, req, &a); err != nil {
+		if err := arcgisrest.WriteJSON(ctx, s.Host.Portal, s.Retry, req, open, &a); err != nil {
 			return fmt.Errorf("part %d: %w", part, err)
 		}
 		left -= n

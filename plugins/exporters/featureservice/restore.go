@@ -194,9 +194,10 @@ func (r *fsRestore) get(ctx context.Context, req sdk.PortalRequest, v any) error
 	})
 }
 
-// post is one write, sent once.
+// post is one write, sent again only when the portal turned it away
+// unapplied (throttled, or its token refused: arcgisrest.WriteJSON).
 func (r *fsRestore) post(ctx context.Context, u string, form url.Values, v any) error {
-	return arcgisrest.GetJSON(ctx, r.s.Host.Portal, arcgisrest.JSONPost(u, form), v)
+	return arcgisrest.WriteJSON(ctx, r.s.Host.Portal, r.s.Retry, arcgisrest.JSONPost(u, form), nil, v)
 }
 
 // upload sends the run's data file as a temporary item of the signed-in

@@ -138,8 +138,18 @@ func wantsJSON(req sdk.PortalRequest) bool {
 // 498/499 (and on 401). It never retries anything else.
 func (c *client) do(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
 	resp, used, err := c.doOnce(ctx, req, "")
-	// An upload's body streams once: it cannot be sent again here.
-	if err != nil && used != "" && sdk.KindOf(err) == sdk.KindAuth && c.auth.renewable() && req.File == nil {
+	if err != nil && used != "" && sdk.KindOf(err) == sdk.KindAuth && c.auth.renewable() {
+		if req.File != nil {
+			// An upload's body streams once: it cannot be sent again
+			// here, but the caller can open it again and resend
+			// (arcgisrest.WriteJSON). The refused token is replaced now,
+			// or the resend would carry it again (token hands out the
+			// cached one until it is named stale).
+			if _, rerr := c.auth.token(ctx, c, used); rerr != nil {
+				return nil, rerr
+			}
+			return nil, err
+		}
 		resp, _, err = c.doOnce(ctx, req, used)
 	}
 	return resp, err
