@@ -147,6 +147,11 @@ func (s *Server) content(c *call, segs []string) bool {
 			return false
 		}
 		return true
+	case "features":
+		if len(segs) == 2 && segs[1] == "analyze" {
+			s.do(c, "analyze", true, s.analyze)
+			return true
+		}
 	case "groups":
 		if len(segs) == 2 || (len(segs) == 3 && segs[2] == "search") {
 			s.do(c, "group/content", true, func(c *call) { s.groupContent(c, segs[1]) })

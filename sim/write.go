@@ -862,6 +862,13 @@ func (s *Server) publish(c *call, username, folder string) {
 	if pp.MaxRecordCount <= 0 {
 		pp.MaxRecordCount = 2000
 	}
+	if strings.EqualFold(c.param("filetype"), "csv") {
+		// A CSV is published with what analyze made of it (analyze.go).
+		if why := csvPublishParameters(c.param("publishParameters")); why != "" {
+			c.fail(400, "Unable to publish item.", "", []string{why})
+			return
+		}
+	}
 	srcID := c.param("itemid")
 	body, ok := s.standInBody(c, srcID)
 	if !ok {

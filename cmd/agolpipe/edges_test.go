@@ -254,3 +254,69 @@ func TestUndoTwice(t *testing.T) {
 		t.Errorf("the first undo's record changed (%v):\n%s\nwas\n%s", err, rec, firstRecord)
 	}
 }
+
+// TestRestoreFeatureServiceFromCSV: a hosted feature service backed up as
+// CSV (the last of the export fallbacks) is restored as new. ArcGIS
+// publishes a CSV only with the publishParameters its analyze call makes
+// of the file (the simulator refuses it otherwise, as ArcGIS does): the
+// restore analyzes the uploaded file, then publishes it, and the rows come
+// back.
+func TestRestoreFeatureServiceFromCSV(t *testing.T) {
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 3})
+	dir := t.TempDir()
+	file := writePipeline(t, dir, simSource(srv, admin, "")+fmt.Sprintf(`
+export "Feature Service" {
+  format = "CSV"
+}
+sink "local" "nas" { path = %q }
+run {
+  concurrency = 3
+}
+`, filepath.Join(dir, "nas")))
+	var id, svcURL string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Deleted || it.Service == nil || it.Service.Kind != org.FeatureServer || it.Service.IsView || it.Service.SyncEnabled || len(it.Service.Layers) != 1 {
+			continue
+		}
+		if l := it.Service.Layers[0]; !l.IsTable && l.Geometry == "esriGeometryPoint" && !l.HasAttachments && l.Rows >= 5 && l.Rows <= 800 {
+			id, svcURL = it.ID, org.AbsURL(srv.Origin(), it.URL)
+			break
+		}
+	}
+	o.Mu.RUnlock()
+	if id == "" {
+		t.Fatal("no single-layer point feature service without attachments in the simulated org")
+	}
+	pc := newPortalClient(t, srv, admin)
+	wantRows := pc.rows(svcURL, 0)
+	if code, out := runCLI(t, "run", file, "--plain"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	srv.ResetRequests()
+	code, out := runCLI(t, "restore", file, "--run", "latest", "--item", id, "--as-new", "--yes")
+	if code != exitOK {
+		t.Fatalf("restore from CSV: exit %d\n%s", code, out)
+	}
+	rep := readRestoreJSON(t, filepath.Join(dir, "nas"), restoreID(t, out))
+	newURL := rep.Remap[svcURL]
+	if newURL == "" {
+		t.Fatalf("the remap has no entry for %s: %v\n%s", svcURL, rep.Remap, out)
+	}
+	if got := pc.rows(newURL, 0); strings.Join(got, "\n") != strings.Join(wantRows, "\n") {
+		t.Errorf("rows restored from the CSV differ from the backup's: %d rows, want %d", len(got), len(wantRows))
+	}
+	analyzed, published := -1, -1
+	for i, r := range srv.Requests() {
+		switch {
+		case r.Endpoint == "analyze" && r.Status == 200 && r.ErrorCode == 0 && analyzed < 0:
+			analyzed = i
+		case r.Endpoint == "publish" && r.ErrorCode == 0 && published < 0:
+			published = i
+		}
+	}
+	if analyzed < 0 || published < analyzed {
+		t.Errorf("the CSV was not analyzed before it was published (analyze at request %d, publish at %d)", analyzed, published)
+	}
+}

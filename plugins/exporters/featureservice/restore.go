@@ -253,6 +253,22 @@ func (r *fsRestore) poll(ctx context.Context, req sdk.PortalRequest, what string
 	return nil
 }
 
+// analyze asks the portal (content/features/analyze) how it reads the
+// uploaded CSV, and returns the publishParameters it answers.
+func (r *fsRestore) analyze(ctx context.Context, upload string) (map[string]any, error) {
+	var ans struct {
+		PublishParameters map[string]any `json:"publishParameters"`
+	}
+	form := url.Values{"itemid": {upload}, "filetype": {"csv"}, "analyzeParameters": {`{"enableGlobalGeocoding":false,"sourceLocale":"en"}`}}
+	if err := r.post(ctx, "content/features/analyze", form, &ans); err != nil {
+		return nil, fmt.Errorf("analyzing %s before publishing it: %w", dataArtifacts[r.data].name, err)
+	}
+	if ans.PublishParameters == nil {
+		return nil, sdk.Permanent("analyzing %s before publishing it: the portal answered no publishParameters", dataArtifacts[r.data].name)
+	}
+	return ans.PublishParameters, nil
+}
+
 // publishNew publishes the backup's data as a new hosted feature service.
 func (r *fsRestore) publishNew(ctx context.Context) (res sdk.RestoreResult, err error) {
 	s := r.s
@@ -272,8 +288,21 @@ func (r *fsRestore) publishNew(ctx context.Context) (res sdk.RestoreResult, err 
 		return sdk.RestoreResult{}, err
 	}
 	defer r.dropUpload(ctx, upload)
-	pp := map[string]any{"name": name, "maxRecordCount": num(r.service["maxRecordCount"], 2000), "hasStaticData": false,
-		"layerInfo": map[string]any{"capabilities": "Query"}}
+	pp := map[string]any{}
+	if dataArtifacts[r.data].fileType == "csv" {
+		// A CSV holds no layer definition: ArcGIS publishes it with the
+		// publishParameters its analyze answers (location fields,
+		// delimiter, the layer's fields), as the portal's own upload does.
+		if pp, err = r.analyze(ctx, upload); err != nil {
+			return sdk.RestoreResult{}, err
+		}
+	}
+	li, _ := pp["layerInfo"].(map[string]any)
+	if li == nil {
+		li = map[string]any{}
+	}
+	li["capabilities"] = "Query"
+	pp["name"], pp["maxRecordCount"], pp["hasStaticData"], pp["layerInfo"] = name, num(r.service["maxRecordCount"], 2000), false, li
 	if d, ok := r.service["serviceDescription"].(string); ok {
 		pp["description"] = d
 	}
