@@ -64,7 +64,10 @@ func (s *Server) appendItem(e *enc, c *call, it *org.Item, view itemView) {
 	e.kn("accessInformation")
 	e.kn("licenseInfo")
 	e.ks("culture", "en-us")
-	if it.Service != nil && it.Service.Kind == org.FeatureServer {
+	if it.Properties != nil {
+		e.k("properties")
+		e.raw(it.Properties)
+	} else if it.Service != nil && it.Service.Kind == org.FeatureServer {
 		e.k("properties")
 		e.open()
 		e.ki("sourceLayerCount", int64(len(it.Service.Layers)))

@@ -47,6 +47,22 @@ func (c *call) applyItemFields(it *org.Item, clearEmpty bool) {
 	if v, ok := c.form["typeKeywords"]; ok {
 		it.TypeKeywords = splitTags(v[0])
 	}
+	// properties: a JSON object kept as given and answered back in the
+	// item's JSON, as ArcGIS does; "" (with clearEmptyFields) or null
+	// removes it. Text that is no JSON object is left out.
+	if v, ok := c.form["properties"]; ok {
+		raw := strings.TrimSpace(v[0])
+		var obj map[string]any
+		switch {
+		case raw == "null" || (raw == "" && clearEmpty):
+			it.Properties = nil
+		case raw != "" && json.Unmarshal([]byte(raw), &obj) == nil && obj != nil:
+			var b bytes.Buffer
+			if json.Compact(&b, []byte(raw)) == nil {
+				it.Properties = json.RawMessage(b.Bytes())
+			}
+		}
+	}
 	if v := c.form.Get("extent"); v != "" {
 		var ext []float64
 		for _, p := range strings.Split(v, ",") {

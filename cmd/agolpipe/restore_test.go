@@ -41,7 +41,17 @@ func restoreOrgs(t *testing.T, dir, sinkA string) (a, b *sim.Server, aFile, bFil
 // restoreOrgsB is restoreOrgs with org B started with bOpt.
 func restoreOrgsB(t *testing.T, dir, sinkA string, bOpt sim.Options) (a, b *sim.Server, aFile, bFile string) {
 	t.Helper()
+	return restoreOrgsPrep(t, dir, sinkA, bOpt, nil)
+}
+
+// restoreOrgsPrep is restoreOrgsB with prep (when set) run on org A before
+// its backup.
+func restoreOrgsPrep(t *testing.T, dir, sinkA string, bOpt sim.Options, prep func(a *sim.Server)) (a, b *sim.Server, aFile, bFile string) {
+	t.Helper()
 	a, adminA := startSim(t, sim.Options{Items: 60, Seed: 11})
+	if prep != nil {
+		prep(a)
+	}
 	b, err := sim.Start(bOpt)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@
 package org
 
 import (
+	"encoding/json"
 	"sort"
 	"sync"
 	"time"
@@ -208,6 +209,9 @@ type Item struct {
 	// uploaded through the API (nil = the generated ones).
 	ThumbnailBody []byte `json:"-"`
 	MetadataBody  []byte `json:"-"`
+	// Properties is the item's properties JSON object as written through
+	// addItem/update (nil: none, or derived, as a feature service's).
+	Properties json.RawMessage `json:"properties,omitempty"`
 	// Text is JSON data given in a scenario file.
 	Text      string         `json:"text,omitempty"`
 	Resources []Resource     `json:"resources,omitempty"`

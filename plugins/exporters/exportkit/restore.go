@@ -234,12 +234,37 @@ func (s *RestoreSession) PostFile(ctx context.Context, p string, form url.Values
 // openArtifact opens the run's artifact a as the upload part field named
 // name, for one attempt of a write.
 func (s *RestoreSession) openArtifact(ctx context.Context, field string, a sdk.RestoreArtifact, name string) arcgisrest.OpenFile {
+	return openSource(ctx, field, s.ArtifactSource(a), name)
+}
+
+// FileSource is a file a restore uploads as an item's file: Open reads it
+// from its start (again for each attempt of a write), Size bytes long;
+// What names it in messages. ArtifactSource is a run's artifact as one; a
+// restorer may prepare another (a form package with its references
+// rewritten, spooled to a temporary file).
+type FileSource struct {
+	Open func(ctx context.Context) (io.ReadCloser, error)
+	Size int64
+	What string
+}
+
+// ArtifactSource is the run's artifact a, read through the host (checked
+// against the manifest as it streams).
+func (s *RestoreSession) ArtifactSource(a sdk.RestoreArtifact) FileSource {
+	return FileSource{Size: a.Size, What: "artifact " + a.Name, Open: func(ctx context.Context) (io.ReadCloser, error) {
+		return s.Host.ReadArtifact(ctx, a.Name)
+	}}
+}
+
+// openSource opens src as the upload part field named name, for one
+// attempt of a write.
+func openSource(ctx context.Context, field string, src FileSource, name string) arcgisrest.OpenFile {
 	return func() (*sdk.PortalFile, io.Closer, error) {
-		rc, err := s.Host.ReadArtifact(ctx, a.Name)
+		rc, err := src.Open(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		return &sdk.PortalFile{Field: field, Name: name, ContentType: MediaTypeFor(name), Size: a.Size, Body: rc}, rc, nil
+		return &sdk.PortalFile{Field: field, Name: name, ContentType: MediaTypeFor(name), Size: src.Size, Body: rc}, rc, nil
 	}
 }
 
@@ -510,8 +535,13 @@ const (
 // its last bytes arrive only once the host has checked it, so a corrupt
 // artifact never completes an upload. A failed upload's item is deleted.
 func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file sdk.RestoreArtifact, name string) (string, error) {
-	if file.Size <= SinglePartMax {
-		return s.addItemFile(ctx, form, s.openArtifact(ctx, "file", file, name))
+	return s.UploadItemFrom(ctx, form, s.ArtifactSource(file), name)
+}
+
+// UploadItemFrom is UploadItem with the file read from src.
+func (s *RestoreSession) UploadItemFrom(ctx context.Context, form url.Values, src FileSource, name string) (string, error) {
+	if src.Size <= SinglePartMax {
+		return s.addItemFile(ctx, form, openSource(ctx, "file", src, name))
 	}
 	start := url.Values{}
 	for k, v := range form {
@@ -522,7 +552,7 @@ func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file s
 	if err != nil {
 		return "", err
 	}
-	if err := s.uploadParts(ctx, id, form, file, name); err != nil {
+	if err := s.uploadParts(ctx, id, form, src, name); err != nil {
 		s.Delete(ctx, id)
 		return "", err
 	}
@@ -534,35 +564,40 @@ func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file s
 // as an update with multipart=true, the parts and a commit. The item keeps
 // its id; a failed replacement leaves its current file.
 func (s *RestoreSession) ReplaceFile(ctx context.Context, id string, form url.Values, file sdk.RestoreArtifact, name string) error {
-	if file.Size <= SinglePartMax {
+	return s.ReplaceFileFrom(ctx, id, form, s.ArtifactSource(file), name)
+}
+
+// ReplaceFileFrom is ReplaceFile with the file read from src.
+func (s *RestoreSession) ReplaceFileFrom(ctx context.Context, id string, form url.Values, src FileSource, name string) error {
+	if src.Size <= SinglePartMax {
 		var a writeAnswer
-		return s.PostFile(ctx, s.ItemOpPath(id, "update"), form, s.openArtifact(ctx, "file", file, name), &a)
+		return s.PostFile(ctx, s.ItemOpPath(id, "update"), form, openSource(ctx, "file", src, name), &a)
 	}
 	if err := s.Update(ctx, id, url.Values{"multipart": {"true"}, "filename": {name}}, nil); err != nil {
 		return err
 	}
-	return s.uploadParts(ctx, id, form, file, name)
+	return s.uploadParts(ctx, id, form, src, name)
 }
 
-// uploadParts sends the file.Size bytes of the artifact to item id in
+// uploadParts sends the src.Size bytes of the file to item id in
 // PartSize parts, read as one stream, makes sure the stream ends there (its
 // end is where the host checks the sha256 of all of it), commits with form
 // and waits for the commit. A part the portal turned away unapplied
 // (throttled, token refused) is sent again from a new stream of the
 // artifact, read up to the part, which then serves the parts after it: the
 // check at its end covers every byte again.
-func (s *RestoreSession) uploadParts(ctx context.Context, id string, form url.Values, file sdk.RestoreArtifact, name string) error {
+func (s *RestoreSession) uploadParts(ctx context.Context, id string, form url.Values, src FileSource, name string) error {
 	var rc io.ReadCloser
 	defer func() {
 		if rc != nil {
 			rc.Close()
 		}
 	}()
-	left := file.Size
+	left := src.Size
 	for part := 1; left > 0; part++ {
 		n := min(int64(PartSize), left)
-		offset := file.Size - left
-		s.Host.Progress(ctx, sdk.Progress{ItemID: s.Req.Item.ID, Stage: fmt.Sprintf("uploading part %d", part), Percent: 100 * float64(offset) / float64(file.Size)})
+		offset := src.Size - left
+		s.Host.Progress(ctx, sdk.Progress{ItemID: s.Req.Item.ID, Stage: fmt.Sprintf("uploading part %d", part), Percent: 100 * float64(offset) / float64(src.Size)})
 		sent := false
 		open := func() (*sdk.PortalFile, io.Closer, error) {
 			if rc == nil || sent {
@@ -570,12 +605,12 @@ func (s *RestoreSession) uploadParts(ctx context.Context, id string, form url.Va
 					rc.Close()
 				}
 				var err error
-				if rc, err = s.Host.ReadArtifact(ctx, file.Name); err != nil {
+				if rc, err = src.Open(ctx); err != nil {
 					rc = nil
 					return nil, nil, err
 				}
 				if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
-					return nil, nil, fmt.Errorf("reading %s again up to part %d: %w", file.Name, part, err)
+					return nil, nil, fmt.Errorf("reading %s again up to part %d: %w", src.What, part, err)
 				}
 			}
 			sent = true
@@ -591,7 +626,7 @@ func (s *RestoreSession) uploadParts(ctx context.Context, id string, form url.Va
 	}
 	if _, err := rc.Read(make([]byte, 1)); err != io.EOF {
 		if err == nil {
-			err = sdk.Permanent("artifact %s is longer than the manifest says", file.Name)
+			err = sdk.Permanent("%s is longer than the manifest says", src.What)
 		}
 		return err
 	}
