@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,27 +62,33 @@ func TestRestoreAgainBeforeSearchIndexesCopies(t *testing.T) {
 	}
 	first := readRestoreJSON(t, sinkDir, restoreID(t, out))
 	created := map[string]string{}
-	var maps []string
+	var maps, services []string
 	for _, e := range first.Items {
 		if e.Outcome == restore.Restored {
 			created[e.ID] = e.NewItemID
-			if e.Type == "Web Map" {
+			switch e.Type {
+			case "Web Map":
 				maps = append(maps, e.ID)
+			case "Feature Service":
+				services = append(services, e.ID)
 			}
 		}
 	}
-	if len(maps) < 3 || len(created) == len(maps) {
-		t.Fatalf("the first restore created %d items, %d web maps: want web maps and their layers:\n%s", len(created), len(maps), out)
+	if len(maps) < 3 || len(services) < 2 {
+		t.Fatalf("the first restore created %d items, %d web maps, %d feature services: want web maps and their layers:\n%s", len(created), len(maps), len(services), out)
 	}
 	n1, dups := liveCopies(b)
 	if len(dups) > 0 {
 		t.Fatalf("duplicates after one restore: %v", dups)
 	}
 
-	// Right away (nothing indexed yet): every copy found by the report.
+	// Right away (nothing indexed yet): every copy found by the report,
+	// and skipped: hosted feature services too, which feature_service
+	// cannot compare and always rewrites, as they are as the restore
+	// left them from this run.
 	code, out = runCLI(t, append([]string{"restore", aFile, "--dry-run"}, sel...)...)
-	if code != exitOK || !strings.Contains(out, "Plan: 0 to create, 0 to overwrite") {
-		t.Fatalf("the plan right after the first restore creates or overwrites: exit %d\n%s", code, out)
+	if code != exitOK || !strings.Contains(out, "Plan: 0 to create, 0 to overwrite, "+fmt.Sprint(len(created))+" identical (skip)") {
+		t.Fatalf("the plan right after the first restore does not skip all %d copies: exit %d\n%s", len(created), code, out)
 	}
 	for id, cp := range created {
 		want := fmt.Sprintf("item %s, which restore %s created from it (found in restores/%s/restore.json)", cp, first.RestoreID, first.RestoreID)
@@ -92,6 +100,16 @@ func TestRestoreAgainBeforeSearchIndexesCopies(t *testing.T) {
 	// A copy deleted since is no copy: restored again. A copy whose marks
 	// were stripped (as an older agolpipe left them) is still found.
 	gone, stripped := maps[0], maps[1]
+	// A row of a restored service edited in B since: no longer as the
+	// restore left it, so not skipped (and without --overwrite refused).
+	pcB := newPortalClient(t, b, bAdmin(t, b))
+	edited := services[0]
+	svcB, _ := pcB.call(http.MethodGet, b.PortalURL()+"/sharing/rest/content/items/"+created[edited], nil)["url"].(string)
+	ids, _ := pcB.call(http.MethodGet, svcB+"/0/query", url.Values{"where": {"1=1"}, "returnIdsOnly": {"true"}})["objectIds"].([]any)
+	if len(ids) == 0 {
+		t.Fatalf("restored service %s has no rows", svcB)
+	}
+	pcB.call(http.MethodPost, svcB+"/0/applyEdits", url.Values{"deletes": {fmt.Sprint(ids[0])}})
 	o := b.Org()
 	o.Mu.Lock()
 	o.Item(created[gone]).Deleted = true
@@ -135,15 +153,15 @@ func TestRestoreAgainBeforeSearchIndexesCopies(t *testing.T) {
 				t.Errorf("item %s, whose copy was deleted, is %s (new id %s), want restored anew\n%s", e.ID, e.Outcome, e.NewItemID, out)
 			}
 		case created[e.ID] != "":
-			// A hosted feature service is never skipped as identical in
-			// place (the feature_service restorer's README): without
-			// --overwrite it is left alone, as "cannot".
 			want := restore.Skipped
-			if e.Type == "Feature Service" {
+			if e.ID == edited {
 				want = restore.NotRestored
 			}
 			if e.Outcome != want || e.TargetItemID != created[e.ID] {
 				t.Errorf("item %s (%s) is %s, target %s (%s), want %s as its copy %s", e.ID, e.Type, e.Outcome, e.TargetItemID, e.Reason, want, created[e.ID])
+			}
+			if e.Type == "Feature Service" && e.ID != edited && !strings.Contains(e.Reason, "is as that restore left it") {
+				t.Errorf("feature service %s: reason %q does not say its copy is as the restore left it", e.ID, e.Reason)
 			}
 			if want := "(found in restores/" + first.RestoreID + "/restore.json)"; !strings.Contains(e.Reason, want) {
 				t.Errorf("item %s: the report's reason %q does not say its copy was found %s", e.ID, e.Reason, want)
@@ -319,4 +337,14 @@ run {
 	if analyzed < 0 || published < analyzed {
 		t.Errorf("the CSV was not analyzed before it was published (analyze at request %d, publish at %d)", analyzed, published)
 	}
+}
+
+// bAdmin is the administrator of simulated org b.
+func bAdmin(t *testing.T, b *sim.Server) sim.User {
+	t.Helper()
+	u, ok := demoAdmin(b)
+	if !ok {
+		t.Fatal("no admin in the simulated org")
+	}
+	return u
 }

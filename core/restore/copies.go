@@ -44,6 +44,11 @@ type targetCopy struct {
 	FoundBy string
 	created int64
 	report  bool // a restore report names it
+	// From the report that names it: the run that restore read, the
+	// copy's state as it left it, and its remap table (asLeft).
+	run   string
+	left  *ItemState
+	remap map[string]string
 }
 
 func (c targetCopy) restore() string {
@@ -79,8 +84,7 @@ func earlierCopies(ctx context.Context, o *Options, byID map[string]report.Item)
 		}
 		if have, ok := cands[id][c.ID]; ok {
 			if c.report && !have.report { // the report is the first source
-				have.report, have.FoundBy = true, c.FoundBy
-				have.Restore = c.Restore
+				*have = c
 			}
 			return
 		}
@@ -225,7 +229,11 @@ func reportedCopies(ctx context.Context, o *Options, byID map[string]report.Item
 			if !r.Started.IsZero() {
 				created = r.Started.UnixMilli()
 			}
-			out = append(out, sourcedCopy{source: e.ID, targetCopy: targetCopy{ID: e.NewItemID, Restore: r.RestoreID, FoundBy: paths[i], created: created, report: true}})
+			c := targetCopy{ID: e.NewItemID, Restore: r.RestoreID, FoundBy: paths[i], created: created, report: true, run: r.Run, remap: r.Remap}
+			if l, ok := r.Left[e.NewItemID]; ok {
+				c.left = &l
+			}
+			out = append(out, sourcedCopy{source: e.ID, targetCopy: c})
 		}
 	}
 	return out, warns
@@ -317,4 +325,28 @@ func confirmCopy(ctx context.Context, o *Options, c *targetCopy, typ string) (bo
 		c.created = it.Created
 	}
 	return true, nil
+}
+
+// asLeft reports whether copy cp of st's item is still exactly as the
+// restore that made it from this same run left it (restore.json's "left":
+// modified stamp, and a feature service's last edit), and the items it
+// needs (needs) map where they mapped then: it then holds the backup's
+// content, also where its restorer cannot compare (a hosted feature
+// service's rows, which feature_service always rewrites), and is skipped
+// rather than rewritten. A copy that cannot be checked is not.
+func asLeft(ctx context.Context, o *Options, st *Step, cp targetCopy, remap map[string]string, needs []string) bool {
+	if !cp.report || cp.left == nil || cp.run == "" || cp.run != o.Run.Folder {
+		return false
+	}
+	for _, d := range needs {
+		if remap[d] != cp.remap[d] {
+			return false // it would now refer to another copy of d
+		}
+	}
+	it, err := targetItem(ctx, o.Target, cp.ID)
+	if err != nil {
+		return false
+	}
+	what, known, err := changedSince(ctx, o.Target, &Report{Left: map[string]ItemState{cp.ID: *cp.left}}, it)
+	return err == nil && known && what == ""
 }

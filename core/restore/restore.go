@@ -328,6 +328,10 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 			st.Action, st.Reason = sdk.ActionCannot, "planning failed: "+err.Error()
 			return
 		}
+		leftAsIs := false
+		if copied && res.Action == sdk.ActionOverwrite && asLeft(ctx, o, st, cp, remap, needs[id]) {
+			res.Action, res.Cannot, res.Reason, leftAsIs = sdk.ActionSkip, "", "", true
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		st.Action, st.Reason, st.Cannot = res.Action, res.Reason, res.Cannot
@@ -353,6 +357,9 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		}
 		if copied {
 			switch {
+			case leftAsIs:
+				st.NewItemID = cp.ID
+				st.Reason = fmt.Sprintf("item %s, which %s created from it (%s), is as that restore left it out of this run: unchanged since", cp.ID, cp.restore(), cp.foundBy())
 			case res.Action == sdk.ActionSkip:
 				st.NewItemID = cp.ID
 				st.Reason = fmt.Sprintf("item %s, which %s created from it (%s), already holds the backup's content", cp.ID, cp.restore(), cp.foundBy())
