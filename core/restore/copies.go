@@ -334,7 +334,7 @@ func confirmCopy(ctx context.Context, o *Options, c *targetCopy, typ string) (bo
 // content, also where its restorer cannot compare (a hosted feature
 // service's rows, which feature_service always rewrites), and is skipped
 // rather than rewritten. A copy that cannot be checked is not.
-func asLeft(ctx context.Context, o *Options, st *Step, cp targetCopy, remap map[string]string, needs []string) bool {
+func asLeft(ctx context.Context, o *Options, cp targetCopy, remap map[string]string, needs []string) bool {
 	if !cp.report || cp.left == nil || cp.run == "" || cp.run != o.Run.Folder {
 		return false
 	}
