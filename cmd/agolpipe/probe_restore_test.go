@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -108,4 +111,135 @@ func TestProbeRestoreTokenExpiresMidUpload(t *testing.T) {
 		t.Errorf("the target answered %d scripted faults, want %d: %v", len(got), len(faults), got)
 	}
 	checkRestoredOnce(t, b, readRestoreReport(t, filepath.Join(dir, "a", "sink")), out)
+}
+
+// markedItems lists b's items carrying a restore's marks (or only the
+// restore mark: a temporary upload), by id, with their titles.
+func markedItems(b *sim.Server) map[string]string {
+	out := map[string]string{}
+	o := b.Org()
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	for _, it := range o.Items {
+		if it.Deleted {
+			continue
+		}
+		for _, k := range it.TypeKeywords {
+			if strings.HasPrefix(k, sdk.RestoreMarkPrefix) {
+				out[it.ID] = it.Title
+			}
+		}
+	}
+	return out
+}
+
+// TestProbeRestoreTargetRefuses: the target refuses writes (a JSON 403 on
+// an update after the item was created, "already exists" on an addItem, a
+// 403 on a publish) and already holds a service of the backup's name.
+// Each refused item fails with the portal's answer and leaves nothing
+// behind (no half-made item, no temporary upload); the one whose name is
+// taken is published under another; the others are restored. Then the
+// same restore again: the failed ones come back, nothing is made twice.
+func TestProbeRestoreTargetRefuses(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	faults := []sim.Fault{
+		{Endpoint: "update", Nth: 2, Kind: sim.Fault403},
+		{Endpoint: "addItem", Nth: 4, Kind: sim.FaultExists},
+		{Endpoint: "publish", Nth: 2, Kind: sim.Fault403},
+	}
+	a, b, aFile, bFile := restoreOrgsB(t, dir, sinkA, sim.Options{Items: 60, Seed: 12, Empty: true, Faults: faults})
+	// B already has a service of the name of one of A's hosted services.
+	taken := ""
+	a.Org().Mu.RLock()
+	for _, it := range a.Org().Items {
+		if it.Type == "Feature Service" && slices.Contains(it.TypeKeywords, "Hosted Service") && !slices.Contains(it.TypeKeywords, "View Service") {
+			taken = serviceNameOf(it.URL)
+			break
+		}
+	}
+	a.Org().Mu.RUnlock()
+	adminB, _ := demoAdmin(b)
+	pc := newPortalClient(t, b, adminB)
+	pc.call(http.MethodPost, b.PortalURL()+"/sharing/rest/content/users/"+adminB.Username+"/createService",
+		url.Values{"createParameters": {`{"name":"` + taken + `"}`}, "outputType": {"featureService"}})
+	theirs := markedItems(b)
+
+	args := []string{"restore", aFile, "--run", "latest", "--type", "Feature Service", "--type", "PDF", "--type", "Web Map", "--to", bFile, "--yes"}
+	code, out := runCLI(t, args...)
+	if code != exitPartial {
+		t.Errorf("restore refused by the target: exit %d, want %d", code, exitPartial)
+	}
+	if got := scriptedFaults(b); len(got) != len(faults) {
+		t.Errorf("the target answered %d scripted faults, want %d: %v", len(got), len(faults), got)
+	}
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	restored := map[string]bool{}
+	failed := 0
+	renamed := false
+	for _, e := range rep.Items {
+		switch e.Outcome {
+		case restore.Restored:
+			restored[e.NewItemID] = true
+			if e.Type == "Feature Service" && strings.Contains(e.Reason+strings.Join(e.Warnings, " "), taken) {
+				renamed = true
+			}
+		case restore.Failed:
+			failed++
+			if !strings.Contains(e.Error, "403") && !strings.Contains(e.Error, "already exists") {
+				t.Errorf("item %s (%s) failed without the portal's answer: %s", e.ID, e.Type, e.Error)
+			}
+		}
+	}
+	if failed < len(faults) {
+		t.Errorf("%d items failed, want at least %d (one per refusal)", failed, len(faults))
+	}
+	for id, title := range markedItems(b) {
+		if _, ok := theirs[id]; !ok && !restored[id] {
+			t.Errorf("the target holds %s %q, made by the restore but not reported restored (left behind by a failed item)", id, title)
+		}
+	}
+	if !renamed {
+		t.Errorf("no feature service restored under another name than the taken %q", taken)
+	}
+	if t.Failed() {
+		t.Logf("the restore said:\n%s", out)
+	}
+
+	// Again: the refused items come back; what the first made is found as
+	// its copy, not made again.
+	firstOutcome := map[string]string{}
+	for _, e := range rep.Items {
+		firstOutcome[e.ID] = e.Outcome
+	}
+	code, out = runCLI(t, args...)
+	if code != exitOK {
+		t.Errorf("the restore again: exit %d, want %d", code, exitOK)
+	}
+	rep = readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	copies := copiesInTarget(b)
+	for _, e := range rep.Items {
+		switch firstOutcome[e.ID] {
+		case restore.Failed:
+			if e.Outcome != restore.Restored {
+				t.Errorf("again, item %s (%s %q) refused the first time: %s %s %s", e.ID, e.Type, e.Title, e.Outcome, e.Reason, e.Error)
+			}
+		case restore.Restored:
+			if e.Outcome == restore.Restored || e.Outcome == restore.Failed {
+				t.Errorf("again, item %s (%s %q) restored the first time: %s %s", e.ID, e.Type, e.Title, e.Outcome, e.Error)
+			}
+		}
+		if e.Outcome != restore.NotRestored && copies[e.ID] != 1 || copies[e.ID] > 1 {
+			t.Errorf("again, item %s (%s %q): %d copies in the target, want 1", e.ID, e.Type, e.Title, copies[e.ID])
+		}
+	}
+	if t.Failed() {
+		t.Logf("the restore again said:\n%s", out)
+	}
+}
+
+// serviceNameOf is the service name in a hosted service URL.
+func serviceNameOf(u string) string {
+	u = strings.TrimSuffix(strings.TrimRight(u, "/"), "/FeatureServer")
+	return u[strings.LastIndex(u, "/")+1:]
 }
