@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/agolpipe/agolpipe/core/restore"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -242,4 +246,133 @@ func TestProbeRestoreTargetRefuses(t *testing.T) {
 func serviceNameOf(u string) string {
 	u = strings.TrimSuffix(strings.TrimRight(u, "/"), "/FeatureServer")
 	return u[strings.LastIndex(u, "/")+1:]
+}
+
+// targetPipeline starts another empty org with opt and writes a pipeline
+// file whose source signs in to it, returning both.
+func targetPipeline(t *testing.T, dir, name string, opt sim.Options) (*sim.Server, string) {
+	t.Helper()
+	srv, err := sim.Start(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	admin, _ := demoAdmin(srv)
+	env := "SIM_PASSWORD_" + strings.ToUpper(name)
+	t.Setenv(env, admin.Password)
+	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, name, name+".hcl")
+	hcl := strings.Replace(simSource(srv, admin, ""), `env("SIM_PASSWORD")`, `env("`+env+`")`, 1) +
+		fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, name, "sink"))
+	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv, file
+}
+
+// killAt runs agolpipe with args and kills it with SIGKILL once its
+// output holds marker; it returns the output and the pids of the plugin
+// processes it had started.
+func killAt(t *testing.T, marker string, args ...string) (string, []int) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), marker) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("printed no %q in 60 s:\n%s", marker, out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("ended before it was killed (%v):\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	plugins := childPIDs(cmd.Process.Pid)
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	return out.String(), plugins
+}
+
+// TestProbeRestoreInterruptedThenAgain: a restore stopped by Ctrl-C, and
+// another killed outright (SIGKILL of the host, its plugins left to
+// notice), are each run again to the end. The second run makes nothing
+// twice (what the first created is found by its marks, the killed one
+// having written no report), reports the truth, and the plugins of the
+// killed host do not outlive it.
+func TestProbeRestoreInterruptedThenAgain(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	slow := sim.Options{Items: 60, Seed: 12, Empty: true, Latency: 40 * time.Millisecond}
+	_, b, aFile, bFile := restoreOrgsB(t, dir, sinkA, slow)
+	c, cFile := targetPipeline(t, dir, "c", slow)
+	sel := []string{"--type", "Web Map", "--type", "PDF", "--type", "CSV", "--type", "Shapefile", "--type", "Microsoft Excel", "--no-dependencies", "--yes"}
+
+	check := func(name string, srv *sim.Server, file string) {
+		t.Helper()
+		code, out := runCLI(t, append([]string{"restore", aFile, "--run", "latest", "--to", file}, sel...)...)
+		if code != exitOK {
+			t.Errorf("%s: the restore again: exit %d, want %d", name, code, exitOK)
+		}
+		rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+		copies := copiesInTarget(srv)
+		for _, e := range rep.Items {
+			if e.Outcome != restore.Restored && e.Outcome != restore.Skipped {
+				t.Errorf("%s: again, item %s (%s %q): %s %s %s", name, e.ID, e.Type, e.Title, e.Outcome, e.Reason, e.Error)
+			}
+			if copies[e.ID] != 1 {
+				t.Errorf("%s: again, item %s (%s %q): %d copies in the target, want 1", name, e.ID, e.Type, e.Title, copies[e.ID])
+			}
+		}
+		if t.Failed() {
+			t.Logf("%s: the restore again said:\n%s", name, out)
+		}
+	}
+
+	interruptAt(t, "restore", "] restored ", append([]string{"restore", aFile, "--run", "latest", "--to", bFile}, sel...)...)
+	// The items in hand when Ctrl-C came failed or finished: what the
+	// failed ones had made is gone again, not left half made.
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	done := map[string]bool{}
+	for _, e := range rep.Items {
+		if e.Outcome == restore.Restored {
+			done[e.NewItemID] = true
+		}
+	}
+	for id, title := range markedItems(b) {
+		if !done[id] {
+			t.Errorf("after SIGINT the target holds %s %q, made by the interrupted restore but not reported restored", id, title)
+		}
+	}
+	check("after SIGINT", b, bFile)
+
+	out, plugins := killAt(t, "] restored ", append([]string{"restore", aFile, "--run", "latest", "--to", cFile}, sel...)...)
+	if len(plugins) == 0 {
+		t.Errorf("the killed restore had no plugin processes:\n%s", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range plugins {
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("plugin process %d still runs 10 s after its host was killed", pid)
+		}
+	}
+	check("after SIGKILL", c, cFile)
 }

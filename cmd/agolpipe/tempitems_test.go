@@ -151,13 +151,17 @@ func TestRunTempItemsProof(t *testing.T) {
 	verifyArtifacts(t, m)
 }
 
-// childPIDs are the processes pid started (its plugins), from /proc.
+// childPIDs are the processes pid started (its plugins), from /proc: of
+// every thread, since a Go process forks from whichever runs.
 func childPIDs(pid int) []int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
 		}
 	}
 	return out

@@ -299,8 +299,13 @@ func (s *RestoreSession) Update(ctx context.Context, id string, form url.Values,
 	return s.Post(ctx, s.ItemOpPath(id, "update"), form, file, &a)
 }
 
-// Delete removes an item this restore created (a failed restore's leftover).
+// Delete removes an item this restore created (a failed restore's
+// leftover). It runs to its end (within DeleteItem's bound) even when ctx
+// is canceled: an interrupted restore fails the items it had in hand, and
+// what they had created must not stay behind half made.
 func (s *RestoreSession) Delete(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Minute)
+	defer cancel()
 	err := arcgisrest.DeleteItem(ctx, s.Host.Portal, s.Req.Owner, id, true, arcgisrest.DeleteOptions{})
 	if err != nil {
 		s.Warn(ctx, "item %s created by this restore could not be deleted after the failure: %v; delete it by hand", id, err)
@@ -548,6 +553,20 @@ func (s *RestoreSession) UploadItemFrom(ctx context.Context, form url.Values, sr
 		start[k] = v
 	}
 	start.Set("multipart", "true")
+	// Until the commit the item has no file: it carries the restore's
+	// mark (undo finds it) but not the marks by which a later restore
+	// takes it for a finished copy of the backup item (a restore killed
+	// mid-upload would leave an empty item that every later restore
+	// refuses as "changed since"). The commit's form sets them.
+	if kw := form.Get("typeKeywords"); kw != "" {
+		var keep []string
+		for _, k := range strings.Split(kw, ",") {
+			if k != sdk.RestoredKeyword && !strings.HasPrefix(k, sdk.SourceMarkPrefix) {
+				keep = append(keep, k)
+			}
+		}
+		start.Set("typeKeywords", strings.Join(keep, ","))
+	}
 	id, err := s.AddItem(ctx, start, nil)
 	if err != nil {
 		return "", err
