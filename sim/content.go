@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"path"
@@ -126,12 +127,17 @@ func (s *Server) itemData(c *call, id string) {
 		c.w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		http.ServeContent(c.w, c.r, "", modified, bytes.NewReader(body))
 	case org.DataFile:
-		blob := it.FileBlob()
+		// A generated form is a real form package (a zip naming its
+		// service), of the item's size; other files are their blob.
+		var body io.ReadSeeker = it.FileBlob().Reader()
+		if pkg := s.org.FormPackage(it, s.origin); pkg != nil {
+			body = bytes.NewReader(pkg)
+		}
 		s.org.Mu.RUnlock()
 		c.rw.sized = true // the item's size is its file's
 		c.w.Header().Set("Content-Type", mediaType(name))
 		c.w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
-		http.ServeContent(c.w, c.r, "", modified, blob.Reader())
+		http.ServeContent(c.w, c.r, "", modified, body)
 	case org.DataStored:
 		body := it.Body
 		exp := it.Export

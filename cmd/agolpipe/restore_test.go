@@ -186,9 +186,10 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 			if e.Reason == "" {
 				t.Errorf("item %s (%s) cannot be restored, without a reason", e.ID, e.Type)
 			}
-			if e.Type == "Feature Service" {
-				// Hosted feature layers and their views all come back.
-				t.Errorf("feature service %s %q not restored: %s", e.ID, e.Title, e.Reason)
+			if e.Type == "Feature Service" || e.Type == "Form" {
+				// Hosted feature layers and their views all come back,
+				// and the Survey123 forms on them.
+				t.Errorf("%s %s %q not restored: %s", e.Type, e.ID, e.Title, e.Reason)
 			}
 		default:
 			t.Errorf("item %s (%s): %s %s", e.ID, e.Type, e.Outcome, e.Error)
@@ -198,8 +199,8 @@ func TestRestoreRoundTripIntoEmptyOrg(t *testing.T) {
 	for _, e := range restored {
 		byType[e.Type]++
 	}
-	if byType["Web Map"] == 0 || byType["PDF"]+byType["CSV"]+byType["Microsoft Excel"]+byType["Shapefile"] == 0 {
-		t.Fatalf("the round trip restored no web map or no file item: %v\n%s", byType, out)
+	if byType["Web Map"] == 0 || byType["PDF"]+byType["CSV"]+byType["Microsoft Excel"]+byType["Shapefile"] == 0 || byType["Form"] == 0 {
+		t.Fatalf("the round trip restored no web map, no file item or no form: %v\n%s", byType, out)
 	}
 
 	// A file above the single-request limit went up in parts.
@@ -729,12 +730,29 @@ func compareArtifacts(t *testing.T, runA string, mA *report.Run, a string, runB 
 		}
 	}
 	names := map[string]bool{}
+	format := map[string]string{}
 	for _, x := range mA.Artifacts {
 		if x.ItemID == a {
 			names[x.Name] = true
+			format[x.Name] = x.Format
 		}
 	}
 	for n := range names {
+		switch {
+		case format[n] == "Survey123 form":
+			// The form package: every entry A's, its text naming B's
+			// items where A's named A's (the service it submits to).
+			ta, tb := zipText(t, artifactBytes(t, runA, mA, a, n)), zipText(t, artifactBytes(t, runB, mB, b, n))
+			if len(ta) != len(tb) {
+				t.Errorf("item %s -> %s: form package %s has %d entries in B, %d in A", a, b, n, len(tb), len(ta))
+			}
+			for e, body := range ta {
+				if want := string(sdk.RemapJSON([]byte(body), remap)); tb[e] != want {
+					t.Errorf("item %s -> %s: form package entry %s differs after remap:\n%.300q\n%.300q", a, b, e, tb[e], want)
+				}
+			}
+			continue
+		}
 		switch n {
 		case "item.json":
 			continue

@@ -62,7 +62,12 @@ func TestFormFilesResourcesAndLinkedServices(t *testing.T) {
 	}
 	form.Related = append(form.Related, org.Relationship{Type: "Survey2Data", To: view.ID})
 	fileName := form.Name
-	blob, _ := io.ReadAll(form.FileBlob().Reader())
+	// The form's file is a form package naming its service.
+	blob := o.FormPackage(form, env.Srv.Origin())
+	if int64(len(blob)) != form.Size || !bytes.Contains(blob, []byte(service.ID)) {
+		o.Mu.Unlock()
+		t.Fatalf("form %s: its package is %d bytes (item size %d), names service %s: %v", it.ID, len(blob), form.Size, service.ID, bytes.Contains(blob, []byte(service.ID)))
+	}
 	resources := slices.Clone(form.Resources)
 	wantJSON := map[string][]byte{}
 	for i := range resources {
