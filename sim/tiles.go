@@ -187,6 +187,7 @@ func (s *Server) exportTiles(c *call, sc *svcCall, estimate bool) {
 		j.Hang = true
 	}
 	j.Layers = []org.ExportLayer{{ID: 0, Name: sc.name, Rows: int(n)}}
+	j.TileLevels = levels
 	if estimate {
 		j.Ready = now
 	}
@@ -275,6 +276,7 @@ func (s *Server) tileDownload(c *call, sc *svcCall, id string) {
 		return
 	}
 	mod := time.UnixMilli(sc.item.Modified)
+	kind, ext := sc.item.Service.Kind, sc.item.Extent
 	// The bytes follow the tiles exported (the item and its last change),
 	// not the job, so exporting unchanged tiles twice gives the same
 	// package, as tests comparing two backups of one org need.
@@ -290,5 +292,6 @@ func (s *Server) tileDownload(c *call, sc *svcCall, id string) {
 	}
 	size := tilePackageSize(j)
 	c.w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(c.w, c.r, "", mod, org.Blob{Seed: seed, Size: size, Magic: "PK\x03\x04"}.Reader())
+	magic := tilePackageHead(kind, sc.name, j.TileLevels, ext)
+	http.ServeContent(c.w, c.r, "", mod, org.Blob{Seed: seed, Size: size, Magic: magic}.Reader())
 }

@@ -867,6 +867,10 @@ func mergeJSON(a, b json.RawMessage) json.RawMessage {
 // plus <id>.jsonl rows); the new service's layers and rows are those the
 // file recorded. Other files publish an empty single-layer service.
 func (s *Server) publish(c *call, username, folder string) {
+	if ft := c.param("filetype"); tileFileTypes[strings.ToLower(ft)] != nil {
+		s.publishTiles(c, username, folder, ft)
+		return
+	}
 	var pp struct {
 		Name           string `json:"name"`
 		MaxRecordCount int    `json:"maxRecordCount"`

@@ -245,6 +245,8 @@ type Job struct {
 	Hang bool
 	// Layers are the source layers (and rows) recorded into the result.
 	Layers []ExportLayer
+	// TileLevels are the cache levels an exportTiles job packs.
+	TileLevels []int
 }
 
 // ExportLayer is one layer recorded in an export result.
