@@ -27,8 +27,7 @@ type ItemRestore struct {
 func (s *RestoreSession) RestoreItem(ctx context.Context, opt ItemRestore) (sdk.RestoreResult, error) {
 	req := s.Req
 	if !s.Has(ItemJSON) {
-		return sdk.RestoreResult{Action: sdk.ActionCannot, Cannot: sdk.CannotMissingArtifact,
-			Reason: "the run holds no item.json for this item (its export did not finish)"}, nil
+		return s.NoItemJSON(), nil
 	}
 	overwriting := req.Mode == sdk.RestoreOverwrite && req.TargetItemID != ""
 	if req.PlanOnly && !overwriting {
@@ -62,6 +61,18 @@ func (s *RestoreSession) RestoreItem(ctx context.Context, opt ItemRestore) (sdk.
 		return sdk.RestoreResult{}, err
 	}
 	return sdk.RestoreResult{Action: sdk.ActionCreate, NewItemID: id, Remap: map[string]string{req.Item.ID: id}, Warnings: s.Warnings}, nil
+}
+
+// NoItemJSON is the plan of an item whose run holds no item.json: cannot,
+// saying why (an export skipped before it saved anything, say because no
+// export block handled the type, gives its own reason).
+func (s *RestoreSession) NoItemJSON() sdk.RestoreResult {
+	why := "its export did not finish"
+	if st, reason := s.Req.ExportStatusOf(); st == sdk.StatusSkipped && reason != "" {
+		why = "its export was skipped: " + reason
+	}
+	return sdk.RestoreResult{Action: sdk.ActionCannot, Cannot: sdk.CannotMissingArtifact,
+		Reason: "the run holds no item.json for this item (" + why + ")"}
 }
 
 // overwriteItem replaces the target item's content in place (id and URL

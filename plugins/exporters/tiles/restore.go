@@ -53,8 +53,7 @@ func (e *Exporter) RestoreSkippedItemTypes() []string { return e.ItemTypes() }
 func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk.RestoreHost) (sdk.RestoreResult, error) {
 	s := exportkit.NewRestoreSession(host, req, e.Retry)
 	if !s.Has(exportkit.ItemJSON) {
-		return sdk.RestoreResult{Action: sdk.ActionCannot, Cannot: sdk.CannotMissingArtifact,
-			Reason: "the run holds no item.json for this layer (its export did not finish)"}, nil
+		return s.NoItemJSON(), nil
 	}
 	backup, err := s.LoadItem(ctx)
 	if err != nil {
