@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agolpipe/agolpipe/core/restore"
 	"github.com/agolpipe/agolpipe/sim"
@@ -244,6 +245,7 @@ func TestRestoreSurveyForms(t *testing.T) {
 	it := o.Item(newForm)
 	edited := formPackage(t, "inspection", newSvc, newURL+"?edited")
 	it.Title, it.Body, it.Size = "Edited in B", edited, int64(len(edited))
+	it.Modified = time.Now().UnixMilli() // as ArcGIS stamps an edit
 	it.Related = append(it.Related, org.Relationship{Type: "Survey2Data", To: other})
 	o.Version++
 	o.Mu.Unlock()
@@ -290,5 +292,67 @@ func TestRestoreSurveyForms(t *testing.T) {
 	o.Mu.RUnlock()
 	if svcLeft {
 		t.Errorf("undo left the restored service %s", newSvc)
+	}
+}
+
+// TestRestoreLinksToItemsTheTargetHas restores a deleted form and a deleted
+// web map into their own org, whose services are still there: their
+// relationships (the form's Survey2Service, the web map's Map2Service) go
+// to those services, which the restore does not touch. They were lost with
+// "that item is not restored".
+func TestRestoreLinksToItemsTheTargetHas(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	var formID, svcID, mapID, mapSvc string
+	a, _, aFile, _ := restoreOrgsPrep(t, dir, sinkA, sim.Options{Items: 60, Seed: 12, Empty: true}, func(a *sim.Server) {
+		o := a.Org()
+		o.Mu.Lock()
+		defer o.Mu.Unlock()
+		for _, it := range o.Items {
+			switch {
+			case it.Type == "Form" && formID == "" && len(it.Related) > 0:
+				formID, svcID = it.ID, it.Related[0].To
+			case it.Type == "Web Map" && mapID == "" && len(it.Refs) > 0 && o.Item(it.Refs[0]) != nil && o.Item(it.Refs[0]).Type == "Feature Service":
+				// ArcGIS links a web map to the services it shows.
+				mapID, mapSvc = it.ID, it.Refs[0]
+				it.Related = append(it.Related, org.Relationship{Type: "Map2Service", To: mapSvc})
+			}
+		}
+	})
+	if formID == "" || mapID == "" {
+		t.Fatalf("org A: form %q, web map on a feature service %q", formID, mapID)
+	}
+	o := a.Org()
+	o.Mu.Lock()
+	o.Item(formID).Deleted, o.Item(mapID).Deleted = true, true
+	o.Version++
+	o.Mu.Unlock()
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--item", formID, "--item", mapID, "--yes")
+	if code != exitOK {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	newID := map[string]string{}
+	for _, e := range rep.Items {
+		if e.Outcome != restore.Restored {
+			t.Errorf("item %s (%s): %s %s %s", e.ID, e.Type, e.Outcome, e.Reason, e.Error)
+		}
+		newID[e.ID] = e.NewItemID
+		for _, w := range e.Warnings {
+			if strings.Contains(w, "not re-created") {
+				t.Errorf("item %s: %s", e.ID, w)
+			}
+		}
+	}
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	for old, want := range map[string]org.Relationship{formID: {Type: "Survey2Service", To: svcID}, mapID: {Type: "Map2Service", To: mapSvc}} {
+		var rel []org.Relationship
+		if it := o.Item(newID[old]); it != nil {
+			rel = it.Related
+		}
+		if !slices.Contains(rel, want) {
+			t.Errorf("item %s restored as %s: relationships %v, want %v", old, newID[old], rel, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,8 @@ type RestoreSession struct {
 	// that created the item can still undo it and a later restore still
 	// finds it as the copy of its backup item.
 	marks map[string][]string
+	// sourceOrg is the orgId of the backup's item.json (LoadItem).
+	sourceOrg string
 }
 
 // NewRestoreSession starts the restore of req.Item through host.
@@ -98,6 +101,8 @@ type BackupItem struct {
 	Properties        json.RawMessage `json:"properties"`
 	Categories        []string        `json:"categories"`
 	Thumbnail         string          `json:"thumbnail"`
+	// OrgID is the organization the item was backed up from.
+	OrgID string `json:"orgId"`
 }
 
 // LoadItem reads item.json.
@@ -110,7 +115,18 @@ func (s *RestoreSession) LoadItem(ctx context.Context) (BackupItem, error) {
 	if err := json.Unmarshal(b, &it); err != nil {
 		return it, sdk.Permanent("%s of item %s is not the item JSON: %v", ItemJSON, s.Req.Item.ID, err)
 	}
+	s.sourceOrg = it.OrgID
 	return it, nil
+}
+
+// MayHaveBackupItems reports whether the target may hold items of the
+// backup under their own ids: it is the organization the item was backed
+// up from (a restore into its own org, an undo), or that is not known
+// (LoadItem not called, or item.json without orgId). Item ids are unique
+// across portals, so another org never does, and a restore there need not
+// ask.
+func (s *RestoreSession) MayHaveBackupItems() bool {
+	return s.sourceOrg == "" || s.Req.Target.OrgID == "" || s.sourceOrg == s.Req.Target.OrgID
 }
 
 // Form is the addItem/update form of it: every descriptive field, the ids
@@ -426,9 +442,11 @@ func (s *RestoreSession) RestoreResources(ctx context.Context, id string) (int, 
 	return count, nil
 }
 
-// RestoreRelationships re-creates the item's forward relationships whose
-// other end is known in the target (restored before it, or restored in
-// place), and the reverse ones whose origin is.
+// RestoreRelationships re-creates the item's relationships (forward and
+// reverse) to the item at their other end in the target: the one restored
+// for it (the remap table), or the same item when the target still has it
+// (a restore into the item's own org, an undo). A relationship the item
+// already has (restored in place) is left as it is.
 func (s *RestoreSession) RestoreRelationships(ctx context.Context, id string) error {
 	if !s.Has(RelationshipsJSON) {
 		return nil
@@ -441,11 +459,34 @@ func (s *RestoreSession) RestoreRelationships(ctx context.Context, id string) er
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return sdk.Permanent("%s: %v", RelationshipsJSON, err)
 	}
+	inPlace := id == s.Req.TargetItemID
 	for _, r := range doc.Related {
 		other, ok := s.Req.Remap[r.ItemID]
-		if !ok {
-			s.Warn(ctx, "relationship %s (%s) with item %s not re-created: that item is not restored", r.Type, r.Direction, r.ItemID)
+		if !ok && !s.MayHaveBackupItems() {
+			s.Warn(ctx, "relationship %s (%s) with item %s (%s) not re-created: that item is not restored", r.Type, r.Direction, r.ItemID, r.Title)
 			continue
+		}
+		if !ok {
+			has, err := s.TargetHas(ctx, r.ItemID)
+			if err != nil {
+				s.Warn(ctx, "relationship %s (%s) with item %s not re-created: %v", r.Type, r.Direction, r.ItemID, err)
+				continue
+			}
+			if !has {
+				s.Warn(ctx, "relationship %s (%s) with item %s (%s) not re-created: that item is neither restored nor in the target", r.Type, r.Direction, r.ItemID, r.Title)
+				continue
+			}
+			other = r.ItemID
+		}
+		if inPlace {
+			there, err := s.HasRelationship(ctx, id, r.Type, r.Direction, other)
+			if err != nil {
+				s.Warn(ctx, "relationship %s with item %s not re-created: %v", r.Type, other, err)
+				continue
+			}
+			if there {
+				continue
+			}
 		}
 		from, to := id, other
 		if r.Direction == "reverse" {
@@ -459,6 +500,52 @@ func (s *RestoreSession) RestoreRelationships(ctx context.Context, id string) er
 		}
 	}
 	return nil
+}
+
+// TargetHas reports whether the target holds item id (retried).
+func (s *RestoreSession) TargetHas(ctx context.Context, id string) (bool, error) {
+	var it struct {
+		ID string `json:"id"`
+	}
+	err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
+		return arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSON(ItemPath(id), nil), &it)
+	})
+	if sdk.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for item %s in the target: %w", id, err)
+	}
+	return it.ID != "", nil
+}
+
+// RelatedIDs are the items related to item id by relationship type typ in
+// direction ("forward": id is the origin; "reverse": the destination).
+func (s *RestoreSession) RelatedIDs(ctx context.Context, id, typ, direction string) ([]string, error) {
+	var r struct {
+		RelatedItems []struct {
+			ID string `json:"id"`
+		} `json:"relatedItems"`
+	}
+	err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
+		return arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSON(ItemPath(id, "relatedItems"),
+			url.Values{"relationshipType": {typ}, "direction": {direction}}), &r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s relationships (%s) of item %s: %w", typ, direction, id, err)
+	}
+	out := make([]string, 0, len(r.RelatedItems))
+	for _, x := range r.RelatedItems {
+		out = append(out, x.ID)
+	}
+	return out, nil
+}
+
+// HasRelationship reports whether item id has the relationship typ in
+// direction with item other.
+func (s *RestoreSession) HasRelationship(ctx context.Context, id, typ, direction, other string) (bool, error) {
+	ids, err := s.RelatedIDs(ctx, id, typ, direction)
+	return slices.Contains(ids, other), err
 }
 
 // TargetItem reads the target's item JSON; sdk.IsNotFound when it is gone.

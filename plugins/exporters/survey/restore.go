@@ -172,6 +172,17 @@ func finish(ctx context.Context, s *exportkit.RestoreSession, id string, links [
 		if slices.Contains(have, l) {
 			continue
 		}
+		if inPlace && l.Reverse {
+			// Another item's link to the form: it may be there already
+			// (adding it again is refused), and is never removed.
+			there, err := s.HasRelationship(ctx, id, l.Type, "reverse", l.Other)
+			if err != nil {
+				return err
+			}
+			if there {
+				continue
+			}
+		}
 		if err := relationship(ctx, s, "addRelationship", id, l); err != nil {
 			// The form itself is back; Survey123 finds its service by the
 			// URL in the form, the link is what the portal shows.
@@ -210,9 +221,11 @@ func wantLinks(ctx context.Context, s *exportkit.RestoreSession) ([]link, error)
 	for _, r := range doc.Related {
 		other, ok := s.Req.Remap[r.ItemID]
 		if !ok {
-			has, err := targetHas(ctx, s, r.ItemID)
-			if err != nil {
-				return nil, err
+			has := false
+			if s.MayHaveBackupItems() {
+				if has, err = s.TargetHas(ctx, r.ItemID); err != nil {
+					return nil, err
+				}
 			}
 			if !has {
 				s.Warn(ctx, "form %s (%s): its %s link to item %s (%s) is not re-created: that item is neither restored nor in the target; restore it too (--item %s) and restore the form again",
@@ -229,41 +242,16 @@ func wantLinks(ctx context.Context, s *exportkit.RestoreSession) ([]link, error)
 	return out, nil
 }
 
-// targetHas reports whether the target holds item id.
-func targetHas(ctx context.Context, s *exportkit.RestoreSession, id string) (bool, error) {
-	var it struct {
-		ID string `json:"id"`
-	}
-	err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
-		return arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSON(exportkit.ItemPath(id), nil), &it)
-	})
-	if sdk.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("looking for item %s in the target: %w", id, err)
-	}
-	return it.ID != "", nil
-}
-
 // haveLinks are the target form's forward links of the survey types.
 func haveLinks(ctx context.Context, s *exportkit.RestoreSession, id string) ([]link, error) {
 	var out []link
 	for _, typ := range surveyLinks {
-		var r struct {
-			RelatedItems []struct {
-				ID string `json:"id"`
-			} `json:"relatedItems"`
-		}
-		err := s.Retry.Do(ctx, func(ctx context.Context, _ int) error {
-			return arcgisrest.GetJSON(ctx, s.Host.Portal, arcgisrest.JSON(exportkit.ItemPath(id, "relatedItems"),
-				url.Values{"relationshipType": {typ}, "direction": {"forward"}}), &r)
-		})
+		ids, err := s.RelatedIDs(ctx, id, typ, "forward")
 		if err != nil {
-			return nil, fmt.Errorf("reading the %s links of form %s: %w", typ, id, err)
+			return nil, err
 		}
-		for _, x := range r.RelatedItems {
-			out = append(out, link{Type: typ, Other: x.ID})
+		for _, x := range ids {
+			out = append(out, link{Type: typ, Other: x})
 		}
 	}
 	return out, nil
