@@ -41,7 +41,13 @@ const maxRewrite = 64 << 20
 // formPackage is the form file a restore uploads, spooled to a temporary
 // file: the backup's, or the backup's with its references rewritten.
 type formPackage struct {
-	path   string   // the package as it stands
+	path string // the package as it stands
+	// Kept are the package's entries that name nothing the restore could
+	// rewrite because they could not be read (a compression method Go
+	// does not read, a bad CRC): copied as they are.
+	Kept   []string
+	// NotZip: the form file is no zip; it is uploaded as it is.
+	NotZip bool
 	spool  []string // temporary files to remove
 	what   string
 	Size   int64
@@ -117,6 +123,7 @@ func (p *formPackage) rewrite(remap map[string]string) (bool, error) {
 	defer in.Close()
 	zr, err := zip.NewReader(in, p.Size)
 	if err != nil {
+		p.NotZip = true
 		return false, nil
 	}
 	out, err := os.CreateTemp("", "agolpipe-form-*.zip")
@@ -126,7 +133,7 @@ func (p *formPackage) rewrite(remap map[string]string) (bool, error) {
 	p.spool = append(p.spool, out.Name())
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(out, h)}
-	changed, err := rewriteZip(zr, cw, sdk.Remapper(remap))
+	changed, err := rewriteZip(zr, cw, sdk.Remapper(remap), "", &p.Kept)
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("spooling the rewritten package: %v", cerr)
 	}
@@ -142,8 +149,10 @@ func (p *formPackage) rewrite(remap map[string]string) (bool, error) {
 // in the same order, with the same names, times and comments. It reports
 // whether any entry changed. The result depends only on the input, so a
 // form restored earlier compares equal to the package a restore would
-// upload again.
-func rewriteZip(zr *zip.Reader, w io.Writer, rm *strings.Replacer) (bool, error) {
+// upload again. A text entry that cannot be read (a compression method Go
+// does not read, a bad CRC) is copied as it is and added to kept (its name
+// after prefix).
+func rewriteZip(zr *zip.Reader, w io.Writer, rm *strings.Replacer, prefix string, kept *[]string) (bool, error) {
 	zw := zip.NewWriter(w)
 	changed := false
 	for _, e := range zr.File {
@@ -156,14 +165,18 @@ func rewriteZip(zr *zip.Reader, w io.Writer, rm *strings.Replacer) (bool, error)
 		}
 		b, err := readEntry(e)
 		if err != nil {
-			return false, err
+			*kept = append(*kept, prefix+e.Name)
+			if err := zw.Copy(e); err != nil {
+				return false, fmt.Errorf("entry %s: %w", e.Name, err)
+			}
+			continue
 		}
 		nb := b
 		if textEntries[ext] {
 			nb = []byte(rm.Replace(string(b)))
 		} else if inner, err := zip.NewReader(bytes.NewReader(b), int64(len(b))); err == nil {
 			var buf bytes.Buffer
-			ch, err := rewriteZip(inner, &buf, rm)
+			ch, err := rewriteZip(inner, &buf, rm, prefix+e.Name+"!", kept)
 			if err != nil {
 				return false, fmt.Errorf("entry %s: %w", e.Name, err)
 			}

@@ -63,6 +63,13 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 		return sdk.RestoreResult{}, err
 	}
 	defer pkg.Close()
+	if pkg.NotZip {
+		s.Warn(ctx, "form %s (%s): its file %s is no zip (no Survey123 form package): uploaded as it is, any reference in it to the backup's service not rewritten", req.Item.ID, req.Item.Title, file.Name)
+	}
+	if len(pkg.Kept) > 0 {
+		s.Warn(ctx, "form %s (%s): entries %s of its package could not be read and are uploaded as they are: a reference in them to the backup's service is not rewritten; check the form in Survey123 Connect",
+			req.Item.ID, req.Item.Title, strings.Join(pkg.Kept, ", "))
+	}
 	links, err := wantLinks(ctx, s)
 	if err != nil {
 		return sdk.RestoreResult{}, err
