@@ -45,7 +45,7 @@ type formPackage struct {
 	// Kept are the package's entries that name nothing the restore could
 	// rewrite because they could not be read (a compression method Go
 	// does not read, a bad CRC): copied as they are.
-	Kept   []string
+	Kept []string
 	// NotZip: the form file is no zip; it is uploaded as it is.
 	NotZip bool
 	spool  []string // temporary files to remove
