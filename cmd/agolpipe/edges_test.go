@@ -348,3 +348,38 @@ func bAdmin(t *testing.T, b *sim.Server) sim.User {
 	}
 	return u
 }
+
+// TestRestoreFeatureServiceInPlaceUnchanged: a hosted feature service
+// restored into its own org, unchanged since the backup (item stamp and
+// the service's lastEditDate as the backup recorded them), is skipped as
+// identical, not rewritten (no safety copy, no truncate and append);
+// once a row is edited it is planned as an overwrite again.
+func TestRestoreFeatureServiceInPlaceUnchanged(t *testing.T) {
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 3})
+	dir := t.TempDir()
+	file := fsPipeline(t, srv, admin, dir)
+	id, svcURL, _ := fsWithAttachments(t, srv)
+	if code, out := runCLI(t, "run", file, "--plain"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	srv.ResetRequests()
+	code, out := runCLI(t, "restore", file, "--run", "latest", "--item", id, "--overwrite", "--yes")
+	if code != exitOK || !strings.Contains(out, "= skip      "+id) || !strings.Contains(out, "unchanged since the backup") {
+		t.Fatalf("restore of an unchanged service in place: exit %d, want it skipped as unchanged\n%s", code, out)
+	}
+	for _, r := range srv.Requests() {
+		if r.Write {
+			t.Errorf("restoring an unchanged service wrote to the portal: %s %s (%s)", r.Method, r.Path, r.Endpoint)
+		}
+	}
+	pc := newPortalClient(t, srv, admin)
+	ids, _ := pc.call(http.MethodGet, svcURL+"/0/query", url.Values{"where": {"1=1"}, "returnIdsOnly": {"true"}})["objectIds"].([]any)
+	if len(ids) == 0 {
+		t.Fatalf("service %s has no rows", svcURL)
+	}
+	pc.call(http.MethodPost, svcURL+"/0/applyEdits", url.Values{"deletes": {fmt.Sprint(ids[0])}})
+	code, out = runCLI(t, "restore", file, "--run", "latest", "--item", id, "--overwrite", "--dry-run")
+	if code != exitOK || !strings.Contains(out, "~ overwrite "+id) {
+		t.Fatalf("after a row was deleted the in-place restore is not an overwrite: exit %d\n%s", code, out)
+	}
+}

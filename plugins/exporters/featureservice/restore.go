@@ -641,6 +641,11 @@ func (r *fsRestore) overwrite(ctx context.Context) (sdk.RestoreResult, error) {
 		return cannot(sdk.CannotTargetRefuses, "the service to overwrite lacks layers of the backup (%s): its schema changed; restore it as a new item instead", strings.Join(missing, ", "))
 	}
 	remap := r.remapTo(id, svcURL)
+	if same, why, err := r.unchangedSinceBackup(ctx, id, svcURL); err != nil {
+		return sdk.RestoreResult{}, err
+	} else if same {
+		return sdk.RestoreResult{Action: sdk.ActionSkip, Reason: why, NewItemID: id, Remap: remap}, nil
+	}
 	if r.req.PlanOnly {
 		// The remap too: the host plans later items (a web map of the
 		// service) against the service's id and URL in the target.
@@ -671,6 +676,49 @@ func (r *fsRestore) overwrite(ctx context.Context) (sdk.RestoreResult, error) {
 		return sdk.RestoreResult{}, err
 	}
 	return sdk.RestoreResult{Action: sdk.ActionOverwrite, NewItemID: id, Remap: remap, Warnings: s.Warnings}, nil
+}
+
+// unchangedSinceBackup reports whether the service restored in place is
+// the backed-up item itself (its own org) and neither it nor its rows or
+// layers changed since the backup: the item's modified stamp is
+// item.json's, and the service's editingInfo (lastEditDate, which moves
+// with every data or schema edit) is service.json's, which the exporter
+// read before the export job. Then the live service holds the backup's
+// content and nothing is rewritten. Rows cannot be compared otherwise
+// (the File Geodatabase is not read here). Anything missing: false.
+func (r *fsRestore) unchangedSinceBackup(ctx context.Context, id, svcURL string) (bool, string, error) {
+	if id != r.req.Item.ID {
+		return false, "", nil // a copy: the engine knows whether it is as a restore left it
+	}
+	type stamps struct {
+		Modified    int64 `json:"modified"`
+		EditingInfo struct {
+			LastEditDate       int64 `json:"lastEditDate"`
+			DataLastEditDate   int64 `json:"dataLastEditDate"`
+			SchemaLastEditDate int64 `json:"schemaLastEditDate"`
+		} `json:"editingInfo"`
+	}
+	var backupItem, liveItem, backupSvc, liveSvc stamps
+	if err := r.readJSON(ctx, exportkit.ItemJSON, &backupItem); err != nil {
+		return false, "", err
+	}
+	if err := r.readJSON(ctx, "service.json", &backupSvc); err != nil {
+		return false, "", err
+	}
+	if backupItem.Modified == 0 || backupSvc.EditingInfo.LastEditDate == 0 {
+		return false, "", nil
+	}
+	if err := r.get(ctx, arcgisrest.JSON(exportkit.ItemPath(id), nil), &liveItem); err != nil {
+		return false, "", fmt.Errorf("reading item %s to compare with the backup: %w", id, err)
+	}
+	if err := r.get(ctx, arcgisrest.JSON(svcURL, nil), &liveSvc); err != nil {
+		return false, "", fmt.Errorf("reading service %s to compare with the backup: %w", svcURL, err)
+	}
+	if liveItem.Modified != backupItem.Modified || liveSvc.EditingInfo != backupSvc.EditingInfo {
+		return false, "", nil
+	}
+	return true, fmt.Sprintf("unchanged since the backup: item modified %s, rows and layers last edited %s, as the backup recorded",
+		time.UnixMilli(liveItem.Modified).UTC().Format("2006-01-02 15:04:05 UTC"), time.UnixMilli(liveSvc.EditingInfo.LastEditDate).UTC().Format("2006-01-02 15:04:05 UTC")), nil
 }
 
 // dataLayers are the backup's layers and tables that hold rows.
