@@ -198,6 +198,12 @@ type RestoreResult struct {
 	// old layer URL, to the new ones.
 	Remap    map[string]string
 	Warnings []string
+	// Uncompared, with ActionOverwrite: the restorer cannot tell whether
+	// the target already holds the backup's content (a hosted service's
+	// rows), so its overwrite may rewrite what is identical. The host
+	// then skips a target it knows is as a restore of the same run left
+	// it (restore.json).
+	Uncompared bool
 }
 
 // The marks a restore leaves on every item it creates, as type keywords.

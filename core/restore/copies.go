@@ -327,13 +327,14 @@ func confirmCopy(ctx context.Context, o *Options, c *targetCopy, typ string) (bo
 	return true, nil
 }
 
-// asLeft reports whether copy cp of st's item is still exactly as the
+// asLeft reports whether copy cp of an item is still exactly as the
 // restore that made it from this same run left it (restore.json's "left":
 // modified stamp, and a feature service's last edit), and the items it
 // needs (needs) map where they mapped then: it then holds the backup's
-// content, also where its restorer cannot compare (a hosted feature
-// service's rows, which feature_service always rewrites), and is skipped
-// rather than rewritten. A copy that cannot be checked is not.
+// content. MakePlan asks only where the restorer cannot compare
+// (RestoreResult.Uncompared: a hosted feature service's rows), so the
+// copy is skipped rather than rewritten; a restorer that compared and
+// found a difference is believed. A copy that cannot be checked is not.
 func asLeft(ctx context.Context, o *Options, cp targetCopy, remap map[string]string, needs []string) bool {
 	if !cp.report || cp.left == nil || cp.run == "" || cp.run != o.Run.Folder {
 		return false

@@ -329,7 +329,7 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 			return
 		}
 		leftAsIs := false
-		if copied && res.Action == sdk.ActionOverwrite && asLeft(ctx, o, cp, remap, needs[id]) {
+		if copied && res.Action == sdk.ActionOverwrite && res.Uncompared && asLeft(ctx, o, cp, remap, needs[id]) {
 			res.Action, res.Cannot, res.Reason, leftAsIs = sdk.ActionSkip, "", "", true
 		}
 		mu.Lock()

@@ -450,10 +450,10 @@ func restoreRequestFromProto(p *pluginv1.RestoreRequest) sdk.RestoreRequest {
 
 func restoreResultToProto(r sdk.RestoreResult) *pluginv1.RestoreResponse {
 	return &pluginv1.RestoreResponse{Action: restoreActionProto[r.Action], Reason: r.Reason, CannotReason: cannotProto[r.Cannot],
-		NewItemId: r.NewItemID, Remap: remapToProto(r.Remap), Warnings: r.Warnings}
+		NewItemId: r.NewItemID, Remap: remapToProto(r.Remap), Warnings: r.Warnings, Uncompared: r.Uncompared}
 }
 
 func restoreResultFromProto(p *pluginv1.RestoreResponse) sdk.RestoreResult {
 	return sdk.RestoreResult{Action: restoreActionSDK[p.GetAction()], Reason: p.GetReason(), Cannot: cannotSDK[p.GetCannotReason()],
-		NewItemID: p.GetNewItemId(), Remap: remapFromProto(p.GetRemap()), Warnings: p.GetWarnings()}
+		NewItemID: p.GetNewItemId(), Remap: remapFromProto(p.GetRemap()), Warnings: p.GetWarnings(), Uncompared: p.GetUncompared()}
 }

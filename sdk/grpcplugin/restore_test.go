@@ -43,7 +43,7 @@ func (e *restoringExporter) Restore(ctx context.Context, req sdk.RestoreRequest,
 	}
 	defer resp.Body.Close()
 	id, _ := io.ReadAll(resp.Body)
-	return sdk.RestoreResult{Action: sdk.ActionCreate, NewItemID: string(id), Remap: map[string]string{req.Item.ID: string(id)}, Warnings: []string{"w"}}, nil
+	return sdk.RestoreResult{Action: sdk.ActionCreate, NewItemID: string(id), Remap: map[string]string{req.Item.ID: string(id)}, Warnings: []string{"w"}, Uncompared: true}, nil
 }
 
 // restoreHost serves artifacts from memory and records uploads.
@@ -111,7 +111,7 @@ func TestRestoreOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Action != sdk.ActionCreate || res.NewItemID != "newid123" || res.Remap["old1"] != "newid123" || len(res.Warnings) != 1 {
+	if res.Action != sdk.ActionCreate || res.NewItemID != "newid123" || res.Remap["old1"] != "newid123" || len(res.Warnings) != 1 || !res.Uncompared {
 		t.Fatalf("result: %+v", res)
 	}
 	want := "content/users/ann/addItem file data.json application/json title=Roads mark=agolpipe-restore-r1 remap=new " + string(data)

@@ -649,7 +649,9 @@ func (r *fsRestore) overwrite(ctx context.Context) (sdk.RestoreResult, error) {
 	if r.req.PlanOnly {
 		// The remap too: the host plans later items (a web map of the
 		// service) against the service's id and URL in the target.
-		return sdk.RestoreResult{Action: sdk.ActionOverwrite, Remap: remap}, nil
+		// Uncompared: a copy unchanged since a restore of this run left
+		// it is for the host to skip (it holds restore.json).
+		return sdk.RestoreResult{Action: sdk.ActionOverwrite, Remap: remap, Uncompared: true}, nil
 	}
 	upload, err := r.upload(ctx)
 	if err != nil {
@@ -675,7 +677,7 @@ func (r *fsRestore) overwrite(ctx context.Context) (sdk.RestoreResult, error) {
 	if err := r.checkCounts(ctx, svcURL); err != nil {
 		return sdk.RestoreResult{}, err
 	}
-	return sdk.RestoreResult{Action: sdk.ActionOverwrite, NewItemID: id, Remap: remap, Warnings: s.Warnings}, nil
+	return sdk.RestoreResult{Action: sdk.ActionOverwrite, NewItemID: id, Remap: remap, Warnings: s.Warnings, Uncompared: true}, nil
 }
 
 // unchangedSinceBackup reports whether the service restored in place is

@@ -185,7 +185,7 @@ func (r *fsRestore) overwriteView(ctx context.Context) (sdk.RestoreResult, error
 	if r.req.PlanOnly {
 		// The remap too: the host plans later items against the view's id
 		// and URL in the target.
-		return sdk.RestoreResult{Action: sdk.ActionOverwrite, Remap: remap}, nil
+		return sdk.RestoreResult{Action: sdk.ActionOverwrite, Remap: remap, Uncompared: true}, nil
 	}
 	r.s.Req.Remap = merge(r.req.Remap, remap)
 	if err := r.applyDefinitions(ctx, svcURL, true); err != nil {
@@ -194,5 +194,5 @@ func (r *fsRestore) overwriteView(ctx context.Context) (sdk.RestoreResult, error
 	if err := r.describe(ctx, id, false); err != nil {
 		return sdk.RestoreResult{}, err
 	}
-	return sdk.RestoreResult{Action: sdk.ActionOverwrite, NewItemID: id, Remap: remap, Warnings: r.s.Warnings}, nil
+	return sdk.RestoreResult{Action: sdk.ActionOverwrite, NewItemID: id, Remap: remap, Warnings: r.s.Warnings, Uncompared: true}, nil
 }

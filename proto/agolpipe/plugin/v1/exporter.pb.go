@@ -1312,8 +1312,14 @@ type RestoreResponse struct {
 	NewItemId string `protobuf:"bytes,4,opt,name=new_item_id,json=newItemId,proto3" json:"new_item_id,omitempty"`
 	// remap are the entries this item adds: its old id and URL, and each
 	// old layer URL, to the new ones.
-	Remap         []*RemapEntry `protobuf:"bytes,5,rep,name=remap,proto3" json:"remap,omitempty"`
-	Warnings      []string      `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Remap    []*RemapEntry `protobuf:"bytes,5,rep,name=remap,proto3" json:"remap,omitempty"`
+	Warnings []string      `protobuf:"bytes,6,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// uncompared: with RESTORE_ACTION_OVERWRITE, the restorer cannot tell
+	// whether the target already holds the backup's content (a hosted
+	// service's rows), so the overwrite may rewrite what is identical. The
+	// host may then skip a target it knows to be as a restore of the same
+	// run left it.
+	Uncompared    bool `protobuf:"varint,7,opt,name=uncompared,proto3" json:"uncompared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1388,6 +1394,13 @@ func (x *RestoreResponse) GetWarnings() []string {
 		return x.Warnings
 	}
 	return nil
+}
+
+func (x *RestoreResponse) GetUncompared() bool {
+	if x != nil {
+		return x.Uncompared
+	}
+	return false
 }
 
 type ExporterServiceCloseRequest struct {
@@ -1542,14 +1555,17 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\n" +
 	"RemapEntry\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x02 \x01(\tR\x02to\"\x9d\x02\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\"\xbd\x02\n" +
 	"\x0fRestoreResponse\x129\n" +
 	"\x06action\x18\x01 \x01(\x0e2!.agolpipe.plugin.v1.RestoreActionR\x06action\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12E\n" +
 	"\rcannot_reason\x18\x03 \x01(\x0e2 .agolpipe.plugin.v1.CannotReasonR\fcannotReason\x12\x1e\n" +
 	"\vnew_item_id\x18\x04 \x01(\tR\tnewItemId\x124\n" +
 	"\x05remap\x18\x05 \x03(\v2\x1e.agolpipe.plugin.v1.RemapEntryR\x05remap\x12\x1a\n" +
-	"\bwarnings\x18\x06 \x03(\tR\bwarnings\"\x1d\n" +
+	"\bwarnings\x18\x06 \x03(\tR\bwarnings\x12\x1e\n" +
+	"\n" +
+	"uncompared\x18\a \x01(\bR\n" +
+	"uncompared\"\x1d\n" +
 	"\x1bExporterServiceCloseRequest\"\x1e\n" +
 	"\x1cExporterServiceCloseResponse*]\n" +
 	"\vRestoreMode\x12\x1c\n" +
