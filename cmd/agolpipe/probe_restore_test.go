@@ -1,8 +1,14 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -10,10 +16,16 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/agolpipe/agolpipe/internal/testservers"
 	"github.com/agolpipe/agolpipe/core/restore"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
@@ -375,4 +387,166 @@ func TestProbeRestoreInterruptedThenAgain(t *testing.T) {
 		}
 	}
 	check("after SIGKILL", c, cFile)
+}
+
+// cuttingProxy is a reverse proxy on 127.0.0.1 in front of an S3 server
+// that spoils the bodies of the first n object downloads (GET answers of
+// more than 16 KiB; not listings, not the manifest): odd ones are cut off after half their announced
+// length (the client sees an unexpected EOF), even ones end cleanly after
+// half (no Content-Length: a short body). It returns its URL and how many
+// it spoiled.
+func cuttingProxy(t *testing.T, target string, n int) (string, func() int) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	spoiled := 0
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
+		if r.Method != http.MethodGet || resp.StatusCode/100 != 2 || resp.ContentLength <= 16<<10 ||
+			r.URL.Query().Has("list-type") || strings.HasSuffix(r.URL.Path, "/manifest.json") {
+			return nil
+		}
+		mu.Lock()
+		k := spoiled
+		if k < n {
+			spoiled++
+		}
+		mu.Unlock()
+		if k >= n {
+			return nil
+		}
+		half := resp.ContentLength / 2
+		body := resp.Body
+		if k%2 == 0 {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(io.LimitReader(body, half), errReader{}), body}
+		} else {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.LimitReader(body, half), body}
+			resp.ContentLength = -1
+			resp.Header.Del("Content-Length")
+		}
+		return nil
+	}
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL, func() int { mu.Lock(); defer mu.Unlock(); return spoiled }
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// TestProbeRestoreSinkCutsDownloads: the S3 sink's server (versitygw,
+// behind a proxy) breaks off downloads in the middle, or ends them early
+// and cleanly. No item is restored from a partial copy: the ones hit are
+// read again or fail naming the sink and artifact, leaving nothing in
+// the target; every file restored is byte for byte the backup's.
+func TestProbeRestoreSinkCutsDownloads(t *testing.T) {
+	ctx := context.Background()
+	s3srv := testservers.S3(t)
+	c := s3.New(s3.Options{Region: s3srv.Region, BaseEndpoint: aws.String(s3srv.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.SecretKey, "")})
+	bucket := "agolpipe-probe-" + testservers.RandHex(4)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatalf("CreateBucket: %v", err)
+	}
+	t.Setenv("TEST_S3_KEY", s3srv.AccessKey)
+	t.Setenv("TEST_S3_SECRET", s3srv.SecretKey)
+	sink := func(endpoint string) string {
+		return fmt.Sprintf(`sink "s3" "offsite" {
+  bucket            = %q
+  prefix            = "backups"
+  endpoint          = %q
+  region            = %q
+  path_style        = true
+  access_key_id     = env("TEST_S3_KEY")
+  secret_access_key = env("TEST_S3_SECRET")
+}
+`, bucket, endpoint, s3srv.Region)
+	}
+	dir := t.TempDir()
+	a, b, aFile, bFile := restoreOrgs(t, dir, sink(s3srv.Endpoint))
+	proxy, spoiled := cuttingProxy(t, s3srv.Endpoint, 4)
+	adminA, _ := demoAdmin(a)
+	viaProxy := filepath.Join(dir, "a", "via-proxy.hcl")
+	if err := os.WriteFile(viaProxy, []byte(simSource(a, adminA, "")+sink(proxy)+"run {\n  prefix = \"A\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI(t, "restore", viaProxy, "--run", "latest", "--type", "PDF", "--type", "CSV", "--type", "Microsoft Excel",
+		"--type", "Shapefile", "--type", "Web Map", "--no-dependencies", "--to", bFile, "--yes")
+	if spoiled() == 0 {
+		t.Fatalf("the proxy spoiled no download:\n%s", out)
+	}
+	if code != exitOK && code != exitPartial {
+		t.Fatalf("restore through a sink that cuts downloads: exit %d\n%s", code, out)
+	}
+	_ = aFile
+	// The report is in the first sink: S3, read through the proxy's
+	// target directly.
+	resp, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("backups/restores/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repKey string
+	for _, o := range resp.Contents {
+		if strings.HasSuffix(*o.Key, "/restore.json") {
+			repKey = *o.Key
+		}
+	}
+	obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &repKey})
+	if err != nil {
+		t.Fatalf("restore.json in S3 (%q): %v\n%s", repKey, err, out)
+	}
+	var rep restore.Report
+	err = json.NewDecoder(obj.Body).Decode(&rep)
+	obj.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := map[string]bool{}
+	for _, e := range rep.Items {
+		switch e.Outcome {
+		case restore.Restored:
+			done[e.NewItemID] = true
+			// A file item's bytes are the backup's.
+			b.Org().Mu.RLock()
+			it := b.Org().Item(e.NewItemID)
+			var body []byte
+			if it != nil {
+				body = it.Body
+			}
+			b.Org().Mu.RUnlock()
+			a.Org().Mu.RLock()
+			src := a.Org().Item(e.ID)
+			a.Org().Mu.RUnlock()
+			if e.Type != "Web Map" && src != nil && int64(len(body)) != src.Size {
+				t.Errorf("item %s (%s %q) restored with %d bytes, the backup's file has %d", e.ID, e.Type, e.Title, len(body), src.Size)
+			}
+		case restore.Failed:
+			if !strings.Contains(e.Error, "offsite") && !strings.Contains(e.Error, "sink") {
+				t.Errorf("item %s failed without naming the sink: %s", e.ID, e.Error)
+			}
+		default:
+			t.Errorf("item %s (%s %q): %s %s %s", e.ID, e.Type, e.Title, e.Outcome, e.Reason, e.Error)
+		}
+	}
+	for id, title := range markedItems(b) {
+		if !done[id] {
+			t.Errorf("the target holds %s %q, made by the restore but not reported restored", id, title)
+		}
+	}
+	t.Logf("the restore said:\n%s", out)
+	if t.Failed() {
+		t.Logf("the restore said:\n%s", out)
+	}
 }
