@@ -1,7 +1,11 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -26,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/agolpipe/agolpipe/internal/testservers"
+	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/core/restore"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sim"
@@ -548,5 +554,151 @@ func TestProbeRestoreSinkCutsDownloads(t *testing.T) {
 	t.Logf("the restore said:\n%s", out)
 	if t.Failed() {
 		t.Logf("the restore said:\n%s", out)
+	}
+}
+
+// TestProbeRestoreZipSlip: a zipped run whose manifest names an entry
+// outside the run (../), an archive outside the run folder, and an item
+// whose resources.zip holds entries that climb out of the item's
+// resources (../, absolute). The first two items fail, the third is
+// restored with only its safe resources, and the plan, report and target
+// say so; nothing lands elsewhere.
+func TestProbeRestoreZipSlip(t *testing.T) {
+	dir := t.TempDir()
+	sinkDir := filepath.Join(dir, "a", "sink")
+	sinkA := fmt.Sprintf("sink \"local\" \"zipped\" {\n  path = %q\n  zip = true\n}\n", sinkDir)
+	_, b, aFile, bFile := restoreOrgs(t, dir, sinkA)
+	runDir := latestRun(t, sinkDir, "A_")
+	manPath := filepath.Join(runDir, "manifest.json")
+	raw, err := os.ReadFile(manPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man report.Run // agolpipe's own order of keys: the catalog reads the head first
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	var pdfs []string
+	dash := ""
+	var dashRes *report.Artifact
+	for i := range man.Artifacts {
+		a := &man.Artifacts[i]
+		switch {
+		case a.ItemType == "PDF" && a.Name != "item.json" && a.Name != "metadata.xml" && !strings.HasPrefix(a.Name, "thumbnail") && len(pdfs) < 2:
+			if len(pdfs) == 0 {
+				a.Sinks[0].Path = "../../escape.pdf"
+			} else {
+				a.Sinks[0].Archive = "elsewhere/" + path.Base(a.Sinks[0].Archive)
+			}
+			pdfs = append(pdfs, a.ItemID)
+		case a.ItemType == "Dashboard" && a.Name == "resources.zip" && dash == "":
+			dash, dashRes = a.ItemID, a
+		}
+	}
+	if len(pdfs) < 2 || dash == "" {
+		t.Fatalf("the run has not two PDFs and a dashboard with resources (%v, %q)", pdfs, dash)
+	}
+	// The dashboard's resources.zip: one safe entry, three that climb out.
+	var rz bytes.Buffer
+	zw := zip.NewWriter(&rz)
+	for _, n := range []string{"images/ok.png", "../../evil.json", "/abs.png", "images/../../up.png"} {
+		w, err := zw.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(w, "entry %s", n)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(rz.Bytes())
+	dashRes.Size, dashRes.SHA256 = int64(rz.Len()), hex.EncodeToString(sum[:])
+	entry, archive := dashRes.Sinks[0].Path, dashRes.Sinks[0].Archive
+	rewriteZipEntry(t, filepath.Join(sinkDir, filepath.FromSlash(archive)), entry, rz.Bytes())
+	if raw, err = json.Marshal(man); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--item", pdfs[0], "--item", pdfs[1], "--item", dash,
+		"--no-dependencies", "--to", bFile, "--yes")
+	if code != exitPartial {
+		t.Errorf("restore of a run with unsafe paths: exit %d, want %d", code, exitPartial)
+	}
+	rep := readRestoreReport(t, sinkDir)
+	for _, e := range rep.Items {
+		switch e.ID {
+		case pdfs[0], pdfs[1]:
+			if e.Outcome != restore.Failed || !strings.Contains(e.Error, "..") && !strings.Contains(e.Error, "outside") {
+				t.Errorf("PDF %s with an unsafe path in the manifest: %s %q", e.ID, e.Outcome, e.Error)
+			}
+		case dash:
+			if e.Outcome != restore.Restored || len(e.Warnings) < 3 {
+				t.Errorf("dashboard %s: %s, %d warnings %v, want restored with the 3 climbing resources refused", e.ID, e.Outcome, len(e.Warnings), e.Warnings)
+			}
+			b.Org().Mu.RLock()
+			var got []string
+			if it := b.Org().Item(e.NewItemID); it != nil {
+				for _, r := range it.Resources {
+					got = append(got, r.Path)
+				}
+			}
+			b.Org().Mu.RUnlock()
+			if strings.Join(got, ",") != "images/ok.png" {
+				t.Errorf("dashboard %s restored with resources %v, want only images/ok.png", e.ID, got)
+			}
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, "escape.pdf"), filepath.Join(dir, "a", "escape.pdf"), filepath.Join(dir, "evil.json")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s was written", p)
+		}
+	}
+	if t.Failed() {
+		t.Logf("the restore said:\n%s", out)
+	}
+}
+
+// rewriteZipEntry replaces entry name of the zip file at p with body,
+// keeping every other entry (stored, as agolpipe writes them).
+func rewriteZipEntry(t *testing.T, p, name string, body []byte) {
+	t.Helper()
+	zr, err := zip.OpenReader(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	found := false
+	for _, f := range zr.File {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: zip.Store, Modified: f.Modified})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == name {
+			found = true
+			_, err = w.Write(body)
+		} else {
+			var rc io.ReadCloser
+			if rc, err = f.Open(); err == nil {
+				_, err = io.Copy(w, rc)
+				rc.Close()
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	zr.Close()
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Fatalf("no entry %s in %s", name, p)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
