@@ -280,6 +280,16 @@ func TestRestoreSurveyForms(t *testing.T) {
 		t.Errorf("after undo B's form is %q, links %v, package as edited %v; want %q, links %v", undone.title, undone.links, bytes.Equal(undone.body, editedState.body), editedState.title, editedState.links)
 	}
 
+	// Without its service in the restore (--no-dependencies) the backup's
+	// link cannot be resolved: the form keeps the link it has.
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", formID, "--no-dependencies", "--to", bFile, "--overwrite", "--yes")
+	if code != exitOK {
+		t.Fatalf("overwrite without the service: exit %d\n%s", code, out)
+	}
+	if kept := state(newForm); !slices.Contains(kept.links, org.Relationship{Type: "Survey2Service", To: newSvc}) {
+		t.Errorf("restored without its service, the form lost its link to B's service %s: %v", newSvc, kept.links)
+	}
+
 	// Undo of the first restore removes the form and its service.
 	if code, out := runCLI(t, "restore", "undo", aFile, rid, "--to", bFile, "--yes", "--force"); code != exitOK {
 		t.Fatalf("undo of the restore: exit %d\n%s", code, out)

@@ -42,9 +42,9 @@ const maxRewrite = 64 << 20
 // file: the backup's, or the backup's with its references rewritten.
 type formPackage struct {
 	path string // the package as it stands
-	// Kept are the package's entries that name nothing the restore could
-	// rewrite because they could not be read (a compression method Go
-	// does not read, a bad CRC): copied as they are.
+	// Kept are text entries of the package that could not be read (a
+	// compression method Go does not read, a bad CRC), so nothing in them
+	// was rewritten: copied as they are.
 	Kept []string
 	// NotZip: the form file is no zip; it is uploaded as it is.
 	NotZip bool

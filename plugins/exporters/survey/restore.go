@@ -70,7 +70,7 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 		s.Warn(ctx, "form %s (%s): entries %s of its package could not be read and are uploaded as they are: a reference in them to the backup's service is not rewritten; check the form in Survey123 Connect",
 			req.Item.ID, req.Item.Title, strings.Join(pkg.Kept, ", "))
 	}
-	links, err := wantLinks(ctx, s)
+	want, err := wantLinks(ctx, s)
 	if err != nil {
 		return sdk.RestoreResult{}, err
 	}
@@ -79,7 +79,7 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 		name = file.Name
 	}
 	if overwriting {
-		return overwrite(ctx, s, backup, pkg, links, name)
+		return overwrite(ctx, s, backup, pkg, want, name)
 	}
 	form := s.Form(backup, true)
 	form.Set("filename", name)
@@ -99,7 +99,7 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 		s.Delete(ctx, id)
 		return sdk.RestoreResult{}, fmt.Errorf("naming the new form in its package: %w", err)
 	}
-	if err := finish(ctx, s, id, links, false); err != nil {
+	if err := finish(ctx, s, id, want, false); err != nil {
 		s.Delete(ctx, id)
 		return sdk.RestoreResult{}, err
 	}
@@ -109,7 +109,7 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 // overwrite replaces the target form's file, fields, resources and links in
 // place (id kept: the Survey123 app and every link to the form keep
 // working), or skips it when it already holds the backup's.
-func overwrite(ctx context.Context, s *exportkit.RestoreSession, backup exportkit.BackupItem, pkg *formPackage, links []link, name string) (sdk.RestoreResult, error) {
+func overwrite(ctx context.Context, s *exportkit.RestoreSession, backup exportkit.BackupItem, pkg *formPackage, want links, name string) (sdk.RestoreResult, error) {
 	id := s.Req.TargetItemID
 	target, err := s.TargetItem(ctx, id)
 	if err != nil {
@@ -128,7 +128,7 @@ func overwrite(ctx context.Context, s *exportkit.RestoreSession, backup exportki
 		if err != nil {
 			return sdk.RestoreResult{}, err
 		}
-		if sameRest && sameLinks(links, have) {
+		if sameRest && sameLinks(want, have) {
 			return sdk.RestoreResult{Action: sdk.ActionSkip, Reason: "the form already holds the backup's file, description, thumbnail, resources and links to its services", NewItemID: id,
 				Remap: map[string]string{s.Req.Item.ID: id}}, nil
 		}
@@ -145,7 +145,7 @@ func overwrite(ctx context.Context, s *exportkit.RestoreSession, backup exportki
 			return sdk.RestoreResult{}, fmt.Errorf("clearing the form's resources before restoring them: %w", err)
 		}
 	}
-	if err := finish(ctx, s, id, links, true); err != nil {
+	if err := finish(ctx, s, id, want, true); err != nil {
 		return sdk.RestoreResult{}, err
 	}
 	return sdk.RestoreResult{Action: sdk.ActionOverwrite, NewItemID: id, Remap: map[string]string{s.Req.Item.ID: id}, Warnings: s.Warnings}, nil
@@ -153,8 +153,9 @@ func overwrite(ctx context.Context, s *exportkit.RestoreSession, backup exportki
 
 // finish restores what follows the form's file: thumbnail, metadata,
 // resources (JSON ones remapped) and the links to its services; in place,
-// links of the survey types the backup does not hold are removed.
-func finish(ctx context.Context, s *exportkit.RestoreSession, id string, links []link, inPlace bool) error {
+// links of the survey types the backup does not hold are removed (when the
+// backup's links are complete).
+func finish(ctx context.Context, s *exportkit.RestoreSession, id string, want links, inPlace bool) error {
 	if err := s.RestoreDescription(ctx, id); err != nil {
 		return err
 	}
@@ -169,13 +170,13 @@ func finish(ctx context.Context, s *exportkit.RestoreSession, id string, links [
 		}
 	}
 	for _, h := range have {
-		if !slices.Contains(links, h) {
+		if want.Complete && !slices.Contains(want.List, h) {
 			if err := relationship(ctx, s, "deleteRelationship", id, h); err != nil {
 				return fmt.Errorf("removing the form's %s link to item %s, which the backup does not hold: %w", h.Type, h.Other, err)
 			}
 		}
 	}
-	for _, l := range links {
+	for _, l := range want.List {
 		if slices.Contains(have, l) {
 			continue
 		}
@@ -207,43 +208,55 @@ type link struct {
 	Reverse bool
 }
 
+// links are the relationships the restore gives the form. Complete: the
+// run holds relationships.json and each of its links found its other end
+// in the target; only then are the form's survey links made exactly these
+// (in place, one the backup lacks is removed). Otherwise they are only
+// added: a link the restore cannot resolve (its service not restored) must
+// not cost the form the link it has.
+type links struct {
+	List     []link
+	Complete bool
+}
+
 // wantLinks are the backup's relationships of the form (relationships.json)
 // with their other end in the target: the item restored for it (the remap
 // table), or the same item when the target still has it (a restore into
 // the form's own org, or undo). A link whose other end is in neither is
 // left out with a warning that says what to do.
-func wantLinks(ctx context.Context, s *exportkit.RestoreSession) ([]link, error) {
+func wantLinks(ctx context.Context, s *exportkit.RestoreSession) (links, error) {
 	if !s.Has(exportkit.RelationshipsJSON) {
-		return nil, nil
+		return links{}, nil
 	}
 	b, err := s.ReadAll(ctx, exportkit.RelationshipsJSON)
 	if err != nil {
-		return nil, err
+		return links{}, err
 	}
 	var doc exportkit.Relationships
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, sdk.Permanent("%s of form %s: %v", exportkit.RelationshipsJSON, s.Req.Item.ID, err)
+		return links{}, sdk.Permanent("%s of form %s: %v", exportkit.RelationshipsJSON, s.Req.Item.ID, err)
 	}
-	var out []link
+	out := links{Complete: true}
 	for _, r := range doc.Related {
 		other, ok := s.Req.Remap[r.ItemID]
 		if !ok {
 			has := false
 			if s.MayHaveBackupItems() {
 				if has, err = s.TargetHas(ctx, r.ItemID); err != nil {
-					return nil, err
+					return links{}, err
 				}
 			}
 			if !has {
 				s.Warn(ctx, "form %s (%s): its %s link to item %s (%s) is not re-created: that item is neither restored nor in the target; restore it too (--item %s) and restore the form again",
 					s.Req.Item.ID, s.Req.Item.Title, r.Type, r.ItemID, r.Title, r.ItemID)
+				out.Complete = false
 				continue
 			}
 			other = r.ItemID
 		}
 		l := link{Type: r.Type, Other: other, Reverse: r.Direction == "reverse"}
-		if !slices.Contains(out, l) {
-			out = append(out, l)
+		if !slices.Contains(out.List, l) {
+			out.List = append(out.List, l)
 		}
 	}
 	return out, nil
@@ -265,10 +278,12 @@ func haveLinks(ctx context.Context, s *exportkit.RestoreSession, id string) ([]l
 }
 
 // sameLinks reports whether the form's forward survey links are the ones
-// the restore would make (reverse links are another item's: only added).
-func sameLinks(want, have []link) bool {
+// the restore would make (reverse links are another item's: only added);
+// when the backup's links are not complete, whether it has those it would
+// add.
+func sameLinks(want links, have []link) bool {
 	n := 0
-	for _, w := range want {
+	for _, w := range want.List {
 		if w.Reverse || !slices.Contains(surveyLinks, w.Type) {
 			continue
 		}
@@ -277,7 +292,7 @@ func sameLinks(want, have []link) bool {
 		}
 		n++
 	}
-	return n == len(have)
+	return n == len(have) || !want.Complete
 }
 
 // relationship adds or deletes (op) the link of form id.
