@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -382,4 +384,94 @@ func TestRestoreFeatureServiceInPlaceUnchanged(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "~ overwrite "+id) {
 		t.Fatalf("after a row was deleted the in-place restore is not an overwrite: exit %d\n%s", code, out)
 	}
+}
+
+// TestRestoreKilledBeforeSearchIndexes: a restore killed outright
+// (SIGKILL: no final report) into an org whose search lags 10 minutes,
+// then run again at once. The killed restore kept restore.json current
+// as it went (marked incomplete), so the second run finds what the first
+// made by that report, not by a search that does not see it yet: no
+// duplicates but, at most, the one item in hand when the process died.
+func TestRestoreKilledBeforeSearchIndexes(t *testing.T) {
+	dir := t.TempDir()
+	sinkDir := filepath.Join(dir, "a", "sink")
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", sinkDir)
+	_, b, aFile, bFile := restoreOrgsB(t, dir, sinkA, sim.Options{Items: 60, Seed: 12, Empty: true, Latency: 40 * time.Millisecond, SearchLag: 10 * time.Minute})
+	args := []string{"restore", aFile, "--run", "latest", "--to", bFile, "--type", "Web Map", "--type", "PDF", "--type", "CSV",
+		"--type", "Shapefile", "--type", "Microsoft Excel", "--no-dependencies", "--parallel", "1", "--yes"}
+
+	out := killAfter(t, 3, "] restored ", args...)
+	killed := restoreID(t, out)
+	b1, err := os.ReadFile(filepath.Join(sinkDir, restore.Folder(killed), "restore.json"))
+	if err != nil {
+		t.Fatalf("the killed restore left no restore.json: %v\n%s", err, out)
+	}
+	var first restore.Report
+	if err := json.Unmarshal(b1, &first); err != nil {
+		t.Fatal(err)
+	}
+	made := map[string]string{}
+	for _, e := range first.Items {
+		if e.Outcome == restore.Restored {
+			made[e.ID] = e.NewItemID
+		}
+	}
+	if !first.Incomplete || len(made) < 3 {
+		t.Fatalf("the killed restore's restore.json: incomplete %v, %d items restored, want incomplete and at least 3\n%s", first.Incomplete, len(made), b1)
+	}
+
+	code, out := runCLI(t, args...)
+	if code != exitOK {
+		t.Fatalf("the restore again: exit %d\n%s", code, out)
+	}
+	again := readRestoreJSON(t, sinkDir, restoreID(t, out))
+	for _, e := range again.Items {
+		if cp, ok := made[e.ID]; ok && (e.Outcome != restore.Skipped || e.NewItemID != cp || !strings.Contains(e.Reason, "found in restores/"+killed+"/restore.json")) {
+			t.Errorf("item %s, which the killed restore made as %s: %s %s (%s), want skipped as found in its report", e.ID, cp, e.Outcome, e.NewItemID, e.Reason)
+		}
+	}
+	var dups []string
+	for src, n := range copiesInTarget(b) {
+		if n > 1 {
+			dups = append(dups, src)
+		}
+	}
+	if len(dups) > 1 {
+		t.Errorf("%d items have two copies in the target (%v); at most the one in hand when the restore was killed may\n%s", len(dups), dups, out)
+	}
+}
+
+// killAfter runs agolpipe with args and kills it with SIGKILL once its
+// output holds marker n times; it returns the output.
+func killAfter(t *testing.T, n int, marker string, args ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(out.String(), marker) < n {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("printed %q fewer than %d times in 60 s:\n%s", marker, n, out.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("ended before it was killed (%v):\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	return out.String()
 }

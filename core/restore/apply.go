@@ -88,6 +88,10 @@ type Report struct {
 	// Left is each changed or created item's state as the restore left
 	// it, by target item id (left.go): undo leaves alone what changed since.
 	Left map[string]ItemState `json:"left,omitempty"`
+	// Incomplete: written while the restore ran (checkpoint.go), listing
+	// the items done so far; the restore never wrote its final report
+	// (it was killed).
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // Entry is one item of the report.
@@ -128,7 +132,12 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 	for _, st := range p.Steps {
 		maps.Copy(rep.Remap, st.copyRemap) // copies earlier restores made are there already
 	}
-	schedule(ctx, o, p, a.step)
+	cp := newCheckpointer(a, p)
+	schedule(ctx, o, p, func(ctx context.Context, st *Step) {
+		a.step(ctx, st)
+		cp.stepDone(st)
+	})
+	cp.wait()
 	// Safety copies were taken in the order items got to them: the
 	// record lists them in plan order, like the items.
 	at := map[string]int{}

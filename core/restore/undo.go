@@ -285,6 +285,9 @@ func PlanUndo(ctx context.Context, o *UndoOptions, rep *Report) (*UndoPlan, erro
 			o.RestoreID, rep.Target, o.TargetOrg.PortalURL)
 	}
 	p := &UndoPlan{RestoreID: o.RestoreID, Report: rep}
+	if rep.Incomplete {
+		p.Warnings = append(p.Warnings, "the restore did not finish (killed): restore.json lists what it had done until then; items it created after are found by its mark alone, once the portal's search has indexed them")
+	}
 	mark := MarkPrefix + o.RestoreID
 	prev, err := LoadUndo(ctx, o.Sink, o.RestoreID)
 	if err != nil {
