@@ -155,4 +155,16 @@ func TestRestoreTileLayers(t *testing.T) {
 	if bytes.Contains(data, []byte(ij.URL)) || !bytes.Contains(data, []byte(rep.Remap[ij.URL])) || !bytes.Contains(data, []byte(got[tiled].NewItemID)) {
 		t.Errorf("web map %s in B does not point at B's tile layer %s (%s):\n%s", webMap.ID, got[tiled].NewItemID, rep.Remap[ij.URL], data)
 	}
+
+	// Undo deletes the published layers (they carry the restore's mark).
+	if code, out := runCLI(t, "restore", "undo", aFile, restoreID(t, out), "--to", bFile, "--yes"); code != exitOK {
+		t.Fatalf("undo: exit %d\n%s", code, out)
+	}
+	o.Mu.RLock()
+	defer o.Mu.RUnlock()
+	for _, id := range []string{tiled, vector} {
+		if it := o.Item(got[id].NewItemID); it != nil && !it.Deleted {
+			t.Errorf("layer %s restored as %s is still in B after undo", id, it.ID)
+		}
+	}
 }
