@@ -391,7 +391,8 @@ func TestRestoreFeatureServiceInPlaceUnchanged(t *testing.T) {
 // then run again at once. The killed restore kept restore.json current
 // as it went (marked incomplete), so the second run finds what the first
 // made by that report, not by a search that does not see it yet: no
-// duplicates but, at most, the one item in hand when the process died.
+// duplicates but, at most, the item in hand when the process died and
+// the one finished just before (the report is rewritten every 200 ms).
 func TestRestoreKilledBeforeSearchIndexes(t *testing.T) {
 	dir := t.TempDir()
 	sinkDir := filepath.Join(dir, "a", "sink")
@@ -400,7 +401,7 @@ func TestRestoreKilledBeforeSearchIndexes(t *testing.T) {
 	args := []string{"restore", aFile, "--run", "latest", "--to", bFile, "--type", "Web Map", "--type", "PDF", "--type", "CSV",
 		"--type", "Shapefile", "--type", "Microsoft Excel", "--no-dependencies", "--parallel", "1", "--yes"}
 
-	out := killAfter(t, 3, "] restored ", args...)
+	out := killAfter(t, 4, "] restored ", args...)
 	killed := restoreID(t, out)
 	b1, err := os.ReadFile(filepath.Join(sinkDir, restore.Folder(killed), "restore.json"))
 	if err != nil {
@@ -416,8 +417,8 @@ func TestRestoreKilledBeforeSearchIndexes(t *testing.T) {
 			made[e.ID] = e.NewItemID
 		}
 	}
-	if !first.Incomplete || len(made) < 3 {
-		t.Fatalf("the killed restore's restore.json: incomplete %v, %d items restored, want incomplete and at least 3\n%s", first.Incomplete, len(made), b1)
+	if !first.Incomplete || len(made) < 2 {
+		t.Fatalf("the killed restore's restore.json: incomplete %v, %d items restored, want incomplete and at least 2 (4 were)\n%s", first.Incomplete, len(made), b1)
 	}
 
 	code, out := runCLI(t, args...)
@@ -436,8 +437,8 @@ func TestRestoreKilledBeforeSearchIndexes(t *testing.T) {
 			dups = append(dups, src)
 		}
 	}
-	if len(dups) > 1 {
-		t.Errorf("%d items have two copies in the target (%v); at most the one in hand when the restore was killed may\n%s", len(dups), dups, out)
+	if len(dups) > 2 {
+		t.Errorf("%d items have two copies in the target (%v); at most the one in hand when the restore was killed and the one finished just before may\n%s", len(dups), dups, out)
 	}
 }
 

@@ -25,6 +25,11 @@ import (
 // checkpointTimeout bounds one write of the running report.
 const checkpointTimeout = 30 * time.Second
 
+// checkpointEvery spaces the writes: items that finish within it go into
+// one write, so that rewriting a report of hundreds of items costs the
+// restore a few writes a second at most, not one per item.
+const checkpointEvery = 200 * time.Millisecond
+
 // checkpointer writes the running report, one write at a time: items that
 // finish while a write is under way are in the next one.
 type checkpointer struct {
@@ -35,10 +40,11 @@ type checkpointer struct {
 	// dirty: done changed since the last write began.
 	dirty, running, warned bool
 	wg                     sync.WaitGroup
+	stop                   chan struct{} // closed by wait: no further write
 }
 
 func newCheckpointer(a *applier, p *Plan) *checkpointer {
-	c := &checkpointer{a: a, at: make(map[*Step]int, len(p.Steps)), done: map[int]Entry{}}
+	c := &checkpointer{a: a, at: make(map[*Step]int, len(p.Steps)), done: map[int]Entry{}, stop: make(chan struct{})}
 	for i, st := range p.Steps {
 		c.at[st] = i
 	}
@@ -74,6 +80,14 @@ func (c *checkpointer) stepDone(st *Step) {
 func (c *checkpointer) flush() {
 	defer c.wg.Done()
 	for {
+		select {
+		case <-c.stop:
+			c.mu.Lock()
+			c.running = false
+			c.mu.Unlock()
+			return
+		default:
+		}
 		c.mu.Lock()
 		if !c.dirty {
 			c.running = false
@@ -101,6 +115,7 @@ func (c *checkpointer) flush() {
 		a.mu.Unlock()
 		rep.Groups = nil // the group mapper's, under its own lock; not needed to find or undo items
 		rep.Items, rep.Incomplete = items, true
+		began := time.Now()
 		b, err := json.MarshalIndent(&rep, "", "  ")
 		if err == nil {
 			// Not the restore's context: an interrupted restore still
@@ -118,9 +133,16 @@ func (c *checkpointer) flush() {
 				a.o.Log.Warn("the running restore report could not be written (a restore killed now could not be found again by its report)", "sink", a.o.SafetySinkName, "error", err.Error())
 			}
 		}
+		select {
+		case <-c.stop:
+		case <-time.After(checkpointEvery - time.Since(began)):
+		}
 	}
 }
 
-// wait waits for the write under way, so that it cannot land after the
-// final report.
-func (c *checkpointer) wait() { c.wg.Wait() }
+// wait stops the writes and waits for the one under way, so that none
+// lands after the final report (which the caller stores).
+func (c *checkpointer) wait() {
+	close(c.stop)
+	c.wg.Wait()
+}
