@@ -13,14 +13,16 @@ import (
 )
 
 // While a restore runs, restore.json in the first sink is kept current:
-// rewritten (marked incomplete) after every item that changed the target.
+// rewritten (marked incomplete) as items that changed the target finish,
+// at most every checkpointEvery.
 // A restore that is killed (SIGKILL, a crash, the machine going down)
 // writes no final report; without this, what it created could be found
 // again only by the marks, through the portal's search, which indexes new
 // items seconds to minutes late: running the restore again at once made
 // duplicates, and its undo found nothing to delete. With it, a later
 // restore finds those copies in the report (copies.go) and undo deletes
-// them; only the item in hand when the process died can be missing.
+// them; only the items in hand when the process died, or finished in the
+// last checkpointEvery, can be missing.
 
 // checkpointTimeout bounds one write of the running report.
 const checkpointTimeout = 30 * time.Second
