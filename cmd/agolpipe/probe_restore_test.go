@@ -824,3 +824,62 @@ func TestProbeRestoreLargeFileMemoryFlat(t *testing.T) {
 		t.Errorf("org B holds %d items of the large file's size, want 1", n)
 	}
 }
+
+// TestProbeRestoreIntoPortal: the same restore into a Portal for ArcGIS
+// (the simulator's enterprise mode: the sharing API under /portal, hosted
+// services under /server, no recycle bin) as into ArcGIS Online: feature
+// services published, web maps pointing at the portal's services, files
+// whole, no temporary upload left.
+func TestProbeRestoreIntoPortal(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	_, b, aFile, bFile := restoreOrgsB(t, dir, sinkA, sim.Options{Items: 60, Seed: 12, Empty: true, Mode: "enterprise"})
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--type", "Feature Service", "--type", "Web Map", "--type", "PDF",
+		"--type", "Shapefile", "--type", "Dashboard", "--to", bFile, "--yes")
+	if code != exitOK {
+		t.Errorf("restore into a portal: exit %d, want %d", code, exitOK)
+	}
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	byType := map[string]int{}
+	done := map[string]bool{}
+	for _, e := range rep.Items {
+		switch e.Outcome {
+		case restore.Restored:
+			byType[e.Type]++
+			done[e.NewItemID] = true
+		case restore.NotRestored:
+			if e.Type == "Feature Service" || e.Type == "Web Map" || e.Type == "PDF" {
+				t.Errorf("item %s (%s %q) cannot be restored into a portal: %s", e.ID, e.Type, e.Title, e.Reason)
+			}
+		default:
+			t.Errorf("item %s (%s %q): %s %s", e.ID, e.Type, e.Title, e.Outcome, e.Error)
+		}
+	}
+	if byType["Feature Service"] == 0 || byType["Web Map"] == 0 || byType["PDF"] == 0 {
+		t.Errorf("restored into the portal: %v", byType)
+	}
+	for old, nu := range rep.Remap {
+		if strings.Contains(old, "/FeatureServer") && !strings.Contains(nu, "/server/rest/services/") {
+			t.Errorf("service %s remapped to %s, not a portal's hosting server URL", old, nu)
+		}
+	}
+	b.Org().Mu.RLock()
+	for _, it := range b.Org().Items {
+		if it.Deleted {
+			continue
+		}
+		if !done[it.ID] && slices.ContainsFunc(it.TypeKeywords, func(k string) bool { return strings.HasPrefix(k, sdk.RestoreMarkPrefix) }) {
+			t.Errorf("the portal holds %s %q (%s), made by the restore but not reported restored", it.ID, it.Title, it.Type)
+		}
+		if it.Type == "Web Map" && done[it.ID] {
+			data := string(it.Body)
+			if strings.Contains(data, "/FeatureServer") && !strings.Contains(data, b.PortalURL()[:strings.LastIndex(b.PortalURL(), "/")]) {
+				t.Errorf("web map %s %q in the portal refers to services elsewhere: %.300s", it.ID, it.Title, data)
+			}
+		}
+	}
+	b.Org().Mu.RUnlock()
+	if t.Failed() {
+		t.Logf("the restore said:\n%s", out)
+	}
+}
