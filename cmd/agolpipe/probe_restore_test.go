@@ -455,9 +455,9 @@ func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 
 // TestProbeRestoreSinkCutsDownloads: the S3 sink's server (versitygw,
 // behind a proxy) breaks off downloads in the middle, or ends them early
-// and cleanly. No item is restored from a partial copy: the ones hit are
-// read again or fail naming the sink and artifact, leaving nothing in
-// the target; every file restored is byte for byte the backup's.
+// and cleanly. The read is resumed from where it broke (before, each item
+// hit failed), nothing is left half made, and every file restored is the
+// backup's size (its sha256 checked on the way, as always).
 func TestProbeRestoreSinkCutsDownloads(t *testing.T) {
 	ctx := context.Background()
 	s3srv := testservers.S3(t)
@@ -494,8 +494,8 @@ func TestProbeRestoreSinkCutsDownloads(t *testing.T) {
 	if spoiled() == 0 {
 		t.Fatalf("the proxy spoiled no download:\n%s", out)
 	}
-	if code != exitOK && code != exitPartial {
-		t.Fatalf("restore through a sink that cuts downloads: exit %d\n%s", code, out)
+	if code != exitOK {
+		t.Errorf("restore through a sink that cuts downloads: exit %d, want %d", code, exitOK)
 	}
 	_ = aFile
 	// The report is in the first sink: S3, read through the proxy's
@@ -539,10 +539,6 @@ func TestProbeRestoreSinkCutsDownloads(t *testing.T) {
 			if e.Type != "Web Map" && src != nil && int64(len(body)) != src.Size {
 				t.Errorf("item %s (%s %q) restored with %d bytes, the backup's file has %d", e.ID, e.Type, e.Title, len(body), src.Size)
 			}
-		case restore.Failed:
-			if !strings.Contains(e.Error, "offsite") && !strings.Contains(e.Error, "sink") {
-				t.Errorf("item %s failed without naming the sink: %s", e.ID, e.Error)
-			}
 		default:
 			t.Errorf("item %s (%s %q): %s %s %s", e.ID, e.Type, e.Title, e.Outcome, e.Reason, e.Error)
 		}
@@ -552,7 +548,6 @@ func TestProbeRestoreSinkCutsDownloads(t *testing.T) {
 			t.Errorf("the target holds %s %q, made by the restore but not reported restored", id, title)
 		}
 	}
-	t.Logf("the restore said:\n%s", out)
 	if t.Failed() {
 		t.Logf("the restore said:\n%s", out)
 	}

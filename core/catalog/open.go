@@ -12,9 +12,11 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
+	"github.com/agolpipe/agolpipe/sdk/retry"
 )
 
 // Problem names what is wrong with a stored copy of an artifact.
@@ -210,7 +212,10 @@ func (c *Catalog) Open(ctx context.Context, r Run, a report.Artifact) (io.ReadCl
 	ie := IntegrityError{Sink: r.Sink, Path: loc.Path, Entry: loc.Entry, ItemID: a.ItemID, WantSize: a.Size, WantSHA256: a.SHA256}
 	var rc io.ReadCloser
 	if loc.Entry == "" {
-		rc, err = s.Sink.Get(ctx, sdk.GetRequest{Path: loc.Path})
+		get := func(off int64) (io.ReadCloser, error) {
+			return s.Sink.Get(ctx, sdk.GetRequest{Path: loc.Path, Offset: off})
+		}
+		rc, err = get(0)
 		if err != nil {
 			if sdk.IsNotFound(err) {
 				ie.Problem, ie.Err = Missing, err
@@ -218,6 +223,7 @@ func (c *Catalog) Open(ctx context.Context, r Run, a report.Artifact) (io.ReadCl
 			}
 			return nil, fmt.Errorf("sink %q: reading %s: %w", r.Sink, loc.Path, err)
 		}
+		rc = &resumeReader{ctx: ctx, rc: rc, get: get, size: a.Size}
 	} else {
 		ar, err := c.archive(ctx, s, loc.Path)
 		if err != nil {
@@ -340,3 +346,73 @@ func (c *Catalog) ReaderAt(ctx context.Context, r Run, a report.Artifact) (ra io
 	n := int64(f.UncompressedSize64)
 	return io.NewSectionReader(ar.ra, off, n), n, func() {}, nil
 }
+
+// maxResumes bounds how often one read of an object is resumed.
+const maxResumes = 3
+
+// resumeReader reads an object, and when the sink's stream breaks off in
+// the middle (a reset connection, a body cut short: anything but the
+// object missing, the read canceled or refused for its credentials) asks
+// the sink again for the rest, from the byte where it broke, up to
+// maxResumes times. One dropped connection does not fail the restore or
+// verify of a multi-gigabyte artifact; the check around it (checkReader)
+// still hashes every byte once, in order, so a resumed copy is proven
+// whole like any other.
+type resumeReader struct {
+	ctx     context.Context
+	rc      io.ReadCloser
+	get     func(off int64) (io.ReadCloser, error)
+	size    int64 // the manifest's
+	off     int64
+	resumes int
+	// askedShort: the sink was asked once for more after a clean end
+	// before size.
+	askedShort bool
+}
+
+func (r *resumeReader) Read(p []byte) (int, error) {
+	for {
+		n, err := r.rc.Read(p)
+		r.off += int64(n)
+		// A clean end before the size is asked about once: a copy stored
+		// short ends there again.
+		short := err == io.EOF && r.off < r.size && !r.askedShort
+		if err == nil || err == io.EOF && !short || !short && !resumable(err) || r.resumes >= maxResumes || r.ctx.Err() != nil {
+			return n, err
+		}
+		r.askedShort = r.askedShort || short
+		r.resumes++
+		r.rc.Close()
+		if serr := retry.Sleep(r.ctx, time.Duration(r.resumes)*250*time.Millisecond); serr != nil {
+			return n, err
+		}
+		nrc, gerr := r.get(r.off)
+		if gerr != nil {
+			r.rc = errReadCloser{err}
+			return n, err
+		}
+		r.rc = nrc
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (r *resumeReader) Close() error { return r.rc.Close() }
+
+// resumable reports whether a read that broke off with err may be resumed.
+func resumable(err error) bool {
+	if _, ok := AsIntegrity(err); ok {
+		return false
+	}
+	switch sdk.KindOf(err) {
+	case sdk.KindCanceled, sdk.KindAuth, sdk.KindNotFound:
+		return false
+	}
+	return true
+}
+
+type errReadCloser struct{ err error }
+
+func (e errReadCloser) Read([]byte) (int, error) { return 0, e.err }
+func (errReadCloser) Close() error               { return nil }
