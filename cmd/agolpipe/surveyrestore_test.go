@@ -105,7 +105,7 @@ func zipText(t *testing.T, b []byte) map[string]string {
 func TestRestoreSurveyForms(t *testing.T) {
 	dir := t.TempDir()
 	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
-	var formID, svcID, svcURL string
+	var formID, svcID, svcURL, dataID string
 	var pkgA []byte
 	_, b, aFile, bFile := restoreOrgsPrep(t, dir, sinkA, sim.Options{Items: 60, Seed: 12, Empty: true}, func(a *sim.Server) {
 		o := a.Org()
@@ -128,11 +128,20 @@ func TestRestoreSurveyForms(t *testing.T) {
 			pkgA = formPackage(t, "inspection", svcID, svcURL)
 			it.Data, it.Body, it.Size, it.Name = org.DataStored, pkgA, int64(len(pkgA)), "inspection.zip"
 			it.Properties = json.RawMessage(`{"serviceItemId":"` + svcID + `","settings":{"openMode":"new"}}`)
+			// The form also reads another layer (Survey2Data), which its
+			// package does not name.
+			for _, x := range o.Items {
+				if x.Type == "Feature Service" && x.ID != svcID && x.Service != nil && !x.Service.IsView {
+					dataID = x.ID
+					it.Related = append(it.Related, org.Relationship{Type: "Survey2Data", To: x.ID})
+					break
+				}
+			}
 			return
 		}
 	})
-	if formID == "" {
-		t.Fatal("org A has no form linked to a survey service")
+	if formID == "" || dataID == "" {
+		t.Fatalf("org A has no form linked to a survey service (%q) or no other feature service (%q)", formID, dataID)
 	}
 
 	// The plan: the form's service is pulled in and comes first.
@@ -156,7 +165,8 @@ func TestRestoreSurveyForms(t *testing.T) {
 			newSvc = e.NewItemID
 		}
 	}
-	if newForm == "" || newSvc == "" || rep.Remap[svcURL] == "" {
+	newData := rep.Remap[dataID]
+	if newForm == "" || newSvc == "" || rep.Remap[svcURL] == "" || newData == "" {
 		t.Fatalf("form %s -> %q, service %s -> %q (URL %s -> %q): both must be restored\n%s", formID, newForm, svcID, newSvc, svcURL, rep.Remap[svcURL], out)
 	}
 	newURL := rep.Remap[svcURL]
@@ -189,8 +199,8 @@ func TestRestoreSurveyForms(t *testing.T) {
 		return st
 	}
 	got := state(newForm)
-	if !slices.Contains(got.links, org.Relationship{Type: "Survey2Service", To: newSvc}) || len(got.links) != 1 {
-		t.Errorf("B's form %s links %v, want only Survey2Service to B's service %s", newForm, got.links, newSvc)
+	if !slices.Contains(got.links, org.Relationship{Type: "Survey2Service", To: newSvc}) || !slices.Contains(got.links, org.Relationship{Type: "Survey2Data", To: newData}) || len(got.links) != 2 {
+		t.Errorf("B's form %s links %v, want Survey2Service to B's service %s and Survey2Data to %s", newForm, got.links, newSvc, newData)
 	}
 	if !strings.Contains(got.props, newSvc) || strings.Contains(got.props, svcID) {
 		t.Errorf("B's form properties %s do not name B's service %s instead of A's %s", got.props, newSvc, svcID)
@@ -280,14 +290,29 @@ func TestRestoreSurveyForms(t *testing.T) {
 		t.Errorf("after undo B's form is %q, links %v, package as edited %v; want %q, links %v", undone.title, undone.links, bytes.Equal(undone.body, editedState.body), editedState.title, editedState.links)
 	}
 
-	// Without its service in the restore (--no-dependencies) the backup's
-	// link cannot be resolved: the form keeps the link it has.
+	// Without its service in the restore (--no-dependencies), overwritten,
+	// the form would submit to A's service: it cannot, and is left alone.
 	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", formID, "--no-dependencies", "--to", bFile, "--overwrite", "--yes")
-	if code != exitOK {
-		t.Fatalf("overwrite without the service: exit %d\n%s", code, out)
+	if code != exitOK || !strings.Contains(out, "cannot    "+formID) || !strings.Contains(out, "submits to service "+svcID) {
+		t.Fatalf("overwrite without the service must be refused (cannot): exit %d\n%s", code, out)
 	}
-	if kept := state(newForm); !slices.Contains(kept.links, org.Relationship{Type: "Survey2Service", To: newSvc}) {
-		t.Errorf("restored without its service, the form lost its link to B's service %s: %v", newSvc, kept.links)
+	if now := state(newForm); !bytes.Equal(now.body, undone.body) || now.title != undone.title {
+		t.Errorf("the refused overwrite changed B's form: %q", now.title)
+	}
+	// With its service but not the layer it reads, the backup's
+	// Survey2Data link cannot be resolved: the form keeps the links it has.
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", formID, "--item", svcID, "--no-dependencies", "--to", bFile, "--overwrite", "--yes")
+	if code != exitOK || !strings.Contains(out, "overwrite "+formID) {
+		t.Fatalf("overwrite with the service: exit %d\n%s", code, out)
+	}
+	kept := state(newForm)
+	for _, want := range []org.Relationship{{Type: "Survey2Service", To: newSvc}, {Type: "Survey2Data", To: newData}} {
+		if !slices.Contains(kept.links, want) {
+			t.Errorf("restored without the layer it reads, the form lost its link %v: %v", want, kept.links)
+		}
+	}
+	if !bytes.Equal(kept.body, got.body) {
+		t.Error("the overwrite with its service did not put back the package naming B's service")
 	}
 
 	// Undo of the first restore removes the form and its service.

@@ -144,6 +144,22 @@ func (p *formPackage) rewrite(remap map[string]string) (bool, error) {
 	return true, nil
 }
 
+// names reports whether the package's text names s (what rewrite would
+// replace).
+func (p *formPackage) names(s string) (bool, error) {
+	in, err := os.Open(p.path)
+	if err != nil {
+		return false, fmt.Errorf("rereading the spooled package: %v", err)
+	}
+	defer in.Close()
+	zr, err := zip.NewReader(in, p.Size)
+	if err != nil {
+		return false, nil
+	}
+	var kept []string
+	return rewriteZip(zr, io.Discard, strings.NewReplacer(s, s+"\x00"), "", &kept)
+}
+
 // rewriteZip writes zr to w with rm applied to its text entries (and to
 // the text inside nested spreadsheets); the other entries are copied raw,
 // in the same order, with the same names, times and comments. It reports

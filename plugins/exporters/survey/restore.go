@@ -78,6 +78,23 @@ func (e *Exporter) Restore(ctx context.Context, req sdk.RestoreRequest, host sdk
 	if name == "" {
 		name = file.Name
 	}
+	// A form whose package still names a linked service the restore has
+	// no counterpart of in the target (not restored with it, not there)
+	// would submit to the backup's service, in its old org.
+	for _, r := range want.Unresolved {
+		names, err := pkg.names(r.ItemID)
+		if err != nil {
+			return sdk.RestoreResult{}, err
+		}
+		if !names {
+			continue
+		}
+		if overwriting {
+			return sdk.RestoreResult{Action: sdk.ActionCannot, Cannot: sdk.CannotNotRestorable,
+				Reason: fmt.Sprintf("its form package submits to service %s (%s), which this restore neither restores nor finds in the target: overwritten, the form would submit to the backup's service; restore that service with it (without --no-dependencies), or the form --as-new", r.ItemID, r.Title)}, nil
+		}
+		s.Warn(ctx, "form %s (%s): its package submits to service %s (%s), which is neither restored nor in the target: the restored form submits to the backup's service until that service is restored too and the form again", req.Item.ID, req.Item.Title, r.ItemID, r.Title)
+	}
 	if overwriting {
 		return overwrite(ctx, s, backup, pkg, want, name)
 	}
@@ -217,6 +234,9 @@ type link struct {
 type links struct {
 	List     []link
 	Complete bool
+	// Unresolved are the backup's links whose other end the target has
+	// no counterpart of.
+	Unresolved []exportkit.Related
 }
 
 // wantLinks are the backup's relationships of the form (relationships.json)
@@ -250,6 +270,7 @@ func wantLinks(ctx context.Context, s *exportkit.RestoreSession) (links, error) 
 				s.Warn(ctx, "form %s (%s): its %s link to item %s (%s) is not re-created: that item is neither restored nor in the target; restore it too (--item %s) and restore the form again",
 					s.Req.Item.ID, s.Req.Item.Title, r.Type, r.ItemID, r.Title, r.ItemID)
 				out.Complete = false
+				out.Unresolved = append(out.Unresolved, r)
 				continue
 			}
 			other = r.ItemID
