@@ -35,6 +35,7 @@ func main() {
 	latency := flag.Duration("latency", 50*time.Millisecond, "latency the target simulator adds to every request")
 	parallel := flag.Int("parallel", 4, "restore --parallel")
 	largeFile := flag.Int64("large-file-size", 1<<20, "size of the simulator's large files (small: the benchmark is about requests, not disk)")
+	flag.StringVar(&perfOut, "perf", "", "record the restore (host and plugin processes) with `perf record -g` into this file prefix (<prefix>-<items>.data)")
 	dir := flag.String("dir", "", "work folder (default: a temporary folder, removed at the end)")
 	flag.Parse()
 	work := *dir
@@ -54,6 +55,9 @@ func main() {
 		one(*exe, filepath.Join(work, s), n, *seed, *latency, *parallel, *largeFile)
 	}
 }
+
+// perfOut, when set, is where the restore's `perf record` goes.
+var perfOut string
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "restore bench:", err)
@@ -79,7 +83,14 @@ func one(exe, work string, n int, seed uint64, latency time.Duration, parallel i
 		fail(fmt.Errorf("backup of %d items: exit %d", n, m.code))
 	}
 	b.ResetRequests()
-	m := runAgolpipe(exe, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes", "--parallel", strconv.Itoa(parallel))
+	args := []string{"restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes", "--parallel", strconv.Itoa(parallel)}
+	if perfOut != "" {
+		// perf follows the host's plugin processes (inherit); the roles
+		// printed below name their pids.
+		args = append([]string{"record", "-g", "-F", "499", "-o", fmt.Sprintf("%s-%d.data", perfOut, n), "--", exe}, args...)
+		exe = "perf"
+	}
+	m := runAgolpipe(exe, args...)
 	rep := restoreReport(filepath.Join(work, "a", "sink"))
 	counts := map[string]int{}
 	for _, it := range rep.Items {
@@ -102,6 +113,18 @@ func one(exe, work string, n int, seed uint64, latency time.Duration, parallel i
 	}
 	sort.Strings(roles)
 	fmt.Printf("  peak RSS per process (MiB): %s\n", strings.Join(roles, ", "))
+	restored := max(1, counts["restored"])
+	roles = roles[:0]
+	var total float64
+	for r, v := range m.cpuBy {
+		total += v
+		roles = append(roles, fmt.Sprintf("%s %.2f", r, v))
+	}
+	sort.Strings(roles)
+	fmt.Printf("  CPU seconds of the process tree (last sample) %.2f, %.1f ms per restored item: %s\n", total, 1000*total/float64(restored), strings.Join(roles, ", "))
+	if perfOut != "" {
+		fmt.Printf("  pids: %v\n", m.pids)
+	}
 }
 
 // pipeline writes the pipeline of one org: its admin, a local sink.
@@ -324,6 +347,10 @@ type measured struct {
 	peakBy  map[string]int64 // by process role ("host", "exporter item_json", ...)
 	code    int
 	cpu     time.Duration // user+system of agolpipe and its plugins
+	// cpuBy is each role's CPU seconds at its last sample (a process's
+	// last 50 ms before it exits are missed), pids each pid's role.
+	cpuBy map[string]float64
+	pids  map[int]string
 }
 
 // runAgolpipe runs agolpipe with args, sampling the resident memory of its
@@ -339,6 +366,8 @@ func runAgolpipe(exe string, args ...string) measured {
 	var mu sync.Mutex
 	var peak int64
 	peakBy := map[string]int64{}
+	cpuLast := map[int]float64{}
+	pids := map[int]string{}
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
@@ -349,7 +378,12 @@ func runAgolpipe(exe string, args ...string) measured {
 				return
 			case <-t.C:
 				r, by := procfs.TreeRSS(cmd.Process.Pid)
+				cpu, roles := procfs.TreeCPU(cmd.Process.Pid)
 				mu.Lock()
+				for pid, c := range cpu {
+					cpuLast[pid] = max(cpuLast[pid], c)
+					pids[pid] = roles[pid]
+				}
 				peak = max(peak, r)
 				for k, v := range by {
 					peakBy[k] = max(peakBy[k], v)
@@ -371,5 +405,9 @@ func runAgolpipe(exe string, args ...string) measured {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return measured{start: start, wall: wall, peakRSS: peak, peakBy: peakBy, code: code, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	cpuBy := map[string]float64{}
+	for pid, c := range cpuLast {
+		cpuBy[pids[pid]] += c
+	}
+	return measured{start: start, wall: wall, peakRSS: peak, peakBy: peakBy, code: code, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), cpuBy: cpuBy, pids: pids}
 }

@@ -13,3 +13,7 @@ func (d *DataChannel) BreakAddress() (restore func()) {
 	p.addr = p.dir + "/missing"
 	return func() { p.addr = old }
 }
+
+// HostDials counts the plugin side's broker dials to a host service, to
+// prove one connection serves all of a plugin's calls (hostcalls.go).
+func HostDials() int64 { return hostDials.Load() }

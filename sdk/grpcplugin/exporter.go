@@ -41,7 +41,10 @@ type ExporterClient struct {
 	restoreTypes []string
 	// restoreSkipped are those whose skipped exports it restores too.
 	restoreSkipped []string
-	once           sync.Once
+	// calls is the plugin's shared host service, nil when the plugin does
+	// not name its calls (features.host_calls) and gets one per call.
+	calls *hostCalls
+	once  sync.Once
 	// data is the host's data channel, nil for none.
 	data *DataChannel
 }
@@ -52,8 +55,28 @@ func NewExporterClient(ctx context.Context, c pluginv1.ExporterServiceClient, b 
 	if err != nil {
 		return nil, err
 	}
-	return &ExporterClient{c: c, broker: b, info: info, schema: schema, itemTypes: d.GetItemTypes(),
-		restoreTypes: d.GetFeatures().GetRestoreItemTypes(), restoreSkipped: d.GetFeatures().GetRestoreSkippedItemTypes()}, nil
+	e := &ExporterClient{c: c, broker: b, info: info, schema: schema, itemTypes: d.GetItemTypes(),
+		restoreTypes: d.GetFeatures().GetRestoreItemTypes(), restoreSkipped: d.GetFeatures().GetRestoreSkippedItemTypes()}
+	if b != nil && d.GetFeatures().GetHostCalls() {
+		e.calls = &hostCalls{broker: b}
+	}
+	return e, nil
+}
+
+// hostFor serves host to the plugin for one call: on the plugin's shared
+// host service when it names its calls, else on a service of the call's
+// own. It returns the broker id and call id (0: its own service) to send,
+// and the function that ends the call (see endHost).
+func (e *ExporterClient) hostFor(host sdk.Host) (uint32, uint64, func()) {
+	switch {
+	case host == nil || e.broker == nil:
+		return 0, 0, func() {}
+	case e.calls != nil:
+		return e.calls.open(host)
+	default:
+		id := e.broker.NextId()
+		return id, 0, serveHost(e.broker, id, &HostServer{Impl: host})
+	}
 }
 
 func (e *ExporterClient) Info() sdk.Info      { return e.info }
@@ -81,29 +104,15 @@ const cancelledHostGrace = 10 * time.Second
 // an ack carrying Write's error, so the plugin's own Write returns only when
 // the host has finished with the artifact.
 func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host sdk.Host, out sdk.ArtifactWriter) (sdk.ExportResult, error) {
-	parent := ctx
+	hostID, callID, stop := e.hostFor(host)
+	defer endHost(ctx, stop)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var hostID uint32
-	if host != nil && e.broker != nil {
-		hostID = e.broker.NextId()
-		stop := serveHost(e.broker, hostID, host)
-		defer func() {
-			if parent.Err() != nil {
-				// Cancelled: the call returns at once, but the plugin is
-				// still cleaning up (deleting temporary export items) and
-				// needs the host's portal for a moment longer.
-				time.AfterFunc(cancelledHostGrace, stop)
-				return
-			}
-			stop()
-		}()
-	}
 	stream, err := e.c.Export(ctx)
 	if err != nil {
 		return sdk.ExportResult{}, fromStatus(err)
 	}
-	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID,
+	start := &pluginv1.ExportStart{Item: itemToProto(req.Item), RunId: req.RunID, Org: orgToProto(req.Org), HostBrokerId: hostID, HostCallId: callID,
 		Resume: req.Resume, TimeoutMillis: timeoutMillis(req.Timeout), Format: req.Format}
 	if p := e.data.listener(); p != nil {
 		start.DataAddress = p.addr
@@ -150,6 +159,9 @@ func (e *ExporterClient) Export(ctx context.Context, req sdk.ExportRequest, host
 }
 
 func (e *ExporterClient) Close() error {
+	if e.calls != nil {
+		defer e.calls.close()
+	}
 	return closeOnce(&e.once, e.c.Close, &pluginv1.ExporterServiceCloseRequest{})
 }
 
@@ -159,6 +171,23 @@ type ExporterServer struct {
 	pluginv1.UnimplementedExporterServiceServer
 	Impl   sdk.Exporter
 	Broker *plugin.GRPCBroker
+	// hosts are the connections to the host's shared host service.
+	hosts hostConns
+}
+
+// hostClient is the host of one call: broker id and, on a shared host
+// service, the call's id (hostcalls.go).
+func (e *ExporterServer) hostClient(id uint32, call uint64) *HostClient {
+	h := &HostClient{broker: e.Broker, id: id, call: call, shared: &e.hosts}
+	if call != 0 {
+		// Dialed now, not on first use: go-plugin's broker forgets the
+		// service's address 5 s after it arrived unless a Dial takes it,
+		// and the shared service's arrives once, with the first call,
+		// which may not use the host (a plan) while a later one does.
+		// An error is kept for the first request that needs the host.
+		_, _ = h.client()
+	}
+	return h
 }
 
 func (e *ExporterServer) Describe(context.Context, *pluginv1.ExporterServiceDescribeRequest) (*pluginv1.ExporterServiceDescribeResponse, error) {
@@ -183,7 +212,7 @@ func (e *ExporterServer) Export(stream pluginv1.ExporterService_ExportServer) er
 	if start == nil {
 		return toStatus(sdk.Permanent("Export stream did not start with ExportStart"))
 	}
-	host := &HostClient{broker: e.Broker, id: start.GetHostBrokerId()}
+	host := e.hostClient(start.GetHostBrokerId(), start.GetHostCallId())
 	defer host.close()
 	w := &artifactWriter{stream: stream, dataAddr: start.GetDataAddress()}
 	req := sdk.ExportRequest{Item: itemFromProto(start.GetItem()), RunID: start.GetRunId(), Org: orgFromProto(start.GetOrg()),
@@ -196,6 +225,7 @@ func (e *ExporterServer) Export(stream pluginv1.ExporterService_ExportServer) er
 }
 
 func (e *ExporterServer) Close(context.Context, *pluginv1.ExporterServiceCloseRequest) (*pluginv1.ExporterServiceCloseResponse, error) {
+	defer e.hosts.close()
 	return &pluginv1.ExporterServiceCloseResponse{}, toStatus(e.Impl.Close())
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -31,22 +30,9 @@ func (e *ExporterClient) Restore(ctx context.Context, req sdk.RestoreRequest, ho
 	if len(e.restoreTypes) == 0 {
 		return sdk.RestoreResult{}, sdk.Permanent("exporter plugin %q cannot restore items (it announces no restore item types)", e.info.Name)
 	}
-	parent := ctx
-	var hostID uint32
-	if host != nil && e.broker != nil {
-		hostID = e.broker.NextId()
-		stop := serveHost(e.broker, hostID, host)
-		defer func() {
-			if parent.Err() != nil {
-				// Cancelled: the plugin may still be cleaning up (deleting
-				// what it half created) through the host for a moment.
-				time.AfterFunc(cancelledHostGrace, stop)
-				return
-			}
-			stop()
-		}()
-	}
-	resp, err := e.c.Restore(ctx, restoreRequestToProto(req, hostID))
+	hostID, callID, stop := e.hostFor(host)
+	defer endHost(ctx, stop)
+	resp, err := e.c.Restore(ctx, restoreRequestToProto(req, hostID, callID))
 	if err != nil {
 		return sdk.RestoreResult{}, fromStatus(err)
 	}
@@ -60,7 +46,7 @@ func (e *ExporterServer) Restore(ctx context.Context, req *pluginv1.RestoreReque
 	if !ok {
 		return nil, status.Errorf(codes.Unimplemented, "exporter %q cannot restore items", e.Impl.Info().Name)
 	}
-	host := &restoreHostClient{HostClient: &HostClient{broker: e.Broker, id: req.GetHostBrokerId()}}
+	host := &restoreHostClient{HostClient: e.hostClient(req.GetHostBrokerId(), req.GetHostCallId())}
 	defer host.close()
 	res, err := r.Restore(ctx, restoreRequestFromProto(req), host)
 	if err != nil {
@@ -69,13 +55,11 @@ func (e *ExporterServer) Restore(ctx context.Context, req *pluginv1.RestoreReque
 	return restoreResultToProto(res), nil
 }
 
-// exporterFeatures is what Describe announces of e's optional abilities.
+// exporterFeatures is what Describe announces of e's optional abilities:
+// the item types it restores, and that this SDK names its calls in host
+// requests (hostcalls.go).
 func exporterFeatures(e sdk.Exporter) *pluginv1.ExporterFeatures {
-	types := sdk.RestoreItemTypesOf(e)
-	if len(types) == 0 {
-		return nil
-	}
-	return &pluginv1.ExporterFeatures{RestoreItemTypes: types, RestoreSkippedItemTypes: sdk.RestoreSkippedItemTypesOf(e)}
+	return &pluginv1.ExporterFeatures{RestoreItemTypes: sdk.RestoreItemTypesOf(e), RestoreSkippedItemTypes: sdk.RestoreSkippedItemTypesOf(e), HostCalls: true}
 }
 
 // restoreHostClient is the plugin side of sdk.RestoreHost.
@@ -89,7 +73,7 @@ func (h *restoreHostClient) ReadArtifact(ctx context.Context, name string) (io.R
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(h.outgoing(ctx))
 	stream, err := c.ReadArtifact(ctx, &pluginv1.ReadArtifactRequest{Name: name})
 	if err != nil {
 		cancel()
@@ -122,11 +106,16 @@ func (h *restoreHostClient) ReadArtifact(ctx context.Context, name string) (io.R
 // ReadArtifact serves sdk.RestoreHost.ReadArtifact; only a restore's host
 // has artifacts to read.
 func (h *HostServer) ReadArtifact(req *pluginv1.ReadArtifactRequest, stream pluginv1.HostService_ReadArtifactServer) error {
-	rh, ok := h.Impl.(sdk.RestoreHost)
+	host, ctx, done, err := h.host(stream.Context())
+	if err != nil {
+		return toStatus(err)
+	}
+	defer done()
+	rh, ok := host.(sdk.RestoreHost)
 	if !ok {
 		return status.Errorf(codes.Unimplemented, "the host has no artifacts to read outside a restore")
 	}
-	rc, err := rh.ReadArtifact(stream.Context(), req.GetName())
+	rc, err := rh.ReadArtifact(ctx, req.GetName())
 	if err != nil {
 		return toStatus(err)
 	}
@@ -252,12 +241,21 @@ func (p portalUploadClient) recv() (*pluginv1.HttpResponseHeader, []byte, error)
 
 // PortalUpload serves a plugin's upload through the host's Portal.
 func (h *HostServer) PortalUpload(stream pluginv1.HostService_PortalUploadServer) error {
-	return serveUpload(portalUploadServer{stream}, "plugin", h.Impl.Portal)
+	host, ctx, done, err := h.host(stream.Context())
+	if err != nil {
+		return toStatus(err)
+	}
+	defer done()
+	return serveUpload(portalUploadServer{stream, ctx}, "plugin", host.Portal)
 }
 
+// portalUploadServer's ctx is the request's, ended with its call.
 type portalUploadServer struct {
 	pluginv1.HostService_PortalUploadServer
+	ctx context.Context
 }
+
+func (p portalUploadServer) Context() context.Context { return p.ctx }
 
 func (p portalUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, error) {
 	m, err := p.Recv()
@@ -426,11 +424,11 @@ func remapFromProto(es []*pluginv1.RemapEntry) map[string]string {
 	return m
 }
 
-func restoreRequestToProto(r sdk.RestoreRequest, hostID uint32) *pluginv1.RestoreRequest {
+func restoreRequestToProto(r sdk.RestoreRequest, hostID uint32, callID uint64) *pluginv1.RestoreRequest {
 	p := &pluginv1.RestoreRequest{Item: itemToProto(r.Item), ManifestRecord: r.ManifestRecord, RunId: r.RunID,
 		RestoreId: r.RestoreID, Mark: r.Mark, Target: orgToProto(r.Target), TargetOwner: r.Owner,
 		TargetFolderId: r.FolderID, TargetFolderTitle: r.FolderTitle, Mode: restoreModeProto[r.Mode],
-		TargetItemId: r.TargetItemID, Remap: remapToProto(r.Remap), PlanOnly: r.PlanOnly, HostBrokerId: hostID}
+		TargetItemId: r.TargetItemID, Remap: remapToProto(r.Remap), PlanOnly: r.PlanOnly, HostBrokerId: hostID, HostCallId: callID}
 	for _, a := range r.Artifacts {
 		p.Artifacts = append(p.Artifacts, &pluginv1.RestoreArtifact{Name: a.Name, Size: a.Size, Sha256: a.SHA256, Format: a.Format, MediaType: a.MediaType})
 	}

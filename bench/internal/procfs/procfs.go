@@ -119,28 +119,49 @@ func LoadAvg() float64 {
 }
 
 // TreeRSS sums VmRSS of root and all its descendants, in bytes, and gives
-// each process's by its role (see Role). One pass over /proc builds the
+// each process's by its role (see Role).
+func TreeRSS(root int) (int64, map[string]int64) {
+	var total int64
+	by := map[string]int64{}
+	for _, pid := range Tree(root) {
+		r := max(0, StatusKiB(pid, "VmRSS")) << 10
+		total += r
+		by[Role(pid, pid == root)] += r
+	}
+	return total, by
+}
+
+// TreeCPU gives the CPU seconds so far (CPUSeconds) of root and each of its
+// descendants, and each one's role (see Role), by pid.
+func TreeCPU(root int) (map[int]float64, map[int]string) {
+	cpu, roles := map[int]float64{}, map[int]string{}
+	for _, pid := range Tree(root) {
+		if c := CPUSeconds(pid); c >= 0 {
+			cpu[pid], roles[pid] = c, Role(pid, pid == root)
+		}
+	}
+	return cpu, roles
+}
+
+// Tree lists root and all its descendants. One pass over /proc builds the
 // whole tree: asking for each process's children in turn would read every
 // stat file once per process.
-func TreeRSS(root int) (int64, map[string]int64) {
+func Tree(root int) []int {
 	children := map[int][]int{}
 	for _, pid := range Pids() {
 		if ppid := Parent(pid); ppid >= 0 {
 			children[ppid] = append(children[ppid], pid)
 		}
 	}
-	var total int64
-	by := map[string]int64{}
+	var out []int
 	stack := []int{root}
 	for len(stack) > 0 {
 		pid := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		r := max(0, StatusKiB(pid, "VmRSS")) << 10
-		total += r
-		by[Role(pid, pid == root)] += r
+		out = append(out, pid)
 		stack = append(stack, children[pid]...)
 	}
-	return total, by
+	return out
 }
 
 // Role names a process of an agolpipe process tree: "host" for the root,

@@ -315,8 +315,14 @@ type ExporterFeatures struct {
 	// refuses a skipped item of any other type itself, with its export's
 	// reason, so an exporter that does not name the type never sees one.
 	RestoreSkippedItemTypes []string `protobuf:"bytes,2,rep,name=restore_skipped_item_types,json=restoreSkippedItemTypes,proto3" json:"restore_skipped_item_types,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// host_calls: the plugin names the export or restore it acts for in
+	// every HostService request it makes (gRPC metadata "agolpipe-host-call",
+	// the decimal host_call_id of that call), so the host may serve all of
+	// the plugin's calls on one HostService, dialed once, instead of a new
+	// broker connection (a TLS handshake and a gRPC server) per call.
+	HostCalls     bool `protobuf:"varint,3,opt,name=host_calls,json=hostCalls,proto3" json:"host_calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExporterFeatures) Reset() {
@@ -361,6 +367,13 @@ func (x *ExporterFeatures) GetRestoreSkippedItemTypes() []string {
 		return x.RestoreSkippedItemTypes
 	}
 	return nil
+}
+
+func (x *ExporterFeatures) GetHostCalls() bool {
+	if x != nil {
+		return x.HostCalls
+	}
+	return false
 }
 
 type ExporterServiceConfigureRequest struct {
@@ -556,7 +569,12 @@ type ExportStart struct {
 	// data_address is the host's data channel (network "unix"); empty when
 	// the host offers none. The plugin may send any artifact's bytes there
 	// (data_channel after artifact_begin) or as chunks.
-	DataAddress   string `protobuf:"bytes,8,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
+	DataAddress string `protobuf:"bytes,8,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
+	// host_call_id, when not 0, says HostService at host_broker_id serves
+	// all of this plugin's calls (features.host_calls): the plugin keeps
+	// one connection to it and names this call in every request's
+	// "agolpipe-host-call" metadata. 0: the service is this export's own.
+	HostCallId    uint64 `protobuf:"varint,9,opt,name=host_call_id,json=hostCallId,proto3" json:"host_call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,6 +663,13 @@ func (x *ExportStart) GetDataAddress() string {
 		return x.DataAddress
 	}
 	return ""
+}
+
+func (x *ExportStart) GetHostCallId() uint64 {
+	if x != nil {
+		return x.HostCallId
+	}
+	return 0
 }
 
 // ArtifactAck answers an ArtifactEnd: the artifact reached every sink, or
@@ -1026,7 +1051,9 @@ type RestoreRequest struct {
 	PlanOnly bool `protobuf:"varint,14,opt,name=plan_only,json=planOnly,proto3" json:"plan_only,omitempty"`
 	// host_broker_id is the go-plugin broker id where the host serves
 	// HostService (ReadArtifact, Portal, PortalUpload) for this restore.
-	HostBrokerId  uint32 `protobuf:"varint,15,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	HostBrokerId uint32 `protobuf:"varint,15,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	// host_call_id: as ExportStart.host_call_id, for this restore.
+	HostCallId    uint64 `protobuf:"varint,16,opt,name=host_call_id,json=hostCallId,proto3" json:"host_call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1162,6 +1189,13 @@ func (x *RestoreRequest) GetPlanOnly() bool {
 func (x *RestoreRequest) GetHostBrokerId() uint32 {
 	if x != nil {
 		return x.HostBrokerId
+	}
+	return 0
+}
+
+func (x *RestoreRequest) GetHostCallId() uint64 {
+	if x != nil {
+		return x.HostCallId
 	}
 	return 0
 }
@@ -1486,10 +1520,12 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x06schema\x18\x02 \x01(\v2\x1a.agolpipe.plugin.v1.SchemaR\x06schema\x12\x1d\n" +
 	"\n" +
 	"item_types\x18\x03 \x03(\tR\titemTypes\x12@\n" +
-	"\bfeatures\x18\x04 \x01(\v2$.agolpipe.plugin.v1.ExporterFeaturesR\bfeatures\"}\n" +
+	"\bfeatures\x18\x04 \x01(\v2$.agolpipe.plugin.v1.ExporterFeaturesR\bfeatures\"\x9c\x01\n" +
 	"\x10ExporterFeatures\x12,\n" +
 	"\x12restore_item_types\x18\x01 \x03(\tR\x10restoreItemTypes\x12;\n" +
-	"\x1arestore_skipped_item_types\x18\x02 \x03(\tR\x17restoreSkippedItemTypes\"[\n" +
+	"\x1arestore_skipped_item_types\x18\x02 \x03(\tR\x17restoreSkippedItemTypes\x12\x1d\n" +
+	"\n" +
+	"host_calls\x18\x03 \x01(\bR\thostCalls\"[\n" +
 	"\x1fExporterServiceConfigureRequest\x128\n" +
 	"\x06config\x18\x01 \x01(\v2 .agolpipe.plugin.v1.DynamicValueR\x06config\"d\n" +
 	" ExporterServiceConfigureResponse\x12@\n" +
@@ -1497,7 +1533,7 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\rExportRequest\x127\n" +
 	"\x05start\x18\x01 \x01(\v2\x1f.agolpipe.plugin.v1.ExportStartH\x00R\x05start\x123\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1f.agolpipe.plugin.v1.ArtifactAckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\xa1\x02\n" +
+	"\x03msg\"\xc3\x02\n" +
 	"\vExportStart\x12,\n" +
 	"\x04item\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.ItemR\x04item\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12-\n" +
@@ -1506,7 +1542,9 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x06resume\x18\x05 \x01(\bR\x06resume\x12%\n" +
 	"\x0etimeout_millis\x18\x06 \x01(\x03R\rtimeoutMillis\x12\x16\n" +
 	"\x06format\x18\a \x01(\tR\x06format\x12!\n" +
-	"\fdata_address\x18\b \x01(\tR\vdataAddress\"g\n" +
+	"\fdata_address\x18\b \x01(\tR\vdataAddress\x12 \n" +
+	"\fhost_call_id\x18\t \x01(\x04R\n" +
+	"hostCallId\"g\n" +
 	"\vArtifactAck\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12B\n" +
 	"\ferror_detail\x18\x02 \x01(\v2\x1f.agolpipe.plugin.v1.ErrorDetailR\verrorDetail\"\xbe\x02\n" +
@@ -1526,7 +1564,7 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x16\n" +
-	"\x06format\x18\x04 \x01(\tR\x06format\"\xfa\x04\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\x9c\x05\n" +
 	"\x0eRestoreRequest\x12,\n" +
 	"\x04item\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.ItemR\x04item\x12A\n" +
 	"\tartifacts\x18\x02 \x03(\v2#.agolpipe.plugin.v1.RestoreArtifactR\tartifacts\x12'\n" +
@@ -1544,7 +1582,9 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x0etarget_item_id\x18\f \x01(\tR\ftargetItemId\x124\n" +
 	"\x05remap\x18\r \x03(\v2\x1e.agolpipe.plugin.v1.RemapEntryR\x05remap\x12\x1b\n" +
 	"\tplan_only\x18\x0e \x01(\bR\bplanOnly\x12$\n" +
-	"\x0ehost_broker_id\x18\x0f \x01(\rR\fhostBrokerId\"\x88\x01\n" +
+	"\x0ehost_broker_id\x18\x0f \x01(\rR\fhostBrokerId\x12 \n" +
+	"\fhost_call_id\x18\x10 \x01(\x04R\n" +
+	"hostCallId\"\x88\x01\n" +
 	"\x0fRestoreArtifact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
