@@ -14,23 +14,28 @@ import (
 
 // While a restore runs, restore.json in the first sink is kept current:
 // rewritten (marked incomplete) as items that changed the target finish,
-// at most every checkpointEvery.
+// at most every checkpointEvery (and less often as it grows).
 // A restore that is killed (SIGKILL, a crash, the machine going down)
 // writes no final report; without this, what it created could be found
 // again only by the marks, through the portal's search, which indexes new
 // items seconds to minutes late: running the restore again at once made
 // duplicates, and its undo found nothing to delete. With it, a later
 // restore finds those copies in the report (copies.go) and undo deletes
-// them; only the items in hand when the process died, or finished in the
-// last checkpointEvery, can be missing.
+// them; only the items in hand when the process died, or finished since
+// the last write (a fraction of a second), can be missing.
 
 // checkpointTimeout bounds one write of the running report.
 const checkpointTimeout = 30 * time.Second
 
-// checkpointEvery spaces the writes: items that finish within it go into
-// one write, so that rewriting a report of hundreds of items costs the
-// restore a few writes a second at most, not one per item.
-const checkpointEvery = 200 * time.Millisecond
+// checkpointEvery spaces the writes, plus checkpointPerItem for each item
+// the report holds: items that finish meanwhile go into one write, and a
+// report that grows is written less often, so rewriting it costs about
+// the same bytes a second (some 250 KB) at 10 items as at 500, not one
+// write per item.
+const (
+	checkpointEvery   = 200 * time.Millisecond
+	checkpointPerItem = 4 * time.Millisecond
+)
 
 // checkpointer writes the running report, one write at a time: items that
 // finish while a write is under way are in the next one.
@@ -118,7 +123,7 @@ func (c *checkpointer) flush() {
 		rep.Groups = nil // the group mapper's, under its own lock; not needed to find or undo items
 		rep.Items, rep.Incomplete = items, true
 		began := time.Now()
-		b, err := json.MarshalIndent(&rep, "", "  ")
+		b, err := json.Marshal(&rep)
 		if err == nil {
 			// Not the restore's context: an interrupted restore still
 			// records what it did.
@@ -137,7 +142,7 @@ func (c *checkpointer) flush() {
 		}
 		select {
 		case <-c.stop:
-		case <-time.After(checkpointEvery - time.Since(began)):
+		case <-time.After(checkpointEvery + time.Duration(len(items))*checkpointPerItem - time.Since(began)):
 		}
 	}
 }
