@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -876,5 +877,62 @@ func TestProbeRestoreIntoPortal(t *testing.T) {
 	b.Org().Mu.RUnlock()
 	if t.Failed() {
 		t.Logf("the restore said:\n%s", out)
+	}
+}
+
+// TestProbeReplaceAndUndoThrottled: find and replace, then its undo, in an
+// org that throttles some of their item updates (HTTP 429, a JSON 429 on
+// HTTP 200, the HTML 403 of write bursts): every web map is changed, then
+// put back byte for byte, and both exit 0.
+func TestProbeReplaceAndUndoThrottled(t *testing.T) {
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 3, Faults: []sim.Fault{
+		{Endpoint: "update", Nth: 1, Kind: sim.Fault429},
+		{Endpoint: "update", Nth: 3, Kind: sim.Fault403HTML},
+	}})
+	dir := t.TempDir()
+	file := fsPipeline(t, srv, admin, dir)
+	pc := newPortalClient(t, srv, admin)
+	portal := srv.PortalURL() + "/sharing/rest"
+	var maps []string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Type == "Web Map" && !it.Deleted {
+			maps = append(maps, it.ID)
+		}
+	}
+	o.Mu.RUnlock()
+	before := map[string]string{}
+	find := ""
+	for _, id := range maps {
+		before[id] = string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil))
+		if m := regexp.MustCompile(`"url":"(http[^"]+/FeatureServer)`).FindStringSubmatch(before[id]); m != nil && find == "" {
+			find = m[1]
+		}
+	}
+	if find == "" {
+		t.Fatal("no web map refers to a feature service")
+	}
+	const repl = "https://gis.example.com/arcgis/rest/services/Moved/FeatureServer"
+	code, out := runCLI(t, "replace", file, "--find", find, "--replace", repl, "--type", "Web Map", "--yes")
+	if code != exitOK {
+		t.Fatalf("replace with throttled updates: exit %d\n%s", code, out)
+	}
+	rid := replaceID(t, out)
+	for _, id := range maps {
+		if got := string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil)); got != strings.ReplaceAll(before[id], find, repl) {
+			t.Errorf("web map %s after replace: not the old data with the URL replaced", id)
+		}
+	}
+	if code, out := runCLI(t, "restore", "undo", file, rid, "--yes"); code != exitOK {
+		t.Fatalf("undo: exit %d\n%s", code, out)
+	}
+	for _, id := range maps {
+		if got := string(pc.raw(http.MethodGet, portal+"/content/items/"+id+"/data", nil)); got != before[id] {
+			t.Errorf("web map %s after undo: not as before the replace", id)
+		}
+	}
+	if got := scriptedFaults(srv); len(got) != 2 {
+		t.Errorf("the org answered %d scripted faults during the replace and its undo, want 2: %v", len(got), got)
 	}
 }

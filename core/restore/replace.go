@@ -480,7 +480,9 @@ func updateItem(ctx context.Context, src sdk.Source, owner, id string, form url.
 		Success bool `json:"success"`
 	}
 	p := "content/users/" + url.PathEscape(owner) + "/items/" + url.PathEscape(id) + "/update"
-	if err := arcgisrest.GetJSON(ctx, src.Do, arcgisrest.JSONPost(p, form), &a); err != nil {
+	// Sent again only when the portal turned it away unapplied (throttled,
+	// or its token refused): arcgisrest.WriteJSON.
+	if err := arcgisrest.WriteJSON(ctx, src.Do, retry.Policy{}, arcgisrest.JSONPost(p, form), nil, &a); err != nil {
 		return fmt.Errorf("updating the item: %w", err)
 	}
 	if !a.Success {
