@@ -936,3 +936,81 @@ func TestProbeReplaceAndUndoThrottled(t *testing.T) {
 		t.Errorf("the org answered %d scripted faults during the replace and its undo, want 2: %v", len(got), got)
 	}
 }
+
+// TestProbeRestoreCorruptLargeFile: one byte of a 20 MiB file item, sent
+// in parts, differs from the manifest's sha256. The parts go up, but the
+// last byte is held back until the check, so the commit never happens:
+// the item fails as corrupt and the target holds nothing of it.
+func TestProbeRestoreCorruptLargeFile(t *testing.T) {
+	const large = 20 << 20
+	dir := t.TempDir()
+	a, adminA := startSim(t, sim.Options{Items: 100, Seed: 11, LargeFileSize: large})
+	b, bFile := targetPipeline(t, dir, "b", sim.Options{Items: 60, Seed: 12, Empty: true})
+	aFile := filepath.Join(dir, "a.hcl")
+	sinkDir := filepath.Join(dir, "a-sink")
+	hcl := simSource(a, adminA, `  types = ["PDF"]`) + fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\nrun {\n  prefix = \"A\"\n}\n", sinkDir)
+	if err := os.WriteFile(aFile, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI(t, "run", aFile); code > exitPartial {
+		t.Fatalf("backup: exit %d\n%s", code, out)
+	}
+	runDir := latestRun(t, sinkDir, "A_")
+	m := readManifest(t, runDir)
+	var victim report.Artifact
+	for _, x := range m.Artifacts {
+		if x.Size == large {
+			victim = x
+		}
+	}
+	if victim.Path == "" {
+		t.Fatal("no large file in the run")
+	}
+	p := filepath.Join(runDir, filepath.FromSlash(victim.Path))
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	if _, err := f.ReadAt(one, large/3); err != nil {
+		t.Fatal(err)
+	}
+	one[0] ^= 0xff
+	if _, err := f.WriteAt(one, large/3); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	had := map[string]bool{} // the empty org's OAuth application items
+	b.Org().Mu.RLock()
+	for _, it := range b.Org().Items {
+		had[it.ID] = true
+	}
+	b.Org().Mu.RUnlock()
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--item", victim.ItemID, "--to", bFile, "--yes")
+	if code != exitPartial {
+		t.Errorf("restore of a corrupt large file: exit %d, want %d", code, exitPartial)
+	}
+	rep := readRestoreReport(t, sinkDir)
+	if len(rep.Items) != 1 || rep.Items[0].Outcome != restore.Failed || !strings.Contains(rep.Items[0].Error, "corrupt") {
+		t.Errorf("the corrupt large file's report: %+v", rep.Items)
+	}
+	parts := 0
+	for _, r := range b.Requests() {
+		if r.Endpoint == "addPart" {
+			parts++
+		}
+	}
+	if parts < 2 {
+		t.Errorf("the file went up in %d parts before the check failed it", parts)
+	}
+	b.Org().Mu.RLock()
+	for _, it := range b.Org().Items {
+		if !it.Deleted && !had[it.ID] {
+			t.Errorf("org B holds %s %q (%s, %d bytes) after the corrupt file's restore", it.ID, it.Title, it.Type, it.Size)
+		}
+	}
+	b.Org().Mu.RUnlock()
+	if t.Failed() {
+		t.Logf("the restore said:\n%s", out)
+	}
+}
