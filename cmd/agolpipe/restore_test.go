@@ -487,6 +487,20 @@ func TestRestoreTwiceIntoAnotherOrg(t *testing.T) {
 			wm = it
 		}
 	}
+	// Without the first restore's report (another sink, or never
+	// stored) the copies are still found, by their marks, and the plan
+	// says so.
+	firstJSON := filepath.Join(dir, "a", "sink", restore.Folder(first.RestoreID), "restore.json")
+	if err := os.Rename(firstJSON, firstJSON+".away"); err != nil {
+		t.Fatal(err)
+	}
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", wm.ID, "--to", bFile, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "= skip      "+wm.ID) || !strings.Contains(out, "(found by its marks)") {
+		t.Fatalf("without the first report the copy of %s is not found by its marks: exit %d\n%s", wm.ID, code, out)
+	}
+	if err := os.Rename(firstJSON+".away", firstJSON); err != nil {
+		t.Fatal(err)
+	}
 	if code, out = runCLI(t, "restore", aFile, "--run", "latest", "--all", "--to", bFile, "--yes"); code != exitOK {
 		t.Fatalf("second restore: exit %d\n%s", code, out)
 	}
