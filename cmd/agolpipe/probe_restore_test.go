@@ -1014,3 +1014,32 @@ func TestProbeRestoreCorruptLargeFile(t *testing.T) {
 		t.Logf("the restore said:\n%s", out)
 	}
 }
+
+// TestProbeRestoreReadsRetried: the reads the restore engine makes itself
+// (the search for earlier copies, an owner's folders, the groups to share
+// with) meet a 429, a JSON 429 and a 500 once each; they are read again,
+// and the restore completes with sharing and folders as in the backup.
+func TestProbeRestoreReadsRetried(t *testing.T) {
+	dir := t.TempDir()
+	sinkA := fmt.Sprintf("sink \"local\" \"disk\" { path = %q }\n", filepath.Join(dir, "a", "sink"))
+	faults := []sim.Fault{
+		{Endpoint: "search", Nth: 1, Kind: sim.Fault429},
+		{Endpoint: "user/content", Nth: 1, Kind: sim.Fault500},
+		{Endpoint: "community/groups", Nth: 1, Kind: sim.Fault429Body},
+	}
+	_, b, aFile, bFile := restoreOrgsB(t, dir, sinkA, sim.Options{Items: 60, Seed: 12, Empty: true, Faults: faults})
+	code, out := runCLI(t, "restore", aFile, "--run", "latest", "--type", "Web Map", "--type", "PDF", "--no-dependencies", "--to", bFile, "--yes")
+	if code != exitOK {
+		t.Errorf("restore with failing reads: exit %d, want %d", code, exitOK)
+	}
+	if got := scriptedFaults(b); len(got) != len(faults) {
+		t.Errorf("the target answered %d scripted faults, want %d: %v", len(got), len(faults), got)
+	}
+	rep := readRestoreReport(t, filepath.Join(dir, "a", "sink"))
+	checkRestoredOnce(t, b, rep, out)
+	for _, e := range rep.Items {
+		for _, w := range e.Warnings {
+			t.Errorf("item %s (%s): warning %s", e.ID, e.Type, w)
+		}
+	}
+}
