@@ -291,7 +291,7 @@ func folderID(ctx context.Context, o *Options, owner, title string, cache map[st
 			Title string `json:"title"`
 		} `json:"folders"`
 	}
-	if err := arcgisrest.GetJSON(ctx, o.Target.Do, arcgisrest.JSON("content/users/"+url.PathEscape(owner), url.Values{"num": {"1"}}), &u); err != nil {
+	if err := readJSON(ctx, o.Target.Do, arcgisrest.JSON("content/users/"+url.PathEscape(owner), url.Values{"num": {"1"}}), &u); err != nil {
 		return "", err
 	}
 	for _, f := range u.Folders {
@@ -400,7 +400,7 @@ func (g *groupMapper) group(ctx context.Context, old string) (string, error) {
 		if g.o.TargetOrg.OrgID != "" {
 			q.Set("q", q.Get("q")+" AND orgid:"+g.o.TargetOrg.OrgID)
 		}
-		if err := arcgisrest.GetJSON(ctx, g.o.Target.Do, arcgisrest.JSON("community/groups", q), &found); err != nil {
+		if err := readJSON(ctx, g.o.Target.Do, arcgisrest.JSON("community/groups", q), &found); err != nil {
 			return "", err
 		}
 		for _, r := range found.Results {

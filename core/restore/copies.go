@@ -271,7 +271,7 @@ func markedCopies(ctx context.Context, src sdk.Source, byID map[string]report.It
 			} `json:"results"`
 			NextStart int `json:"nextStart"`
 		}
-		if err := arcgisrest.GetJSON(ctx, src.Do, arcgisrest.JSON("search", q), &res); err != nil {
+		if err := readJSON(ctx, src.Do, arcgisrest.JSON("search", q), &res); err != nil {
 			return nil, nil, fmt.Errorf("searching the target for items earlier restores created: %w", err)
 		}
 		for _, r := range res.Results {
@@ -311,7 +311,7 @@ func confirmCopy(ctx context.Context, o *Options, c *targetCopy, typ string) (bo
 		OrgID   string `json:"orgId"`
 		Created int64  `json:"created"`
 	}
-	err := arcgisrest.GetJSON(ctx, o.Target.Do, arcgisrest.JSON("content/items/"+url.PathEscape(c.ID), nil), &it)
+	err := readJSON(ctx, o.Target.Do, arcgisrest.JSON("content/items/"+url.PathEscape(c.ID), nil), &it)
 	if sdk.IsNotFound(err) {
 		return false, nil
 	}

@@ -45,7 +45,7 @@ func serviceLastEdit(ctx context.Context, src sdk.Source, it sdk.Item) (int64, e
 			LastEditDate int64 `json:"lastEditDate"`
 		} `json:"editingInfo"`
 	}
-	if err := arcgisrest.GetJSON(ctx, src.Do, arcgisrest.JSON(strings.TrimRight(it.URL, "/"), nil), &svc); err != nil {
+	if err := readJSON(ctx, src.Do, arcgisrest.JSON(strings.TrimRight(it.URL, "/"), nil), &svc); err != nil {
 		return 0, fmt.Errorf("reading the service's last edit: %w", err)
 	}
 	return svc.EditingInfo.LastEditDate, nil

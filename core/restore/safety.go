@@ -180,7 +180,7 @@ type portalItem struct {
 // a listing (Raw is the whole item JSON).
 func targetItem(ctx context.Context, src sdk.Source, id string) (sdk.Item, error) {
 	var raw json.RawMessage
-	if err := arcgisrest.GetJSON(ctx, src.Do, arcgisrest.JSON("content/items/"+url.PathEscape(id), nil), &raw); err != nil {
+	if err := readJSON(ctx, src.Do, arcgisrest.JSON("content/items/"+url.PathEscape(id), nil), &raw); err != nil {
 		return sdk.Item{}, err
 	}
 	var p portalItem

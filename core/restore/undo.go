@@ -386,7 +386,7 @@ func markedItems(ctx context.Context, o *UndoOptions, mark string) ([]string, er
 			} `json:"results"`
 			NextStart int `json:"nextStart"`
 		}
-		if err := arcgisrest.GetJSON(ctx, o.Target.Do, arcgisrest.JSON("search", q), &page); err != nil {
+		if err := readJSON(ctx, o.Target.Do, arcgisrest.JSON("search", q), &page); err != nil {
 			return nil, fmt.Errorf("searching the target for items marked %s: %w", mark, err)
 		}
 		for _, r := range page.Results {
