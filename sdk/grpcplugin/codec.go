@@ -26,8 +26,8 @@ type chunkCodec struct{ std encoding.CodecV2 }
 
 var codec = chunkCodec{std: encoding.GetCodecV2("proto")}
 
-// chunkField is the field number of `bytes chunk` in ExportResponse,
-// PutRequest and GetResponse; tag is its key byte (wire type LEN).
+// chunkField is the field number of `bytes chunk` in the messages of
+// chunkOf; tag is its key byte (wire type LEN).
 const (
 	chunkField = 2
 	chunkTag   = chunkField<<3 | byte(protowire.BytesType)
@@ -36,27 +36,8 @@ const (
 func (chunkCodec) Name() string { return "proto" }
 
 func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
-	var b []byte
-	switch m := v.(type) {
-	case *pluginv1.ExportResponse:
-		b = m.GetChunk()
-		if _, ok := m.GetMsg().(*pluginv1.ExportResponse_Chunk); !ok {
-			return c.std.Marshal(v)
-		}
-	case *pluginv1.PutRequest:
-		b = m.GetChunk()
-		if _, ok := m.GetMsg().(*pluginv1.PutRequest_Chunk); !ok {
-			return c.std.Marshal(v)
-		}
-	case *pluginv1.GetResponse:
-		b = m.GetChunk()
-		if _, ok := m.GetMsg().(*pluginv1.GetResponse_Chunk); !ok {
-			return c.std.Marshal(v)
-		}
-	default:
-		return c.std.Marshal(v)
-	}
-	if len(v.(proto.Message).ProtoReflect().GetUnknown()) > 0 {
+	b, ok := chunkOf(v)
+	if !ok || len(v.(proto.Message).ProtoReflect().GetUnknown()) > 0 {
 		return c.std.Marshal(v)
 	}
 	size := 1 + protowire.SizeVarint(uint64(len(b))) + len(b)
@@ -69,27 +50,95 @@ func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	switch m := v.(type) {
-	case *pluginv1.ExportResponse:
+	if m, ok := v.(proto.Message); ok && isChunkMessage(v) {
 		if b, ok := loneChunk(data); ok {
 			proto.Reset(m)
-			m.Msg = &pluginv1.ExportResponse_Chunk{Chunk: b}
-			return nil
-		}
-	case *pluginv1.PutRequest:
-		if b, ok := loneChunk(data); ok {
-			proto.Reset(m)
-			m.Msg = &pluginv1.PutRequest_Chunk{Chunk: b}
-			return nil
-		}
-	case *pluginv1.GetResponse:
-		if b, ok := loneChunk(data); ok {
-			proto.Reset(m)
-			m.Msg = &pluginv1.GetResponse_Chunk{Chunk: b}
+			setChunk(v, b)
 			return nil
 		}
 	}
 	return c.std.Unmarshal(data, v)
+}
+
+// chunkOf is the chunk a message carries when it is one of the messages
+// of the fast road and its oneof holds the chunk (false otherwise). Every
+// message whose bytes are artifact or HTTP body bytes is here: the
+// export's and the sinks' (ExportResponse, PutRequest, GetResponse) and
+// the restore's and portal's (ReadArtifactResponse, PortalUploadRequest,
+// DoUploadRequest and the streamed responses), which went through the
+// standard codec: a fresh 256 KiB allocation per chunk on every hop, most
+// of a restore's garbage.
+func chunkOf(v any) ([]byte, bool) {
+	switch m := v.(type) {
+	case *pluginv1.ExportResponse:
+		_, ok := m.GetMsg().(*pluginv1.ExportResponse_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.PutRequest:
+		_, ok := m.GetMsg().(*pluginv1.PutRequest_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.GetResponse:
+		_, ok := m.GetMsg().(*pluginv1.GetResponse_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.ReadArtifactResponse:
+		_, ok := m.GetMsg().(*pluginv1.ReadArtifactResponse_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.PortalUploadRequest:
+		_, ok := m.GetMsg().(*pluginv1.PortalUploadRequest_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.PortalUploadResponse:
+		_, ok := m.GetMsg().(*pluginv1.PortalUploadResponse_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.PortalResponse:
+		_, ok := m.GetMsg().(*pluginv1.PortalResponse_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.DoUploadRequest:
+		_, ok := m.GetMsg().(*pluginv1.DoUploadRequest_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.DoUploadResponse:
+		_, ok := m.GetMsg().(*pluginv1.DoUploadResponse_Chunk)
+		return m.GetChunk(), ok
+	case *pluginv1.DoResponse:
+		_, ok := m.GetMsg().(*pluginv1.DoResponse_Chunk)
+		return m.GetChunk(), ok
+	}
+	return nil, false
+}
+
+// isChunkMessage says whether v is one of chunkOf's messages.
+func isChunkMessage(v any) bool {
+	switch v.(type) {
+	case *pluginv1.ExportResponse, *pluginv1.PutRequest, *pluginv1.GetResponse, *pluginv1.ReadArtifactResponse,
+		*pluginv1.PortalUploadRequest, *pluginv1.PortalUploadResponse, *pluginv1.PortalResponse,
+		*pluginv1.DoUploadRequest, *pluginv1.DoUploadResponse, *pluginv1.DoResponse:
+		return true
+	}
+	return false
+}
+
+// setChunk makes v (reset, one of chunkOf's messages) carry chunk b.
+func setChunk(v any, b []byte) {
+	switch m := v.(type) {
+	case *pluginv1.ExportResponse:
+		m.Msg = &pluginv1.ExportResponse_Chunk{Chunk: b}
+	case *pluginv1.PutRequest:
+		m.Msg = &pluginv1.PutRequest_Chunk{Chunk: b}
+	case *pluginv1.GetResponse:
+		m.Msg = &pluginv1.GetResponse_Chunk{Chunk: b}
+	case *pluginv1.ReadArtifactResponse:
+		m.Msg = &pluginv1.ReadArtifactResponse_Chunk{Chunk: b}
+	case *pluginv1.PortalUploadRequest:
+		m.Msg = &pluginv1.PortalUploadRequest_Chunk{Chunk: b}
+	case *pluginv1.PortalUploadResponse:
+		m.Msg = &pluginv1.PortalUploadResponse_Chunk{Chunk: b}
+	case *pluginv1.PortalResponse:
+		m.Msg = &pluginv1.PortalResponse_Chunk{Chunk: b}
+	case *pluginv1.DoUploadRequest:
+		m.Msg = &pluginv1.DoUploadRequest_Chunk{Chunk: b}
+	case *pluginv1.DoUploadResponse:
+		m.Msg = &pluginv1.DoUploadResponse_Chunk{Chunk: b}
+	case *pluginv1.DoResponse:
+		m.Msg = &pluginv1.DoResponse_Chunk{Chunk: b}
+	}
 }
 
 // loneChunk returns a copy of the payload when data is exactly one
