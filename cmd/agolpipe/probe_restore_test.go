@@ -1043,3 +1043,49 @@ func TestProbeRestoreReadsRetried(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeRestoreFeatureServiceThrottled: a hosted feature service
+// restored in place (truncate, append, its job polled) and as new
+// (publish, definitions), with each of those writes throttled or its
+// token refused once: both restores complete, rows equal to the backup's.
+func TestProbeRestoreFeatureServiceThrottled(t *testing.T) {
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 3, Faults: []sim.Fault{
+		{Endpoint: "truncate", Nth: 1, Kind: sim.Fault429},
+		{Endpoint: "append", Nth: 1, Kind: sim.Fault429Body},
+		{Endpoint: "append/status", Nth: 1, Kind: sim.Fault498},
+		{Endpoint: "publish", Nth: 1, Kind: sim.Fault429},
+		{Endpoint: "updateDefinition", Nth: 1, Kind: sim.Fault403HTML},
+	}})
+	dir := t.TempDir()
+	file := fsPipeline(t, srv, admin, dir)
+	id, svcURL, _ := fsWithAttachments(t, srv)
+	pc := newPortalClient(t, srv, admin)
+	backupRows := pc.rows(svcURL, 0)
+	if code, out := runCLI(t, "run", file, "--plain"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	pc.call(http.MethodPost, svcURL+"/0/applyEdits", url.Values{"deletes": {"1,2,3"}})
+	code, out := runCLI(t, "restore", file, "--run", "latest", "--item", id, "--overwrite", "--no-dependencies", "--yes")
+	if code != exitOK {
+		t.Errorf("restore --overwrite with throttled writes: exit %d\n%s", code, out)
+	}
+	if got := pc.rows(svcURL, 0); strings.Join(got, "\n") != strings.Join(backupRows, "\n") {
+		t.Errorf("rows after the in-place restore: %d, the backup's %d (or they differ)", len(got), len(backupRows))
+	}
+	code, out = runCLI(t, "restore", file, "--run", "latest", "--item", id, "--as-new", "--no-dependencies", "--yes")
+	if code != exitOK {
+		t.Fatalf("restore --as-new with throttled writes: exit %d\n%s", code, out)
+	}
+	rep := readRestoreJSON(t, filepath.Join(dir, "nas"), restoreID(t, out))
+	newURL := rep.Remap[svcURL]
+	if newURL == "" {
+		t.Fatalf("no new service in the remap: %v", rep.Remap)
+	}
+	if got := pc.rows(newURL, 0); strings.Join(got, "\n") != strings.Join(backupRows, "\n") {
+		t.Errorf("rows of the service restored as new: %d, the backup's %d (or they differ)", len(got), len(backupRows))
+	}
+	got := scriptedFaults(srv)
+	if len(got) != 5 {
+		t.Errorf("the org answered %d scripted faults, want 5: %v", len(got), got)
+	}
+}
