@@ -150,6 +150,10 @@ type Plan struct {
 	// Warnings are problems met while planning that do not stop it.
 	Warnings []string
 	meta     *orgMeta
+	// needs is the graph the plan was ordered by (needsGraph, and for a
+	// run that recorded no dependencies the references derived from the
+	// items' JSON: derive.go); applying waits along the same edges.
+	needs map[string][]string
 }
 
 // Counts of the plan's actions.
@@ -242,6 +246,16 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		p.Warnings = append(p.Warnings, warns...)
 	}
 	needs := needsGraph(byID)
+	if !recordsDependencies(m) {
+		derived, read, warns := derivedNeeds(ctx, o, byID)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		addNeeds(needs, derived)
+		p.Warnings = append(p.Warnings, warns...)
+		p.Warnings = append(p.Warnings, fmt.Sprintf("run %s records no dependencies between its items (its source did not collect them: the arcgis source's dependencies = false): the items each item refers to were read from its JSON (%d items read, ids and service URLs of the run's items found in them)", o.Run.Folder, read))
+	}
+	p.needs = needs
 	if !o.Select.NoDependencies {
 		queue := make([]string, 0, len(selected))
 		for id := range selected {

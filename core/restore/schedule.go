@@ -16,19 +16,22 @@ import (
 const DefaultParallel = 4
 
 // stepDeps gives, for each step of the plan, the earlier steps it must
-// wait for: the items it needs (needsGraph, the edges the plan's order
+// wait for: the items it needs (Plan.needs, the edges the plan's order
 // was built from) that the plan restores. An edge to a later step (a
 // cycle the order broke) is left out: it could never be waited for.
 func stepDeps(o *Options, p *Plan) [][]int {
-	byID := map[string]report.Item{}
-	for _, it := range o.Manifest.Items {
-		byID[it.ID] = it
+	needs := p.needs
+	if needs == nil { // a plan not made by MakePlan
+		byID := map[string]report.Item{}
+		for _, it := range o.Manifest.Items {
+			byID[it.ID] = it
+		}
+		needs = needsGraph(byID)
 	}
 	index := make(map[string]int, len(p.Steps))
 	for i, st := range p.Steps {
 		index[st.Item.ID] = i
 	}
-	needs := needsGraph(byID)
 	deps := make([][]int, len(p.Steps))
 	for i, st := range p.Steps {
 		for _, d := range needs[st.Item.ID] {
