@@ -476,3 +476,42 @@ func killAfter(t *testing.T, n int, marker string, args ...string) string {
 	<-done
 	return out.String()
 }
+
+// TestRestoreServiceCopyBesideItsViewThenUndo: a hosted feature service
+// that has a view, restored as a new copy into its own org (a drill does
+// this), is not made the source of the original's view: its undo (and a
+// drill's clean-up) deletes it, which the portal refuses for a service
+// with a related view.
+func TestRestoreServiceCopyBesideItsViewThenUndo(t *testing.T) {
+	srv, admin := startSim(t, sim.Options{Items: 40, Seed: 3})
+	dir := t.TempDir()
+	file := fsPipeline(t, srv, admin, dir)
+	var src string
+	o := srv.Org()
+	o.Mu.RLock()
+	for _, it := range o.Items {
+		if it.Deleted || it.Service == nil || it.Service.IsView {
+			continue
+		}
+		for _, r := range it.Related {
+			if v := o.Item(r.To); r.Type == "Service2Service" && v != nil && !v.Deleted {
+				src = it.ID
+			}
+		}
+	}
+	o.Mu.RUnlock()
+	if src == "" {
+		t.Fatal("no hosted feature service with a view in the simulated org")
+	}
+	if code, out := runCLI(t, "run", file, "--plain"); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, out)
+	}
+	code, out := runCLI(t, "restore", file, "--run", "latest", "--item", src, "--as-new", "--no-dependencies", "--yes")
+	if code != exitOK {
+		t.Fatalf("restore as new: exit %d\n%s", code, out)
+	}
+	id := restoreID(t, out)
+	if code, out = runCLI(t, "restore", "undo", file, id, "--yes"); code != exitOK {
+		t.Fatalf("undo of the copy: exit %d\n%s", code, out)
+	}
+}

@@ -476,6 +476,13 @@ func (s *RestoreSession) RestoreRelationships(ctx context.Context, id string) er
 				s.Warn(ctx, "relationship %s (%s) with item %s (%s) not re-created: that item is neither restored nor in the target", r.Type, r.Direction, r.ItemID, r.Title)
 				continue
 			}
+			if r.Type == "Service2Service" && r.Direction == "forward" && !inPlace {
+				// A view of the original service is the original's: a copy
+				// restored beside it is not its source (and the portal
+				// would then refuse to delete the copy while the view
+				// stands).
+				continue
+			}
 			other = r.ItemID
 		}
 		if inPlace {
