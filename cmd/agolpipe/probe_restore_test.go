@@ -395,6 +395,22 @@ func TestProbeRestoreInterruptedThenAgain(t *testing.T) {
 		}
 	}
 	check("after SIGKILL", c, cFile)
+
+	// Killed, then undone: every item the killed restore made, finished
+	// or not, is deleted by its mark.
+	d, dFile := targetPipeline(t, dir, "d", slow)
+	out, _ = killAt(t, "] restored ", append([]string{"restore", aFile, "--run", "latest", "--to", dFile}, sel...)...)
+	rid := restoreID(t, out)
+	if len(markedItems(d)) == 0 {
+		t.Fatalf("the killed restore made nothing:\n%s", out)
+	}
+	code, uout := runCLI(t, "restore", "undo", aFile, rid, "--to", dFile, "--yes")
+	if code != exitOK {
+		t.Errorf("undo of the killed restore %s: exit %d\n%s", rid, code, uout)
+	}
+	for id, title := range markedItems(d) {
+		t.Errorf("after the undo of the killed restore, the target still holds %s %q", id, title)
+	}
 }
 
 // cuttingProxy is a reverse proxy on 127.0.0.1 in front of an S3 server
