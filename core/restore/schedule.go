@@ -49,7 +49,7 @@ func stepDeps(o *Options, p *Plan) [][]int {
 // have finished; among the steps ready to start, the earliest in the plan
 // goes first. Progress is told of the steps in plan order. Once ctx is
 // canceled no step starts: those not started are Canceled (and not told
-// to Progress); the ones under way are waited for.
+// to Progress); the ones under way run to their end, uncanceled.
 func schedule(ctx context.Context, o *Options, p *Plan, do func(context.Context, *Step)) {
 	n := len(p.Steps)
 	finished := make([]bool, n)
@@ -67,7 +67,14 @@ func schedule(ctx context.Context, o *Options, p *Plan, do func(context.Context,
 			return true
 		}
 		return false
-	}, func(i int) { do(ctx, p.Steps[i]) }, func(i int) {
+	}, func(i int) {
+		// A step under way finishes what it started even once ctx is
+		// canceled: a write cut off in flight may have been applied
+		// without its answer (an item made that the report does not
+		// name, that undo cannot find by id). The caller's way to stop
+		// at once is to end the process.
+		do(context.WithoutCancel(ctx), p.Steps[i])
+	}, func(i int) {
 		finished[i] = true
 		for told < n && finished[told] {
 			st := p.Steps[told]
