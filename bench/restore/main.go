@@ -170,7 +170,7 @@ run {
 //
 // where service is the summed service time of every request (the added
 // latency included), plan the span of the requests before the first write
-// (as planning is done now: one item after the other), and the critical
+// (the plan is shown before anything is applied), and the critical
 // path the longest chain of items, each needing the one before (the
 // manifest's dependencies), each item counted at the service time of its
 // writes that name its new id plus one request (its creation, whose path
@@ -291,8 +291,6 @@ func lowerBound(reqs []sim.Request, rep *restoreJSON, man *report.Run, parallel 
 		}
 	}
 	lb.bound = max(lb.service/time.Duration(parallel), lb.plan+lb.path)
-	// As planning is done now (one item after the other), its requests
-	// cannot overlap: the bound of this implementation.
 	return lb
 }
 
