@@ -92,7 +92,7 @@ func TestDependencyRule(t *testing.T) {
 
 // exporterShared are the folders under plugins/exporters that every
 // exporter may import: the shared helpers and the test harness.
-var exporterShared = map[string]bool{"exportkit": true, "exportertest": true}
+var exporterShared = map[string]bool{"exportkit": true, "simhost": true}
 
 // TestExportersStandAlone fails when an exporter (tests included) imports
 // another exporter: what two exporters share belongs in exportkit, so each

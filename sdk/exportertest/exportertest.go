@@ -2,10 +2,10 @@
 // the exporter's counterpart of sdk/sinktest. An exporter needs a portal to
 // export from, so the caller brings a Host (for the built-ins and for an
 // outside author alike, a Host whose Portal reaches the simulated org
-// through a signed-in arcgis source: plugins/exporters/exportertest.Start)
+// through a signed-in arcgis source: plugins/exporters/simhost.Start)
 // and the requests to export:
 //
-//	env := simenv.Start(t, sim.Options{Items: 60, Seed: 5})
+//	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5})
 //	exportertest.Run(t, myexporter.New, exportertest.Options{
 //		Host:     env.Host,
 //		Requests: []sdk.ExportRequest{env.Request(someItem)},

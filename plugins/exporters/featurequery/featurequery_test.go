@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
 )
 
 func TestGeoJSONMatchesRowCount(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5})
 	items := env.Find(t, func(it sdk.Item) bool {
-		return it.Type == "Feature Service" && exportertest.HasKeyword(it, "Hosted Service")
+		return it.Type == "Feature Service" && simhost.HasKeyword(it, "Hosted Service")
 	})
 	if len(items) == 0 {
 		t.Fatal("no hosted feature service")
@@ -24,8 +24,8 @@ func TestGeoJSONMatchesRowCount(t *testing.T) {
 	it := items[0]
 	e := featurequery.New().(*featurequery.Exporter)
 	e.Retry = retry.Policy{Retries: 6, Base: time.Millisecond, Max: 5 * time.Millisecond}
-	e.Configure(context.Background(), sdk.ConfigureRequest{Config: exportertest.Config(e.Schema(), nil)})
-	rec := exportertest.NewRecorder()
+	e.Configure(context.Background(), sdk.ConfigureRequest{Config: simhost.Config(e.Schema(), nil)})
+	rec := simhost.NewRecorder()
 	res, err := e.Export(context.Background(), env.Request(it), env.Host, rec)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestGeoJSONMatchesRowCount(t *testing.T) {
 				continue
 			}
 			found = true
-			if a.Bytes > exportertest.KeepBytes {
+			if a.Bytes > simhost.KeepBytes {
 				continue // too large for the recorder to keep; streamed fine
 			}
 			var fc struct {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sdk/retry"
@@ -25,16 +25,16 @@ func exporter(t *testing.T) *featureservice.Exporter {
 	e := featureservice.New().(*featureservice.Exporter)
 	e.Retry = fast
 	e.Poll = arcgisrest.PollOptions{Interval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond}
-	if d := e.Configure(context.Background(), sdk.ConfigureRequest{Config: exportertest.Config(e.Schema(), nil)}); d.HasErrors() {
+	if d := e.Configure(context.Background(), sdk.ConfigureRequest{Config: simhost.Config(e.Schema(), nil)}); d.HasErrors() {
 		t.Fatal(d.Err())
 	}
 	return e
 }
 
 // hosted returns hosted feature services that are not views.
-func hosted(t *testing.T, env *exportertest.Env) []sdk.Item {
+func hosted(t *testing.T, env *simhost.Env) []sdk.Item {
 	items := env.Find(t, func(it sdk.Item) bool {
-		return it.Type == "Feature Service" && exportertest.HasKeyword(it, "Hosted Service") && !exportertest.HasKeyword(it, "View Service")
+		return it.Type == "Feature Service" && simhost.HasKeyword(it, "Hosted Service") && !simhost.HasKeyword(it, "View Service")
 	})
 	if len(items) == 0 {
 		t.Fatal("no hosted feature service in the simulated org")
@@ -42,7 +42,7 @@ func hosted(t *testing.T, env *exportertest.Env) []sdk.Item {
 	return items
 }
 
-func checkNoTemp(t *testing.T, env *exportertest.Env) {
+func checkNoTemp(t *testing.T, env *simhost.Env) {
 	t.Helper()
 	if left := env.Srv.TempItems(); len(left) > 0 {
 		t.Errorf("temporary export items left in the org: %v", left)
@@ -50,9 +50,9 @@ func checkNoTemp(t *testing.T, env *exportertest.Env) {
 }
 
 func TestExportFGDB(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 30 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 30 * time.Millisecond})
 	it := hosted(t, env)[0]
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	res, err := exporter(t).Export(context.Background(), env.Request(it), env.Host, rec)
 	if err != nil {
 		t.Fatal(err)
@@ -95,17 +95,17 @@ func TestExportFGDB(t *testing.T) {
 }
 
 func TestFallbackAndAttachments(t *testing.T) {
-	env0 := exportertest.Start(t, sim.Options{Items: 60, Seed: 5})
+	env0 := simhost.Start(t, sim.Options{Items: 60, Seed: 5})
 	items := hosted(t, env0)
 	failing, attErr := items[0].ID, items[len(items)-1].ID
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 10 * time.Millisecond,
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 10 * time.Millisecond,
 		ExportFaults: map[string]sim.ExportFault{failing: sim.ExportFail, attErr: sim.ExportAttachmentError}})
 	byID := map[string]sdk.Item{}
 	for _, it := range hosted(t, env) {
 		byID[it.ID] = it
 	}
 
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	_, err := exporter(t).Export(context.Background(), env.Request(byID[failing]), env.Host, rec)
 	// Every format fails for this item: an error naming each attempt.
 	if err == nil || !strings.Contains(err.Error(), "File Geodatabase") || !strings.Contains(err.Error(), "CSV") {
@@ -114,7 +114,7 @@ func TestFallbackAndAttachments(t *testing.T) {
 	checkNoTemp(t, env)
 
 	if attErr != failing {
-		rec = exportertest.NewRecorder()
+		rec = simhost.NewRecorder()
 		res, err := exporter(t).Export(context.Background(), env.Request(byID[attErr]), env.Host, rec)
 		if err != nil {
 			t.Fatal(err)
@@ -130,12 +130,12 @@ func TestFallbackAndAttachments(t *testing.T) {
 }
 
 func TestDeferAndResume(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 600 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 600 * time.Millisecond})
 	it := hosted(t, env)[0]
 	e := exporter(t)
 	req := env.Request(it)
 	req.Timeout = 150 * time.Millisecond
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	res, err := e.Export(context.Background(), req, env.Host, rec)
 	if err != nil {
 		t.Fatal(err)
@@ -166,9 +166,9 @@ func TestDeferAndResume(t *testing.T) {
 }
 
 func TestResumeAfterReset(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 10 * time.Millisecond, FaultRate: 0.3, FaultEndpoints: []string{"data"}})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 10 * time.Millisecond, FaultRate: 0.3, FaultEndpoints: []string{"data"}})
 	it := hosted(t, env)[0]
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	if _, err := exporter(t).Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
 	"github.com/agolpipe/agolpipe/sim"
@@ -20,8 +20,8 @@ import (
 // restoreHost serves a recorded export's artifacts to Restore, as the
 // engine serves a run's.
 type restoreHost struct {
-	*exportertest.Host
-	rec *exportertest.Recorder
+	*simhost.Host
+	rec *simhost.Recorder
 }
 
 func (h restoreHost) ReadArtifact(_ context.Context, name string) (io.ReadCloser, error) {
@@ -32,7 +32,7 @@ func (h restoreHost) ReadArtifact(_ context.Context, name string) (io.ReadCloser
 	return io.NopCloser(bytes.NewReader(a.Data)), nil
 }
 
-func restoreRequest(env *exportertest.Env, it sdk.Item, rec *exportertest.Recorder) sdk.RestoreRequest {
+func restoreRequest(env *simhost.Env, it sdk.Item, rec *simhost.Recorder) sdk.RestoreRequest {
 	req := sdk.RestoreRequest{Item: it, RunID: env.RunID, RestoreID: "r1", Mark: "agolpipe-restore-r1", Target: env.Org,
 		Owner: env.Org.Username, Mode: sdk.RestoreNew, Remap: map[string]string{}}
 	for _, a := range rec.Artifacts() {
@@ -42,7 +42,7 @@ func restoreRequest(env *exportertest.Env, it sdk.Item, rec *exportertest.Record
 }
 
 // rows returns the layer's rows (attributes without OBJECTID) in order.
-func rows(t *testing.T, env *exportertest.Env, svcURL string, lid int) []string {
+func rows(t *testing.T, env *simhost.Env, svcURL string, lid int) []string {
 	t.Helper()
 	var q struct {
 		Features []struct {
@@ -64,7 +64,7 @@ func rows(t *testing.T, env *exportertest.Env, svcURL string, lid int) []string 
 }
 
 // alias is a field's alias in the layer 0 JSON.
-func alias(t *testing.T, env *exportertest.Env, svcURL, field string) string {
+func alias(t *testing.T, env *simhost.Env, svcURL, field string) string {
 	t.Helper()
 	var l struct {
 		Fields []struct{ Name, Alias string } `json:"fields"`
@@ -83,7 +83,7 @@ func alias(t *testing.T, env *exportertest.Env, svcURL, field string) string {
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func TestRestoreNewAndInPlace(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 80, Seed: 11, ExportTime: 20 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 80, Seed: 11, ExportTime: 20 * time.Millisecond})
 	var it sdk.Item
 	for _, c := range hosted(t, env) {
 		env.Srv.Org().Mu.RLock()
@@ -100,7 +100,7 @@ func TestRestoreNewAndInPlace(t *testing.T) {
 		t.Fatal("no hosted service with attachments in the org")
 	}
 	e := exporter(t)
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestRestoreNewAndInPlace(t *testing.T) {
 // above the single-request upload limit: it goes up in parts (addItem
 // multipart, addPart, commit), and the published rows match counts.json.
 func TestRestoreLargeInParts(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 300, Seed: 2, ExportTime: 20 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 300, Seed: 2, ExportTime: 20 * time.Millisecond})
 	var it sdk.Item
 	for _, c := range hosted(t, env) {
 		env.Srv.Org().Mu.RLock()
@@ -205,7 +205,7 @@ func TestRestoreLargeInParts(t *testing.T) {
 		t.Fatal("no hosted service with 32,000 to 90,000 rows in the org")
 	}
 	e := exporter(t)
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestRestoreLargeInParts(t *testing.T) {
 // truncate (supportsTruncate false), so the in-place restore empties its
 // layers with deletes before appending the backup's rows.
 func TestRestoreInPlaceWithoutTruncate(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 80, Seed: 11, ExportTime: 20 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 80, Seed: 11, ExportTime: 20 * time.Millisecond})
 	var it sdk.Item
 	for _, c := range hosted(t, env) {
 		env.Srv.Org().Mu.RLock()
@@ -251,7 +251,7 @@ func TestRestoreInPlaceWithoutTruncate(t *testing.T) {
 		t.Fatal("no sync-enabled hosted service in the org")
 	}
 	e := exporter(t)
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
 		t.Fatal(err)
 	}

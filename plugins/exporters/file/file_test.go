@@ -6,15 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/file"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
 )
 
 func TestOriginalFileBytes(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5, LargeFileSize: 1 << 20})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5, LargeFileSize: 1 << 20})
 	items := env.Find(t, func(it sdk.Item) bool { return it.Type == "PDF" || it.Type == "CSV" })
 	if len(items) == 0 {
 		t.Fatal("no file items")
@@ -22,7 +22,7 @@ func TestOriginalFileBytes(t *testing.T) {
 	it := items[0]
 	e := file.New().(*file.Exporter)
 	e.Retry = retry.Policy{Retries: 6, Base: time.Millisecond, Max: 5 * time.Millisecond}
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestOriginalFileBytes(t *testing.T) {
 	if !ok {
 		t.Fatalf("no artifact %q: %v", name, rec.Names())
 	}
-	if got.SHA256 != exportertest.SHA256(want) || got.Bytes != int64(len(want)) {
+	if got.SHA256 != simhost.SHA256(want) || got.Bytes != int64(len(want)) {
 		t.Errorf("%s: %d bytes sha %s, want %d bytes", name, got.Bytes, got.SHA256, len(want))
 	}
 }

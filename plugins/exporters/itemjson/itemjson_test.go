@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/plugins/exporters/itemjson"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
@@ -19,7 +19,7 @@ import (
 var fast = retry.Policy{Retries: 6, Base: time.Millisecond, Max: 5 * time.Millisecond}
 
 func TestItemJSONOnSimItems(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 3})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 3})
 	types := map[string]bool{"Web Map": true, "Dashboard": true, "StoryMap": true, "Web Experience": true, "Web Mapping Application": true}
 	items := env.Find(t, func(it sdk.Item) bool { return types[it.Type] })
 	if len(items) == 0 {
@@ -33,8 +33,8 @@ func TestItemJSONOnSimItems(t *testing.T) {
 		seen[it.Type] = true
 		t.Run(it.Type, func(t *testing.T) {
 			e := &itemjson.Exporter{Retry: fast}
-			e.Configure(context.Background(), sdk.ConfigureRequest{Config: exportertest.Config(e.Schema(), nil)})
-			rec := exportertest.NewRecorder()
+			e.Configure(context.Background(), sdk.ConfigureRequest{Config: simhost.Config(e.Schema(), nil)})
+			rec := simhost.NewRecorder()
 			res, err := e.Export(context.Background(), env.Request(it), env.Host, rec)
 			if err != nil {
 				t.Fatal(err)
@@ -51,7 +51,7 @@ func TestItemJSONOnSimItems(t *testing.T) {
 			if !ok || json.Unmarshal(item.Data, &ij) != nil || ij.ID != it.ID || ij.Type != it.Type {
 				t.Fatalf("item.json %q", item.Data)
 			}
-			if item.MediaType != "application/json" || item.SHA256 != exportertest.SHA256(item.Data) {
+			if item.MediaType != "application/json" || item.SHA256 != simhost.SHA256(item.Data) {
 				t.Errorf("item.json recorded as %+v", item.Artifact)
 			}
 			relA, ok := rec.Get("relationships.json")
@@ -75,7 +75,7 @@ func TestItemJSONOnSimItems(t *testing.T) {
 					t.Fatalf("resources.zip: %v, %d entries, want %d", err, len(zr.File), n)
 				}
 				// Same item, same zip bytes: the archive is deterministic.
-				rec2 := exportertest.NewRecorder()
+				rec2 := simhost.NewRecorder()
 				if _, err := e.Export(context.Background(), env.Request(it), env.Host, rec2); err != nil {
 					t.Fatal(err)
 				}
@@ -88,14 +88,14 @@ func TestItemJSONOnSimItems(t *testing.T) {
 	}
 }
 
-func refsOf(env *exportertest.Env, id string) []string {
+func refsOf(env *simhost.Env, id string) []string {
 	o := env.Srv.Org()
 	o.Mu.RLock()
 	defer o.Mu.RUnlock()
 	return append([]string(nil), o.Item(id).Refs...)
 }
 
-func resourceCount(env *exportertest.Env, id string) int {
+func resourceCount(env *simhost.Env, id string) int {
 	o := env.Srv.Org()
 	o.Mu.RLock()
 	defer o.Mu.RUnlock()

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
 	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
@@ -23,7 +23,7 @@ func isDescription(name string) bool {
 }
 
 func TestDescriptionOnly(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5})
 	ref := reference.New().(*reference.Exporter)
 	ref.Retry = fast
 	tests := []struct {
@@ -48,7 +48,7 @@ func TestDescriptionOnly(t *testing.T) {
 				t.Fatal("no such item in the simulated org")
 			}
 			it := items[0]
-			rec := exportertest.NewRecorder()
+			rec := simhost.NewRecorder()
 			before := len(env.Srv.Requests())
 			res, err := tc.exporter.Export(context.Background(), env.Request(it), env.Host, rec)
 			if err != nil {
@@ -92,7 +92,7 @@ func TestDescriptionOnly(t *testing.T) {
 }
 
 func mapImageLayer(it sdk.Item) bool {
-	return it.Type == "Map Service" && !exportertest.HasKeyword(it, "Hosted Service")
+	return it.Type == "Map Service" && !simhost.HasKeyword(it, "Hosted Service")
 }
 
 func TestReasonNamesHostOnly(t *testing.T) {

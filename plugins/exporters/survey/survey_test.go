@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/exportkit"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/plugins/exporters/survey"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/retry"
@@ -26,7 +26,7 @@ func exporter() *survey.Exporter {
 	return e
 }
 
-func forms(t *testing.T, env *exportertest.Env) []sdk.Item {
+func forms(t *testing.T, env *simhost.Env) []sdk.Item {
 	t.Helper()
 	items := env.Find(t, func(it sdk.Item) bool { return it.Type == "Form" })
 	if len(items) < 2 {
@@ -36,7 +36,7 @@ func forms(t *testing.T, env *exportertest.Env) []sdk.Item {
 }
 
 func TestFormFilesResourcesAndLinkedServices(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20})
+	env := simhost.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20})
 	it := forms(t, env)[0]
 
 	// Survey123 links a form to the service it submits to (Survey2Service)
@@ -77,7 +77,7 @@ func TestFormFilesResourcesAndLinkedServices(t *testing.T) {
 	}
 	o.Mu.Unlock()
 
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	res, err := exporter().Export(context.Background(), env.Request(it), env.Host, rec)
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +91,8 @@ func TestFormFilesResourcesAndLinkedServices(t *testing.T) {
 	if !ok {
 		t.Fatalf("no form file %q: %v", fileName, rec.Names())
 	}
-	if a.SHA256 != exportertest.SHA256(blob) || a.Format != "Survey123 form" {
-		t.Errorf("form file: %d bytes sha %s format %q, want %d bytes sha %s", a.Bytes, a.SHA256, a.Format, len(blob), exportertest.SHA256(blob))
+	if a.SHA256 != simhost.SHA256(blob) || a.Format != "Survey123 form" {
+		t.Errorf("form file: %d bytes sha %s format %q, want %d bytes sha %s", a.Bytes, a.SHA256, a.Format, len(blob), simhost.SHA256(blob))
 	}
 
 	// Every resource, in resources.zip.
@@ -157,14 +157,14 @@ func TestFormFilesResourcesAndLinkedServices(t *testing.T) {
 }
 
 func TestFormWithoutServiceWarns(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20})
+	env := simhost.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20})
 	it := forms(t, env)[1]
 	o := env.Srv.Org()
 	o.Mu.Lock()
 	o.Item(it.ID).Related = nil // the survey's service was deleted, or never published
 	o.Mu.Unlock()
 
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	res, err := exporter().Export(context.Background(), env.Request(it), env.Host, rec)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestFormWithoutServiceWarns(t *testing.T) {
 }
 
 func TestFormWithoutFileIsPartial(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20})
+	env := simhost.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20})
 	it := forms(t, env)[0]
 	o := env.Srv.Org()
 	o.Mu.Lock()
@@ -192,7 +192,7 @@ func TestFormWithoutFileIsPartial(t *testing.T) {
 	name := form.Name
 	o.Mu.Unlock()
 
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	res, err := exporter().Export(context.Background(), env.Request(it), env.Host, rec)
 	if err != nil {
 		t.Fatal(err)

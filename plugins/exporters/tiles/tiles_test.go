@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/plugins/exporters/tiles"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
@@ -24,7 +24,7 @@ func exporter(t *testing.T) *tiles.Exporter {
 	e := tiles.New().(*tiles.Exporter)
 	e.Retry = fast
 	e.Poll = arcgisrest.PollOptions{Interval: 10 * time.Millisecond, MaxInterval: 20 * time.Millisecond}
-	if d := e.Configure(context.Background(), sdk.ConfigureRequest{Config: exportertest.Config(e.Schema(), nil)}); d.HasErrors() {
+	if d := e.Configure(context.Background(), sdk.ConfigureRequest{Config: simhost.Config(e.Schema(), nil)}); d.HasErrors() {
 		t.Fatal(d.Err())
 	}
 	return e
@@ -38,12 +38,12 @@ type layer struct {
 }
 
 // layers returns the hosted tile layers of a type.
-func layers(t *testing.T, env *exportertest.Env, typ string) []layer {
+func layers(t *testing.T, env *simhost.Env, typ string) []layer {
 	t.Helper()
 	var out []layer
 	o := env.Srv.Org()
 	for _, it := range env.Find(t, func(it sdk.Item) bool {
-		return it.Type == typ && exportertest.HasKeyword(it, "Hosted Service")
+		return it.Type == typ && simhost.HasKeyword(it, "Hosted Service")
 	}) {
 		o.Mu.RLock()
 		out = append(out, layer{it, o.Item(it.ID).Service.Levels})
@@ -62,7 +62,7 @@ func layers(t *testing.T, env *exportertest.Env, typ string) []layer {
 const tooDeep = 16
 
 // exportTilesCalls counts exportTiles submissions for a service URL.
-func exportTilesCalls(env *exportertest.Env, it sdk.Item) int {
+func exportTilesCalls(env *simhost.Env, it sdk.Item) int {
 	n := 0
 	for _, r := range env.Srv.Requests() {
 		if r.Endpoint == "exportTiles" && strings.Contains(it.URL, strings.TrimSuffix(r.Path, "/exportTiles")) {
@@ -75,7 +75,7 @@ func exportTilesCalls(env *exportertest.Env, it sdk.Item) int {
 func TestExportOrSkipByTileCount(t *testing.T) {
 	// 120 items give three layers of each kind: the simulator alternates
 	// layers that fit under maxExportTilesCount and layers above it.
-	env := exportertest.Start(t, sim.Options{Items: 120, Seed: 5, ExportTime: 20 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 120, Seed: 5, ExportTime: 20 * time.Millisecond})
 	for _, tc := range []struct {
 		typ, ext, format string
 	}{
@@ -88,7 +88,7 @@ func TestExportOrSkipByTileCount(t *testing.T) {
 			var exported, skipped int
 			for _, l := range layers(t, env, tc.typ) {
 				it, levels := l.Item, l.levels
-				rec := exportertest.NewRecorder()
+				rec := simhost.NewRecorder()
 				res, err := exporter(t).Export(context.Background(), env.Request(it), env.Host, rec)
 				if err != nil {
 					t.Fatalf("%s (%s): %v", it.ID, it.Title, err)
@@ -98,7 +98,7 @@ func TestExportOrSkipByTileCount(t *testing.T) {
 						t.Errorf("%s: no %s in %v", it.ID, name, rec.Names())
 					}
 				}
-				var pkg *exportertest.Artifact
+				var pkg *simhost.Artifact
 				for _, a := range rec.Artifacts() {
 					if strings.HasSuffix(a.Name, tc.ext) {
 						pkg = &a
@@ -138,7 +138,7 @@ func TestExportOrSkipByTileCount(t *testing.T) {
 
 // addPackage puts a package item titled title into the org, as a user who
 // uploaded the tile package the layer was published from.
-func addPackage(t *testing.T, env *exportertest.Env, n int, typ, title string) string {
+func addPackage(t *testing.T, env *simhost.Env, n int, typ, title string) string {
 	t.Helper()
 	id := fmt.Sprintf("%032x", 0xfeed0000+n)
 	o := env.Srv.Org()
@@ -151,7 +151,7 @@ func addPackage(t *testing.T, env *exportertest.Env, n int, typ, title string) s
 }
 
 func TestSkipWhenPackageItemExists(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 120, Seed: 5, ExportTime: 20 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 120, Seed: 5, ExportTime: 20 * time.Millisecond})
 	var raster, vector []sdk.Item
 	for _, l := range layers(t, env, "Map Service") {
 		if l.levels < tooDeep {
@@ -184,7 +184,7 @@ func TestSkipWhenPackageItemExists(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pkg := addPackage(t, env, i, tc.pkgType, tc.title)
 			before := exportTilesCalls(env, tc.it)
-			rec := exportertest.NewRecorder()
+			rec := simhost.NewRecorder()
 			res, err := exporter(t).Export(context.Background(), env.Request(tc.it), env.Host, rec)
 			if err != nil {
 				t.Fatal(err)
@@ -210,7 +210,7 @@ func TestSkipWhenPackageItemExists(t *testing.T) {
 }
 
 func TestDeferAndResume(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 600 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 600 * time.Millisecond})
 	var it sdk.Item
 	for _, l := range layers(t, env, "Map Service") {
 		if l.levels < tooDeep {
@@ -223,7 +223,7 @@ func TestDeferAndResume(t *testing.T) {
 	e := exporter(t)
 	req := env.Request(it)
 	req.Timeout = 150 * time.Millisecond
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	res, err := e.Export(context.Background(), req, env.Host, rec)
 	if err != nil {
 		t.Fatal(err)
@@ -280,13 +280,13 @@ func TestFailedJobIsAnError(t *testing.T) {
 			id = it.ID
 		}
 	}
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 20 * time.Millisecond,
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5, ExportTime: 20 * time.Millisecond,
 		ExportFaults: map[string]sim.ExportFault{id: sim.ExportFail}})
 	it := env.Find(t, func(it sdk.Item) bool { return it.ID == id })
 	if len(it) != 1 {
 		t.Fatalf("layer %s not listed", id)
 	}
-	_, err := exporter(t).Export(context.Background(), env.Request(it[0]), env.Host, exportertest.NewRecorder())
+	_, err := exporter(t).Export(context.Background(), env.Request(it[0]), env.Host, simhost.NewRecorder())
 	if err == nil || sdk.KindOf(err) != sdk.KindPermanent || !strings.Contains(err.Error(), "Export tiles failed") {
 		t.Fatalf("err %v (kind %s), want a permanent error carrying the portal's message", err, sdk.KindOf(err))
 	}
@@ -297,14 +297,14 @@ func TestFailedJobIsAnError(t *testing.T) {
 // reference exporter it saves the description only, asks nothing of the
 // service, and says where the data really lives.
 func TestMapImageLayerIsReference(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 60, Seed: 5})
+	env := simhost.Start(t, sim.Options{Items: 60, Seed: 5})
 	items := env.Find(t, func(it sdk.Item) bool {
-		return it.Type == "Map Service" && !exportertest.HasKeyword(it, "Hosted Service")
+		return it.Type == "Map Service" && !simhost.HasKeyword(it, "Hosted Service")
 	})
 	if len(items) == 0 {
 		t.Fatal("no map image layer in the simulated org")
 	}
-	rec := exportertest.NewRecorder()
+	rec := simhost.NewRecorder()
 	before := len(env.Srv.Requests())
 	res, err := exporter(t).Export(context.Background(), env.Request(items[0]), env.Host, rec)
 	if err != nil {

@@ -1,18 +1,18 @@
-// Package exportertest runs exporters against the simulated organization the
+// Package simhost runs exporters against the simulated organization the
 // way the engine does: a Host whose Portal goes through a real `arcgis`
 // source signed in to a sim.Server, and an ArtifactWriter that records
 // every artifact with its SHA-256, like a sink would. A third-party
 // exporter's tests can reuse it in a few lines:
 //
-//	env := exportertest.Start(t, sim.Options{Items: 60})
+//	env := simhost.Start(t, sim.Options{Items: 60})
 //	maps := env.Find(t, func(it sdk.Item) bool { return it.Type == "Web Map" })
-//	rec := exportertest.NewRecorder()
+//	rec := simhost.NewRecorder()
 //	res, err := myExporter.Export(ctx, env.Request(maps[0]), env.Host, rec)
 //
 // Its Host and requests are also what the exporter contract suite
 // (sdk/exportertest) needs; contract_test.go runs that suite for every
 // built-in exporter.
-package exportertest
+package simhost
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package exportertest_test
+package simhost_test
 
 import (
 	"slices"
@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agolpipe/agolpipe/plugins/exporters/exportertest"
 	"github.com/agolpipe/agolpipe/plugins/exporters/featurequery"
 	"github.com/agolpipe/agolpipe/plugins/exporters/featureservice"
 	"github.com/agolpipe/agolpipe/plugins/exporters/file"
 	"github.com/agolpipe/agolpipe/plugins/exporters/itemjson"
 	"github.com/agolpipe/agolpipe/plugins/exporters/reference"
+	"github.com/agolpipe/agolpipe/plugins/exporters/simhost"
 	"github.com/agolpipe/agolpipe/plugins/exporters/survey"
 	"github.com/agolpipe/agolpipe/plugins/exporters/tiles"
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/arcgisrest"
-	contract "github.com/agolpipe/agolpipe/sdk/exportertest"
+	"github.com/agolpipe/agolpipe/sdk/exportertest"
 	"github.com/agolpipe/agolpipe/sdk/retry"
 	"github.com/agolpipe/agolpipe/sim"
 )
@@ -33,13 +33,13 @@ var (
 // every built-in exporter against one simulated org, with the exporter as
 // agolpipe builds it (New, default settings but shorter waits).
 func TestContract(t *testing.T) {
-	env := exportertest.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20, ExportTime: 50 * time.Millisecond})
+	env := simhost.Start(t, sim.Options{Items: 120, Seed: 5, LargeFileSize: 1 << 20, ExportTime: 50 * time.Millisecond})
 	// Smallest first, so each check's exports stay short.
 	items := env.Items(t)
 	sort.SliceStable(items, func(i, j int) bool { return items[i].Size < items[j].Size })
 	hosted := func(types ...string) func(sdk.Item) bool {
 		return func(it sdk.Item) bool {
-			return slices.Contains(types, it.Type) && exportertest.HasKeyword(it, "Hosted Service") && !exportertest.HasKeyword(it, "View Service")
+			return slices.Contains(types, it.Type) && simhost.HasKeyword(it, "Hosted Service") && !simhost.HasKeyword(it, "View Service")
 		}
 	}
 	ofTypes := func(types []string) func(sdk.Item) bool {
@@ -85,7 +85,7 @@ func TestContract(t *testing.T) {
 			if len(reqs) == 0 {
 				t.Fatalf("the simulated org has no item for the %s exporter", c.name)
 			}
-			contract.Run(t, c.new, contract.Options{Host: env.Host, Requests: reqs})
+			exportertest.Run(t, c.new, exportertest.Options{Host: env.Host, Requests: reqs})
 		})
 	}
 }
