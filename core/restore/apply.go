@@ -129,6 +129,7 @@ func Apply(ctx context.Context, o *Options, p *Plan) *Report {
 		Groups: map[string]string{}, Warnings: append([]string(nil), p.Warnings...)}
 	a := &applier{o: o, rep: rep, folders: map[string]string{}}
 	a.groups = &groupMapper{o: o, meta: p.meta, same: p.SameOrg, ids: rep.Groups}
+	maps.Copy(rep.Remap, p.refRemap) // copies of what the items refer to, not restored now
 	for _, st := range p.Steps {
 		maps.Copy(rep.Remap, st.copyRemap) // copies earlier restores made are there already
 	}

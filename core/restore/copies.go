@@ -42,6 +42,8 @@ type targetCopy struct {
 	// FoundBy says which record found it: the report's path in the sink
 	// (restores/<id>/restore.json) or "its marks".
 	FoundBy string
+	// URL is the copy's URL in the target, as confirmCopy read it.
+	URL     string
 	created int64
 	report  bool // a restore report names it
 	// From the report that names it: the run that restore read, the
@@ -310,6 +312,7 @@ func confirmCopy(ctx context.Context, o *Options, c *targetCopy, typ string) (bo
 		Type    string `json:"type"`
 		OrgID   string `json:"orgId"`
 		Created int64  `json:"created"`
+		URL     string `json:"url"`
 	}
 	err := readJSON(ctx, o.Target.Do, arcgisrest.JSON("content/items/"+url.PathEscape(c.ID), nil), &it)
 	if sdk.IsNotFound(err) {
@@ -324,6 +327,7 @@ func confirmCopy(ctx context.Context, o *Options, c *targetCopy, typ string) (bo
 	if it.Created != 0 {
 		c.created = it.Created
 	}
+	c.URL = it.URL
 	return true, nil
 }
 

@@ -154,6 +154,9 @@ type Plan struct {
 	// run that recorded no dependencies the references derived from the
 	// items' JSON: derive.go); applying waits along the same edges.
 	needs map[string][]string
+	// refRemap leads the items the plan refers to but does not restore
+	// to the copies earlier restores made of them in the target (refs.go).
+	refRemap map[string]string
 }
 
 // Counts of the plan's actions.
@@ -281,6 +284,14 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 			}
 		}
 	}
+	// What the plan's items refer to but it does not restore: rewritten
+	// to what the target holds of it (refs.go).
+	refRemap, warns, err := referencedRemap(ctx, o, byID, selected, needs, copies, targetHas)
+	if err != nil {
+		return nil, err
+	}
+	p.refRemap = refRemap
+	p.Warnings = append(p.Warnings, warns...)
 	// Each step is first placed (restorer, mode, target: no portal call
 	// but the existence checks), then planned by its restorer. Planning
 	// asks the portal about every item, so it walks the plan as Apply does:
@@ -329,7 +340,10 @@ func MakePlan(ctx context.Context, o *Options) (*Plan, error) {
 		}
 		pend[len(pend)-1] = &placed{r: r, has: has, copied: copied, cp: cp}
 	}
-	planned := map[string]string{}
+	planned := maps.Clone(p.refRemap)
+	if planned == nil {
+		planned = map[string]string{}
+	}
 	var mu sync.Mutex // planned
 	inOrder(len(p.Steps), o.parallel(), stepDeps(o, p), func(i int) bool { return pend[i] == nil }, func(i int) {
 		st, pl := p.Steps[i], pend[i]
