@@ -290,18 +290,30 @@ func TestRestoreSurveyForms(t *testing.T) {
 		t.Errorf("after undo B's form is %q, links %v, package as edited %v; want %q, links %v", undone.title, undone.links, bytes.Equal(undone.body, editedState.body), editedState.title, editedState.links)
 	}
 
-	// Without its service in the restore (--no-dependencies), overwritten,
-	// the form would submit to A's service: it cannot, and is left alone.
+	// Without its service in the restore (--no-dependencies), and the
+	// copy the first restore made of it gone from B, overwritten, the form
+	// would submit to A's service: it cannot, and is left alone.
+	setDeleted := func(id string, v bool) {
+		o.Mu.Lock()
+		o.Item(id).Deleted = v
+		o.Version++
+		o.Mu.Unlock()
+	}
+	setDeleted(newSvc, true)
 	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", formID, "--no-dependencies", "--to", bFile, "--overwrite", "--yes")
+	setDeleted(newSvc, false)
 	if code != exitOK || !strings.Contains(out, "cannot    "+formID) || !strings.Contains(out, "submits to service "+svcID) {
 		t.Fatalf("overwrite without the service must be refused (cannot): exit %d\n%s", code, out)
 	}
 	if now := state(newForm); !bytes.Equal(now.body, undone.body) || now.title != undone.title {
 		t.Errorf("the refused overwrite changed B's form: %q", now.title)
 	}
-	// With its service but not the layer it reads, the backup's
-	// Survey2Data link cannot be resolved: the form keeps the links it has.
+	// With its service but not the layer it reads (nor that layer's copy
+	// in B), the backup's Survey2Data link cannot be resolved: the form
+	// keeps the links it has.
+	setDeleted(newData, true)
 	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", formID, "--item", svcID, "--no-dependencies", "--to", bFile, "--overwrite", "--yes")
+	setDeleted(newData, false)
 	if code != exitOK || !strings.Contains(out, "overwrite "+formID) {
 		t.Fatalf("overwrite with the service: exit %d\n%s", code, out)
 	}
@@ -313,6 +325,29 @@ func TestRestoreSurveyForms(t *testing.T) {
 	}
 	if !bytes.Equal(kept.body, got.body) {
 		t.Error("the overwrite with its service did not put back the package naming B's service")
+	}
+
+	// Edited again in B, and restored without its service and layer
+	// (--no-dependencies): B holds the copies the first restore made of
+	// them, which the form is led to (the plan finds them as it finds the
+	// copies it restores).
+	o.Mu.Lock()
+	o.Item(newForm).Title = "Edited in B again"
+	o.Item(newForm).Modified = time.Now().UnixMilli()
+	o.Version++
+	o.Mu.Unlock()
+	code, out = runCLI(t, "restore", aFile, "--run", "latest", "--item", formID, "--no-dependencies", "--to", bFile, "--overwrite", "--yes")
+	if code != exitOK || !strings.Contains(out, "overwritten "+formID) {
+		t.Fatalf("overwrite without the service, whose copy B holds: exit %d\n%s", code, out)
+	}
+	alone := state(newForm)
+	for _, want := range []org.Relationship{{Type: "Survey2Service", To: newSvc}, {Type: "Survey2Data", To: newData}} {
+		if !slices.Contains(alone.links, want) {
+			t.Errorf("overwritten without its service and layer, B's form lost its link %v to their copies in B: %v", want, alone.links)
+		}
+	}
+	if !bytes.Equal(alone.body, got.body) || alone.title != got.title {
+		t.Errorf("overwritten without its service, B's form is %q and its package names B's service %v", alone.title, bytes.Equal(alone.body, got.body))
 	}
 
 	// Undo of the first restore removes the form and its service.
