@@ -228,9 +228,11 @@ func applyStep(ctx context.Context, a *applier, st *Step) {
 			st.Warnings = append(st.Warnings, "the safety copy is partial: "+sc.Reason)
 		}
 	}
-	res, err := o.Restorers[st.Item.Type].R.Restore(ctx, req, o.host(st))
+	h := o.host(st)
+	res, err := o.Restorers[st.Item.Type].R.Restore(ctx, req, h)
 	if err != nil {
 		fail(err)
+		h.dropMade(ctx)
 		return
 	}
 	st.NewItemID, st.Warnings = res.NewItemID, append(st.Warnings, res.Warnings...)

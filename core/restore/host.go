@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/agolpipe/agolpipe/core/catalog"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -15,13 +17,34 @@ import (
 type host struct {
 	o  *Options
 	st *Step
+	// made are the items the step's create requests answered with
+	// (made.go), deleted when the step fails.
+	mu   sync.Mutex
+	made []string
 }
 
 func (o *Options) host(st *Step) *host { return &host{o: o, st: st} }
 
 func (h *host) Portal(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
-	return h.o.Target.Do(ctx, req)
+	if !createsItem(req.URL) {
+		return h.o.Target.Do(ctx, req)
+	}
+	// A create runs to its answer even when the restorer goes away (its
+	// plugin crashed, or it gave up): the answer names the item made,
+	// which dropMade deletes if the step fails.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	resp, err := h.o.Target.Do(cctx, req)
+	if err != nil || resp == nil || resp.Body == nil {
+		cancel()
+		return resp, err
+	}
+	resp.Body = &madeCapture{rc: resp.Body, h: h, cancel: cancel}
+	return resp, nil
 }
+
+// createTimeout bounds a create request (an upload of a large file
+// included) once its restorer has gone away.
+const createTimeout = 2 * time.Hour
 
 func (h *host) Progress(context.Context, sdk.Progress) {}
 
