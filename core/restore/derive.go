@@ -191,6 +191,12 @@ func scanArtifact(ctx context.Context, o *Options, a report.Artifact, found func
 		scanChunk(b, found)
 		return self, nil
 	}
+	return "", scanReader(r, found)
+}
+
+// scanReader is scanArtifact's streaming scan: deriveChunk bytes at a
+// time, each scanned with the last deriveOverlap bytes before it.
+func scanReader(r io.Reader, found func(tok []byte, isURL bool)) error {
 	buf := make([]byte, deriveOverlap+deriveChunk)
 	keep := 0
 	for {
@@ -205,10 +211,10 @@ func scanArtifact(ctx context.Context, o *Options, a report.Artifact, found func
 			}
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return "", nil
+			return nil
 		}
 		if err != nil {
-			return "", err
+			return err
 		}
 	}
 }
