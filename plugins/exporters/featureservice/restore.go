@@ -311,29 +311,15 @@ func (r *fsRestore) publishNew(ctx context.Context) (res sdk.RestoreResult, err 
 	if r.req.FolderID != "" {
 		p += "/" + url.PathEscape(r.req.FolderID)
 	}
-	var ans struct {
-		Services []struct {
-			ServiceURL    string `json:"serviceurl"`
-			ServiceItemID string `json:"serviceItemId"`
-			JobID         string `json:"jobId"`
-			Success       *bool  `json:"success"`
-			Error         *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		} `json:"services"`
-	}
+	var ans exportkit.PublishAnswer
 	form := url.Values{"itemid": {upload}, "filetype": {dataArtifacts[r.data].fileType}, "publishParameters": {string(ppj)}}
 	if err := r.post(ctx, p+"/publish", form, &ans); err != nil {
 		return sdk.RestoreResult{}, fmt.Errorf("publishing %s: %w", dataArtifacts[r.data].name, err)
 	}
-	if len(ans.Services) != 1 || ans.Services[0].ServiceItemID == "" {
-		msg := "no service"
-		if len(ans.Services) == 1 && ans.Services[0].Error != nil {
-			msg = ans.Services[0].Error.Message
-		}
-		return sdk.RestoreResult{}, sdk.Permanent("publishing %s: the portal answered %s", dataArtifacts[r.data].name, msg)
+	sv, err := ans.Service(dataArtifacts[r.data].name)
+	if err != nil {
+		return sdk.RestoreResult{}, err
 	}
-	sv := ans.Services[0]
 	id, newURL := sv.ServiceItemID, strings.TrimRight(sv.ServiceURL, "/")
 	// From here on a failure deletes what was published: a half-restored
 	// service is worse than none (the report says it failed).

@@ -176,27 +176,14 @@ func (e *Exporter) publishNew(ctx context.Context, s *exportkit.RestoreSession, 
 	if req.FolderID != "" {
 		p += "/" + url.PathEscape(req.FolderID)
 	}
-	var ans struct {
-		Services []struct {
-			ServiceURL    string `json:"serviceurl"`
-			ServiceItemID string `json:"serviceItemId"`
-			JobID         string `json:"jobId"`
-			Error         *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		} `json:"services"`
-	}
+	var ans exportkit.PublishAnswer
 	if err := s.Post(ctx, p+"/publish", url.Values{"itemid": {upload}, "filetype": {pt.fileType}, "publishParameters": {pp}}, nil, &ans); err != nil {
 		return sdk.RestoreResult{}, fmt.Errorf("publishing %s: %w", pkg.Name, err)
 	}
-	if len(ans.Services) != 1 || ans.Services[0].ServiceItemID == "" {
-		msg := "no service"
-		if len(ans.Services) == 1 && ans.Services[0].Error != nil {
-			msg = ans.Services[0].Error.Message
-		}
-		return sdk.RestoreResult{}, sdk.Permanent("publishing %s: the portal answered %s", pkg.Name, msg)
+	sv, err := ans.Service(pkg.Name)
+	if err != nil {
+		return sdk.RestoreResult{}, err
 	}
-	sv := ans.Services[0]
 	id, newURL := sv.ServiceItemID, strings.TrimRight(sv.ServiceURL, "/")
 	// From here a failure deletes the layer: a half-restored one is worse
 	// than none (the report says it failed).
