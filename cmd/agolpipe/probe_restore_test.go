@@ -387,10 +387,10 @@ func TestProbeRestoreInterruptedThenAgain(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, pid := range plugins {
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+		for processExists(pid) && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if syscall.Kill(pid, 0) == nil {
+		if processExists(pid) {
 			t.Errorf("plugin process %d still runs 10 s after its host was killed", pid)
 		}
 	}
@@ -1104,4 +1104,12 @@ func TestProbeRestoreFeatureServiceThrottled(t *testing.T) {
 	if len(got) != 5 {
 		t.Errorf("the org answered %d scripted faults, want 5: %v", len(got), got)
 	}
+}
+
+// processExists reports whether pid is still in /proc (the probe tests
+// find plugin processes there too; a plain file check compiles for every
+// OS, which CI vets the tests for).
+func processExists(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
 }
