@@ -85,25 +85,8 @@ Exit status: 0 when everything planned was done, 1 when an item failed,
 			defer stop()
 			// After Ctrl-C no item starts and the ones under way finish
 			// (restore.Apply); a second one means "now".
-			finished := make(chan struct{})
-			defer close(finished)
-			go func() {
-				select {
-				case <-ctx.Done():
-				case <-finished:
-					return
-				}
-				stop()
-				again := make(chan os.Signal, 1)
-				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-				defer signal.Stop(again)
-				fmt.Fprintln(os.Stderr, "\nStopping: no further item starts; the ones under way finish and the report is stored (press Ctrl-C again to quit at once, leaving them half done)...")
-				select {
-				case <-again:
-					os.Exit(exitCanceled)
-				case <-finished:
-				}
-			}()
+			defer onSecondSignal(ctx, stop, "\nStopping: no further item starts; the ones under way finish and the report is stored (press Ctrl-C again to quit at once, leaving them half done)...",
+				func() { os.Exit(exitCanceled) })()
 			out := cmd.OutOrStdout()
 
 			sr, err := openStoredRuns(ctx, args[0], vars, varFiles, sink)

@@ -64,22 +64,8 @@ credentials at preflight); 130 cancelled.`,
 			}
 			defer lock.Release()
 			// A second signal means "now": kill the plugins and leave.
-			finished := make(chan struct{})
-			defer close(finished)
-			go func() {
-				select {
-				case <-ctx.Done():
-				case <-finished:
-					return
-				}
-				stop()
-				again := make(chan os.Signal, 1)
-				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-				fmt.Fprintln(os.Stderr, "\nStopping: finishing reports for what completed (press Ctrl-C again to quit at once)...")
-				<-again
-				s.host.Close()
-				os.Exit(exitCanceled)
-			}()
+			defer onSecondSignal(ctx, stop, "\nStopping: finishing reports for what completed (press Ctrl-C again to quit at once)...",
+				func() { s.host.Close(); os.Exit(exitCanceled) })()
 
 			out := cmd.ErrOrStderr()
 			disp := newProgress(out, !plain && isatty.IsTerminal(os.Stderr.Fd()))
