@@ -77,6 +77,16 @@ type RestoreHost interface {
 	ReadArtifact(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
+// UploadsArtifacts reports whether h takes an upload whose file names an
+// artifact instead of carrying its bytes (PortalFile.Artifact): a plugin's
+// host that announced it (a host predating it gets the bytes). It spares
+// the artifact's round trip through the restorer; a host in the same
+// process has no such trip and need not offer it.
+func UploadsArtifacts(h Host) bool {
+	u, ok := h.(interface{ UploadsArtifacts() bool })
+	return ok && u.UploadsArtifacts()
+}
+
 // RestoreMode says what to do with an item that exists in the target.
 type RestoreMode string
 

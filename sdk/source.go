@@ -94,6 +94,12 @@ type PortalFile struct {
 	// ends at another length fails the request before it is complete.
 	Size int64
 	Body io.Reader
+	// Artifact, with a nil Body, names one of the restored item's
+	// artifacts for the host to send as the file: the host reads it from
+	// the run's sink, checked as RestoreHost.ReadArtifact checks it, and
+	// its bytes never pass through the restorer. Only for a host that
+	// takes it (UploadsArtifacts); Size is then the artifact's.
+	Artifact string
 }
 
 // PortalResponse is the portal's answer; Body streams and must be closed.

@@ -46,7 +46,7 @@ func (e *ExporterServer) Restore(ctx context.Context, req *pluginv1.RestoreReque
 	if !ok {
 		return nil, status.Errorf(codes.Unimplemented, "exporter %q cannot restore items", e.Impl.Info().Name)
 	}
-	host := &restoreHostClient{HostClient: e.hostClient(req.GetHostBrokerId(), req.GetHostCallId())}
+	host := &restoreHostClient{HostClient: e.hostClient(req.GetHostBrokerId(), req.GetHostCallId()), byName: req.GetHostUploadsArtifacts()}
 	defer host.close()
 	res, err := r.Restore(ctx, restoreRequestFromProto(req), host)
 	if err != nil {
@@ -62,8 +62,33 @@ func exporterFeatures(e sdk.Exporter) *pluginv1.ExporterFeatures {
 	return &pluginv1.ExporterFeatures{RestoreItemTypes: sdk.RestoreItemTypesOf(e), RestoreSkippedItemTypes: sdk.RestoreSkippedItemTypesOf(e), HostCalls: true}
 }
 
-// restoreHostClient is the plugin side of sdk.RestoreHost.
-type restoreHostClient struct{ *HostClient }
+// restoreHostClient is the plugin side of sdk.RestoreHost. byName: the
+// host announced it takes uploads by artifact name
+// (RestoreRequest.host_uploads_artifacts).
+type restoreHostClient struct {
+	*HostClient
+	byName bool
+}
+
+// UploadsArtifacts is sdk.UploadsArtifacts: whether the host announced it.
+func (h *restoreHostClient) UploadsArtifacts() bool { return h.byName }
+
+// Portal is HostClient.Portal; an upload by artifact name to a host that
+// did not announce it (which would read the file from the absent chunks:
+// an empty file) sends the artifact's bytes instead.
+func (h *restoreHostClient) Portal(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	if f := req.File; f != nil && f.Body == nil && f.Artifact != "" && !h.byName {
+		rc, err := h.ReadArtifact(ctx, f.Artifact)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		file := *f
+		file.Body, file.Artifact = rc, ""
+		req.File = &file
+	}
+	return h.HostClient.Portal(ctx, req)
+}
 
 // ReadArtifact streams one of the item's artifacts from the host. The host
 // checks it against the manifest as it goes: a mismatch arrives as the
@@ -151,6 +176,9 @@ type uploadStream interface {
 // file for a whole one and the portal never gets a complete request.
 func upload(s uploadStream, req sdk.PortalRequest, cancel context.CancelFunc) (*sdk.PortalResponse, error) {
 	f := req.File
+	if f.Body == nil {
+		return uploadByName(s, req, cancel)
+	}
 	err := s.sendHeader(httpRequestToProto(req), uploadFileToProto(f))
 	if err == nil {
 		var n int64
@@ -170,6 +198,26 @@ func upload(s uploadStream, req sdk.PortalRequest, cancel context.CancelFunc) (*
 	default:
 		cancel()
 		return nil, err
+	}
+	return openHTTP(s, cancel)
+}
+
+// uploadByName sends the header of an upload whose file the host reads
+// itself (PortalUploadHeader.artifact) and no chunks.
+func uploadByName(s uploadStream, req sdk.PortalRequest, cancel context.CancelFunc) (*sdk.PortalResponse, error) {
+	p, ok := s.(portalUploadClient)
+	if !ok || req.File.Artifact == "" {
+		cancel()
+		return nil, sdk.Permanent("upload of %s: no body", req.File.Name)
+	}
+	err := p.Send(&pluginv1.PortalUploadRequest{Msg: &pluginv1.PortalUploadRequest_Header{Header: &pluginv1.PortalUploadHeader{
+		Request: httpRequestToProto(req), File: uploadFileToProto(req.File), Artifact: req.File.Artifact}}})
+	if err == nil {
+		err = p.CloseSend()
+	}
+	if err != nil && err != io.EOF {
+		cancel()
+		return nil, fromStatus(err)
 	}
 	return openHTTP(s, cancel)
 }
@@ -246,7 +294,11 @@ func (h *HostServer) PortalUpload(stream pluginv1.HostService_PortalUploadServer
 		return toStatus(err)
 	}
 	defer done()
-	return serveUpload(portalUploadServer{stream, ctx}, "plugin", host.Portal)
+	var byName func(context.Context, string) (io.ReadCloser, error)
+	if rh, ok := host.(sdk.RestoreHost); ok {
+		byName = rh.ReadArtifact
+	}
+	return serveUpload(portalUploadServer{stream, ctx}, "plugin", host.Portal, byName)
 }
 
 // portalUploadServer's ctx is the request's, ended with its call.
@@ -257,9 +309,9 @@ type portalUploadServer struct {
 
 func (p portalUploadServer) Context() context.Context { return p.ctx }
 
-func (p portalUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, error) {
+func (p portalUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, string, error) {
 	m, err := p.Recv()
-	return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), err
+	return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), m.GetHeader().GetArtifact(), err
 }
 func (p portalUploadServer) recvChunk() ([]byte, bool, error) {
 	m, err := p.Recv()
@@ -278,7 +330,9 @@ func (p portalUploadServer) sendChunk(b []byte) error {
 // serveUpload holds the protocol for both.
 type uploadServer interface {
 	Context() context.Context
-	recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, error)
+	// recvHeader's string is the artifact an upload names instead of
+	// carrying its bytes (PortalUpload only).
+	recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, string, error)
 	// recvChunk's bool is false when the message was not a chunk.
 	recvChunk() ([]byte, bool, error)
 	sendHeader(*pluginv1.HttpResponseHeader) error
@@ -287,9 +341,13 @@ type uploadServer interface {
 
 // serveUpload reads the header, hands do a request whose File streams the
 // chunks that follow, and sends do's answer back. peer names the other
-// side in protocol errors ("plugin" or "host").
-func serveUpload(s uploadServer, peer string, do func(context.Context, sdk.PortalRequest) (*sdk.PortalResponse, error)) error {
-	r, f, err := s.recvHeader()
+// side in protocol errors ("plugin" or "host"). An upload that names an
+// artifact instead gets the file from byName (the restore host's checked
+// ReadArtifact, nil where uploads by name are not taken): the artifact
+// goes from the sink to do without a round trip through the plugin, and
+// a corrupt one fails do's request before its last byte.
+func serveUpload(s uploadServer, peer string, do func(context.Context, sdk.PortalRequest) (*sdk.PortalResponse, error), byName func(context.Context, string) (io.ReadCloser, error)) error {
+	r, f, artifact, err := s.recvHeader()
 	if err != nil {
 		return err
 	}
@@ -299,6 +357,26 @@ func serveUpload(s uploadServer, peer string, do func(context.Context, sdk.Porta
 	ctx, cancel := context.WithCancel(s.Context())
 	defer cancel()
 	req := httpRequestFromProto(r)
+	if artifact != "" {
+		if byName == nil {
+			return toStatus(sdk.Permanent("%s broke the protocol: an upload named artifact %q where only a restore's host reads artifacts", peer, artifact))
+		}
+		rc, err := byName(ctx, artifact)
+		if err != nil {
+			return toStatus(err)
+		}
+		defer rc.Close()
+		size := f.GetSize()
+		if sz, ok := rc.(interface{ Size() int64 }); ok {
+			size = sz.Size()
+		}
+		req.File = &sdk.PortalFile{Field: f.GetField(), Name: f.GetFileName(), ContentType: f.GetContentType(), Size: size, Body: rc}
+		resp, err := do(ctx, req)
+		if err != nil {
+			return toStatus(err)
+		}
+		return sendHTTP(resp, s.sendHeader, s.sendChunk)
+	}
 	req.File = uploadFile(f, cancel, func() ([]byte, error) {
 		b, ok, err := s.recvChunk()
 		if err != nil {
@@ -318,6 +396,9 @@ func serveUpload(s uploadServer, peer string, do func(context.Context, sdk.Porta
 
 // doUpload is SourceClient.Do for a request carrying a file.
 func (s *SourceClient) doUpload(ctx context.Context, req sdk.PortalRequest) (*sdk.PortalResponse, error) {
+	if req.File.Body == nil {
+		return nil, sdk.Permanent("upload of %s: no body (a file named by artifact is read by the host before it reaches the source)", req.File.Name)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	stream, err := s.c.DoUpload(ctx)
 	if err != nil {
@@ -347,16 +428,16 @@ func (p doUploadClient) recv() (*pluginv1.HttpResponseHeader, []byte, error) {
 
 // DoUpload serves an upload through the source's Do.
 func (s *SourceServer) DoUpload(stream pluginv1.SourceService_DoUploadServer) error {
-	return serveUpload(doUploadServer{stream}, "host", s.Impl.Do)
+	return serveUpload(doUploadServer{stream}, "host", s.Impl.Do, nil)
 }
 
 type doUploadServer struct {
 	pluginv1.SourceService_DoUploadServer
 }
 
-func (p doUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, error) {
+func (p doUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, string, error) {
 	m, err := p.Recv()
-	return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), err
+	return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), "", err
 }
 func (p doUploadServer) recvChunk() ([]byte, bool, error) {
 	m, err := p.Recv()
@@ -428,7 +509,10 @@ func restoreRequestToProto(r sdk.RestoreRequest, hostID uint32, callID uint64) *
 	p := &pluginv1.RestoreRequest{Item: itemToProto(r.Item), ManifestRecord: r.ManifestRecord, RunId: r.RunID,
 		RestoreId: r.RestoreID, Mark: r.Mark, Target: orgToProto(r.Target), TargetOwner: r.Owner,
 		TargetFolderId: r.FolderID, TargetFolderTitle: r.FolderTitle, Mode: restoreModeProto[r.Mode],
-		TargetItemId: r.TargetItemID, Remap: remapToProto(r.Remap), PlanOnly: r.PlanOnly, HostBrokerId: hostID, HostCallId: callID}
+		TargetItemId: r.TargetItemID, Remap: remapToProto(r.Remap), PlanOnly: r.PlanOnly, HostBrokerId: hostID, HostCallId: callID,
+		// This host's HostServer.PortalUpload reads an artifact named
+		// instead of sent (serveUpload).
+		HostUploadsArtifacts: true}
 	for _, a := range r.Artifacts {
 		p.Artifacts = append(p.Artifacts, &pluginv1.RestoreArtifact{Name: a.Name, Size: a.Size, Sha256: a.SHA256, Format: a.Format, MediaType: a.MediaType})
 	}

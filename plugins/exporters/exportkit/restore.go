@@ -250,7 +250,7 @@ func (s *RestoreSession) PostFile(ctx context.Context, p string, form url.Values
 // openArtifact opens the run's artifact a as the upload part field named
 // name, for one attempt of a write.
 func (s *RestoreSession) openArtifact(ctx context.Context, field string, a sdk.RestoreArtifact, name string) arcgisrest.OpenFile {
-	return openSource(ctx, field, s.ArtifactSource(a), name)
+	return s.openSource(ctx, field, s.ArtifactSource(a), name)
 }
 
 // FileSource is a file a restore uploads as an item's file: Open reads it
@@ -262,19 +262,30 @@ type FileSource struct {
 	Open func(ctx context.Context) (io.ReadCloser, error)
 	Size int64
 	What string
+	// Artifact names the run's artifact this is, when it is one as it
+	// stands: a single-request upload of it then names it and the host
+	// streams it from the sink to the portal (sdk.UploadsArtifacts).
+	Artifact string
 }
 
 // ArtifactSource is the run's artifact a, read through the host (checked
 // against the manifest as it streams).
 func (s *RestoreSession) ArtifactSource(a sdk.RestoreArtifact) FileSource {
-	return FileSource{Size: a.Size, What: "artifact " + a.Name, Open: func(ctx context.Context) (io.ReadCloser, error) {
+	return FileSource{Size: a.Size, What: "artifact " + a.Name, Artifact: a.Name, Open: func(ctx context.Context) (io.ReadCloser, error) {
 		return s.Host.ReadArtifact(ctx, a.Name)
 	}}
 }
 
 // openSource opens src as the upload part field named name, for one
-// attempt of a write.
-func openSource(ctx context.Context, field string, src FileSource, name string) arcgisrest.OpenFile {
+// attempt of a write (a single request: parts read src.Open themselves).
+// A run's artifact goes by name to a host that takes it, which reads it
+// afresh from the sink for each attempt; to others its bytes are sent.
+func (s *RestoreSession) openSource(ctx context.Context, field string, src FileSource, name string) arcgisrest.OpenFile {
+	if src.Artifact != "" && sdk.UploadsArtifacts(s.Host) {
+		return func() (*sdk.PortalFile, io.Closer, error) {
+			return &sdk.PortalFile{Field: field, Name: name, ContentType: MediaTypeFor(name), Size: src.Size, Artifact: src.Artifact}, nil, nil
+		}
+	}
 	return func() (*sdk.PortalFile, io.Closer, error) {
 		rc, err := src.Open(ctx)
 		if err != nil {
@@ -640,7 +651,7 @@ func (s *RestoreSession) UploadItem(ctx context.Context, form url.Values, file s
 // UploadItemFrom is UploadItem with the file read from src.
 func (s *RestoreSession) UploadItemFrom(ctx context.Context, form url.Values, src FileSource, name string) (string, error) {
 	if src.Size <= SinglePartMax {
-		return s.addItemFile(ctx, form, openSource(ctx, "file", src, name))
+		return s.addItemFile(ctx, form, s.openSource(ctx, "file", src, name))
 	}
 	start := url.Values{}
 	for k, v := range form {
@@ -684,7 +695,7 @@ func (s *RestoreSession) ReplaceFile(ctx context.Context, id string, form url.Va
 func (s *RestoreSession) ReplaceFileFrom(ctx context.Context, id string, form url.Values, src FileSource, name string) error {
 	if src.Size <= SinglePartMax {
 		var a writeAnswer
-		return s.PostFile(ctx, s.ItemOpPath(id, "update"), form, openSource(ctx, "file", src, name), &a)
+		return s.PostFile(ctx, s.ItemOpPath(id, "update"), form, s.openSource(ctx, "file", src, name), &a)
 	}
 	if err := s.Update(ctx, id, url.Values{"multipart": {"true"}, "filename": {name}}, nil); err != nil {
 		return err

@@ -1053,9 +1053,14 @@ type RestoreRequest struct {
 	// HostService (ReadArtifact, Portal, PortalUpload) for this restore.
 	HostBrokerId uint32 `protobuf:"varint,15,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	// host_call_id: as ExportStart.host_call_id, for this restore.
-	HostCallId    uint64 `protobuf:"varint,16,opt,name=host_call_id,json=hostCallId,proto3" json:"host_call_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HostCallId uint64 `protobuf:"varint,16,opt,name=host_call_id,json=hostCallId,proto3" json:"host_call_id,omitempty"`
+	// host_uploads_artifacts: the host takes PortalUploadHeader.artifact
+	// (uploads an artifact by its name, read from the sink by the host
+	// itself, without its bytes passing through the plugin). Hosts before
+	// it leave it false: the plugin then sends the bytes.
+	HostUploadsArtifacts bool `protobuf:"varint,17,opt,name=host_uploads_artifacts,json=hostUploadsArtifacts,proto3" json:"host_uploads_artifacts,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *RestoreRequest) Reset() {
@@ -1198,6 +1203,13 @@ func (x *RestoreRequest) GetHostCallId() uint64 {
 		return x.HostCallId
 	}
 	return 0
+}
+
+func (x *RestoreRequest) GetHostUploadsArtifacts() bool {
+	if x != nil {
+		return x.HostUploadsArtifacts
+	}
+	return false
 }
 
 // RestoreArtifact is one artifact of the item in the run (manifest fields).
@@ -1564,7 +1576,7 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x16\n" +
-	"\x06format\x18\x04 \x01(\tR\x06format\"\x9c\x05\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\xd2\x05\n" +
 	"\x0eRestoreRequest\x12,\n" +
 	"\x04item\x18\x01 \x01(\v2\x18.agolpipe.plugin.v1.ItemR\x04item\x12A\n" +
 	"\tartifacts\x18\x02 \x03(\v2#.agolpipe.plugin.v1.RestoreArtifactR\tartifacts\x12'\n" +
@@ -1584,7 +1596,8 @@ const file_agolpipe_plugin_v1_exporter_proto_rawDesc = "" +
 	"\tplan_only\x18\x0e \x01(\bR\bplanOnly\x12$\n" +
 	"\x0ehost_broker_id\x18\x0f \x01(\rR\fhostBrokerId\x12 \n" +
 	"\fhost_call_id\x18\x10 \x01(\x04R\n" +
-	"hostCallId\"\x88\x01\n" +
+	"hostCallId\x124\n" +
+	"\x16host_uploads_artifacts\x18\x11 \x01(\bR\x14hostUploadsArtifacts\"\x88\x01\n" +
 	"\x0fRestoreArtifact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +

@@ -110,9 +110,17 @@ func (*PortalUploadRequest_Chunk) isPortalUploadRequest_Msg() {}
 
 // PortalUploadHeader opens a PortalUpload.
 type PortalUploadHeader struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Request       *HttpRequest           `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
-	File          *UploadFile            `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Request *HttpRequest           `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	File    *UploadFile            `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// artifact, when set, names one of the restored item's artifacts (as
+	// RestoreRequest.artifacts lists it) that the host reads from the run's
+	// sink as the file, checked as ReadArtifact checks it (the last byte held
+	// back until size and sha256 match): no chunks follow the header. Only
+	// during a Restore whose request set host_uploads_artifacts; a host that
+	// did not set it must not be sent one (it would read the file from the
+	// absent chunks).
+	Artifact      string `protobuf:"bytes,3,opt,name=artifact,proto3" json:"artifact,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +167,13 @@ func (x *PortalUploadHeader) GetFile() *UploadFile {
 		return x.File
 	}
 	return nil
+}
+
+func (x *PortalUploadHeader) GetArtifact() string {
+	if x != nil {
+		return x.Artifact
+	}
+	return ""
 }
 
 type PortalUploadResponse struct {
@@ -742,10 +757,11 @@ const file_agolpipe_plugin_v1_host_proto_rawDesc = "" +
 	"\x13PortalUploadRequest\x12@\n" +
 	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.PortalUploadHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
-	"\x03msg\"\x83\x01\n" +
+	"\x03msg\"\x9f\x01\n" +
 	"\x12PortalUploadHeader\x129\n" +
 	"\arequest\x18\x01 \x01(\v2\x1f.agolpipe.plugin.v1.HttpRequestR\arequest\x122\n" +
-	"\x04file\x18\x02 \x01(\v2\x1e.agolpipe.plugin.v1.UploadFileR\x04file\"w\n" +
+	"\x04file\x18\x02 \x01(\v2\x1e.agolpipe.plugin.v1.UploadFileR\x04file\x12\x1a\n" +
+	"\bartifact\x18\x03 \x01(\tR\bartifact\"w\n" +
 	"\x14PortalUploadResponse\x12@\n" +
 	"\x06header\x18\x01 \x01(\v2&.agolpipe.plugin.v1.HttpResponseHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
