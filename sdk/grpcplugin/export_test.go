@@ -17,3 +17,10 @@ func (d *DataChannel) BreakAddress() (restore func()) {
 // HostDials counts the plugin side's broker dials to a host service, to
 // prove one connection serves all of a plugin's calls (hostcalls.go).
 func HostDials() int64 { return hostDials.Load() }
+
+// ActAsOldHost makes the host side behave as one before uploads by
+// artifact name (it neither announces nor reads them) until restore.
+func ActAsOldHost() (restore func()) {
+	asOldHost.Store(true)
+	return func() { asOldHost.Store(false) }
+}

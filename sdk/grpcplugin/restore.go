@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 
 	pluginv1 "github.com/agolpipe/agolpipe/proto/agolpipe/plugin/v1"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -298,19 +299,30 @@ func (h *HostServer) PortalUpload(stream pluginv1.HostService_PortalUploadServer
 	if rh, ok := host.(sdk.RestoreHost); ok {
 		byName = rh.ReadArtifact
 	}
-	return serveUpload(portalUploadServer{stream, ctx}, "plugin", host.Portal, byName)
+	return serveUpload(portalUploadServer{stream, ctx, asOldHost.Load()}, "plugin", host.Portal, byName)
 }
 
-// portalUploadServer's ctx is the request's, ended with its call.
+// portalUploadServer's ctx is the request's, ended with its call. old:
+// act as a host before uploads by name (asOldHost).
 type portalUploadServer struct {
 	pluginv1.HostService_PortalUploadServer
 	ctx context.Context
+	old bool
 }
+
+// asOldHost makes this package's host behave as one before uploads by
+// artifact name: it does not announce them and ignores
+// PortalUploadHeader.artifact (to an old host an unknown field). Set only
+// by tests (ActAsOldHost), to prove a plugin never sends one there.
+var asOldHost atomic.Bool
 
 func (p portalUploadServer) Context() context.Context { return p.ctx }
 
 func (p portalUploadServer) recvHeader() (*pluginv1.HttpRequest, *pluginv1.UploadFile, string, error) {
 	m, err := p.Recv()
+	if p.old {
+		return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), "", err
+	}
 	return m.GetHeader().GetRequest(), m.GetHeader().GetFile(), m.GetHeader().GetArtifact(), err
 }
 func (p portalUploadServer) recvChunk() ([]byte, bool, error) {
@@ -512,7 +524,7 @@ func restoreRequestToProto(r sdk.RestoreRequest, hostID uint32, callID uint64) *
 		TargetItemId: r.TargetItemID, Remap: remapToProto(r.Remap), PlanOnly: r.PlanOnly, HostBrokerId: hostID, HostCallId: callID,
 		// This host's HostServer.PortalUpload reads an artifact named
 		// instead of sent (serveUpload).
-		HostUploadsArtifacts: true}
+		HostUploadsArtifacts: !asOldHost.Load()}
 	for _, a := range r.Artifacts {
 		p.Artifacts = append(p.Artifacts, &pluginv1.RestoreArtifact{Name: a.Name, Size: a.Size, Sha256: a.SHA256, Format: a.Format, MediaType: a.MediaType})
 	}
