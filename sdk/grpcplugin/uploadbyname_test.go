@@ -3,11 +3,13 @@ package grpcplugin_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agolpipe/agolpipe/sdk"
 	"github.com/agolpipe/agolpipe/sdk/grpcplugin"
@@ -124,7 +126,12 @@ func TestUploadArtifactByName(t *testing.T) {
 		t.Helper()
 		host := &forwardingHost{target: target, artifacts: map[string][]byte{"pkg.zip": data}, corrupt: corrupt}
 		_, err := grpctest.Exporter(t, impl).(sdk.Restorer).Restore(ctx, req, host)
-		<-src.done
+		select {
+		case <-src.done:
+		case <-time.After(10 * time.Second):
+			// The upload never reached the source's Do.
+			src.got, src.err = nil, errors.New("the source was not called")
+		}
 		return host, err
 	}
 
