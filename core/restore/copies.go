@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -119,17 +118,10 @@ func earlierCopies(ctx context.Context, o *Options, byID map[string]report.Item)
 			jobs = append(jobs, &job{source: id, c: c})
 		}
 	}
-	sem := make(chan struct{}, reportsParallel)
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			j.ok, j.err = confirmCopy(ctx, o, j.c, byID[j.source].Type)
-		}()
-	}
-	wg.Wait()
+	eachAtOnce(len(jobs), reportsParallel, func(i int) {
+		j := jobs[i]
+		j.ok, j.err = confirmCopy(ctx, o, j.c, byID[j.source].Type)
+	})
 	found := map[string][]targetCopy{}
 	for _, j := range jobs {
 		if j.err != nil {
@@ -198,20 +190,12 @@ func reportedCopies(ctx context.Context, o *Options, byID map[string]report.Item
 	sort.Strings(paths)
 	reps := make([]*Report, len(paths))
 	errs := make([]error, len(paths))
-	sem := make(chan struct{}, reportsParallel)
-	var wg sync.WaitGroup
-	for i, p := range paths {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var r Report
-			if errs[i] = getJSON(ctx, o.Safety, p, &r); errs[i] == nil {
-				reps[i] = &r
-			}
-		}()
-	}
-	wg.Wait()
+	eachAtOnce(len(paths), reportsParallel, func(i int) {
+		var r Report
+		if errs[i] = getJSON(ctx, o.Safety, paths[i], &r); errs[i] == nil {
+			reps[i] = &r
+		}
+	})
 	var out []sourcedCopy
 	var warns []string
 	for i, r := range reps {

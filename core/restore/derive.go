@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/agolpipe/agolpipe/core/report"
 )
@@ -91,42 +90,35 @@ func derivedNeeds(ctx context.Context, o *Options, byID map[string]report.Item) 
 	}
 	sort.Strings(ids)
 	res := make([]scanned, len(ids))
-	sem := make(chan struct{}, reportsParallel)
-	var wg sync.WaitGroup
-	for i, id := range ids {
+	eachAtOnce(len(ids), reportsParallel, func(i int) {
 		if ctx.Err() != nil {
-			break
+			return // interrupted: the item is ordered by its kind only
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s := scanned{ids: map[string]bool{}, urls: map[string]bool{}}
-			for _, a := range arts[id] {
-				u, err := scanArtifact(ctx, o, a, func(tok []byte, isURL bool) {
-					if isURL {
-						if len(s.urls) < maxURLsPerItem {
-							s.urls[normURL(string(tok))] = true
-						}
-						return
+		id := ids[i]
+		s := scanned{ids: map[string]bool{}, urls: map[string]bool{}}
+		for _, a := range arts[id] {
+			u, err := scanArtifact(ctx, o, a, func(tok []byte, isURL bool) {
+				if isURL {
+					if len(s.urls) < maxURLsPerItem {
+						s.urls[normURL(string(tok))] = true
 					}
-					ref := strings.ToLower(string(tok))
-					if _, ok := byID[ref]; ok && ref != id {
-						s.ids[ref] = true
-					}
-				})
-				if err != nil {
-					s.warn = fmt.Sprintf("item %s %q: %s could not be read for the items it refers to (%v): it is ordered by its kind only", id, byID[id].Title, a.Name, err)
-					continue
+					return
 				}
-				if u != "" {
-					s.url = u
+				ref := strings.ToLower(string(tok))
+				if _, ok := byID[ref]; ok && ref != id {
+					s.ids[ref] = true
 				}
+			})
+			if err != nil {
+				s.warn = fmt.Sprintf("item %s %q: %s could not be read for the items it refers to (%v): it is ordered by its kind only", id, byID[id].Title, a.Name, err)
+				continue
 			}
-			res[i] = s
-		}()
-	}
-	wg.Wait()
+			if u != "" {
+				s.url = u
+			}
+		}
+		res[i] = s
+	})
 	// Items are known by their URL where it is a service's (or layer's):
 	// an app's URL is its viewer's, which many apps share.
 	byURL := map[string]string{}

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"sort"
+	"sync"
 
 	"github.com/agolpipe/agolpipe/core/report"
 	"github.com/agolpipe/agolpipe/sdk"
@@ -164,4 +165,22 @@ func (h *intHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// eachAtOnce calls fn(0..n-1), at most par at once, and returns when every
+// call has returned. It is for independent reads of the target or the
+// sink (restore reports, candidate copies, items' JSON); fn records its
+// own result and error by index.
+func eachAtOnce(n, par int, fn func(i int)) {
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
 }
