@@ -94,25 +94,13 @@ type UndoReport struct {
 
 // Failed counts the steps that failed.
 func (r *UndoReport) Failed() int {
-	n := 0
-	for _, s := range r.Steps {
-		if s.Outcome == "failed" {
-			n++
-		}
-	}
-	return n
+	return countSteps(r.Steps, func(s UndoStep) bool { return s.Outcome == "failed" })
 }
 
 // Kept counts the items left as they are because they changed since the
 // restore.
 func (r *UndoReport) Kept() int {
-	n := 0
-	for _, s := range r.Steps {
-		if s.Outcome == "kept" {
-			n++
-		}
-	}
-	return n
+	return countSteps(r.Steps, func(s UndoStep) bool { return s.Outcome == "kept" })
 }
 
 // AlreadyUndone is the action and outcome of a step an earlier undo of
@@ -122,30 +110,25 @@ const AlreadyUndone = "already undone"
 
 // Actionable reports whether applying the plan would change anything.
 func (p *UndoPlan) Actionable() bool {
-	for _, s := range p.Steps {
-		if s.Action == "delete" || s.Action == "put back" {
-			return true
-		}
-	}
-	return false
+	return countSteps(p.Steps, func(s UndoStep) bool { return s.Action == "delete" || s.Action == "put back" }) > 0
 }
 
 // AlreadyUndone counts the plan's steps an earlier undo did.
 func (p *UndoPlan) AlreadyUndone() int {
-	n := 0
-	for _, s := range p.Steps {
-		if s.Action == AlreadyUndone {
-			n++
-		}
-	}
-	return n
+	return countSteps(p.Steps, func(s UndoStep) bool { return s.Action == AlreadyUndone })
 }
 
 // Kept counts the plan's items changed since the restore that it keeps.
 func (p *UndoPlan) Kept() int {
+	return countSteps(p.Steps, func(s UndoStep) bool { return s.Action == "keep" })
+}
+
+// countSteps counts the steps of a plan (by Action) or of a report (by
+// Outcome) that match.
+func countSteps(steps []UndoStep, match func(UndoStep) bool) int {
 	n := 0
-	for _, s := range p.Steps {
-		if s.Action == "keep" {
+	for _, s := range steps {
+		if match(s) {
 			n++
 		}
 	}
